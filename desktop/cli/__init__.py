@@ -1,0 +1,48 @@
+"""The ``etude`` command: with no subcommand it starts the GUI; subcommands do headless work.
+
+Each subcommand lives in its own module with a ``register(subparsers)`` function that adds its
+parser and sets ``func`` (called with the parsed arguments, returns the exit code). Only the GUI
+subcommand imports Qt, and only when it runs, so headless commands work without a display.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+
+from desktop.cli import analyze_cmd, gui_cmd, storage_cmds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="etude",
+        description="Etude, a practice companion. With no command, opens the practice window.",
+    )
+    parser.add_argument(
+        "--db",
+        metavar="URL",
+        default=os.environ.get("ETUDE_DB_URL"),
+        help="database URL (default: $ETUDE_DB_URL, else SQLite in the data folder)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    gui_cmd.register(sub)
+    storage_cmds.register(sub)
+    analyze_cmd.register(sub)
+    parser.set_defaults(func=gui_cmd.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
