@@ -1,0 +1,1 @@
+"""Small reusable widgets of the practice window (each draws only; none owns audio or data)."""

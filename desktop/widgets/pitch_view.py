@@ -1,0 +1,164 @@
+"""Scrolling pitch contour against its target: reference bars or a note-name grid, onset ticks.
+
+The view never touches the audio thread: the practice window's timer drains the analysis
+worker's outbox, :meth:`PitchView.add_records` stores the records in numpy rings, and
+:meth:`PitchView.repaint_now` (called by the same timer) hands the visible window to pyqtgraph
+once per frame, however many audio blocks arrived in between.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QWidget
+
+from audio.records import Note, Onset, PitchFrame
+from desktop.notes import cents_colour, note_name
+
+WINDOW_S = 8.0
+_RING = 4096  # frames: 8 s at 48 kHz / 256-sample hops is 1500, so this is ample
+
+
+class NoteAxis(pg.AxisItem):
+    """Left axis labelled with note names on every semitone (only naturals when crowded)."""
+
+    def tickValues(self, minVal: float, maxVal: float, size: float):
+        lo, hi = int(np.floor(minVal)), int(np.ceil(maxVal))
+        semis = list(range(lo, hi + 1))
+        if size / max(1, len(semis)) < 14:
+            semis = [m for m in semis if m % 12 in (0, 2, 4, 5, 7, 9, 11)]
+        return [(1.0, semis)]
+
+    def tickStrings(self, values: Sequence[float], scale: float, spacing: float):
+        return [note_name(v) for v in values]
+
+
+class PitchView(pg.PlotWidget):
+    """Live pitch (fractional MIDI) over the last eight seconds."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent=parent, axisItems={"left": NoteAxis("left")})
+        self.setAccessibleName("Pitch contour")
+        self.setMenuEnabled(False)
+        self.setMouseEnabled(x=False, y=False)
+        self.hideButtons()
+        self.showGrid(x=False, y=True, alpha=0.25)
+        self.setLabel("bottom", "time", units="s")
+        self.tolerance_cents = 25.0
+        self._t = np.full(_RING, np.nan)
+        self._m = np.full(_RING, np.nan)
+        self._n = 0  # frames written in total; index = n % _RING
+        self._onsets: deque[float] = deque(maxlen=256)
+        self._notes: deque[Note] = deque(maxlen=256)
+        self._reference: list[tuple[float, float, int]] = []  # (onset_s, offset_s, midi)
+        self._now_s = 0.0
+        self._dirty = False
+        self.frames_painted = 0
+        self.last_capture_time_s: float | None = None  # newest record painted (latency probe)
+
+        self._ref_item = pg.PlotDataItem(
+            pen=pg.mkPen((120, 140, 220, 170), width=8), connect="pairs"
+        )
+        self._notes_item = pg.PlotDataItem(connect="pairs")
+        self._curve = pg.PlotDataItem(pen=pg.mkPen((30, 120, 220), width=2), connect="finite")
+        self._curve.setClipToView(True)
+        self._onset_item = pg.PlotDataItem(pen=pg.mkPen((200, 120, 30), width=1), connect="pairs")
+        for item in (self._ref_item, self._notes_item, self._curve, self._onset_item):
+            self.addItem(item)
+        self._y_range = (55.0, 79.0)
+        self.setYRange(*self._y_range, padding=0)
+        self.setXRange(-WINDOW_S, 0, padding=0)
+
+    def set_reference(self, notes: Iterable[tuple[float, float, int]]) -> None:
+        """Reference notes as (onset_s, offset_s, midi) bars; empty for a note-name grid only."""
+        self._reference = sorted(notes)
+        if self._reference:
+            lo = min(m for _, _, m in self._reference)
+            hi = max(m for _, _, m in self._reference)
+            self._y_range = (lo - 3.0, hi + 3.0)
+            self.setYRange(*self._y_range, padding=0)
+        self._dirty = True
+
+    def clear(self) -> None:  # type: ignore[override]
+        self._t[:] = np.nan
+        self._m[:] = np.nan
+        self._n = 0
+        self._onsets.clear()
+        self._notes.clear()
+        self._now_s = 0.0
+        self._dirty = True
+
+    def add_records(self, records: Iterable[object]) -> None:
+        for r in records:
+            if isinstance(r, PitchFrame):
+                i = self._n % _RING
+                self._t[i] = r.t_s
+                self._m[i] = r.midi if (r.voiced and r.midi is not None) else np.nan
+                self._n += 1
+                self._now_s = max(self._now_s, r.t_s)
+                self.last_capture_time_s = r.capture_time_s
+            elif isinstance(r, Onset):
+                self._onsets.append(r.t_s)
+            elif isinstance(r, Note):
+                self._notes.append(r)
+            self._dirty = True
+
+    def frames_seen(self) -> int:
+        return self._n
+
+    def repaint_now(self) -> bool:
+        """Push the visible window to pyqtgraph; returns False when nothing changed."""
+        if not self._dirty:
+            return False
+        self._dirty = False
+        now = self._now_s
+        lo = now - WINDOW_S
+        count = min(self._n, _RING)
+        if count:
+            start = self._n - count
+            idx = np.arange(start, self._n) % _RING
+            t, m = self._t[idx], self._m[idx]
+            keep = t >= lo
+            self._curve.setData(t[keep], m[keep], connect="finite")
+            finite = m[keep][np.isfinite(m[keep])]
+            if finite.size and not self._reference:
+                # Follow the player when they leave the visible octave and a half.
+                y0, y1 = self._y_range
+                top, bottom = float(finite.max()), float(finite.min())
+                if top > y1 - 1 or bottom < y0 + 1:
+                    mid = round(float(np.median(finite)))
+                    self._y_range = (mid - 12.0, mid + 12.0)
+                    self.setYRange(*self._y_range, padding=0)
+        else:
+            self._curve.setData([], [])
+        y0, y1 = self._y_range
+        ons = [o for o in self._onsets if o >= lo]
+        if ons:
+            xs = np.repeat(np.asarray(ons), 2)
+            ys = np.tile([y0, y0 + 0.08 * (y1 - y0)], len(ons))
+            self._onset_item.setData(xs, ys, connect="pairs")
+        else:
+            self._onset_item.setData([], [])
+        ref = [(a, b, m) for a, b, m in self._reference if b >= lo and a <= now + 2.0]
+        if ref:
+            xs = np.array([[a, b] for a, b, _ in ref]).ravel()
+            ys = np.repeat([float(m) for _, _, m in ref], 2)
+            self._ref_item.setData(xs, ys, connect="pairs")
+        else:
+            self._ref_item.setData([], [])
+        notes = [n for n in self._notes if n.offset_s >= lo]
+        if notes:
+            xs = np.array([[n.onset_s, n.offset_s] for n in notes]).ravel()
+            ys = np.repeat([float(n.target_midi) + n.cents / 100.0 for n in notes], 2)
+            # A pairs-connected curve has one pen, so the segments take the newest note's colour:
+            # the note just played is the one the student is looking at.
+            pen = pg.mkPen(cents_colour(notes[-1].cents, self.tolerance_cents), width=4)
+            self._notes_item.setData(xs, ys, connect="pairs", pen=pen)
+        else:
+            self._notes_item.setData([], [])
+        self.setXRange(lo, now + 0.25, padding=0)
+        self.frames_painted += 1
+        return True

@@ -1,0 +1,77 @@
+"""Tuner needle: the current note's name and how many cents it is off."""
+
+from __future__ import annotations
+
+import math
+
+from PySide6.QtCore import QPointF, QRectF, Qt
+from PySide6.QtGui import QColor, QFont, QPainter, QPen
+from PySide6.QtWidgets import QSizePolicy, QWidget
+
+from desktop.notes import cents_colour, note_name
+
+
+class TunerWidget(QWidget):
+    """A half-dial from -50 to +50 cents with a needle, the note name and the signed cents."""
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self._midi: float | None = None
+        self._cents: float | None = None
+        self.tolerance_cents = 25.0
+        self.setMinimumSize(200, 130)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self.setAccessibleName("Tuner")
+
+    def set_reading(self, target_midi: float | None, cents: float | None) -> None:
+        if (target_midi, cents) != (self._midi, self._cents):
+            self._midi, self._cents = target_midi, cents
+            self.update()
+
+    def reading_text(self) -> str:
+        """What the dial says, in words (used by the accessible description and by tests)."""
+        if self._midi is None or self._cents is None:
+            return "—"
+        return f"{note_name(self._midi)} {self._cents:+.0f} ¢"
+
+    def paintEvent(self, event: object) -> None:
+        p = QPainter(self)
+        p.setRenderHint(QPainter.RenderHint.Antialiasing)
+        w, h = self.width(), self.height()
+        fg = self.palette().windowText().color()
+        radius = min(w / 2 - 10, h - 40)
+        centre = QPointF(w / 2, h - 28)
+        arc = QRectF(centre.x() - radius, centre.y() - radius, 2 * radius, 2 * radius)
+        # In-tune zone drawn as a green band so the target is visible without reading numbers.
+        tol = max(1.0, min(self.tolerance_cents, 50.0))
+        span = 180.0 * tol / 100.0
+        p.setPen(QPen(QColor(46, 170, 90, 140), 10))
+        p.drawArc(arc, int((90 - span) * 16), int(2 * span * 16))
+        p.setPen(QPen(fg, 2))
+        p.drawArc(arc, 0, 180 * 16)
+        for c in range(-50, 51, 10):
+            a = math.radians(90 - c * 1.8)
+            inner = radius - (12 if c % 50 == 0 or c == 0 else 6)
+            p.drawLine(
+                QPointF(centre.x() + inner * math.cos(a), centre.y() - inner * math.sin(a)),
+                QPointF(centre.x() + radius * math.cos(a), centre.y() - radius * math.sin(a)),
+            )
+        font = QFont(self.font())
+        font.setPointSizeF(font.pointSizeF() * 1.6)
+        font.setBold(True)
+        p.setFont(font)
+        if self._midi is None or self._cents is None:
+            p.drawText(QRectF(0, h - 26, w, 26), Qt.AlignmentFlag.AlignCenter, "—")
+            return
+        c = max(-50.0, min(50.0, self._cents))
+        colour = QColor(*cents_colour(self._cents, self.tolerance_cents))
+        a = math.radians(90 - c * 1.8)
+        p.setPen(QPen(colour, 4, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
+        p.drawLine(
+            centre,
+            QPointF(
+                centre.x() + (radius - 4) * math.cos(a), centre.y() - (radius - 4) * math.sin(a)
+            ),
+        )
+        p.setPen(colour)
+        p.drawText(QRectF(0, h - 26, w, 26), Qt.AlignmentFlag.AlignCenter, self.reading_text())
