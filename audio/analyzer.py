@@ -1,0 +1,229 @@
+"""The streaming analyzer: one hop in, records out. Live input and files use this same class.
+
+Each call to :meth:`StreamAnalyzer.process` takes the newest hop and returns the
+:class:`~audio.records.PitchFrame` for it, plus any :class:`~audio.records.Onset` and finished
+:class:`~audio.records.Note` records. It never looks ahead: everything it reports depends only on
+audio already fed. Times in records are seconds from the start of the stream at the moment the
+sound happened (the analysis delay subtracted).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import overload
+
+import numpy as np
+import numpy.typing as npt
+
+from audio.notes import NoteTracker, TrackerEvent
+from audio.pitch import FrameAnalyzer, hz_to_midi
+from audio.records import Note, Onset, PitchFrame, Record
+from audio.reference import Reference
+from audio.settings import AnalysisSettings
+
+
+class FrameTrack(Sequence[PitchFrame]):
+    """All frames of a stream kept as columns (a few bytes per hop instead of an object).
+
+    Indexing returns a PitchFrame; the arrays give fast access: ``t_s`` (seconds), ``f0_hz``
+    (Hz, 0 when unvoiced), ``confidence`` (0..1), ``level_db`` (dBFS), ``voiced`` (bool).
+    """
+
+    def __init__(self, a4_hz: float) -> None:
+        self._a4 = a4_hz
+        self._t: list[float] = []
+        self._f0: list[float] = []
+        self._conf: list[float] = []
+        self._level: list[float] = []
+        self._cap: list[float] = []
+
+    def append(self, t_s: float, f0_hz: float, conf: float, level_db: float, cap: float) -> None:
+        """Add one frame (times in seconds, f0 in Hz or 0, confidence 0..1, level in dBFS)."""
+        self._t.append(t_s)
+        self._f0.append(f0_hz)
+        self._conf.append(conf)
+        self._level.append(level_db)
+        self._cap.append(cap)
+
+    def __len__(self) -> int:
+        return len(self._t)
+
+    @overload
+    def __getitem__(self, i: int) -> PitchFrame: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[PitchFrame]: ...
+    def __getitem__(self, i: int | slice) -> PitchFrame | list[PitchFrame]:
+        if isinstance(i, slice):
+            return [self[k] for k in range(*i.indices(len(self)))]
+        f0 = self._f0[i]
+        midi = hz_to_midi(f0, self._a4) if f0 > 0.0 else None
+        target = round(midi) if midi is not None else None
+        return PitchFrame(
+            t_s=self._t[i],
+            f0_hz=f0,
+            midi=midi,
+            target_midi=target,
+            cents=(midi - target) * 100.0 if midi is not None and target is not None else None,
+            voiced=f0 > 0.0,
+            confidence=self._conf[i],
+            level_db=self._level[i],
+            capture_time_s=self._cap[i],
+        )
+
+    def __iter__(self) -> Iterator[PitchFrame]:
+        for k in range(len(self)):
+            yield self[k]
+
+    @property
+    def t_s(self) -> npt.NDArray[np.float64]:
+        """Frame times in seconds."""
+        return np.asarray(self._t, dtype=np.float64)
+
+    @property
+    def f0_hz(self) -> npt.NDArray[np.float64]:
+        """Fundamentals in Hz, 0 when unvoiced."""
+        return np.asarray(self._f0, dtype=np.float64)
+
+    @property
+    def confidence(self) -> npt.NDArray[np.float64]:
+        """Voicing confidence 0..1 (the measured periodicity)."""
+        return np.asarray(self._conf, dtype=np.float64)
+
+    @property
+    def level_db(self) -> npt.NDArray[np.float64]:
+        """Hop levels in dBFS."""
+        return np.asarray(self._level, dtype=np.float64)
+
+    @property
+    def voiced(self) -> npt.NDArray[np.bool_]:
+        """True where a pitch was found."""
+        return np.asarray(self._f0, dtype=np.float64) > 0.0
+
+
+@dataclass(slots=True)
+class _Follower:
+    """A cheap live score follower: the next reference notes a performed note may be."""
+
+    reference: Reference
+    pos: int = 0
+
+    def target(self, midi: float) -> tuple[int, int | None]:
+        notes = self.reference.notes
+        look = notes[self.pos : self.pos + 3]
+        for k, rn in enumerate(look):
+            if abs(midi - rn.midi) <= 1.0:
+                self.pos += k + 1
+                return rn.midi, self.pos - 1
+        if self.pos < len(notes):
+            # Most likely a wrong note in place of the expected one.
+            self.pos += 1
+            return notes[self.pos - 1].midi, self.pos - 1
+        return round(midi), None
+
+
+class StreamAnalyzer:
+    """Causal per-hop analysis: pitch, voicing, level, onsets and notes.
+
+    sample_rate: Hz (8000..192000). settings: see AnalysisSettings (hop_samples <= 256).
+    reference: target notes; during the stream each finished note is matched to the next
+    expected reference notes (final scoring re-aligns the whole take).
+    """
+
+    def __init__(
+        self,
+        sample_rate: int,
+        settings: AnalysisSettings = AnalysisSettings(),  # noqa: B008 - frozen, shared safely
+        reference: Reference | None = None,
+    ) -> None:
+        self.settings = settings
+        self.sample_rate = sample_rate
+        self._frames_an = FrameAnalyzer(sample_rate, settings.hop_samples, settings.buf_samples)
+        self.hop_samples: int = settings.hop_samples
+        self.delay_s: float = self._frames_an.delay_s
+        self._hop_s = self.hop_samples / sample_rate
+        self._tracker = NoteTracker(self._hop_s)
+        self._follower = _Follower(reference) if reference is not None else None
+        self.reference = reference
+        self.notes: list[Note] = []
+        self.onsets: list[Onset] = []
+        self.frames = FrameTrack(settings.a4_hz)
+        self._a4 = settings.a4_hz
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds of audio fed so far."""
+        return self._frames_an.samples_fed / self.sample_rate
+
+    def process(self, hop: npt.NDArray[np.float32], capture_time_s: float) -> list[Record]:
+        """Analyse one hop: float32 mono samples in -1..1, exactly ``hop_samples`` long.
+
+        capture_time_s: perf_counter() seconds when the hop's audio was captured (or fed).
+        Returns this hop's PitchFrame first, then Onsets and finished Notes, in time order.
+        """
+        if hop.shape != (self.hop_samples,):
+            raise ValueError(f"hop must be {self.hop_samples} samples, got shape {hop.shape}")
+        if hop.dtype != np.float32:
+            hop = hop.astype(np.float32)
+        m = self._frames_an.process(hop)
+        end_s = self._frames_an.samples_fed / self.sample_rate
+        t_s = max(0.0, end_s - self.delay_s)
+        level_t = end_s - 0.5 * self._hop_s
+        if m.voiced:
+            midi: float | None = hz_to_midi(m.f0_hz, self._a4)
+            assert midi is not None
+            target: int | None = round(midi)
+            cents: float | None = (midi - round(midi)) * 100.0
+        else:
+            midi = target = cents = None
+        frame = PitchFrame(
+            t_s=t_s,
+            f0_hz=m.f0_hz,
+            midi=midi,
+            target_midi=target,
+            cents=cents,
+            voiced=m.voiced,
+            confidence=m.periodicity,
+            level_db=m.level_db,
+            capture_time_s=capture_time_s,
+        )
+        self.frames.append(t_s, m.f0_hz, m.periodicity, m.level_db, capture_time_s)
+        out: list[Record] = [frame]
+        events = self._tracker.push(t_s, midi, m.level_db, level_t, m.onset_t_s, capture_time_s)
+        if events:
+            self._publish(events, capture_time_s, out)
+        return out
+
+    def finish(self, capture_time_s: float) -> list[Record]:
+        """End of stream: return the Onset/Note records of the note still sounding, if any."""
+        out: list[Record] = []
+        self._publish(self._tracker.finish(capture_time_s), capture_time_s, out)
+        return out
+
+    def _publish(
+        self, events: list[TrackerEvent], capture_time_s: float, out: list[Record]
+    ) -> None:
+        for ev in events:
+            if ev.note is None:
+                onset = Onset(t_s=ev.onset_s, capture_time_s=capture_time_s)
+                self.onsets.append(onset)
+                out.append(onset)
+                continue
+            tn = ev.note
+            ref_index: int | None = None
+            if self._follower is not None:
+                target, ref_index = self._follower.target(tn.midi)
+            else:
+                target = round(tn.midi)
+            note = Note(
+                onset_s=tn.onset_s,
+                offset_s=tn.offset_s,
+                midi=tn.midi,
+                target_midi=target,
+                cents=(tn.midi - target) * 100.0,
+                level_db=tn.level_db,
+                capture_time_s=tn.capture_time_s,
+                ref_index=ref_index,
+            )
+            self.notes.append(note)
+            out.append(note)

@@ -1,0 +1,328 @@
+"""Causal note tracking: turns a stream of pitch frames and onsets into notes.
+
+Rules (all times in seconds, pitches in fractional MIDI):
+
+* A note starts when frames become voiced. Its onset time is an aubio onset found up to
+  ``START_LOOKBACK_S`` before the first voiced frame, else the start of the level rise that led
+  to it (the earliest recent hop within ``RISE_DB`` of the note's level).
+* A note ends after ``END_GAP_S`` of unvoiced frames; its offset is its last voiced frame.
+* Legato split: frames more than ``SPLIT_SEMITONES`` from the note's pitch that agree with each
+  other for ``SPLIT_HOLD_S`` start a new note at the first of them. Vibrato (a swing around the
+  pitch) and slides (frames that do not settle) never hold still long enough to split.
+* Octave jumps (an estimate one octave off the note) are folded back into the note unless they
+  last ``OCTAVE_HOLD_S``, which corrects the short octave errors of pitch detectors.
+* Repeated notes: an onset inside a note that is followed by a level rise of ``REATTACK_DB``
+  splits the note there, even without a pitch change.
+* Notes shorter than ``MIN_NOTE_S`` are dropped: they are attack noise or release tails.
+* A note's pitch is the median of its frames after the first ``ATTACK_S`` (its attack).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+import numpy as np
+
+MIN_NOTE_S = 0.06
+END_GAP_S = 0.035
+SPLIT_SEMITONES = 0.7
+SPLIT_SPREAD_SEMITONES = 0.45
+SPLIT_HOLD_S = 0.045
+OCTAVE_HOLD_S = 0.12
+ATTACK_S = 0.04
+START_LOOKBACK_S = 0.1
+RISE_DB = 25.0
+REATTACK_DB = 3.0
+REATTACK_MIN_AGE_S = 0.08
+HISTORY_S = 0.3
+
+
+@dataclass(slots=True)
+class TrackedNote:
+    """A note being tracked or just finished.
+
+    onset_s, offset_s: seconds from the stream start. midi: median fractional MIDI pitch after
+    the attack. level_db: median hop level in dBFS. capture_time_s: capture time of the hop that
+    finished it.
+    """
+
+    onset_s: float
+    offset_s: float
+    midi: float
+    level_db: float
+    capture_time_s: float
+
+
+@dataclass(slots=True)
+class _Building:
+    onset_s: float
+    onset_final: bool
+    first_voiced_s: float
+    last_voiced_s: float
+    times: list[float] = field(default_factory=list)
+    midis: list[float] = field(default_factory=list)
+    levels: list[float] = field(default_factory=list)
+    announced: bool = False
+
+    def add(self, t: float, midi: float, level: float) -> None:
+        self.times.append(t)
+        self.midis.append(midi)
+        self.levels.append(level)
+        self.last_voiced_s = t
+
+    def pitch(self) -> float:
+        n = len(self.midis)
+        start = 0
+        for i, t in enumerate(self.times):
+            if t >= self.onset_s + ATTACK_S:
+                start = i
+                break
+        else:
+            start = n // 2
+        if n - start < 3:
+            start = max(0, n - 3)
+        return float(np.median(self.midis[start:]))
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerEvent:
+    """An onset (``note`` is None) or a finished note, published by :class:`NoteTracker`."""
+
+    onset_s: float
+    note: TrackedNote | None
+
+
+class NoteTracker:
+    """Feed frames in time order with :meth:`push`; collect onsets and finished notes.
+
+    hop_s: seconds between frames (> 0).
+    """
+
+    def __init__(self, hop_s: float) -> None:
+        self.hop_s = hop_s
+        self._note: _Building | None = None
+        self._pending: list[tuple[float, float, float]] = []
+        self._pending_octave = 0
+        self._anchor: float | None = None
+        self._anchor_count = 0
+        self._gap_s = 0.0
+        self._onsets: deque[float] = deque()
+        self._reattacks: list[float] = []
+        self._levels: deque[tuple[float, float]] = deque()
+
+    def push(
+        self,
+        t_s: float,
+        midi: float | None,
+        level_db: float,
+        level_t_s: float,
+        onset_t_s: float | None,
+        capture_time_s: float,
+    ) -> list[TrackerEvent]:
+        """Take one frame; return onsets confirmed and notes finished by it.
+
+        t_s: frame centre, seconds. midi: fractional MIDI pitch, None when unvoiced.
+        level_db: hop level in dBFS at ``level_t_s`` seconds. onset_t_s: time of an aubio onset
+        reported with this frame, seconds, or None.
+        """
+        out: list[TrackerEvent] = []
+        self._levels.append((level_t_s, level_db))
+        while self._levels and self._levels[0][0] < level_t_s - HISTORY_S:
+            self._levels.popleft()
+        if onset_t_s is not None:
+            self._onsets.append(onset_t_s)
+            if self._note is not None:
+                self._reattacks.append(onset_t_s)
+        while self._onsets and self._onsets[0] < t_s - HISTORY_S:
+            self._onsets.popleft()
+
+        self._check_reattacks(t_s, capture_time_s, out)
+
+        note = self._note
+        if midi is None:
+            if note is not None:
+                self._gap_s += self.hop_s
+                if self._gap_s >= END_GAP_S:
+                    self._flush_pending_into(note)
+                    self._finish(capture_time_s, out)
+        elif note is None:
+            self._start(t_s, midi, level_db)
+        else:
+            self._gap_s = 0.0
+            self._continue(note, t_s, midi, level_db, capture_time_s, out)
+
+        note = self._note
+        if note is not None:
+            if not note.onset_final and t_s - note.first_voiced_s >= MIN_NOTE_S:
+                note.onset_s = self._attack_time(note)
+                note.onset_final = True
+            if note.onset_final and not note.announced and t_s - note.onset_s >= MIN_NOTE_S:
+                note.announced = True
+                out.append(TrackerEvent(note.onset_s, None))
+        return out
+
+    def finish(self, capture_time_s: float) -> list[TrackerEvent]:
+        """End of stream: finish the current note, if any."""
+        out: list[TrackerEvent] = []
+        if self._note is not None:
+            self._flush_pending_into(self._note)
+            if not self._note.onset_final:
+                self._note.onset_s = self._attack_time(self._note)
+            self._finish(capture_time_s, out)
+        return out
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _start(self, t_s: float, midi: float, level_db: float) -> None:
+        self._note = _Building(
+            onset_s=t_s, onset_final=False, first_voiced_s=t_s, last_voiced_s=t_s
+        )
+        self._note.add(t_s, midi, level_db)
+        self._pending = []
+        self._pending_octave = 0
+        self._anchor = None
+        self._anchor_count = 0
+        self._gap_s = 0.0
+        self._reattacks = []
+
+    def _attack_time(self, note: _Building) -> float:
+        lo = note.first_voiced_s - START_LOOKBACK_S
+        cands = [o for o in self._onsets if lo <= o <= note.first_voiced_s + 0.02]
+        if cands:
+            return cands[-1] if len(cands) == 1 else min(cands, key=lambda o: abs(o - lo - 0.05))
+        peak = max(note.levels) if note.levels else -60.0
+        start = note.first_voiced_s
+        for lt, lv in reversed(self._levels):
+            if lt > note.first_voiced_s:
+                continue
+            if lt < lo or lv < peak - RISE_DB:
+                break
+            start = lt
+        return start
+
+    def _current_anchor(self, note: _Building) -> float:
+        n = len(note.midis)
+        if self._anchor is None or n - self._anchor_count >= 8 or n < 8:
+            self._anchor = note.pitch()
+            self._anchor_count = n
+        return self._anchor
+
+    def _continue(
+        self,
+        note: _Building,
+        t_s: float,
+        midi: float,
+        level_db: float,
+        capture_time_s: float,
+        out: list[TrackerEvent],
+    ) -> None:
+        anchor = self._current_anchor(note)
+        d = midi - anchor
+        octave = 0
+        for k in (12, -12, 19, -19, 24, -24):
+            if abs(d - k) < SPLIT_SEMITONES:
+                octave = k
+                break
+        if abs(d) <= SPLIT_SEMITONES:
+            self._flush_pending_into(note)
+            note.add(t_s, midi, level_db)
+            return
+        self._pending.append((t_s, midi, level_db))
+        if octave:
+            # Octave errors are short: fold them into the note unless they last.
+            if self._held(OCTAVE_HOLD_S) and self._settled():
+                self._split(capture_time_s, out)
+            return
+        if self._held(SPLIT_HOLD_S) and self._settled():
+            self._split(capture_time_s, out)
+
+    def _held(self, hold_s: float) -> bool:
+        return self._pending[-1][0] - self._pending[0][0] >= hold_s - 1e-9
+
+    def _settled(self) -> bool:
+        m = [p[1] for p in self._pending]
+        return max(m) - min(m) <= 2 * SPLIT_SPREAD_SEMITONES
+
+    def _flush_pending_into(self, note: _Building) -> None:
+        anchor = self._anchor if self._anchor is not None else note.pitch()
+        for t, m, lv in self._pending:
+            k = 12.0 * round((m - anchor) / 12.0)
+            note.add(t, m - k, lv)
+        self._pending = []
+
+    def _split(self, capture_time_s: float, out: list[TrackerEvent]) -> None:
+        pending = self._pending
+        self._pending = []
+        start_t = pending[0][0]
+        self._finish(capture_time_s, out)
+        self._note = _Building(
+            onset_s=start_t, onset_final=True, first_voiced_s=start_t, last_voiced_s=start_t
+        )
+        self._anchor = None
+        self._reattacks = []
+        for t, m, lv in pending:
+            self._note.add(t, m, lv)
+
+    def _check_reattacks(self, t_s: float, capture_time_s: float, out: list[TrackerEvent]) -> None:
+        note = self._note
+        if note is None or not self._reattacks:
+            self._reattacks = []
+            return
+        keep: list[float] = []
+        for o in self._reattacks:
+            if t_s < o + 0.04:
+                keep.append(o)
+                continue
+            if o - note.onset_s < REATTACK_MIN_AGE_S or not note.onset_final:
+                continue
+            before = [lv for lt, lv in self._levels if o - 0.05 <= lt < o]
+            after = [lv for lt, lv in self._levels if o <= lt <= o + 0.04]
+            if before and after and max(after) - min(before) >= REATTACK_DB:
+                self._split_at(o, capture_time_s, out)
+                note = self._note
+                if note is None:
+                    break
+        self._reattacks = keep
+
+    def _split_at(self, t_on: float, capture_time_s: float, out: list[TrackerEvent]) -> None:
+        note = self._note
+        assert note is not None
+        self._flush_pending_into(note)
+        idx = next((i for i, t in enumerate(note.times) if t >= t_on), len(note.times))
+        times, midis, levels = note.times[idx:], note.midis[idx:], note.levels[idx:]
+        del note.times[idx:], note.midis[idx:], note.levels[idx:]
+        if note.times:
+            note.last_voiced_s = note.times[-1]
+            self._finish(capture_time_s, out)
+        new = _Building(onset_s=t_on, onset_final=True, first_voiced_s=t_on, last_voiced_s=t_on)
+        for t, m, lv in zip(times, midis, levels, strict=True):
+            new.add(t, m, lv)
+        if not times:
+            new.last_voiced_s = t_on
+        self._note = new
+        self._anchor = None
+
+    def _finish(self, capture_time_s: float, out: list[TrackerEvent]) -> None:
+        note = self._note
+        self._note = None
+        self._gap_s = 0.0
+        self._anchor = None
+        if note is None or not note.midis:
+            return
+        if note.last_voiced_s - note.onset_s < MIN_NOTE_S:
+            return
+        if not note.announced:
+            out.append(TrackerEvent(note.onset_s, None))
+        out.append(
+            TrackerEvent(
+                note.onset_s,
+                TrackedNote(
+                    onset_s=note.onset_s,
+                    offset_s=note.last_voiced_s,
+                    midi=note.pitch(),
+                    level_db=float(np.median(note.levels)),
+                    capture_time_s=capture_time_s,
+                ),
+            )
+        )
