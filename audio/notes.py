@@ -71,7 +71,7 @@ class _Building:
         self.levels.append(level)
         self.last_voiced_s = t
 
-    def pitch(self) -> float:
+    def pitch(self, recent: int | None = None) -> float:
         n = len(self.midis)
         start = 0
         for i, t in enumerate(self.times):
@@ -82,6 +82,8 @@ class _Building:
             start = n // 2
         if n - start < 3:
             start = max(0, n - 3)
+        if recent is not None:
+            start = max(start, n - recent)
         return float(np.median(self.midis[start:]))
 
 
@@ -204,7 +206,8 @@ class NoteTracker:
     def _current_anchor(self, note: _Building) -> float:
         n = len(note.midis)
         if self._anchor is None or n - self._anchor_count >= 8 or n < 8:
-            self._anchor = note.pitch()
+            # A recent window keeps this O(1) per frame on long notes.
+            self._anchor = note.pitch(recent=48)
             self._anchor_count = n
         return self._anchor
 

@@ -137,15 +137,17 @@ class FrameAnalyzer:
 
     def _correlate(self, lag: float) -> tuple[float, float]:
         """Normalised autocorrelation around ``lag`` samples; returns (peak value, f0 in Hz)."""
-        win = self._window
         t0 = round(lag)
-        vals = []
-        for t in (t0 - 1, t0, t0 + 1):
-            a = win[t:]
-            b = win[: win.shape[0] - t]
-            den = math.sqrt(float(np.dot(a, a)) * float(np.dot(b, b)))
-            vals.append(float(np.dot(a, b)) / den if den > 0.0 else 0.0)
-        left, mid, right = vals
+        left, mid, right = self._three_lags(t0)
+        # yinfft's period can sit one sample off the correlation peak; step onto the peak.
+        for _ in range(2):
+            if right > mid and t0 < self._max_lag:
+                t0 += 1
+            elif left > mid and t0 > self._min_lag:
+                t0 -= 1
+            else:
+                break
+            left, mid, right = self._three_lags(t0)
         curv = left - 2.0 * mid + right
         shift = 0.0
         if curv < 0.0 and mid >= left and mid >= right:
@@ -155,3 +157,20 @@ class FrameAnalyzer:
         if period <= 0.0:
             return 0.0, 0.0
         return max(0.0, min(1.0, peak)), self.sample_rate / period
+
+    def _three_lags(self, t0: int) -> tuple[float, float, float]:
+        win = self._window
+        n = win.shape[0] - t0 - 1
+        head = win[:n]
+        seg = win[t0 - 1 : t0 + n + 1]
+        # One C call gives the three lags t0-1, t0, t0+1.
+        cross = np.correlate(seg, head, "valid").tolist()
+        e_head = float(np.dot(head, head))
+        e1 = float(np.dot(seg[:n], seg[:n]))
+        e2 = e1 - float(seg[0]) ** 2 + float(seg[n]) ** 2
+        e3 = e2 - float(seg[1]) ** 2 + float(seg[n + 1]) ** 2
+        out = []
+        for c, e in zip(cross, (e1, e2, e3), strict=True):
+            den = math.sqrt(max(e, 0.0) * e_head)
+            out.append(c / den if den > 0.0 else 0.0)
+        return out[0], out[1], out[2]
