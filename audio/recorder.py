@@ -1,0 +1,258 @@
+"""Crash-safe recording of takes.
+
+A :class:`TakeRecorder` writes blocks on its own writer thread (the analysis worker only queues
+them) into ``<final name>.part``, flushes the file to disk at least once a second, and renames it
+to the final name when the take ends. If the program dies mid-take (crash, ``kill -9``, power
+loss after the last flush), :func:`repair_partial_takes` run at the next start turns every
+``.part`` into a readable ``<stem>.recovered.<ext>`` take. Audio is never deleted.
+
+Takes are mono, 24-bit PCM (WAV) or 24-bit FLAC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import struct
+import threading
+import time
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import soundfile as sf
+
+from audio.ringbuffer import FloatArray
+
+FLUSH_INTERVAL_S = 0.5
+PART_SUFFIX = ".part"
+_NOTHING: FloatArray = np.empty(0, dtype=np.float32)
+_FORMATS = {"FLAC": ("FLAC", "PCM_24", ".flac"), "WAV": ("WAV", "PCM_24", ".wav")}
+
+
+class RecorderError(RuntimeError):
+    """The take could not be written (disk full, folder not writable...)."""
+
+
+class TakeRecorder:
+    """Writes one mono take to ``path`` through ``path + '.part'``.
+
+    path: final file name (its folder must exist; an existing file is never overwritten).
+    sample_rate: Hz, 8000..192000. format: "FLAC" or "WAV" (24-bit). Call :meth:`write` with
+    float32 blocks in -1..1 from any one thread, then :meth:`close` to finish and rename.
+    """
+
+    def __init__(
+        self, path: str | Path, sample_rate: int, format: Literal["FLAC", "WAV"] = "FLAC"
+    ) -> None:
+        fmt = format.upper()
+        if fmt not in _FORMATS:
+            raise ValueError(f"format must be 'FLAC' or 'WAV', got {format!r}")
+        if not 8000 <= sample_rate <= 192000:
+            raise ValueError(f"sample_rate must be 8000..192000 Hz, got {sample_rate}")
+        self.path = Path(path)
+        if not self.path.parent.is_dir():
+            raise ValueError(f"{self.path.parent}: the folder for the take does not exist")
+        if self.path.exists():
+            raise ValueError(f"{self.path}: a file with that name already exists")
+        self.part_path = self.path.with_name(self.path.name + PART_SUFFIX)
+        self.sample_rate = int(sample_rate)
+        self.format = fmt
+        major, subtype, _ = _FORMATS[fmt]
+        try:
+            self._file = sf.SoundFile(
+                str(self.part_path),
+                mode="x",
+                samplerate=self.sample_rate,
+                channels=1,
+                format=major,
+                subtype=subtype,
+            )
+        except (sf.LibsndfileError, OSError) as exc:
+            raise RecorderError(f"cannot create {self.part_path}: {exc}") from exc
+        self._queue: queue.SimpleQueue[FloatArray | None] = queue.SimpleQueue()
+        self.frames_written = 0
+        self.frames_flushed = 0
+        self.error: Exception | None = None
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="TakeRecorder", daemon=True)
+        self._thread.start()
+
+    @property
+    def duration_s(self) -> float:
+        """Seconds written to the file so far."""
+        return self.frames_written / self.sample_rate
+
+    def write(self, block: FloatArray) -> None:
+        """Queue mono float32 samples (-1..1) for writing; never blocks on the disk."""
+        if self._closed:
+            raise RecorderError(f"{self.path.name}: the take is already closed")
+        self._queue.put(block)
+
+    def _run(self) -> None:
+        last_flush = time.monotonic()
+        while True:
+            try:
+                block = self._queue.get(timeout=FLUSH_INTERVAL_S)
+            except queue.Empty:
+                block = _NOTHING
+            if block is None:
+                break
+            if self.error is None and block.shape[0]:
+                try:
+                    self._file.write(block)
+                    self.frames_written += block.shape[0]
+                except Exception as exc:  # keep draining so the worker never blocks
+                    self.error = exc
+            if time.monotonic() - last_flush >= FLUSH_INTERVAL_S and self.error is None:
+                self._flush()
+                last_flush = time.monotonic()
+        if self.error is None:
+            self._flush()
+
+    def _flush(self) -> None:
+        try:
+            self._file.flush()
+            self.frames_flushed = self.frames_written
+        except Exception as exc:
+            self.error = exc
+
+    def close(self) -> Path:
+        """Write what is queued, close the file and rename it to the final name.
+
+        Returns the final path. If writing failed, the ``.part`` file is kept (repairable) and
+        RecorderError is raised.
+        """
+        if self._closed:
+            return self.path
+        self._closed = True
+        self._queue.put(None)
+        self._thread.join()
+        try:
+            self._file.close()
+        except Exception as exc:
+            self.error = self.error or exc
+        if self.error is not None:
+            raise RecorderError(
+                f"the take could not be fully written ({self.error}); "
+                f"the audio so far is in {self.part_path}"
+            )
+        os.replace(self.part_path, self.path)
+        return self.path
+
+
+def _unique(path: Path) -> Path:
+    if not path.exists():
+        return path
+    for i in range(2, 10_000):
+        cand = path.with_name(f"{path.stem}-{i}{path.suffix}")
+        if not cand.exists():
+            return cand
+    raise RecorderError(f"too many recovered takes named like {path}")
+
+
+def _recovered_name(part: Path) -> tuple[Path, str]:
+    final = part.with_name(part.name[: -len(PART_SUFFIX)])
+    ext = final.suffix.lower()
+    if ext not in (".flac", ".wav"):
+        ext = ".wav"
+    return _unique(final.with_name(f"{final.stem}.recovered{ext}")), ext
+
+
+def _repair_wav(part: Path) -> bool:
+    """Fix RIFF and data chunk sizes in place to match what reached the disk."""
+    size = part.stat().st_size
+    with part.open("r+b") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return False
+        pos = 12
+        block_align = 0
+        while pos + 8 <= size:
+            f.seek(pos)
+            cid, clen = struct.unpack("<4sI", f.read(8))
+            if cid == b"fmt ":
+                fmt = f.read(16)
+                block_align = struct.unpack("<HHIIHH", fmt)[4]
+            if cid == b"data":
+                if block_align <= 0:
+                    return False
+                data_len = size - (pos + 8)
+                data_len -= data_len % block_align
+                f.seek(pos + 4)
+                f.write(struct.pack("<I", min(data_len, 0xFFFFFFFF)))
+                f.seek(4)
+                f.write(struct.pack("<I", min(pos + 8 + data_len - 8, 0xFFFFFFFF)))
+                return True
+            pos += 8 + clen + (clen & 1)
+    return False
+
+
+def _decode_what_reads(part: Path, target: Path) -> bool:
+    """Decode ``part`` block by block until it fails, writing the good audio to ``target``."""
+    try:
+        src = sf.SoundFile(str(part))
+    except (sf.LibsndfileError, RuntimeError):
+        return False
+    wrote = 0
+    with (
+        src,
+        sf.SoundFile(
+            str(target),
+            mode="x",
+            samplerate=src.samplerate,
+            channels=src.channels,
+            format="FLAC",
+            subtype="PCM_24",
+        ) as dst,
+    ):
+        while True:
+            try:
+                block = src.read(4096, dtype="float32", always_2d=True)
+            except (sf.LibsndfileError, RuntimeError):
+                break
+            if block.shape[0] == 0:
+                break
+            dst.write(block)
+            wrote += block.shape[0]
+    return wrote > 0
+
+
+def repair_partial_takes(folder: str | Path) -> list[Path]:
+    """Turn every ``*.part`` left in ``folder`` by an interrupted take into a playable take.
+
+    WAV: the header sizes are fixed in place and the file is renamed to
+    ``<stem>.recovered.wav``. FLAC: every frame that decodes is re-encoded into
+    ``<stem>.recovered.flac``; the original is kept next to it as ``<name>.part.orig``.
+    A ``.part`` that holds no readable audio at all is renamed to ``<name>.part.unreadable`` and
+    left alone. Returns the recovered takes' paths (empty when nothing needed repair).
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise ValueError(f"{root}: not a folder")
+    recovered: list[Path] = []
+    for part in sorted(root.glob(f"*{PART_SUFFIX}")):
+        if not part.is_file():
+            continue
+        target, ext = _recovered_name(part)
+        ok = False
+        if ext == ".wav" and _repair_wav(part):
+            with contextlib.suppress(sf.LibsndfileError, RuntimeError):
+                ok = sf.info(str(part)).frames > 0
+            if ok:
+                os.replace(part, target)
+        else:
+            try:
+                ok = _decode_what_reads(part, target)
+            except (sf.LibsndfileError, RuntimeError, OSError):
+                ok = False
+            if ok:
+                os.replace(part, _unique(part.with_name(part.name + ".orig")))
+            elif target.exists():
+                target.unlink()  # our own empty output, not student audio
+        if ok:
+            recovered.append(target)
+        else:
+            os.replace(part, _unique(part.with_name(part.name + ".unreadable")))
+    return recovered

@@ -1,0 +1,126 @@
+"""Takes on disk: normal close, refusal of bad input, and recovery after a real kill -9."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from audio.recorder import RecorderError, TakeRecorder, repair_partial_takes
+
+SR = 48000
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _tone(seconds: float) -> np.ndarray:
+    n = int(seconds * SR)
+    return (0.5 * np.sin(2 * np.pi * 440.0 * np.arange(n) / SR)).astype(np.float32)
+
+
+@pytest.mark.parametrize("fmt", ["FLAC", "WAV"])
+def test_a_closed_take_has_every_sample_under_its_final_name(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / f"take.{fmt.lower()}"
+    rec = TakeRecorder(path, SR, fmt)  # type: ignore[arg-type]
+    assert rec.part_path.exists() and not path.exists()
+    sig = _tone(1.3)
+    for i in range(0, sig.shape[0], 256):
+        rec.write(sig[i : i + 256])
+    assert rec.close() == path
+    assert not rec.part_path.exists()
+    data, sr = sf.read(path, dtype="float32")
+    assert sr == SR and data.shape == sig.shape
+    assert np.max(np.abs(data - sig)) < 1e-6  # 24-bit: quantisation only
+    with pytest.raises(RecorderError, match="closed"):
+        rec.write(sig[:10])
+
+
+def test_bad_arguments_are_refused_and_create_nothing(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="format"):
+        TakeRecorder(tmp_path / "a.mp3", SR, "MP3")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="does not exist"):
+        TakeRecorder(tmp_path / "nope" / "a.flac", SR)
+    with pytest.raises(ValueError, match="sample_rate"):
+        TakeRecorder(tmp_path / "a.flac", 10)
+    (tmp_path / "kept.flac").write_bytes(b"the student's earlier take")
+    with pytest.raises(ValueError, match="already exists"):
+        TakeRecorder(tmp_path / "kept.flac", SR)
+    assert (tmp_path / "kept.flac").read_bytes() == b"the student's earlier take"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept.flac"]
+
+
+RECORDING_CHILD = textwrap.dedent(
+    """
+    import sys, time
+    import numpy as np
+    from audio.recorder import TakeRecorder
+    path, fmt = sys.argv[1], sys.argv[2]
+    sr = 48000
+    sig = (0.5 * np.sin(2 * np.pi * 440.0 * np.arange(sr * 30) / sr)).astype(np.float32)
+    rec = TakeRecorder(path, sr, fmt)
+    t0 = time.perf_counter()
+    for i in range(0, sig.shape[0], 256):
+        rec.write(sig[i : i + 256])
+        print(i + 256, flush=True)  # samples handed to the recorder so far
+        delay = t0 + (i + 256) / sr - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+    """
+)
+
+
+@pytest.mark.parametrize("fmt", ["FLAC", "WAV"])
+def test_a_take_killed_mid_recording_is_repaired_up_to_the_last_second(
+    tmp_path: Path, fmt: str
+) -> None:
+    path = tmp_path / f"take.{fmt.lower()}"
+    child = subprocess.Popen(
+        [sys.executable, "-c", RECORDING_CHILD, str(path), fmt],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert child.stdout is not None
+    handed = 0
+    deadline = time.monotonic() + 20
+    while handed < int(2.5 * SR) and time.monotonic() < deadline:
+        line = child.stdout.readline()
+        if not line:
+            break
+        handed = int(line)
+    os.kill(child.pid, signal.SIGKILL)
+    child.wait()
+    assert handed >= int(2.5 * SR), "the recording child did not get going"
+    assert not path.exists() and path.with_name(path.name + ".part").exists()
+
+    recovered = repair_partial_takes(tmp_path)
+
+    assert recovered == [tmp_path / f"take.recovered.{fmt.lower()}"]
+    data, sr = sf.read(recovered[0], dtype="float32")
+    assert sr == SR
+    # Flushed at least once a second: all but about the last second survives the kill.
+    assert data.shape[0] >= handed - int(1.2 * SR)
+    assert data.shape[0] <= handed
+    assert np.max(np.abs(data - _tone(30)[: data.shape[0]])) < 1e-6
+    assert not list(tmp_path.glob("*.part"))
+    if fmt == "FLAC":  # the damaged original is kept, never deleted
+        assert (tmp_path / "take.flac.part.orig").exists()
+    # Repair is idempotent: nothing left to do the second time.
+    assert repair_partial_takes(tmp_path) == []
+
+
+def test_a_part_with_no_audio_is_set_aside_not_deleted(tmp_path: Path) -> None:
+    junk = tmp_path / "x.flac.part"
+    junk.write_bytes(b"not audio at all")
+    assert repair_partial_takes(tmp_path) == []
+    assert (tmp_path / "x.flac.part.unreadable").read_bytes() == b"not audio at all"
+    with pytest.raises(ValueError, match="not a folder"):
+        repair_partial_takes(tmp_path / "missing")
