@@ -1,0 +1,276 @@
+"""The Etude data model: the seed story's four tables plus profiles and sync tombstones.
+
+Every seed field keeps the seed's name. Every row has a UUID primary key (profiles stay unique
+across machines that sync), ``created_at``/``updated_at`` (aware UTC) and ``usn``, an Anki-style
+update sequence number: -1 means "changed locally since the last sync"; a sync stamps it with the
+server's counter. Deletions leave a row in ``tombstones`` so a later sync can replay them.
+
+Enumerations are stored as short strings guarded by CHECK constraints (non-native enums), so
+SQLite and PostgreSQL both refuse a bad value even if it bypasses the service validation.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Dialect,
+    Enum,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+SESSION_STATUSES: tuple[str, ...] = ("active", "completed", "abandoned")
+DIFFICULTY_LEVELS: tuple[str, ...] = ("beginner", "intermediate", "advanced")
+PERIOD_TYPES: tuple[str, ...] = ("daily", "weekly", "monthly")
+
+# A fixed naming convention keeps constraint names identical on SQLite and PostgreSQL, which
+# batch-mode migrations on SQLite need to find constraints again.
+NAMING_CONVENTION: dict[str, str] = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time as an aware UTC datetime."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware datetime stored as UTC.
+
+    Binding refuses naive datetimes (their zone is unknown) and converts aware ones to UTC.
+    SQLite has no zone-aware type, so it stores naive UTC text; reading always yields aware UTC
+    on both SQLite and PostgreSQL.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: timestamps must be timezone-aware")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class SyncMixin:
+    """Columns every synced row carries."""
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    # -1 = pending sync; also applied by Core UPDATE statements through ``onupdate``.
+    usn: Mapped[int] = mapped_column(Integer, default=-1, onupdate=-1)
+
+
+def _enum(values: tuple[str, ...], name: str) -> Enum:
+    return Enum(*values, name=name, native_enum=False, create_constraint=True, length=16)
+
+
+class User(SyncMixin, Base):
+    """A student profile. ``timezone`` is an IANA name (e.g. "Europe/Paris") that defines the
+    profile's local day for progress; ``settings_json`` holds a JSON object of preferences."""
+
+    __tablename__ = "users"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    display_name: Mapped[str] = mapped_column(String(255), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    settings_json: Mapped[str] = mapped_column(Text, default="{}")
+
+    sessions: Mapped[list[RealtimeSession]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+
+class RealtimeSession(SyncMixin, Base):
+    """A practice session (seed: RealtimeSession). ``duration_seconds`` is set when it ends."""
+
+    __tablename__ = "realtime_sessions"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    piece_name: Mapped[str | None] = mapped_column(String(255))
+    genre: Mapped[str | None] = mapped_column(String(255))
+    target_tempo: Mapped[int | None] = mapped_column(Integer)
+    difficulty_level: Mapped[str | None] = mapped_column(
+        _enum(DIFFICULTY_LEVELS, "difficulty_level")
+    )
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    duration_seconds: Mapped[int | None] = mapped_column(Integer)
+    websocket_session_id: Mapped[str | None] = mapped_column(String(255))
+    chunks_processed: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(_enum(SESSION_STATUSES, "session_status"), default="active")
+
+    user: Mapped[User] = relationship(back_populates="sessions")
+    performances: Mapped[list[Performance]] = relationship(
+        back_populates="session", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        # Listing a profile's sessions newest first, optionally by status, and the stats window.
+        Index("ix_realtime_sessions_user_id_started_at", "user_id", "started_at"),
+        Index("ix_realtime_sessions_user_id_status_started_at", "user_id", "status", "started_at"),
+    )
+
+
+class Performance(SyncMixin, Base):
+    """One take within a session (seed: Performance). ``recording_duration`` is in seconds,
+    ``sample_rate`` in Hz. ``recovered`` is true for a take repaired after a crash."""
+
+    __tablename__ = "performances"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("realtime_sessions.id", ondelete="CASCADE"), index=True
+    )
+    recording_started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    recording_duration: Mapped[float] = mapped_column(Float, default=0.0)
+    audio_path: Mapped[str | None] = mapped_column(String(500))
+    midi_path: Mapped[str | None] = mapped_column(String(500))
+    sample_rate: Mapped[int] = mapped_column(Integer, default=44100)
+    audio_format: Mapped[str | None] = mapped_column(String(32))
+    notes: Mapped[str | None] = mapped_column(Text)
+    recovered: Mapped[bool | None] = mapped_column(Boolean, default=False)
+
+    session: Mapped[RealtimeSession] = relationship(back_populates="performances")
+    analysis_results: Mapped[list[AnalysisResult]] = relationship(
+        back_populates="performance", cascade="all, delete-orphan", passive_deletes=True
+    )
+
+    __table_args__ = (
+        Index(
+            "ix_performances_session_id_recording_started_at", "session_id", "recording_started_at"
+        ),
+    )
+
+
+class AnalysisResult(SyncMixin, Base):
+    """The metrics of one analysis of a take (seed: AnalysisResult). Scores are 0..1,
+    ``avg_pitch_deviation_cents`` is in cents, ``processing_time_ms`` in milliseconds."""
+
+    __tablename__ = "analysis_results"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    performance_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("performances.id", ondelete="CASCADE"), index=True
+    )
+    pitch_accuracy: Mapped[float | None] = mapped_column(Float)
+    rhythm_accuracy: Mapped[float | None] = mapped_column(Float)
+    dynamics_range: Mapped[float | None] = mapped_column(Float)
+    overall_score: Mapped[float | None] = mapped_column(Float)
+    avg_pitch_deviation_cents: Mapped[float | None] = mapped_column(Float)
+    timing_consistency: Mapped[float | None] = mapped_column(Float)
+    tempo_stability: Mapped[float | None] = mapped_column(Float)
+    note_accuracy_rate: Mapped[float | None] = mapped_column(Float)
+    total_notes_detected: Mapped[int | None] = mapped_column(Integer)
+    total_onsets_detected: Mapped[int | None] = mapped_column(Integer)
+    total_dynamics_events: Mapped[int | None] = mapped_column(Integer)
+    feedback_json: Mapped[str | None] = mapped_column(Text)
+    difficulty_estimate: Mapped[str | None] = mapped_column(
+        _enum(DIFFICULTY_LEVELS, "difficulty_estimate")
+    )
+    genre_match_score: Mapped[float | None] = mapped_column(Float)
+    analysis_engine_version: Mapped[str | None] = mapped_column(String(64))
+    processing_time_ms: Mapped[int | None] = mapped_column(Integer)
+    # Redeclared (not only from SyncMixin) because the seed indexes it.
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+
+    performance: Mapped[Performance] = relationship(back_populates="analysis_results")
+
+    __table_args__ = (
+        # Latest analysis of a take.
+        Index("ix_analysis_results_performance_id_created_at", "performance_id", "created_at"),
+    )
+
+
+class ProgressMetric(SyncMixin, Base):
+    """One rolled-up period of a profile's practice (seed: ProgressMetric).
+
+    ``metric_date`` is the period's start (local midnight of the day, the ISO week's Monday or the
+    month's first day in the profile's timezone) stored as aware UTC. See storage.progress for
+    the definition of every figure.
+    """
+
+    __tablename__ = "progress_metrics"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    metric_date: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    period_type: Mapped[str] = mapped_column(_enum(PERIOD_TYPES, "period_type"))
+    total_sessions: Mapped[int] = mapped_column(Integer, default=0)
+    total_practice_time_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    avg_pitch_accuracy: Mapped[float | None] = mapped_column(Float)
+    avg_rhythm_accuracy: Mapped[float | None] = mapped_column(Float)
+    avg_dynamics_range: Mapped[float | None] = mapped_column(Float)
+    avg_overall_score: Mapped[float | None] = mapped_column(Float)
+    improvement_rate: Mapped[float | None] = mapped_column(Float)
+    consistency_score: Mapped[float | None] = mapped_column(Float)
+    genre_breakdown_json: Mapped[str | None] = mapped_column(Text)
+    milestones_json: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("user_id", "period_type", "metric_date"),)
+
+
+class Tombstone(Base):
+    """A deleted row, kept so a later sync can replay the deletion on the other side."""
+
+    __tablename__ = "tombstones"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    table_name: Mapped[str] = mapped_column(String(64))
+    row_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    usn: Mapped[int] = mapped_column(Integer, default=-1)
+
+
+class EtudeMeta(Base):
+    """Key/value facts about the database itself, e.g. ``app_version``: the Etude version that
+    last migrated it, quoted when a newer database is refused."""
+
+    __tablename__ = "etude_meta"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(255))
+
+
+def row_dict(obj: Any) -> dict[str, Any]:
+    """Column values of an ORM row by column name (no relationships)."""
+    return {c.key: getattr(obj, c.key) for c in obj.__table__.columns}

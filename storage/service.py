@@ -1,0 +1,809 @@
+"""The seed's 13 operations plus profiles, deletions, recovery and progress upserts.
+
+Conventions (every function):
+
+* The first argument is a caller-owned :class:`sqlalchemy.orm.Session`, one per user action.
+  Functions flush but never commit: the caller commits (``with db.transaction() as s: ...``) or
+  rolls back. Anything raised means the caller's transaction should be rolled back.
+* Every argument is validated before anything is written; a bad one raises
+  :class:`~storage.errors.ValidationError` (``field``, ``rule``), an unknown id raises
+  :class:`~storage.errors.NotFoundError`. Either way nothing has been added to the Session.
+* Results are frozen records from :mod:`storage.records` (safe after commit and across threads).
+* Datetimes are aware; naive ones are refused. Stored and returned in UTC.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import uuid
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.orm import Session
+
+from storage import progress
+from storage.errors import NotFoundError, ValidationError
+from storage.models import (
+    DIFFICULTY_LEVELS,
+    PERIOD_TYPES,
+    SESSION_STATUSES,
+    AnalysisResult,
+    Performance,
+    ProgressMetric,
+    RealtimeSession,
+    Tombstone,
+    User,
+    utcnow,
+)
+from storage.records import (
+    AnalysisRecord,
+    PerformanceRecord,
+    PerformanceWithAnalysis,
+    Profile,
+    ProgressRecord,
+    SessionCompleteData,
+    SessionRecord,
+    UserStats,
+    snapshot,
+)
+from storage.validation import (
+    MAX_LIMIT,
+    MAX_NAME,
+    check_aware,
+    check_enum,
+    check_finite,
+    check_int,
+    check_json_object,
+    check_path,
+    check_score,
+    check_tempo,
+    check_text,
+    check_timezone,
+    check_uuid,
+)
+
+MAX_SAMPLE_RATE_HZ = 768_000
+MAX_CHUNKS_PER_CALL = 1_000_000
+
+# --------------------------------------------------------------------------------------------
+# Profiles
+
+
+def create_profile(
+    db: Session,
+    display_name: str,
+    timezone: str = "UTC",
+    settings: Mapping[str, Any] | str | None = None,
+) -> Profile:
+    """Create a student profile. display_name: 1..255 characters, unique; timezone: IANA name
+    (defines the local day for progress); settings: a JSON object (dict or text)."""
+    check_text("display_name", display_name, MAX_NAME, required=True)
+    check_timezone("timezone", timezone)
+    settings_json = check_json_object(
+        "settings_json",
+        dict(settings or {}) if not isinstance(settings, str) else settings,
+        allow_none=False,
+    )
+    _check_name_free(db, display_name.strip())
+    user = User(display_name=display_name.strip(), timezone=timezone, settings_json=settings_json)
+    db.add(user)
+    db.flush()
+    return snapshot(Profile, user)
+
+
+def get_profile(db: Session, user_id: uuid.UUID | str) -> Profile:
+    """The profile with id ``user_id``; NotFoundError if none."""
+    return snapshot(Profile, _user(db, user_id))
+
+
+def get_profile_by_name(db: Session, display_name: str) -> Profile:
+    """The profile named exactly ``display_name``; NotFoundError if none."""
+    check_text("display_name", display_name, MAX_NAME, required=True)
+    user = db.scalar(select(User).where(User.display_name == display_name.strip()))
+    if user is None:
+        raise NotFoundError("profile", display_name)
+    return snapshot(Profile, user)
+
+
+def list_profiles(db: Session) -> list[Profile]:
+    """Every profile, oldest first."""
+    users = db.scalars(select(User).order_by(User.created_at, User.display_name))
+    return [snapshot(Profile, u) for u in users]
+
+
+def default_profile_name() -> str:
+    """The name given to the profile created on first start: the OS user's login name."""
+    try:
+        name = getpass.getuser().strip()
+    except Exception:  # getuser raises different errors per platform when no name is known
+        name = ""
+    return name[:MAX_NAME] or "Student"
+
+
+def ensure_default_profile(db: Session) -> Profile:
+    """The first profile (oldest, the demo profile excluded when another exists); when there is
+    none, create one named after the OS user (:func:`default_profile_name`)."""
+    from storage.demo import DEMO_PROFILE_NAME
+
+    users = list(db.scalars(select(User).order_by(User.created_at, User.display_name)))
+    real = [u for u in users if u.display_name != DEMO_PROFILE_NAME]
+    if real:
+        return snapshot(Profile, real[0])
+    return create_profile(db, default_profile_name(), _local_timezone_name())
+
+
+def rename_profile(db: Session, user_id: uuid.UUID | str, display_name: str) -> Profile:
+    """Give a profile a new unique display_name (1..255 characters)."""
+    check_text("display_name", display_name, MAX_NAME, required=True)
+    user = _user(db, user_id)
+    name = display_name.strip()
+    if name != user.display_name:
+        _check_name_free(db, name)
+        user.display_name = name
+        db.flush()
+    return snapshot(Profile, user)
+
+
+def update_profile_settings(
+    db: Session, user_id: uuid.UUID | str, settings: Mapping[str, Any] | str
+) -> Profile:
+    """Replace a profile's settings with ``settings`` (a JSON object, dict or text)."""
+    settings_json = check_json_object(
+        "settings_json", settings if isinstance(settings, str) else dict(settings), allow_none=False
+    )
+    user = _user(db, user_id)
+    assert settings_json is not None
+    user.settings_json = settings_json
+    db.flush()
+    return snapshot(Profile, user)
+
+
+def set_profile_timezone(db: Session, user_id: uuid.UUID | str, timezone: str) -> Profile:
+    """Change a profile's IANA timezone; its progress rows are rebuilt for the new local days."""
+    check_timezone("timezone", timezone)
+    user = _user(db, user_id)
+    if timezone != user.timezone:
+        user.timezone = timezone
+        db.flush()
+        progress.rebuild_user(db, user.id)
+    return snapshot(Profile, user)
+
+
+def delete_profile(db: Session, user_id: uuid.UUID | str) -> None:
+    """Delete a profile and (by cascade) everything it owns; a tombstone records the deletion.
+    Recording files on disk are left alone."""
+    user = _user(db, user_id)
+    db.add(Tombstone(table_name="users", row_id=user.id))
+    db.execute(delete(User).where(User.id == user.id))
+    db.flush()
+    db.expunge_all()
+
+
+# --------------------------------------------------------------------------------------------
+# Sessions (seed operations 1-5)
+
+
+def create_session(
+    db: Session,
+    user_id: uuid.UUID | str,
+    piece_name: str | None = None,
+    genre: str | None = None,
+    target_tempo: int | None = None,
+    difficulty_level: str | None = None,
+    websocket_session_id: str | None = None,
+    started_at: datetime | None = None,
+) -> SessionRecord:
+    """Start a practice session (status "active"). target_tempo: 20..300 BPM; names <= 255
+    characters; difficulty_level: beginner/intermediate/advanced; started_at: aware, default now."""
+    uid = check_uuid("user_id", user_id)
+    check_text("piece_name", piece_name)
+    check_text("genre", genre)
+    check_tempo("target_tempo", target_tempo)
+    check_enum("difficulty_level", difficulty_level, DIFFICULTY_LEVELS)
+    check_text("websocket_session_id", websocket_session_id)
+    check_aware("started_at", started_at)
+    _user(db, uid)
+    row = RealtimeSession(
+        user_id=uid,
+        piece_name=piece_name,
+        genre=genre,
+        target_tempo=target_tempo,
+        difficulty_level=difficulty_level,
+        websocket_session_id=websocket_session_id,
+        started_at=started_at or utcnow(),
+        chunks_processed=0,
+        status="active",
+    )
+    db.add(row)
+    db.flush()
+    return snapshot(SessionRecord, row)
+
+
+def end_session(
+    db: Session,
+    session_id: uuid.UUID | str,
+    ended_at: datetime | None = None,
+    *,
+    update_progress: bool = True,
+) -> SessionRecord:
+    """Mark an active session completed; duration_seconds = whole seconds from started_at to
+    ended_at (aware, default now, not before started_at). Then recompute the daily, weekly and
+    monthly progress rows it touches (unless ``update_progress`` is False)."""
+    sid = check_uuid("session_id", session_id)
+    check_aware("ended_at", ended_at)
+    row = _session(db, sid)
+    if row.status != "active":
+        raise ValidationError("status", f"session must be active to end (it is {row.status})", sid)
+    end = ended_at or utcnow()
+    if end < row.started_at:
+        raise ValidationError("ended_at", "must not be before started_at", ended_at)
+    row.ended_at = end
+    row.duration_seconds = int((end - row.started_at).total_seconds())
+    row.status = "completed"
+    db.flush()
+    if update_progress:
+        progress.recompute_for_sessions(db, row.user_id, [row.started_at])
+    return snapshot(SessionRecord, row)
+
+
+def get_session(db: Session, session_id: uuid.UUID | str) -> SessionRecord:
+    """The session with id ``session_id``; NotFoundError if none."""
+    return snapshot(SessionRecord, _session(db, check_uuid("session_id", session_id)))
+
+
+def get_user_sessions(
+    db: Session,
+    user_id: uuid.UUID | str,
+    limit: int = 50,
+    offset: int = 0,
+    status: str | None = None,
+) -> list[SessionRecord]:
+    """A profile's sessions, newest first. limit: 1..1000; offset >= 0; status: optional
+    filter (active/completed/abandoned)."""
+    uid = check_uuid("user_id", user_id)
+    check_int("limit", limit, 1, MAX_LIMIT, required=True)
+    check_int("offset", offset, 0, required=True)
+    check_enum("status", status, SESSION_STATUSES)
+    stmt = select(RealtimeSession).where(RealtimeSession.user_id == uid)
+    if status is not None:
+        stmt = stmt.where(RealtimeSession.status == status)
+    stmt = stmt.order_by(RealtimeSession.started_at.desc(), RealtimeSession.id)
+    rows = list(db.scalars(stmt.limit(limit).offset(offset)))
+    if not rows:
+        _user(db, uid)
+    return [snapshot(SessionRecord, r) for r in rows]
+
+
+def update_chunks_processed(db: Session, session_id: uuid.UUID | str, chunks: int) -> int:
+    """Add ``chunks`` (0..1,000,000) to an active session's chunks_processed in one atomic
+    UPDATE, so concurrent callers lose no increment. Returns the new total."""
+    sid = check_uuid("session_id", session_id)
+    check_int("chunks", chunks, 0, MAX_CHUNKS_PER_CALL, required=True)
+    result = db.execute(
+        update(RealtimeSession)
+        .where(RealtimeSession.id == sid, RealtimeSession.status == "active")
+        .values(chunks_processed=RealtimeSession.chunks_processed + chunks)
+        .returning(RealtimeSession.chunks_processed)
+        .execution_options(synchronize_session=False)
+    )
+    total = result.scalar_one_or_none()
+    if total is None:
+        row = _session(db, sid)
+        raise ValidationError(
+            "status", f"chunks can only be added to an active session (it is {row.status})", sid
+        )
+    return int(total)
+
+
+def delete_session(db: Session, session_id: uuid.UUID | str) -> None:
+    """Delete a session with its takes and analyses (tombstoned) and recompute the progress rows
+    it touched. Recording files on disk are left alone."""
+    row = _session(db, check_uuid("session_id", session_id))
+    user_id, started_at = row.user_id, row.started_at
+    perf_ids = list(db.scalars(select(Performance.id).where(Performance.session_id == row.id)))
+    _tombstone_performances(db, perf_ids)
+    db.add(Tombstone(table_name="realtime_sessions", row_id=row.id))
+    db.delete(row)
+    db.flush()
+    progress.recompute_for_sessions(db, user_id, [started_at])
+
+
+def recover_abandoned_sessions(db: Session, now: datetime | None = None) -> list[uuid.UUID]:
+    """Mark every session still "active" as "abandoned" (call once at start-up: a session can
+    only be active across a start-up if the app crashed or was killed). Its ended_at becomes the
+    end of its last take (or started_at if it has none) and duration_seconds is set from that,
+    so the practice time that was recorded still counts. Returns the ids recovered."""
+    check_aware("now", now)
+    limit_at = now or utcnow()
+    rows = list(db.scalars(select(RealtimeSession).where(RealtimeSession.status == "active")))
+    touched: dict[uuid.UUID, list[datetime]] = {}
+    for row in rows:
+        if row.started_at > limit_at:
+            continue
+        last_end = row.started_at
+        for perf in db.scalars(select(Performance).where(Performance.session_id == row.id)):
+            end = perf.recording_started_at + timedelta(seconds=perf.recording_duration)
+            last_end = max(last_end, min(end, limit_at))
+        row.status = "abandoned"
+        row.ended_at = last_end
+        row.duration_seconds = int((last_end - row.started_at).total_seconds())
+        touched.setdefault(row.user_id, []).append(row.started_at)
+    db.flush()
+    for user_id, starts in touched.items():
+        progress.recompute_for_sessions(db, user_id, starts)
+    return [r.id for r in rows if r.status == "abandoned"]
+
+
+# --------------------------------------------------------------------------------------------
+# Performances (seed operations 6-7)
+
+
+def create_performance(
+    db: Session,
+    session_id: uuid.UUID | str,
+    audio_path: str | None = None,
+    midi_path: str | None = None,
+    sample_rate: int = 44100,
+    audio_format: str | None = None,
+    notes: str | None = None,
+    recording_started_at: datetime | None = None,
+    recording_duration: float = 0.0,
+    recovered: bool = False,
+) -> PerformanceRecord:
+    """Register a take of a session. sample_rate: 1..768000 Hz; paths <= 500 characters;
+    audio_format <= 32 characters (e.g. "wav", "flac"); notes: free text <= 10000 characters;
+    recording_duration: seconds >= 0; recovered: the take was repaired after a crash."""
+    sid = check_uuid("session_id", session_id)
+    check_path("audio_path", audio_path)
+    check_path("midi_path", midi_path)
+    check_int("sample_rate", sample_rate, 1, MAX_SAMPLE_RATE_HZ, required=True)
+    check_text("audio_format", audio_format, 32)
+    check_text("notes", notes, 10_000)
+    check_aware("recording_started_at", recording_started_at)
+    _check_duration("recording_duration", recording_duration)
+    if not isinstance(recovered, bool):
+        raise ValidationError("recovered", "must be true or false", recovered)
+    _session(db, sid)
+    row = Performance(
+        session_id=sid,
+        audio_path=audio_path,
+        midi_path=midi_path,
+        sample_rate=sample_rate,
+        audio_format=audio_format,
+        notes=notes,
+        recording_started_at=recording_started_at or utcnow(),
+        recording_duration=float(recording_duration),
+        recovered=recovered,
+    )
+    db.add(row)
+    db.flush()
+    return snapshot(PerformanceRecord, row)
+
+
+def get_session_performances(db: Session, session_id: uuid.UUID | str) -> list[PerformanceRecord]:
+    """A session's takes, oldest first; NotFoundError for an unknown session."""
+    sid = check_uuid("session_id", session_id)
+    rows = list(
+        db.scalars(
+            select(Performance)
+            .where(Performance.session_id == sid)
+            .order_by(Performance.recording_started_at, Performance.id)
+        )
+    )
+    if not rows:
+        _session(db, sid)
+    return [snapshot(PerformanceRecord, r) for r in rows]
+
+
+def mark_performance_recovered(
+    db: Session, performance_id: uuid.UUID | str, recording_duration: float | None = None
+) -> PerformanceRecord:
+    """Flag a take as recovered after a crash; recording_duration (seconds >= 0) is the length
+    of the repaired file, when known."""
+    pid = check_uuid("performance_id", performance_id)
+    if recording_duration is not None:
+        _check_duration("recording_duration", recording_duration)
+    row = _performance(db, pid)
+    row.recovered = True
+    if recording_duration is not None:
+        row.recording_duration = float(recording_duration)
+    db.flush()
+    return snapshot(PerformanceRecord, row)
+
+
+def delete_performance(db: Session, performance_id: uuid.UUID | str) -> None:
+    """Delete a take and its analyses (tombstoned). The recording file is left alone."""
+    row = _performance(db, check_uuid("performance_id", performance_id))
+    session_row = _session(db, row.session_id)
+    _tombstone_performances(db, [row.id])
+    db.delete(row)
+    db.flush()
+    progress.recompute_for_sessions(db, session_row.user_id, [session_row.started_at])
+
+
+# --------------------------------------------------------------------------------------------
+# Analysis results (seed operations 8-10)
+
+_SCORE_FIELDS = (
+    "pitch_accuracy",
+    "rhythm_accuracy",
+    "dynamics_range",
+    "overall_score",
+    "timing_consistency",
+    "tempo_stability",
+    "note_accuracy_rate",
+    "genre_match_score",
+)
+_COUNT_FIELDS = ("total_notes_detected", "total_onsets_detected", "total_dynamics_events")
+
+
+def create_analysis_result(
+    db: Session,
+    performance_id: uuid.UUID | str,
+    pitch_accuracy: float | None = None,
+    rhythm_accuracy: float | None = None,
+    dynamics_range: float | None = None,
+    overall_score: float | None = None,
+    feedback_json: Mapping[str, Any] | str | None = None,
+    *,
+    avg_pitch_deviation_cents: float | None = None,
+    timing_consistency: float | None = None,
+    tempo_stability: float | None = None,
+    note_accuracy_rate: float | None = None,
+    total_notes_detected: int | None = None,
+    total_onsets_detected: int | None = None,
+    total_dynamics_events: int | None = None,
+    difficulty_estimate: str | None = None,
+    genre_match_score: float | None = None,
+    analysis_engine_version: str | None = None,
+    processing_time_ms: int | None = None,
+    created_at: datetime | None = None,
+) -> AnalysisRecord:
+    """Store the analysis of a take. Scores 0..1 or None; avg_pitch_deviation_cents: 0..1200
+    cents; counts >= 0; feedback_json: a JSON object as dict or text; difficulty_estimate:
+    beginner/intermediate/advanced; analysis_engine_version <= 64 characters;
+    processing_time_ms >= 0; created_at: aware, default now."""
+    pid = check_uuid("performance_id", performance_id)
+    values: dict[str, Any] = {
+        "pitch_accuracy": pitch_accuracy,
+        "rhythm_accuracy": rhythm_accuracy,
+        "dynamics_range": dynamics_range,
+        "overall_score": overall_score,
+        "timing_consistency": timing_consistency,
+        "tempo_stability": tempo_stability,
+        "note_accuracy_rate": note_accuracy_rate,
+        "genre_match_score": genre_match_score,
+        "total_notes_detected": total_notes_detected,
+        "total_onsets_detected": total_onsets_detected,
+        "total_dynamics_events": total_dynamics_events,
+    }
+    for name in _SCORE_FIELDS:
+        check_score(name, values[name])
+    for name in _COUNT_FIELDS:
+        check_int(name, values[name], 0)
+    check_finite("avg_pitch_deviation_cents", avg_pitch_deviation_cents)
+    if avg_pitch_deviation_cents is not None and not 0 <= avg_pitch_deviation_cents <= 1200:
+        raise ValidationError(
+            "avg_pitch_deviation_cents",
+            "must be between 0 and 1200 cents",
+            avg_pitch_deviation_cents,
+        )
+    feedback_text = check_json_object(
+        "feedback_json",
+        dict(feedback_json) if isinstance(feedback_json, Mapping) else feedback_json,
+    )
+    check_enum("difficulty_estimate", difficulty_estimate, DIFFICULTY_LEVELS)
+    check_text("analysis_engine_version", analysis_engine_version, 64)
+    check_int("processing_time_ms", processing_time_ms, 0)
+    check_aware("created_at", created_at)
+    _performance(db, pid)
+    row = AnalysisResult(
+        performance_id=pid,
+        avg_pitch_deviation_cents=avg_pitch_deviation_cents,
+        feedback_json=feedback_text,
+        difficulty_estimate=difficulty_estimate,
+        analysis_engine_version=analysis_engine_version,
+        processing_time_ms=processing_time_ms,
+        created_at=created_at or utcnow(),
+        **values,
+    )
+    db.add(row)
+    db.flush()
+    return snapshot(AnalysisRecord, row)
+
+
+def get_performance_analysis(db: Session, performance_id: uuid.UUID | str) -> list[AnalysisRecord]:
+    """A take's analyses, oldest first; NotFoundError for an unknown take."""
+    pid = check_uuid("performance_id", performance_id)
+    rows = list(
+        db.scalars(
+            select(AnalysisResult)
+            .where(AnalysisResult.performance_id == pid)
+            .order_by(AnalysisResult.created_at, AnalysisResult.id)
+        )
+    )
+    if not rows:
+        _performance(db, pid)
+    return [snapshot(AnalysisRecord, r) for r in rows]
+
+
+def get_latest_analysis(db: Session, performance_id: uuid.UUID | str) -> AnalysisRecord | None:
+    """A take's newest analysis, None if it has none; NotFoundError for an unknown take."""
+    pid = check_uuid("performance_id", performance_id)
+    row = db.scalar(
+        select(AnalysisResult)
+        .where(AnalysisResult.performance_id == pid)
+        .order_by(AnalysisResult.created_at.desc(), AnalysisResult.id.desc())
+        .limit(1)
+    )
+    if row is None:
+        _performance(db, pid)
+        return None
+    return snapshot(AnalysisRecord, row)
+
+
+# --------------------------------------------------------------------------------------------
+# Progress and stats (seed operations 11-13 and the progress upsert)
+
+_PROGRESS_FIELDS: dict[str, str] = {
+    "total_sessions": "count",
+    "total_practice_time_seconds": "count",
+    "avg_pitch_accuracy": "score",
+    "avg_rhythm_accuracy": "score",
+    "avg_dynamics_range": "score",
+    "avg_overall_score": "score",
+    "improvement_rate": "signed_score",
+    "consistency_score": "score",
+    "genre_breakdown_json": "json",
+    "milestones_json": "json_any",
+}
+
+
+def create_or_update_progress_metric(
+    db: Session,
+    user_id: uuid.UUID | str,
+    metric_date: datetime,
+    period_type: str,
+    **metrics: Any,
+) -> ProgressRecord:
+    """Upsert the row (user_id, period_type, metric_date). metrics: any of total_sessions and
+    total_practice_time_seconds (>= 0), avg_* and consistency_score (0..1), improvement_rate
+    (-1..1), genre_breakdown_json (JSON object), milestones_json (JSON list or object)."""
+    uid = check_uuid("user_id", user_id)
+    check_aware("metric_date", metric_date, required=True)
+    check_enum("period_type", period_type, PERIOD_TYPES, required=True)
+    clean: dict[str, Any] = {}
+    for name, value in metrics.items():
+        kind = _PROGRESS_FIELDS.get(name)
+        if kind is None:
+            raise ValidationError(name, "is not a progress metric field", value)
+        if kind == "count":
+            check_int(name, value, 0, required=True)
+        elif kind == "score":
+            check_score(name, value)
+        elif kind == "signed_score":
+            check_finite(name, value)
+            if value is not None and not -1.0 <= value <= 1.0:
+                raise ValidationError(name, "must be between -1 and 1", value)
+        elif kind == "json":
+            value = check_json_object(name, dict(value) if isinstance(value, Mapping) else value)
+        else:
+            value = _check_json_any(name, value)
+        clean[name] = value
+    _user(db, uid)
+    row = db.scalar(
+        select(ProgressMetric).where(
+            ProgressMetric.user_id == uid,
+            ProgressMetric.period_type == period_type,
+            ProgressMetric.metric_date == metric_date,
+        )
+    )
+    if row is None:
+        row = ProgressMetric(user_id=uid, metric_date=metric_date, period_type=period_type)
+        row.total_sessions = 0
+        row.total_practice_time_seconds = 0
+        db.add(row)
+    for name, value in clean.items():
+        setattr(row, name, value)
+    db.flush()
+    return snapshot(ProgressRecord, row)
+
+
+def get_user_progress(
+    db: Session,
+    user_id: uuid.UUID | str,
+    period_type: str = "daily",
+    limit: int = 30,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[ProgressRecord]:
+    """A profile's progress rows of one period type, newest first. limit: 1..1000; since/until:
+    optional aware bounds on metric_date (since inclusive, until exclusive)."""
+    uid = check_uuid("user_id", user_id)
+    check_enum("period_type", period_type, PERIOD_TYPES, required=True)
+    check_int("limit", limit, 1, MAX_LIMIT, required=True)
+    check_aware("since", since)
+    check_aware("until", until)
+    stmt = select(ProgressMetric).where(
+        ProgressMetric.user_id == uid, ProgressMetric.period_type == period_type
+    )
+    if since is not None:
+        stmt = stmt.where(ProgressMetric.metric_date >= since)
+    if until is not None:
+        stmt = stmt.where(ProgressMetric.metric_date < until)
+    rows = list(db.scalars(stmt.order_by(ProgressMetric.metric_date.desc()).limit(limit)))
+    if not rows:
+        _user(db, uid)
+    return [snapshot(ProgressRecord, r) for r in rows]
+
+
+def calculate_user_stats(
+    db: Session, user_id: uuid.UUID | str, days: int = 30, now: datetime | None = None
+) -> UserStats:
+    """Stats over sessions started in the last ``days`` (1..3650) days before ``now``.
+
+    total_sessions: sessions started in the window (any status). total_practice_hours: their
+    duration_seconds summed, in hours, 2 decimals. total_analyses and the three averages: every
+    analysis of the window's takes. Streaks count practice days (local days of the profile with
+    at least one session started) inside the window: current_streak_days ends today, or
+    yesterday when there is no session yet today; longest_streak_days is the longest run."""
+    uid = check_uuid("user_id", user_id)
+    check_int("days", days, 1, 3650, required=True)
+    check_aware("now", now)
+    user = _user(db, uid)
+    end = now or utcnow()
+    start = end - timedelta(days=days)
+    window = (
+        RealtimeSession.user_id == uid,
+        RealtimeSession.started_at >= start,
+        RealtimeSession.started_at <= end,
+    )
+    starts = list(db.scalars(select(RealtimeSession.started_at).where(*window)))
+    total_seconds = db.scalar(select(func.sum(RealtimeSession.duration_seconds)).where(*window))
+    agg = db.execute(
+        select(
+            func.count(AnalysisResult.id),
+            func.avg(AnalysisResult.pitch_accuracy),
+            func.avg(AnalysisResult.rhythm_accuracy),
+            func.avg(AnalysisResult.overall_score),
+        )
+        .join(Performance, AnalysisResult.performance_id == Performance.id)
+        .join(RealtimeSession, Performance.session_id == RealtimeSession.id)
+        .where(*window)
+    ).one()
+    current, longest = progress.streaks(starts, user.timezone, end)
+    return UserStats(
+        total_sessions=len(starts),
+        total_practice_hours=round((total_seconds or 0) / 3600.0, 2),
+        total_analyses=int(agg[0]),
+        avg_pitch_accuracy=_opt_float(agg[1]),
+        avg_rhythm_accuracy=_opt_float(agg[2]),
+        avg_overall_score=_opt_float(agg[3]),
+        period_days=days,
+        current_streak_days=current,
+        longest_streak_days=longest,
+    )
+
+
+def get_complete_session_data(db: Session, session_id: uuid.UUID | str) -> SessionCompleteData:
+    """A session with all its takes (oldest first) and each take's analyses (oldest first)."""
+    sid = check_uuid("session_id", session_id)
+    row = _session(db, sid)
+    perfs = list(
+        db.scalars(
+            select(Performance)
+            .where(Performance.session_id == sid)
+            .order_by(Performance.recording_started_at, Performance.id)
+        )
+    )
+    by_perf: dict[uuid.UUID, list[AnalysisRecord]] = {p.id: [] for p in perfs}
+    if perfs:
+        analyses = db.scalars(
+            select(AnalysisResult)
+            .join(Performance, AnalysisResult.performance_id == Performance.id)
+            .where(Performance.session_id == sid)
+            .order_by(AnalysisResult.created_at, AnalysisResult.id)
+        )
+        for a in analyses:
+            by_perf[a.performance_id].append(snapshot(AnalysisRecord, a))
+    items = tuple(
+        PerformanceWithAnalysis(snapshot(PerformanceRecord, p), tuple(by_perf[p.id])) for p in perfs
+    )
+    return SessionCompleteData(
+        session=snapshot(SessionRecord, row),
+        performances=items,
+        total_performances=len(items),
+        total_analyses=sum(len(i.analysis_results) for i in items),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _user(db: Session, user_id: uuid.UUID | str) -> User:
+    uid = check_uuid("user_id", user_id)
+    user = db.get(User, uid)
+    if user is None:
+        raise NotFoundError("user", uid)
+    return user
+
+
+def _session(db: Session, session_id: uuid.UUID) -> RealtimeSession:
+    row = db.get(RealtimeSession, session_id)
+    if row is None:
+        raise NotFoundError("session", session_id)
+    return row
+
+
+def _performance(db: Session, performance_id: uuid.UUID) -> Performance:
+    row = db.get(Performance, performance_id)
+    if row is None:
+        raise NotFoundError("performance", performance_id)
+    return row
+
+
+def _check_name_free(db: Session, name: str) -> None:
+    if db.scalar(select(User.id).where(User.display_name == name)) is not None:
+        raise ValidationError("display_name", "must be unique (a profile has that name)", name)
+
+
+def _check_duration(field: str, value: Any) -> None:
+    check_finite(field, value)
+    if value is None or value < 0:
+        raise ValidationError(field, "must be a number of seconds >= 0", value)
+
+
+def _check_json_any(field: str, value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(field, "must be valid JSON", value) from exc
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(field, "must be serialisable as JSON", value) from exc
+
+
+def _tombstone_performances(db: Session, perf_ids: list[uuid.UUID]) -> None:
+    if not perf_ids:
+        return
+    analysis_ids = db.scalars(
+        select(AnalysisResult.id).where(AnalysisResult.performance_id.in_(perf_ids))
+    )
+    for aid in analysis_ids:
+        db.add(Tombstone(table_name="analysis_results", row_id=aid))
+    for pid in perf_ids:
+        db.add(Tombstone(table_name="performances", row_id=pid))
+
+
+def _opt_float(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _local_timezone_name() -> str:
+    """The machine's IANA timezone name when it can be found, else "UTC"."""
+    import os
+    from pathlib import Path
+
+    env = os.environ.get("TZ", "").lstrip(":")
+    candidates = [env] if env else []
+    localtime = Path("/etc/localtime")
+    if localtime.is_symlink():
+        target = str(localtime.resolve())
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    for name in candidates:
+        try:
+            check_timezone("timezone", name)
+        except ValidationError:
+            continue
+        return name
+    return "UTC"
