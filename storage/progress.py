@@ -41,7 +41,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from storage.errors import NotFoundError, ValidationError
@@ -309,8 +309,8 @@ def _rollup(db: Session, user: User, touched: set[tuple[str, date]]) -> int:
     new_rows: list[dict[str, Any]] = []
     for ptype, start in sorted(touched):
         acc = fast_acc(ptype, start)
-        key = (ptype, local_midnight_utc(start, tz))
-        row = existing.get(key)
+        metric_date = local_midnight_utc(start, tz)
+        row = existing.get((ptype, metric_date))
         if acc.sessions == 0:
             if row is not None:
                 db.add(Tombstone(table_name="progress_metrics", row_id=row.id))
@@ -325,7 +325,7 @@ def _rollup(db: Session, user: User, touched: set[tuple[str, date]]) -> int:
                     "id": uuid.uuid4(),
                     "user_id": user.id,
                     "period_type": ptype,
-                    "metric_date": key[1],
+                    "metric_date": metric_date,
                     **values,
                 }
             )
@@ -340,7 +340,7 @@ def _rollup(db: Session, user: User, touched: set[tuple[str, date]]) -> int:
             r.setdefault("created_at", now)
             r.setdefault("updated_at", now)
             r.setdefault("usn", -1)
-        db.execute(ProgressMetric.__table__.insert(), new_rows)
+        db.execute(insert(ProgressMetric), new_rows)
     db.flush()
     return written
 
@@ -517,7 +517,7 @@ def intonation_tendencies(
     sums: dict[str, dict[date, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0]))
     for started_at, text in db.execute(stmt):
         try:
-            items = json.loads(text).get("per_note")
+            items = json.loads(text or "{}").get("per_note")
         except (ValueError, AttributeError):
             continue
         if not isinstance(items, list):

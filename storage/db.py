@@ -1,0 +1,239 @@
+"""Engine and Session factory, and migrations at start-up.
+
+:func:`open_database` is what the app and the commands call: it migrates the database to this
+Etude's schema (for a local SQLite file, after copying it aside when a migration is pending),
+refuses a database written by a newer Etude without touching it, and returns a
+:class:`Database` whose :meth:`Database.transaction` gives the one Session of a user action.
+
+SQLite connections get, per connection: WAL journal (readers never block the writer),
+``synchronous=FULL`` (a committed take survives a power cut), foreign keys on (ON DELETE CASCADE
+works) and a busy timeout (a second writer waits instead of failing).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, inspect, select, text
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import StaticPool
+
+from storage.errors import DatabaseTooNewError, MigrationError
+
+BUSY_TIMEOUT_MS = 15_000
+
+
+def app_version() -> str:
+    """This Etude's version string (the installed distribution's, "unknown" if not installed)."""
+    try:
+        return version("etude")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    """A SQLAlchemy engine for ``url``; SQLite gets the per-connection pragmas above and its
+    parent folder created."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, **kwargs)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    return create_engine(url, **kwargs)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
+
+
+@dataclass
+class Database:
+    """An open, migrated database. ``transaction()`` yields one Session per user action."""
+
+    url: str
+    engine: Engine
+    sessionmaker: sessionmaker[Session]
+    backup_path: Path | None = None
+
+    def session(self) -> Session:
+        """A new Session the caller closes (prefer :meth:`transaction`)."""
+        return self.sessionmaker()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A Session in a transaction: committed when the block ends, rolled back if it raises."""
+        with self.sessionmaker() as s, s.begin():
+            yield s
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """Alembic configuration built in code: the scripts are the ``migrations`` package."""
+    import migrations
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    if url is not None:
+        cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest schema revision this Etude knows."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    if head is None:
+        raise MigrationError("no migration scripts found")
+    return head
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The schema revision stamped in the database, None for an empty database."""
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _known_revisions() -> set[str]:
+    return {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+
+
+def _written_by(connection: Connection) -> str:
+    if not inspect(connection).has_table("etude_meta"):
+        return "an unknown version"
+    value = connection.execute(
+        text("SELECT value FROM etude_meta WHERE key = 'app_version'")
+    ).scalar()
+    return f"Etude {value}" if value else "an unknown version"
+
+
+def check_revision(engine: Engine) -> tuple[str | None, bool]:
+    """(current revision, migration pending?). Raises DatabaseTooNewError, touching nothing, if
+    the database's revision is unknown to this Etude."""
+    with engine.connect() as conn:
+        rev = current_revision(conn)
+        if rev is not None and rev not in _known_revisions():
+            raise DatabaseTooNewError(
+                f"the database {engine.url.render_as_string(hide_password=True)} was written by "
+                f"{_written_by(conn)} (schema revision {rev}), which is newer than this Etude "
+                f"{app_version()} (schema revision {head_revision()}); it was not touched. "
+                "Install a newer Etude to open it."
+            )
+    return rev, rev != head_revision()
+
+
+def backup_sqlite(db_file: Path, revision: str | None) -> Path:
+    """Copy SQLite file ``db_file`` aside as ``<name>.bak-<revision>-<UTC timestamp>`` using
+    SQLite's online backup (consistent even with a WAL file). Returns the copy's path."""
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = db_file.with_name(f"{db_file.name}.bak-{revision or 'empty'}-{stamp}")
+    with closing(sqlite3.connect(db_file)) as src, closing(sqlite3.connect(target)) as dst:
+        src.backup(dst)
+    return target
+
+
+def upgrade(engine: Engine) -> None:
+    """Run every pending migration on ``engine``'s database and record this Etude's version."""
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+    with engine.begin() as conn:
+        conn.execute(
+            text("DELETE FROM etude_meta WHERE key = 'app_version'"),
+        )
+        conn.execute(
+            text("INSERT INTO etude_meta (key, value) VALUES ('app_version', :v)"),
+            {"v": app_version()},
+        )
+
+
+def migrate_engine(engine: Engine, *, backup: bool = True) -> Path | None:
+    """Bring ``engine``'s database to this Etude's schema.
+
+    A SQLite file with a pending migration and existing tables is first copied aside
+    (:func:`backup_sqlite`); the copy's path is returned (None when nothing was copied). A
+    database written by a newer Etude raises DatabaseTooNewError and is not touched."""
+    rev, pending = check_revision(engine)
+    if not pending:
+        return None
+    backup_path: Path | None = None
+    db_file = _sqlite_file(engine.url.render_as_string(hide_password=False))
+    if backup and db_file is not None and db_file.exists() and rev is not None:
+        backup_path = backup_sqlite(db_file, rev)
+    try:
+        upgrade(engine)
+    except Exception as exc:
+        where = f"; the copy made before it is {backup_path}" if backup_path else ""
+        safe = engine.url.render_as_string(hide_password=True)
+        raise MigrationError(f"migrating {safe} failed: {exc}{where}") from exc
+    return backup_path
+
+
+def migrate(url: str, *, backup: bool = True) -> Path | None:
+    """:func:`migrate_engine` on a short-lived engine for ``url`` (e.g. ``etude db upgrade``)."""
+    engine = make_engine(url)
+    try:
+        return migrate_engine(engine, backup=backup)
+    finally:
+        engine.dispose()
+
+
+def _sqlite_file(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    if parsed.database == ":memory:":
+        return None
+    return Path(parsed.database)
+
+
+def open_database(url: str, *, migrate_schema: bool = True, **engine_kwargs: Any) -> Database:
+    """Open (and by default migrate) the database at ``url``; see the module docstring.
+
+    An in-memory SQLite URL (``sqlite://``) shares one connection so the schema persists."""
+    if _sqlite_file(url) is None and make_url(url).get_backend_name() == "sqlite":
+        engine_kwargs.setdefault("poolclass", StaticPool)
+        engine_kwargs.setdefault("connect_args", {"check_same_thread": False})
+    engine = make_engine(url, **engine_kwargs)
+    try:
+        if migrate_schema:
+            backup_path = migrate_engine(engine)
+        else:
+            backup_path = None
+            check_revision(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    factory = sessionmaker(engine, expire_on_commit=False)
+    return Database(url=url, engine=engine, sessionmaker=factory, backup_path=backup_path)
+
+
+def stamped_version(engine: Engine) -> str | None:
+    """The Etude version recorded by the last migration, None if none was recorded."""
+    from storage.models import EtudeMeta
+
+    with Session(engine) as s:
+        return s.scalar(select(EtudeMeta.value).where(EtudeMeta.key == "app_version"))
