@@ -1,0 +1,446 @@
+"""Scoring: turns a take's notes (+ optional reference piece and target tempo) into the
+AnalysisResult metrics and student feedback.
+
+Definitions (tolerances come from AnalysisSettings; times in seconds, pitches in MIDI):
+
+* **Target of a note**: with a reference, the reference note the alignment pairs it with; a
+  note left unpaired (an extra note) and every note without a reference targets the nearest
+  equal-tempered pitch for the student's A4. ``cents`` = 100 x (pitch - target).
+* **pitch_accuracy** = share of notes with |cents| <= pitch tolerance (default 25).
+* **avg_pitch_deviation_cents** = mean |cents| over notes.
+* **rhythm_accuracy** = share of notes whose onset deviation is within the timing tolerance
+  (default 50 ms). Deviation with a reference: onset minus the aligned reference onset mapped
+  through the fitted start offset and tempo scale, over paired notes, median (constant lag)
+  removed. Without a reference but with a target tempo: onset minus the nearest point of an
+  eighth-note grid at that tempo whose phase is the circular mean of all onsets (this removes the
+  constant lag), over all notes. Null with neither, or with fewer than ``MIN_RHYTHM_NOTES``.
+* **timing_consistency** = clamp(1 - s / (2 x timing tolerance)), s = standard deviation of those
+  onset deviations; without reference and tempo the grid is an eighth-note grid at the tempo
+  estimated from the notes. 1 = every note deviates the same way, 0 = spread of 100 ms or more.
+* **tempo_stability** = clamp(1 - CV / 0.15), CV = coefficient of variation of the local tempo:
+  the ratio of expected to played time over windows of ``TEMPO_WINDOW`` consecutive note gaps
+  (expected from the reference, else from the grid unit). A 15 % tempo wobble scores 0.
+* **dynamics_range** = clamp(spread / 30 dB), spread = 90th minus 10th percentile of note levels.
+  **total_dynamics_events** = notes whose level differs from the previous note's by >= 6 dB.
+* **note_accuracy_rate** (reference only) = share of reference notes paired with a performed
+  note within 50 cents of it (paired = within 150 ms of its expected time, scaled by tempo).
+* **overall_score** = weighted mean of the components that are not null, weights
+  pitch_accuracy 0.40, rhythm_accuracy 0.25, note_accuracy_rate 0.20, timing_consistency 0.10,
+  dynamics_range 0.05, renormalised over the available ones.
+* **difficulty_estimate** from points: notes per second >= 5 (2 points) or >= 2.5 (1), pitch
+  range >= 19 semitones (2) or >= 12 (1), tempo >= 150 BPM (1); 0-1 beginner, 2-3 intermediate,
+  4+ advanced. Null below 3 notes.
+* **genre_match_score**: see audio.genres; null without a genre.
+* **processing_time_ms** = CPU time of the analysis plus scoring, in ms.
+
+Silence (no notes) leaves every score null; the counts are still reported.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import aubio
+import numpy as np
+
+from audio.feedback import NoteResult, TimingSummary, build_feedback, note_name
+from audio.genres import genre_match, get_genre
+from audio.records import Note, Onset, PitchFrame
+from audio.reference import Alignment, Reference, align
+from audio.settings import AnalysisSettings
+
+ENGINE_VERSION = f"etude-audio 0.1 (aubio {aubio.version} yinfft+periodicity, hfc onsets)"
+WEIGHTS = {
+    "pitch_accuracy": 0.40,
+    "rhythm_accuracy": 0.25,
+    "note_accuracy_rate": 0.20,
+    "timing_consistency": 0.10,
+    "dynamics_range": 0.05,
+}
+MIN_RHYTHM_NOTES = 3
+TEMPO_WINDOW = 4
+TEMPO_CV_ZERO = 0.15
+DYNAMICS_FULL_DB = 30.0
+DYNAMICS_EVENT_DB = 6.0
+METRIC_KEYS = (
+    "pitch_accuracy",
+    "rhythm_accuracy",
+    "dynamics_range",
+    "overall_score",
+    "avg_pitch_deviation_cents",
+    "timing_consistency",
+    "tempo_stability",
+    "note_accuracy_rate",
+    "total_notes_detected",
+    "total_onsets_detected",
+    "total_dynamics_events",
+    "feedback_json",
+    "difficulty_estimate",
+    "genre_match_score",
+    "analysis_engine_version",
+    "processing_time_ms",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TakeScore:
+    """The result of scoring a take.
+
+    metrics: exactly the AnalysisResult field names (METRIC_KEYS); scores 0..1 or None.
+    feedback: {"strengths": [...], "tips": [...], "per_note": [...], "timing": {...}}.
+    notes: the notes re-targeted against the aligned reference (same order as given).
+    alignment: the reference alignment, None without a reference.
+    """
+
+    metrics: dict[str, Any]
+    feedback: dict[str, Any]
+    notes: tuple[Note, ...] = ()
+    alignment: Alignment | None = None
+    estimated_tempo_bpm: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Rhythm:
+    grid: str
+    deviations: list[float]
+    on_time_idx: list[int]
+    beat_parity: list[bool | None]
+    ratios_expected: list[float]
+    ratios_played: list[float]
+    lag_s: float
+    unit_s: float | None
+
+
+def _clamp01(x: float) -> float:
+    return max(0.0, min(1.0, x))
+
+
+def _circular_grid(times: np.ndarray, unit: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Deviations (s) from the nearest point of a grid of step ``unit`` with fitted phase."""
+    ang = 2.0 * np.pi * times / unit
+    phase = math.atan2(float(np.mean(np.sin(ang))), float(np.mean(np.cos(ang))))
+    origin = phase / (2.0 * np.pi) * unit
+    k = np.round((times - origin) / unit)
+    dev = times - (origin + k * unit)
+    return dev, k.astype(np.int64), origin
+
+
+def estimate_unit_s(onsets_s: Sequence[float]) -> float | None:
+    """The shortest common note gap in seconds (the rhythmic unit), None below 4 gaps.
+
+    The median of the gaps no longer than 1.5 x their 20th percentile (gaps under 60 ms are
+    ignored as ornaments).
+    """
+    iois = np.diff(np.asarray(onsets_s, dtype=np.float64))
+    iois = iois[iois >= 0.06]
+    if iois.size < 4:
+        return None
+    q20 = float(np.percentile(iois, 20))
+    return float(np.median(iois[iois <= 1.5 * q20]))
+
+
+def unit_to_tempo(unit_s: float) -> float:
+    """Quarter-note BPM (folded into 40..240) from a rhythmic unit in seconds (> 0)."""
+    beat = 2.0 * unit_s if unit_s < 0.3 else unit_s
+    tempo = 60.0 / beat
+    while tempo > 240.0:
+        tempo /= 2.0
+    while tempo < 40.0:
+        tempo *= 2.0
+    return tempo
+
+
+def _grid_rhythm(onsets: np.ndarray, levels: np.ndarray, unit: float, grid: str) -> _Rhythm:
+    dev, k, origin = _circular_grid(onsets, unit)
+    # Which eighth of the pair is the beat is unknown from phase alone: the one holding more
+    # notes (then the louder) is taken as the beat.
+    even = k % 2 == 0
+    n_even, n_odd = int(even.sum()), int((~even).sum())
+    if n_even == n_odd:
+        le = float(levels[even].mean()) if n_even else -200.0
+        lo = float(levels[~even].mean()) if n_odd else -200.0
+        beat_even = le >= lo
+    else:
+        beat_even = n_even > n_odd
+    parity: list[bool | None] = [bool(e == beat_even) for e in even]
+    iois = np.diff(onsets)
+    steps = np.maximum(1, np.round(iois / unit))
+    return _Rhythm(
+        grid=grid,
+        deviations=dev.tolist(),
+        on_time_idx=list(range(len(onsets))),
+        beat_parity=parity,
+        ratios_expected=(steps * unit).tolist(),
+        ratios_played=iois.tolist(),
+        lag_s=float(origin),
+        unit_s=unit,
+    )
+
+
+def _ref_rhythm(onsets: np.ndarray, alignment: Alignment, reference: Reference) -> _Rhythm | None:
+    pairs = alignment.pairs
+    if len(pairs) < MIN_RHYTHM_NOTES:
+        return None
+    ref = reference.notes
+    dev = np.array([onsets[i] - alignment.expected_s(ref[j].onset_s) for i, j in pairs])
+    lag = float(np.median(dev))
+    dev = dev - lag
+    parity: list[bool | None] = []
+    beat = 60.0 / reference.tempo_bpm if reference.tempo_bpm else None
+    for _, j in pairs:
+        if beat is None:
+            parity.append(None)
+            continue
+        frac = (ref[j].onset_s / beat) % 1.0
+        if min(frac, 1.0 - frac) < 0.1:
+            parity.append(True)
+        elif abs(frac - 0.5) < 0.1:
+            parity.append(False)
+        else:
+            parity.append(None)
+    exp: list[float] = []
+    played: list[float] = []
+    for (i1, j1), (i2, j2) in itertools.pairwise(pairs):
+        e = alignment.scale * (ref[j2].onset_s - ref[j1].onset_s)
+        p = onsets[i2] - onsets[i1]
+        if e > 0.03 and p > 0.03:
+            exp.append(e)
+            played.append(float(p))
+    return _Rhythm(
+        grid="reference",
+        deviations=dev.tolist(),
+        on_time_idx=[i for i, _ in pairs],
+        beat_parity=parity,
+        ratios_expected=exp,
+        ratios_played=played,
+        lag_s=lag,
+        unit_s=None,
+    )
+
+
+def _tempo_stability(rh: _Rhythm) -> float | None:
+    exp = np.asarray(rh.ratios_expected)
+    pl = np.asarray(rh.ratios_played)
+    if exp.size < TEMPO_WINDOW:
+        return None
+    w = TEMPO_WINDOW if exp.size >= 2 * TEMPO_WINDOW else 2
+    ce = np.convolve(exp, np.ones(w), "valid")
+    cp = np.convolve(pl, np.ones(w), "valid")
+    local = ce / cp
+    if local.size < 2:
+        return None
+    cv = float(np.std(local) / np.mean(local))
+    return _clamp01(1.0 - cv / TEMPO_CV_ZERO)
+
+
+def _swing_ratio(onsets: np.ndarray, rh: _Rhythm) -> float | None:
+    if rh.unit_s is None or rh.grid == "estimated":
+        return None
+    unit = rh.unit_s
+    ratios = []
+    for a in range(len(onsets) - 1):
+        if rh.beat_parity[a] is True and rh.beat_parity[a + 1] is False:
+            gap = onsets[a + 1] - onsets[a]
+            if 0.4 * unit < gap < 1.8 * unit:
+                first = gap
+                second = 2.0 * unit - gap
+                if second > 0.05 * unit:
+                    ratios.append(first / second)
+    if len(ratios) < 4:
+        return None
+    return float(np.median(ratios))
+
+
+def score_take(
+    notes: Sequence[Note],
+    onsets: Sequence[Onset],
+    frames: Sequence[PitchFrame],
+    settings: AnalysisSettings,
+    reference: Reference | None = None,
+    duration_s: float | None = None,
+    genre: str | None = None,
+    analysis_cpu_s: float = 0.0,
+) -> TakeScore:
+    """Score a take. Notes/onsets as the StreamAnalyzer produced them (times in seconds).
+
+    frames: the take's frames (used for the duration when ``duration_s`` is None).
+    genre: a name from resources/genres/genres.json, None for no genre score (raises
+    UnknownGenreError for an unknown name). analysis_cpu_s: CPU seconds the analysis took,
+    added to the scoring's own CPU time in processing_time_ms.
+    """
+    cpu0 = time.process_time()
+    profile = get_genre(genre) if genre is not None else None
+    if duration_s is None:
+        duration_s = frames[-1].t_s if len(frames) else 0.0
+    notes = sorted(notes, key=lambda n: n.onset_s)
+    tol_c = settings.pitch_tolerance_cents
+    tol_s = settings.timing_tolerance_ms / 1000.0
+    metrics: dict[str, Any] = dict.fromkeys(METRIC_KEYS)
+    metrics["total_notes_detected"] = len(notes)
+    metrics["total_onsets_detected"] = len(onsets)
+    metrics["analysis_engine_version"] = ENGINE_VERSION
+
+    alignment: Alignment | None = None
+    scored: list[Note] = []
+    onsets_arr = np.array([n.onset_s for n in notes], dtype=np.float64)
+    levels = np.array([n.level_db for n in notes], dtype=np.float64)
+    missed: list[str] = []
+    wrong: list[tuple[str, str]] = []
+    if reference is not None and notes:
+        alignment = align(onsets_arr.tolist(), [n.midi for n in notes], reference)
+        by_perf = dict(alignment.pairs)
+        for i, n in enumerate(notes):
+            j = by_perf.get(i)
+            target = reference.notes[j].midi if j is not None else round(n.midi)
+            scored.append(_retarget(n, target, j))
+        paired_refs = {j for _, j in alignment.pairs}
+        right = 0
+        for i, j in alignment.pairs:
+            if abs(scored[i].cents) <= 50.0:
+                right += 1
+            else:
+                written = -settings.transpose_semitones
+                wrong.append(
+                    (
+                        note_name(round(scored[i].midi) + written),
+                        note_name(reference.notes[j].midi + written),
+                    )
+                )
+        for j, rn in enumerate(reference.notes):
+            if j not in paired_refs:
+                missed.append(note_name(rn.midi - settings.transpose_semitones))
+        metrics["note_accuracy_rate"] = right / len(reference.notes)
+    else:
+        scored = [_retarget(n, round(n.midi), None) for n in notes]
+
+    rh: _Rhythm | None = None
+    est_unit: float | None = None
+    est_tempo: float | None = None
+    if notes:
+        cents = np.array([n.cents for n in scored])
+        metrics["pitch_accuracy"] = float(np.mean(np.abs(cents) <= tol_c + 1e-9))
+        metrics["avg_pitch_deviation_cents"] = float(np.mean(np.abs(cents)))
+        est_unit = estimate_unit_s(onsets_arr.tolist())
+        if est_unit is not None:
+            est_tempo = unit_to_tempo(est_unit)
+        if reference is not None and alignment is not None:
+            rh = _ref_rhythm(onsets_arr, alignment, reference)
+        elif settings.target_tempo_bpm is not None and len(notes) >= MIN_RHYTHM_NOTES:
+            rh = _grid_rhythm(onsets_arr, levels, 30.0 / settings.target_tempo_bpm, "tempo")
+        if rh is not None:
+            dev = np.asarray(rh.deviations)
+            metrics["rhythm_accuracy"] = float(np.mean(np.abs(dev) <= tol_s + 1e-9))
+        elif est_unit is not None:
+            rh = _grid_rhythm(onsets_arr, levels, est_unit, "estimated")
+        if rh is not None and len(rh.deviations) >= MIN_RHYTHM_NOTES:
+            sd = float(np.std(rh.deviations))
+            metrics["timing_consistency"] = _clamp01(1.0 - sd / (2.0 * tol_s))
+            metrics["tempo_stability"] = _tempo_stability(rh)
+        if len(notes) >= 2:
+            spread = float(np.percentile(levels, 90) - np.percentile(levels, 10))
+            metrics["dynamics_range"] = _clamp01(spread / DYNAMICS_FULL_DB)
+        metrics["total_dynamics_events"] = int(np.sum(np.abs(np.diff(levels)) >= DYNAMICS_EVENT_DB))
+        num = den = 0.0
+        for k, w in WEIGHTS.items():
+            if metrics[k] is not None:
+                num += w * float(metrics[k])
+                den += w
+        metrics["overall_score"] = num / den if den > 0 else None
+        metrics["difficulty_estimate"] = _difficulty(
+            scored, settings.target_tempo_bpm or _ref_tempo(reference, alignment) or est_tempo
+        )
+        if profile is not None:
+            tempo = settings.target_tempo_bpm or _ref_tempo(reference, alignment) or est_tempo
+            swing = _swing_ratio(onsets_arr, rh) if rh is not None else None
+            spread_db = (
+                float(np.percentile(levels, 90) - np.percentile(levels, 10))
+                if len(notes) >= 2
+                else None
+            )
+            metrics["genre_match_score"] = genre_match(profile, tempo, swing, spread_db)
+    else:
+        metrics["total_dynamics_events"] = 0
+
+    timing: TimingSummary | None = None
+    if rh is not None and rh.grid != "estimated":
+        dev_ms = np.asarray(rh.deviations) * 1000.0
+        on = [d for d, p in zip(dev_ms, rh.beat_parity, strict=True) if p is True]
+        off = [d for d, p in zip(dev_ms, rh.beat_parity, strict=True) if p is False]
+        # Rushing off-beats shows relative to the beats, so report off-beats against them.
+        on_mean = float(np.mean(on)) if on else None
+        off_mean = float(np.mean(off)) if off else None
+        timing = TimingSummary(
+            grid=rh.grid,
+            lag_ms=rh.lag_s * 1000.0 if rh.grid == "reference" else None,
+            spread_ms=float(np.std(dev_ms)),
+            mean_abs_ms=float(np.mean(np.abs(dev_ms))),
+            onbeat_ms=on_mean,
+            offbeat_ms=(off_mean - (on_mean or 0.0)) if off_mean is not None else None,
+            onbeat_count=len(on),
+            offbeat_count=len(off),
+        )
+    results = [NoteResult(n.target_midi - settings.transpose_semitones, n.cents) for n in scored]
+    feedback = build_feedback(
+        metrics,
+        results,
+        timing,
+        tol_c,
+        settings.timing_tolerance_ms,
+        missed_notes=missed,
+        wrong_notes=wrong,
+    )
+    metrics["feedback_json"] = json.dumps(feedback, ensure_ascii=False)
+    cpu = analysis_cpu_s + (time.process_time() - cpu0)
+    metrics["processing_time_ms"] = round(cpu * 1000.0)
+    return TakeScore(
+        metrics=metrics,
+        feedback=feedback,
+        notes=tuple(scored),
+        alignment=alignment,
+        estimated_tempo_bpm=est_tempo,
+        extra={"duration_s": duration_s},
+    )
+
+
+def _retarget(n: Note, target: int, ref_index: int | None) -> Note:
+    return Note(
+        onset_s=n.onset_s,
+        offset_s=n.offset_s,
+        midi=n.midi,
+        target_midi=target,
+        cents=(n.midi - target) * 100.0,
+        level_db=n.level_db,
+        capture_time_s=n.capture_time_s,
+        ref_index=ref_index,
+    )
+
+
+def _ref_tempo(reference: Reference | None, alignment: Alignment | None) -> float | None:
+    if reference is None or reference.tempo_bpm is None or alignment is None:
+        return None
+    return reference.tempo_bpm / alignment.scale
+
+
+def _difficulty(notes: Sequence[Note], tempo_bpm: float | None) -> str | None:
+    if len(notes) < 3:
+        return None
+    span = notes[-1].onset_s - notes[0].onset_s
+    rate = (len(notes) - 1) / span if span > 0 else 0.0
+    targets = [n.target_midi for n in notes]
+    rng = max(targets) - min(targets)
+    points = 0
+    points += 2 if rate >= 5.0 else 1 if rate >= 2.5 else 0
+    points += 2 if rng >= 19 else 1 if rng >= 12 else 0
+    points += 1 if tempo_bpm is not None and tempo_bpm >= 150.0 else 0
+    if points <= 1:
+        return "beginner"
+    if points <= 3:
+        return "intermediate"
+    return "advanced"
