@@ -1,0 +1,142 @@
+"""Synthesised test signals with known answers (float32 mono, values in -1..1).
+
+Every generator returns the samples; ``melody`` also returns the truth notes it rendered.
+Pitches are MIDI numbers (69 = A4 = 440 Hz unless ``a4_hz`` says otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+SR = 44100
+Signal = npt.NDArray[np.float32]
+
+
+def midi_hz(midi: float, a4_hz: float = 440.0) -> float:
+    return float(a4_hz * 2.0 ** ((midi - 69.0) / 12.0))
+
+
+def silence(dur_s: float, sr: int = SR) -> Signal:
+    return np.zeros(round(dur_s * sr), dtype=np.float32)
+
+
+def noise(dur_s: float, level_db: float = -30.0, sr: int = SR, seed: int = 1) -> Signal:
+    """White noise with RMS ``level_db`` dBFS."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(round(dur_s * sr))
+    return (x * 10 ** (level_db / 20.0)).astype(np.float32)
+
+
+def tone(
+    midi: float,
+    dur_s: float,
+    amp: float = 0.3,
+    harmonics: int = 6,
+    rolloff: float = 0.6,
+    vibrato_cents: float = 0.0,
+    vibrato_hz: float = 5.5,
+    glide_from: float | None = None,
+    glide_s: float = 0.0,
+    attack_s: float = 0.01,
+    release_s: float = 0.02,
+    a4_hz: float = 440.0,
+    sr: int = SR,
+) -> Signal:
+    """A harmonic tone: harmonic k has amplitude rolloff**(k-1).
+
+    vibrato_cents: peak deviation of a sinusoidal vibrato. glide_from: MIDI pitch the tone
+    slides from over ``glide_s`` seconds before holding ``midi``.
+    """
+    n = round(dur_s * sr)
+    t = np.arange(n) / sr
+    pitch = np.full(n, float(midi))
+    if glide_from is not None and glide_s > 0:
+        g = t < glide_s
+        pitch[g] = glide_from + (midi - glide_from) * (t[g] / glide_s)
+    if vibrato_cents:
+        pitch = pitch + vibrato_cents / 100.0 * np.sin(2 * np.pi * vibrato_hz * t)
+    f = a4_hz * 2.0 ** ((pitch - 69.0) / 12.0)
+    phase = 2 * np.pi * np.cumsum(f) / sr
+    x = np.zeros(n)
+    for k in range(1, harmonics + 1):
+        x += rolloff ** (k - 1) * np.sin(k * phase)
+    x /= np.max(np.abs(x)) or 1.0
+    env = np.ones(n)
+    a = max(1, int(attack_s * sr))
+    r = max(1, int(release_s * sr))
+    env[:a] = np.linspace(0.0, 1.0, a)
+    env[-r:] = np.minimum(env[-r:], np.linspace(1.0, 0.0, r))
+    return (amp * x * env).astype(np.float32)
+
+
+def clicks(times_s: list[float], dur_s: float, amp: float = 0.8, sr: int = SR) -> Signal:
+    """Single-sample clicks followed by a short decaying burst at each time."""
+    x = np.zeros(round(dur_s * sr), dtype=np.float32)
+    burst = (amp * np.exp(-np.arange(200) / 20.0)).astype(np.float32)
+    for t in times_s:
+        i = round(t * sr)
+        x[i : i + burst.size] += burst[: max(0, x.size - i)]
+    return x
+
+
+@dataclass(frozen=True)
+class TruthNote:
+    onset_s: float
+    offset_s: float
+    midi: float
+
+
+def melody(
+    notes: list[tuple[float, float]],
+    gap_s: float = 0.0,
+    lead_s: float = 0.2,
+    tail_s: float = 0.2,
+    amp: float = 0.3,
+    legato: bool = False,
+    sr: int = SR,
+    **kw: float,
+) -> tuple[Signal, list[TruthNote]]:
+    """Render (midi, duration_s) notes one after another.
+
+    gap_s: silence between notes. legato: consecutive notes join with a continuous phase and no
+    amplitude dip (no onset spike), as a slurred string or wind line would.
+    """
+    parts = [silence(lead_s, sr)]
+    truth: list[TruthNote] = []
+    t = lead_s
+    if legato:
+        total = sum(d for _, d in notes)
+        n = round(total * sr)
+        pitch = np.concatenate([np.full(round(d * sr), m) for m, d in notes])[:n]
+        f = 440.0 * 2.0 ** ((pitch - 69.0) / 12.0)
+        phase = 2 * np.pi * np.cumsum(f) / sr
+        x = sum(0.6 ** (k - 1) * np.sin(k * phase) for k in range(1, 6))
+        x = x / np.max(np.abs(x))
+        env = np.ones(x.size)
+        r = int(0.02 * sr)
+        env[:r] = np.linspace(0, 1, r)
+        env[-r:] = np.linspace(1, 0, r)
+        parts.append((amp * x * env).astype(np.float32))
+        for m, d in notes:
+            truth.append(TruthNote(t, t + d, m))
+            t += d
+    else:
+        for m, d in notes:
+            parts.append(tone(m, d, amp=amp, sr=sr, **kw))  # type: ignore[arg-type]
+            truth.append(TruthNote(t, t + d, m))
+            t += d
+            if gap_s:
+                parts.append(silence(gap_s, sr))
+                t += gap_s
+    parts.append(silence(tail_s, sr))
+    return np.concatenate(parts).astype(np.float32), truth
+
+
+def write_wav(path: str, x: Signal, sr: int = SR) -> str:
+    import soundfile as sf
+
+    sf.write(path, x, sr, subtype="PCM_16")
+    return path
