@@ -1,0 +1,330 @@
+"""The analysis worker thread and its outbox.
+
+Threads, and what each one may do:
+
+* the source's thread (PortAudio callback, or a file/synthetic feeder) only copies blocks into a
+  :class:`~audio.ringbuffer.SampleRing`;
+* :class:`AnalysisWorker` (one ``threading.Thread``) pulls hops of ``hop_samples`` from the ring,
+  runs the :class:`~audio.analyzer.StreamAnalyzer` on each, queues the raw samples to the take
+  recorder if a take is running, and publishes the frozen records to an :class:`Outbox`;
+* the GUI drains the outbox on a timer (never per block) and reads ``latest_level_db``.
+
+Files and live input take the same path: a :class:`~audio.sources.FileSource` feeds the same ring
+and the same worker, causally, hop by hop.
+"""
+
+from __future__ import annotations
+
+import collections
+import heapq
+import math
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from audio.analyzer import StreamAnalyzer
+from audio.recorder import TakeRecorder
+from audio.records import Note, Onset, PitchFrame, Record
+from audio.reference import Reference
+from audio.ringbuffer import FloatArray, SampleRing
+from audio.settings import AnalysisSettings
+from audio.sources import AudioSource
+
+# Frames the outbox holds for a GUI that stopped draining (about 21 s at 48 kHz / 256).
+OUTBOX_MAX_FRAMES = 4096
+# How many recent latency samples the worker keeps for the benchmark and the GUI's status line.
+LATENCY_HISTORY = 65536
+# Ring size: two seconds of audio absorbs any hiccup of the worker short of a real stall.
+RING_SECONDS = 2.0
+
+
+class Outbox:
+    """Thread-safe, bounded hand-over of records from the worker to the GUI.
+
+    max_frames: pitch frames kept when nobody drains (oldest dropped first, counted in
+    ``dropped_frames``). Notes and onsets are never dropped: they are few (a handful per second)
+    and each one is something the student played.
+    """
+
+    def __init__(self, max_frames: int = OUTBOX_MAX_FRAMES) -> None:
+        if max_frames < 1:
+            raise ValueError(f"max_frames must be >= 1, got {max_frames}")
+        self._lock = threading.Lock()
+        self._frames: collections.deque[tuple[int, PitchFrame]] = collections.deque(
+            maxlen=max_frames
+        )
+        self._events: list[tuple[int, Record]] = []
+        self._seq = 0
+        self.dropped_frames = 0
+        self.published = 0
+
+    def put(self, records: list[Record]) -> None:
+        """Publish records (in order) from the worker thread."""
+        if not records:
+            return
+        with self._lock:
+            for rec in records:
+                self._seq += 1
+                if isinstance(rec, PitchFrame):
+                    if len(self._frames) == self._frames.maxlen:
+                        self.dropped_frames += 1
+                    self._frames.append((self._seq, rec))
+                else:
+                    self._events.append((self._seq, rec))
+            self.published += len(records)
+
+    def drain(self) -> list[Record]:
+        """Everything published since the last drain, in publication order (for a GUI timer)."""
+        with self._lock:
+            frames, self._frames = self._frames, collections.deque(maxlen=self._frames.maxlen)
+            events, self._events = self._events, []
+        return [rec for _, rec in heapq.merge(frames, events, key=lambda item: item[0])]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._frames) + len(self._events)
+
+
+@dataclass(frozen=True, slots=True)
+class TakeSpan:
+    """A recorded take: its file and where it sits on the stream's time axis (seconds)."""
+
+    path: Path
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class TakeResult:
+    """What a whole run of the worker produced.
+
+    duration_s: seconds of audio analysed. frames: every pitch frame (stored compactly by the
+    analyzer, a few bytes per hop). overflows: driver overflows plus ring-full drops (0 in a
+    healthy run). error: the source failure that ended the run early, or None. takes: recorded takes.
+    """
+
+    notes: list[Note]
+    onsets: list[Onset]
+    frames: Sequence[PitchFrame]
+    duration_s: float
+    overflows: int
+    error: Exception | None
+    takes: list[TakeSpan] = field(default_factory=list)
+
+
+class AnalysisWorker(threading.Thread):
+    """Pulls hops from the source's ring, analyses them, records takes, fills the outbox.
+
+    source: any :class:`~audio.sources.AudioSource`. settings/reference: passed to the
+    StreamAnalyzer. recorder: a take already recording when the stream starts (optional).
+    analyzer: an already built StreamAnalyzer at the source's rate (default: a new one).
+    take_format: "FLAC" or "WAV" for :meth:`start_take`.
+
+    Use: ``w = AnalysisWorker(src); w.start(); ... w.outbox.drain() ...; result = w.stop()``.
+    """
+
+    def __init__(
+        self,
+        source: AudioSource,
+        settings: AnalysisSettings | None = None,
+        reference: Reference | None = None,
+        recorder: TakeRecorder | None = None,
+        *,
+        analyzer: StreamAnalyzer | None = None,
+        take_format: Literal["FLAC", "WAV"] = "FLAC",
+    ) -> None:
+        super().__init__(name="AnalysisWorker", daemon=True)
+        self.source = source
+        self.settings = settings or AnalysisSettings()
+        self.sample_rate = int(source.sample_rate)
+        self.analyzer = analyzer or StreamAnalyzer(self.sample_rate, self.settings, reference)
+        if self.analyzer.sample_rate != self.sample_rate:
+            raise ValueError(
+                f"analyzer runs at {self.analyzer.sample_rate} Hz but the source at "
+                f"{self.sample_rate} Hz"
+            )
+        self.hop_samples = int(self.analyzer.hop_samples)
+        if not 1 <= self.hop_samples <= 4096:
+            raise ValueError(f"analyzer hop must be 1..4096 samples, got {self.hop_samples}")
+        self.ring = SampleRing(max(int(self.sample_rate * RING_SECONDS), 8 * self.hop_samples))
+        self.outbox = Outbox()
+        self.take_format: Literal["FLAC", "WAV"] = take_format
+        self._recorder_lock = threading.Lock()
+        self._recorder: TakeRecorder | None = recorder
+        self._take_start_sample = 0
+        self._takes: list[TakeSpan] = []
+        self._stop_event = threading.Event()
+        self._latencies: collections.deque[float] = collections.deque(maxlen=LATENCY_HISTORY)
+        self._result: TakeResult | None = None
+        self._failure: BaseException | None = None
+        self.latest_level_db = -math.inf
+        self.cpu_time_s = 0.0
+
+    # -- state the GUI reads ---------------------------------------------------------------
+
+    @property
+    def overflows(self) -> int:
+        """Driver input overflows plus blocks dropped because the worker fell behind."""
+        return self.ring.overflows
+
+    @property
+    def position_s(self) -> float:
+        """Seconds of audio analysed so far."""
+        return self.ring.samples_read / self.sample_rate
+
+    @property
+    def error(self) -> BaseException | None:
+        """The source failure (e.g. microphone unplugged) or worker crash, None when healthy."""
+        return self._failure or self.source.error
+
+    @property
+    def recording(self) -> bool:
+        """True while a take is being recorded."""
+        return self._recorder is not None
+
+    def latencies_s(self) -> list[float]:
+        """Recent capture-to-outbox delays in seconds, one per analysed hop."""
+        return list(self._latencies)
+
+    # -- takes -----------------------------------------------------------------------------
+
+    def start_take(self, path: str | Path) -> None:
+        """Start writing the incoming audio to ``path`` (FLAC/WAV per ``take_format``) while
+        the analysis keeps running. Raises RuntimeError if a take is already recording and
+        ValueError/RecorderError when the file cannot be created."""
+        with self._recorder_lock:
+            if self._recorder is not None:
+                raise RuntimeError("a take is already being recorded; stop it first")
+        rec = TakeRecorder(path, self.sample_rate, self.take_format)
+        with self._recorder_lock:
+            self._recorder = rec
+            self._take_start_sample = self.ring.samples_read
+
+    def stop_take(self) -> Path:
+        """Finish the running take: everything captured so far is written, the file renamed
+        from ``.part`` to its final name, and that path returned. RuntimeError if none runs."""
+        with self._recorder_lock:
+            rec, self._recorder = self._recorder, None
+            end = self.ring.samples_read
+        if rec is None:
+            raise RuntimeError("no take is being recorded")
+        path = rec.close()
+        self._takes.append(
+            TakeSpan(path, self._take_start_sample / self.sample_rate, end / self.sample_rate)
+        )
+        return path
+
+    @property
+    def last_take(self) -> TakeSpan | None:
+        """The most recently finished take, or None."""
+        return self._takes[-1] if self._takes else None
+
+    # -- the thread ------------------------------------------------------------------------
+
+    def run(self) -> None:
+        cpu0 = time.thread_time()
+        try:
+            self.source.start(self.ring)
+            self._loop()
+        except BaseException as exc:  # surfaced through .error; the GUI shows it
+            self._failure = exc
+        finally:
+            self.cpu_time_s = time.thread_time() - cpu0
+            self._close_source()
+            # A stream that ends by itself (end of file, unplugged microphone) ends the take too,
+            # so the file is complete and readable even if nobody presses stop.
+            if self._recorder is not None:
+                try:
+                    self.stop_take()
+                except Exception as exc:
+                    self._failure = self._failure or exc
+
+    def _close_source(self) -> None:
+        try:
+            self.source.stop()
+        except Exception as exc:
+            self._failure = self._failure or exc
+
+    def _loop(self) -> None:
+        hop = self.hop_samples
+        ring = self.ring
+        while True:
+            ring.wait(0.05)
+            while True:
+                item = ring.read(hop)
+                if item is None:
+                    break
+                self._analyse(item[0], item[1])
+                if self._stop_event.is_set():
+                    break
+            if self._stop_event.is_set():
+                return
+            if self.source.finished and ring.available < hop:
+                self._finish_stream()
+                return
+
+    def _finish_stream(self) -> None:
+        rest = self.ring.read_rest()
+        capture = time.perf_counter()
+        if rest is not None:
+            samples, capture = rest
+            self._record(samples)
+            padded = np.zeros(self.hop_samples, dtype=np.float32)
+            padded[: samples.shape[0]] = samples
+            self._publish(self.analyzer.process(padded, capture), capture)
+        self._publish(self.analyzer.finish(capture), capture)
+
+    def _record(self, samples: FloatArray) -> None:
+        with self._recorder_lock:
+            if self._recorder is not None:
+                self._recorder.write(samples)
+
+    def _analyse(self, samples: FloatArray, capture_time_s: float) -> None:
+        self._record(samples)
+        self._publish(self.analyzer.process(samples, capture_time_s), capture_time_s)
+
+    def _publish(self, records: list[Record], capture_time_s: float) -> None:
+        if records and isinstance(records[0], PitchFrame):
+            self.latest_level_db = records[0].level_db
+        self.outbox.put(records)
+        self._latencies.append(time.perf_counter() - capture_time_s)
+
+    def stop(self, timeout_s: float = 10.0) -> TakeResult:
+        """Stop the source, analyse what is still buffered, end any take, and return the run.
+
+        Safe to call after the source finished on its own (end of file, unplugged device).
+        Waits at most ``timeout_s`` seconds for the thread. Failures are not raised: a source
+        failure or a crash of the analysis is in ``TakeResult.error``.
+        """
+        if self._result is not None:
+            return self._result
+        if self.is_alive():
+            self.source.stop()
+            # Let the worker drain what the source already delivered, then finish the notes.
+            self.join(timeout_s)
+            if self.is_alive():
+                self._stop_event.set()
+                self.ring.wake()
+                self.join(timeout_s)
+        if self._recorder is not None:
+            self.stop_take()
+        self._result = TakeResult(
+            notes=list(self.analyzer.notes),
+            onsets=list(self.analyzer.onsets),
+            frames=self.analyzer.frames,
+            duration_s=self.ring.samples_read / self.sample_rate,
+            overflows=self.overflows,
+            error=self.error if isinstance(self.error, Exception) else None,
+            takes=list(self._takes),
+        )
+        return self._result
+
+    def wait_finished(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` seconds for a finite source to be fully analysed."""
+        self.join(timeout_s)
+        return not self.is_alive()

@@ -1,0 +1,104 @@
+"""The null-sink microphone for tests and benchmarks (shared: the desktop tests import it).
+
+``.ci/pulse-setup.sh`` makes a PulseAudio null sink ``etude_null`` whose monitor is the default
+input, so what ``paplay --device=etude_null`` plays is what PortAudio's ALSA "pulse"/"default"
+device records. Use :func:`require_null_sink` at the top of a ``mic`` test: it runs the setup
+script and calls ``need(...)`` (skip on a laptop, fail in CI) when the path does not work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+SINK = "etude_null"
+SOURCE = f"{SINK}.monitor"
+PORTAUDIO_DEVICE = "pulse"
+SETUP_SCRIPT = Path(__file__).resolve().parents[2] / ".ci" / "pulse-setup.sh"
+
+
+def setup_null_sink() -> str | None:
+    """Run the setup script; return None when the null-sink microphone works, else why not."""
+    for tool in ("pulseaudio", "pactl", "pacat", "paplay"):
+        if shutil.which(tool) is None:
+            return f"{tool} is not installed (apt-get install pulseaudio pulseaudio-utils)"
+    try:
+        proc = subprocess.run(["sh", str(SETUP_SCRIPT)], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return "pulse-setup.sh did not finish within 30 s"
+    if proc.returncode != 0:
+        return f"pulse-setup.sh failed: {proc.stderr.strip() or proc.stdout.strip()}"
+    try:
+        import sounddevice as sd
+    except OSError as exc:
+        return f"PortAudio is not available: {exc}"
+    names = [str(d["name"]) for d in sd.query_devices() if int(d["max_input_channels"]) > 0]
+    if PORTAUDIO_DEVICE not in names:
+        return f"PortAudio has no {PORTAUDIO_DEVICE!r} input (libasound2-plugins missing?): {names}"
+    return None
+
+
+def require_null_sink() -> None:
+    """Set up the null-sink microphone or skip (laptop) / fail (CI) the calling test."""
+    from tests.conftest import need
+
+    reason = setup_null_sink()
+    need(reason is None, reason or "")
+
+
+def play(path: str | Path, sink: str = SINK) -> subprocess.Popen[bytes]:
+    """Start playing an audio file into ``sink`` (20 ms latency); returns the paplay process."""
+    return subprocess.Popen(
+        ["paplay", "--latency-msec=20", f"--device={sink}", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+@contextlib.contextmanager
+def private_null_sink(name: str) -> Iterator[str]:
+    """A separate null sink, with its own silence clock, recorded from by this process only.
+
+    Sets ``PULSE_SOURCE`` so PortAudio streams opened inside the block record its monitor, which
+    keeps long benchmarks free of sound other tests play into ``etude_null`` at the same time.
+    Yields the sink name; unloads it afterwards.
+    """
+    module = subprocess.run(
+        ["pactl", "load-module", "module-null-sink", f"sink_name={name}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    clock = subprocess.Popen(
+        [
+            "pacat",
+            "--playback",
+            f"--device={name}",
+            "--latency-msec=10",
+            "--raw",
+            "--format=s16le",
+            "--channels=2",
+            "--rate=48000",
+            "/dev/zero",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    old = os.environ.get("PULSE_SOURCE")
+    os.environ["PULSE_SOURCE"] = f"{name}.monitor"
+    try:
+        time.sleep(2.2)  # see pulse-setup.sh: the sink first finishes a 2-second idle chunk
+        yield name
+    finally:
+        if old is None:
+            os.environ.pop("PULSE_SOURCE", None)
+        else:
+            os.environ["PULSE_SOURCE"] = old
+        clock.terminate()
+        clock.wait(5)
+        subprocess.run(["pactl", "unload-module", module], capture_output=True, check=False)
