@@ -31,7 +31,9 @@ class _Relay(QObject):
 
 
 class _OpRunnable(QRunnable):
-    def __init__(self, ticket: int, op: Operation, factory: Callable[[], Any], relay: _Relay):
+    def __init__(
+        self, ticket: int, op: Operation, factory: Callable[[], Any] | None, relay: _Relay
+    ):
         super().__init__()
         self._ticket = ticket
         self._op = op
@@ -40,6 +42,11 @@ class _OpRunnable(QRunnable):
 
     def run(self) -> None:
         try:
+            if self._factory is None:
+                # A compute runner: no database, the operation gets None.
+                result = self._op(None)
+                self._relay.op_finished.emit(self._ticket, result)
+                return
             with self._factory() as session:
                 try:
                     result = self._op(session)
@@ -58,19 +65,26 @@ class DbWorker(QObject):
     """Runs database operations one at a time on a single background thread.
 
     ``session_factory`` is a SQLAlchemy ``sessionmaker`` (or any callable returning a context
-    manager session). ``busy_changed`` fires when the queue goes from idle to busy and back, so
+    manager session); None makes a compute runner whose operations get ``None`` (file analysis,
+    scoring, CSV export: long work that must not hold up the database queue).
+    ``busy_changed`` fires when the queue goes from idle to busy and back, so
     the window can show a small busy indicator.
     """
 
     busy_changed = Signal(bool)
     op_failed = Signal(str, object)  # label, exception: for operations without their own handler
 
-    def __init__(self, session_factory: Callable[[], Any], parent: QObject | None = None):
+    def __init__(
+        self,
+        session_factory: Callable[[], Any] | None,
+        parent: QObject | None = None,
+        threads: int = 1,
+    ):
         super().__init__(parent)
         self._factory = session_factory
         self._pool = QThreadPool(self)
         # One thread: SQLite allows one writer, and operations then apply in the order asked.
-        self._pool.setMaxThreadCount(1)
+        self._pool.setMaxThreadCount(threads)
         self._pool.setExpiryTimeout(-1)
         self._relay = _Relay(self)
         self._relay.op_finished.connect(self._on_finished)
@@ -79,7 +93,7 @@ class DbWorker(QObject):
         self._tickets = itertools.count(1)
 
     @property
-    def session_factory(self) -> Callable[[], Any]:
+    def session_factory(self) -> Callable[[], Any] | None:
         return self._factory
 
     def is_busy(self) -> bool:

@@ -35,7 +35,7 @@ class Preferences:
     timing_tolerance_ms: float = 50.0
     theme: str = "system"
     metronome_on: bool = False
-    profile_id: int = 0  # 0 = none chosen yet
+    profile_id: str = ""  # the User row's UUID as text; "" = none chosen yet
 
     def validated(self) -> Preferences:
         """Return self, or raise ValueError naming the first setting that is out of range."""

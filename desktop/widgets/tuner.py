@@ -57,7 +57,8 @@ class TunerWidget(QWidget):
                 QPointF(centre.x() + radius * math.cos(a), centre.y() - radius * math.sin(a)),
             )
         font = QFont(self.font())
-        font.setPointSizeF(font.pointSizeF() * 1.6)
+        if font.pointSizeF() > 0:  # fonts sized in pixels report -1 here
+            font.setPointSizeF(font.pointSizeF() * 1.6)
         font.setBold(True)
         p.setFont(font)
         if self._midi is None or self._cents is None:

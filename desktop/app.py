@@ -1,0 +1,188 @@
+"""Start-up: QApplication, the database (migrated), crash recovery, the main window.
+
+Order matters for "nothing is lost": the database is opened and migrated first (a database
+written by a newer Etude is refused untouched, with a dialog), then sessions left "active" by a
+crash are marked abandoned and ``.part`` takes are repaired and attached to their session as
+recovered takes, all on the database worker before the window's first query runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+
+from desktop.context import AppContext
+from desktop.dbworker import DbWorker
+from desktop.settings import SettingsStore
+
+log = logging.getLogger(__name__)
+APP_NAME = "Etude"
+_TAKE_NAME = re.compile(r"^take-\d{8}-\d{6}-(?P<sid>[0-9a-f]{8})-\d+")
+
+
+class StartupError(Exception):
+    """The app cannot start; the message is written for the student."""
+
+
+def ensure_app(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        app = QApplication(argv if argv is not None else sys.argv[:1])
+    app.setApplicationName(APP_NAME)
+    app.setOrganizationName(APP_NAME)
+    return app
+
+
+def open_storage(db_url: str | None) -> Any:
+    """Open + migrate the database; StartupError with a readable message on failure."""
+    from storage.config import resolve_db_url
+    from storage.db import open_database
+    from storage.errors import DatabaseTooNewError, MigrationError
+
+    url = resolve_db_url(db_url)
+    try:
+        return open_database(url)
+    except DatabaseTooNewError as exc:
+        raise StartupError(f"This database is newer than this Etude.\n\n{exc}") from exc
+    except MigrationError as exc:
+        raise StartupError(f"The database could not be updated.\n\n{exc}") from exc
+    except Exception as exc:
+        raise StartupError(f"The database could not be opened.\n\n{exc}") from exc
+
+
+def recover_after_crash(db: Any, recordings_dir: Path) -> dict[str, Any]:
+    """Database-worker operation run once at start: abandoned sessions + repaired takes.
+
+    A take that was being recorded when Etude died exists only as ``<name>.part``; it is
+    repaired into ``<name>.recovered.<ext>``, and when the session named in the file is known,
+    stored as a Performance with ``recovered=True`` so the history shows it."""
+    import soundfile as sf
+
+    from audio.recorder import repair_partial_takes
+    from storage import service
+
+    abandoned = service.recover_abandoned_sessions(db)
+    repaired: list[Path] = []
+    folders = [recordings_dir, *[p for p in recordings_dir.rglob("*") if p.is_dir()]]
+    for folder in folders:
+        try:
+            repaired.extend(repair_partial_takes(folder))
+        except Exception:
+            log.exception("repairing takes in %s failed", folder)
+    attached = 0
+    for path in repaired:
+        m = _TAKE_NAME.match(path.name)
+        if not m:
+            continue
+        session = _session_by_prefix(db, m.group("sid"), abandoned)
+        if session is None:
+            continue
+        info = sf.info(str(path))
+        service.create_performance(
+            db,
+            session,
+            audio_path=str(path),
+            sample_rate=int(info.samplerate),
+            audio_format=path.suffix.lstrip("."),
+            notes="recovered after Etude stopped unexpectedly",
+            recording_duration=float(info.frames) / float(info.samplerate),
+            recovered=True,
+        )
+        attached += 1
+    return {"abandoned": abandoned, "repaired": repaired, "attached": attached}
+
+
+def _session_by_prefix(db: Any, prefix: str, candidates: list[uuid.UUID]) -> uuid.UUID | None:
+    for sid in candidates:
+        if str(sid).startswith(prefix):
+            return sid
+    from sqlalchemy import String, cast, select
+
+    from storage.models import RealtimeSession
+
+    rows = list(
+        db.scalars(
+            select(RealtimeSession.id).where(cast(RealtimeSession.id, String).like(f"{prefix}%"))
+        )
+    )
+    return rows[0] if len(rows) == 1 else None
+
+
+def build_context(db_url: str | None) -> AppContext:
+    from storage.config import data_dir, recordings_dir
+
+    database = open_storage(db_url)
+    data = data_dir()
+    store = SettingsStore(data)
+    ctx = AppContext(
+        db=DbWorker(database.sessionmaker),
+        compute=DbWorker(None, threads=1),
+        store=store,
+        prefs=store.load(),
+        data_dir=data,
+        recordings_dir=recordings_dir(),
+        db_url=database.url,
+    )
+    ctx.database = database  # type: ignore[attr-defined]
+    return ctx
+
+
+def create_main_window(db_url: str | None = None) -> Any:
+    """Everything ``run_app`` does except the event loop (tests and benchmarks call this)."""
+    from desktop.mainwindow import MainWindow
+    from desktop.theme import apply_theme
+
+    ctx = build_context(db_url)
+    apply_theme(ctx.prefs.theme)
+    window = MainWindow(ctx)
+
+    def recovered(result: dict[str, Any]) -> None:
+        n_sessions = len(result["abandoned"])
+        n_takes = len(result["repaired"])
+        if n_sessions or n_takes:
+            window.practice.messages.show_message(
+                f"Etude stopped unexpectedly last time. {n_sessions} unfinished session(s) were "
+                f"kept as 'abandoned' and {n_takes} interrupted take(s) were repaired; you find "
+                "them in History.",
+                "info",
+            )
+        window.history.reload()
+
+    rec_dir = ctx.recordings_dir
+    ctx.db.submit("recover", lambda s: recover_after_crash(s, rec_dir), recovered)
+    window.load_profiles()
+    return window
+
+
+def run_app(db_url: str | None = None) -> int:
+    """Open the practice window; returns the process exit code."""
+    t0 = time.perf_counter()
+    app = ensure_app()
+    try:
+        window = create_main_window(db_url)
+    except StartupError as exc:
+        QMessageBox.critical(None, "Etude cannot start", str(exc))
+        return 1
+    window.show()
+    # Printed for the cold-start benchmark (tests/bench/desktop.py reads it from stderr).
+    QTimer.singleShot(
+        0,
+        lambda: print(
+            f"etude: window shown after {1000 * (time.perf_counter() - t0):.0f} ms",
+            file=sys.stderr,
+            flush=True,
+        ),
+    )
+    code = app.exec()
+    ctx = window.ctx
+    ctx.db.wait_for_done(15_000)
+    ctx.database.dispose()  # type: ignore[attr-defined]
+    return int(code)

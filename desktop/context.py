@@ -1,0 +1,38 @@
+"""What every window of the app shares: the database worker, the compute runner, preferences."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from desktop.dbworker import DbWorker
+from desktop.settings import Preferences, SettingsStore
+
+
+class AppEvents(QObject):
+    """App-wide events, so windows refresh without knowing about each other."""
+
+    take_saved = Signal(object)  # dict: {"performance": ..., "analysis": ...}
+    session_changed = Signal(object)  # SessionRecord
+    profile_changed = Signal(object)  # Profile or None
+    preferences_changed = Signal(object)  # Preferences
+
+
+@dataclass
+class AppContext:
+    db: DbWorker
+    compute: DbWorker
+    store: SettingsStore
+    prefs: Preferences
+    data_dir: Path
+    recordings_dir: Path
+    db_url: str
+    events: AppEvents = field(default_factory=AppEvents)
+    profile: object | None = None  # storage.records.Profile of the chosen student
+
+    def save_preferences(self, prefs: Preferences) -> None:
+        self.store.save(prefs)
+        self.prefs = prefs
+        self.events.preferences_changed.emit(prefs)

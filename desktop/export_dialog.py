@@ -1,0 +1,233 @@
+"""Export dialog: tables, profile and date range to CSV, written off the GUI thread with a
+progress bar (storage.export does the writing and calls back with row counts)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QDate, QObject, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDateEdit,
+    QDialog,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from desktop.context import AppContext
+
+TABLE_LABELS = (
+    ("sessions", "Sessions"),
+    ("performances", "Takes"),
+    ("analyses", "Analyses"),
+    ("progress", "Progress rows"),
+)
+
+
+class _ProgressRelay(QObject):
+    # Emitted from the database worker thread; delivered queued on the GUI thread.
+    rows = Signal(int, int)
+
+
+def _local_bound(d: date, end: bool) -> datetime:
+    # The whole local day is included: "until" is the next local midnight (exclusive).
+    moment = datetime.combine(d, time.min).astimezone()
+    if end:
+        from datetime import timedelta
+
+        moment = datetime.combine(d + timedelta(days=1), time.min).astimezone()
+    return moment
+
+
+def run_export(
+    db: Any,
+    folder: Path,
+    tables: list[str],
+    user_id: Any,
+    since: datetime | None,
+    until: datetime | None,
+    report: Any,
+    cancelled: threading.Event,
+) -> dict[str, Any]:
+    """Export each chosen table into ``folder`` (the database worker's operation)."""
+    from storage.export import FILE_NAMES, export_csv
+
+    folder.mkdir(parents=True, exist_ok=True)
+    files: dict[str, Path] = {}
+    rows: dict[str, int] = {}
+
+    def progress(done: int, total: int) -> bool:
+        report(done, total)
+        return not cancelled.is_set()
+
+    for t in tables:
+        result = export_csv(
+            db,
+            folder / FILE_NAMES[t],
+            t,
+            user_id=user_id,
+            since=since,
+            until=until,
+            progress=progress,
+        )
+        files.update(result.files)
+        rows.update(result.rows)
+    return {"files": files, "rows": rows}
+
+
+class ExportDialog(QDialog):
+    export_finished = Signal(object)  # {"files": {...}, "rows": {...}}
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.setWindowTitle("Export to CSV")
+        self.result_data: dict[str, Any] | None = None
+        self._cancel = threading.Event()
+        self._relay = _ProgressRelay(self)
+        self._relay.rows.connect(self._progress)
+        form = QFormLayout()
+        self.table_boxes: dict[str, QCheckBox] = {}
+        trow = QHBoxLayout()
+        for key, label in TABLE_LABELS:
+            box = QCheckBox(label)
+            box.setChecked(True)
+            self.table_boxes[key] = box
+            trow.addWidget(box)
+        form.addRow("Tables", trow)
+        self.profile = QComboBox()
+        self.profile.addItem("All profiles", None)
+        if ctx.profile is not None:
+            self.profile.addItem(ctx.profile.display_name, ctx.profile.id)  # type: ignore[attr-defined]
+            self.profile.setCurrentIndex(1)
+        form.addRow("Profile", self.profile)
+        self.all_dates = QCheckBox("All dates")
+        self.all_dates.setChecked(True)
+        self.since = QDateEdit(QDate.currentDate().addMonths(-1))
+        self.until = QDateEdit(QDate.currentDate())
+        for d in (self.since, self.until):
+            d.setCalendarPopup(True)
+            d.setDisplayFormat("yyyy-MM-dd")
+            d.setEnabled(False)
+        self.all_dates.toggled.connect(
+            lambda on: [w.setEnabled(not on) for w in (self.since, self.until)]
+        )
+        drow = QHBoxLayout()
+        drow.addWidget(self.all_dates)
+        drow.addWidget(QLabel("from"))
+        drow.addWidget(self.since)
+        drow.addWidget(QLabel("to"))
+        drow.addWidget(self.until)
+        form.addRow("Dates", drow)
+        self.folder = QLineEdit(str(Path.home() / "Etude export"))
+        browse = QPushButton("Choose…")
+        browse.clicked.connect(self._browse)
+        frow = QHBoxLayout()
+        frow.addWidget(self.folder, 1)
+        frow.addWidget(browse)
+        form.addRow("Folder", frow)
+        self.bar = QProgressBar()
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.message = QLabel("")
+        self.message.setWordWrap(True)
+        self.export_button = QPushButton("Export")
+        self.export_button.clicked.connect(self.start_export)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self._cancel_or_close)
+        brow = QHBoxLayout()
+        brow.addStretch(1)
+        brow.addWidget(self.export_button)
+        brow.addWidget(self.cancel_button)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(self.bar)
+        lay.addWidget(self.message)
+        lay.addLayout(brow)
+
+    def _browse(self) -> None:
+        name = QFileDialog.getExistingDirectory(self, "Export folder", self.folder.text())
+        if name:
+            self.folder.setText(name)
+
+    def chosen_tables(self) -> list[str]:
+        return [k for k, box in self.table_boxes.items() if box.isChecked()]
+
+    def start_export(self) -> bool:
+        tables = self.chosen_tables()
+        if not tables:
+            self.message.setText("Choose at least one table to export.")
+            return False
+        text = self.folder.text().strip()
+        if not text:
+            self.message.setText("Choose a folder to export to.")
+            return False
+        folder = Path(text).expanduser()
+        if folder.exists() and not folder.is_dir():
+            self.message.setText(f"{folder} is a file; choose a folder.")
+            return False
+        since = until = None
+        if not self.all_dates.isChecked():
+            d0, d1 = self.since.date().toPython(), self.until.date().toPython()
+            if d1 < d0:
+                self.message.setText("The end date is before the start date.")
+                return False
+            since, until = _local_bound(d0, False), _local_bound(d1, True)  # type: ignore[arg-type]
+        user_id = self.profile.currentData()
+        self._cancel.clear()
+        self.bar.setRange(0, 0)  # busy until the first count arrives
+        self.export_button.setEnabled(False)
+        self.cancel_button.setText("Cancel")
+        self.message.setText("Exporting…")
+        relay, cancel = self._relay, self._cancel
+        self.ctx.db.submit(
+            "export",
+            lambda s: run_export(s, folder, tables, user_id, since, until, relay.rows.emit, cancel),
+            self._done,
+            self._failed,
+        )
+        return True
+
+    def _progress(self, done: int, total: int) -> None:
+        self.bar.setRange(0, max(total, 1))
+        self.bar.setValue(min(done, max(total, 1)))
+
+    def _done(self, result: dict[str, Any]) -> None:
+        self.result_data = result
+        self.bar.setRange(0, 1)
+        self.bar.setValue(1)
+        self.export_button.setEnabled(True)
+        self.cancel_button.setText("Close")
+        rows = ", ".join(f"{n} {t}" for t, n in result["rows"].items())
+        folder = next(iter(result["files"].values())).parent if result["files"] else ""
+        self.message.setText(f"Exported {rows} to {folder}.")
+        self.export_finished.emit(result)
+
+    def _failed(self, exc: BaseException) -> None:
+        self.bar.setRange(0, 1)
+        self.bar.setValue(0)
+        self.export_button.setEnabled(True)
+        self.cancel_button.setText("Close")
+        from storage.export import ExportCancelled
+
+        if isinstance(exc, ExportCancelled):
+            self.message.setText("Export cancelled; no file was left half-written.")
+        else:
+            self.message.setText(f"Export failed: {exc}")
+
+    def _cancel_or_close(self) -> None:
+        if not self.export_button.isEnabled():
+            self._cancel.set()
+        else:
+            self.reject()

@@ -1,0 +1,305 @@
+"""The main window: profile selector, practice and history tabs, and the menus that open the
+progress window, the export dialog, the settings and file analysis. Dropping a recording on the
+window analyses it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QInputDialog,
+    QLabel,
+    QMainWindow,
+    QTabWidget,
+    QToolBar,
+    QWidget,
+)
+
+from desktop import ops
+from desktop.context import AppContext
+from desktop.history import HistoryPage
+from desktop.practice import PracticePage
+
+AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".mp3", ".opus"}
+
+
+class MainWindow(QMainWindow):
+    file_analysed = Signal(object)  # {"performance": ..., "analysis": ...}
+    profiles_loaded = Signal(list)
+
+    def __init__(self, ctx: AppContext, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.ctx = ctx
+        self.setWindowTitle("Etude — practice")
+        self.resize(1200, 820)
+        self.setAcceptDrops(True)
+        self.profiles: list[Any] = []
+        self.progress_window: Any = None
+        self.export_dialog: Any = None
+
+        self.practice = PracticePage(ctx)
+        self.history = HistoryPage(ctx)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.practice, "Practice")
+        self.tabs.addTab(self.history, "History")
+        self.setCentralWidget(self.tabs)
+
+        bar = QToolBar("Main")
+        bar.setMovable(False)
+        self.addToolBar(bar)
+        bar.addWidget(QLabel(" Profile: "))
+        self.profile_combo = QComboBox()
+        self.profile_combo.setMinimumWidth(160)
+        self.profile_combo.currentIndexChanged.connect(self._profile_chosen)
+        bar.addWidget(self.profile_combo)
+        self.act_new_profile = bar.addAction("New profile…", self.new_profile_dialog)
+        bar.addSeparator()
+        self.act_progress = bar.addAction("Progress", self.open_progress)
+        self.act_export = bar.addAction("Export CSV…", self.open_export)
+        self.act_analyse = bar.addAction("Analyse a recording…", self._analyse_dialog)
+        self.act_settings = bar.addAction("Settings…", self.open_settings)
+
+        menu = self.menuBar().addMenu("&File")
+        menu.addAction(self.act_analyse)
+        menu.addAction(self.act_export)
+        menu.addSeparator()
+        quit_action = QAction("Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        menu.addAction(quit_action)
+        view = self.menuBar().addMenu("&View")
+        view.addAction(self.act_progress)
+        view.addAction(self.act_settings)
+
+        self.busy = QLabel("")
+        self.statusBar().addPermanentWidget(self.busy)
+        self.statusBar().showMessage(f"Database: {_short_url(ctx.db_url)}")
+        ctx.db.busy_changed.connect(lambda b: self.busy.setText("saving…" if b else ""))
+        ctx.db.op_failed.connect(
+            lambda label, exc: self.practice.show_problem(f"{label} failed: {exc}")
+        )
+        self.practice.takes.take_selected.connect(self._show_take)
+
+    # -- profiles ----------------------------------------------------------------------------
+
+    def load_profiles(self) -> None:
+        self.ctx.db.submit("profiles", ops.load_profiles, self._profiles_loaded)
+
+    def _profiles_loaded(self, profiles: list[Any]) -> None:
+        self.profiles = profiles
+        self.profile_combo.blockSignals(True)
+        self.profile_combo.clear()
+        for p in profiles:
+            self.profile_combo.addItem(p.display_name, str(p.id))
+        i = self.profile_combo.findData(self.ctx.prefs.profile_id)
+        self.profile_combo.setCurrentIndex(max(0, i))
+        self.profile_combo.blockSignals(False)
+        self._profile_chosen(self.profile_combo.currentIndex())
+        self.profiles_loaded.emit(profiles)
+
+    def _profile_chosen(self, index: int) -> None:
+        if not 0 <= index < len(self.profiles):
+            return
+        profile = self.profiles[index]
+        changed = self.ctx.profile is None or self.ctx.profile.id != profile.id  # type: ignore[attr-defined]
+        self.ctx.profile = profile
+        if self.ctx.prefs.profile_id != str(profile.id):
+            self.ctx.save_preferences(replace(self.ctx.prefs, profile_id=str(profile.id)))
+        if changed:
+            self.ctx.events.profile_changed.emit(profile)
+
+    def new_profile_dialog(self) -> None:
+        name, ok = QInputDialog.getText(self, "New profile", "Student's name:")
+        if ok and name.strip():
+            self.create_profile(name)
+
+    def create_profile(self, name: str) -> None:
+        def done(profile: Any) -> None:
+            self.ctx.prefs = replace(self.ctx.prefs, profile_id=str(profile.id))
+            self.load_profiles()
+
+        self.ctx.db.submit(
+            "new profile",
+            lambda s: ops.create_profile(s, name),
+            done,
+            lambda exc: self.practice.show_problem(f"The profile was not created: {exc}"),
+        )
+
+    # -- other windows -----------------------------------------------------------------------
+
+    def open_progress(self) -> Any:
+        from desktop.progress_window import ProgressWindow
+
+        if self.progress_window is None:
+            self.progress_window = ProgressWindow(self.ctx)
+        self.progress_window.show()
+        self.progress_window.raise_()
+        self.progress_window.reload()
+        return self.progress_window
+
+    def open_export(self) -> Any:
+        from desktop.export_dialog import ExportDialog
+
+        if self.export_dialog is None:
+            self.export_dialog = ExportDialog(self.ctx, self)
+        self.export_dialog.show()
+        return self.export_dialog
+
+    def settings_dialog(self) -> Any:
+        from desktop.settings_dialog import SettingsDialog
+
+        devices: list[str] = []
+        problem = None
+        try:
+            from audio.sources import list_input_devices
+
+            devices = [d.name for d in list_input_devices()]
+            if not devices:
+                problem = "No input device was found. Plug in a microphone and reopen settings."
+        except Exception as exc:
+            problem = str(exc)
+
+        def probe(prefs: Any) -> Any:
+            from audio.worker import AnalysisWorker
+            from desktop.practice import microphone_source
+
+            worker = AnalysisWorker(microphone_source(prefs), prefs.analysis_settings())
+            worker.start()
+            return worker
+
+        return SettingsDialog(
+            self.ctx.prefs, devices, self.ctx.data_dir, probe, problem, parent=self
+        )
+
+    def open_settings(self) -> None:
+        dialog = self.settings_dialog()
+        if dialog.exec():
+            self.apply_settings(dialog.preferences())
+
+    def apply_settings(self, prefs: Any) -> None:
+        from desktop.theme import apply_theme
+
+        self.ctx.save_preferences(prefs)
+        apply_theme(prefs.theme)
+
+    # -- analysing a file --------------------------------------------------------------------
+
+    def _analyse_dialog(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Analyse a recording", "", "Audio (*.wav *.flac *.ogg *.aiff *.mp3)"
+        )
+        if name:
+            self.analyse_file(Path(name))
+
+    def analyse_file(self, path: Path) -> bool:
+        """Analyse a recording off the GUI thread and store it as a take of a new session."""
+        problem = audio_file_problem(path)
+        if problem:
+            self.practice.show_problem(problem)
+            return False
+        if self.ctx.profile is None:
+            self.practice.show_problem("Choose or create a profile first.")
+            return False
+        pid = self.ctx.profile.id  # type: ignore[attr-defined]
+        plan = self.practice.plan
+        reference = self.practice.reference
+        settings = self.ctx.prefs.analysis_settings(
+            float(plan.target_tempo_bpm) if plan.target_tempo_bpm else None
+        )
+        self.tabs.setCurrentWidget(self.practice)
+        self.practice.messages.show_message(f"Analysing {path.name}…", "info")
+        midi_dir = self.ctx.recordings_dir
+
+        def failed(exc: BaseException) -> None:
+            self.practice.show_problem(f"{path.name} could not be analysed: {exc}")
+
+        def analysed(result: tuple[Any, dict[str, Any]]) -> None:
+            fa, values = result
+            self.ctx.db.submit(
+                "store analysed file",
+                lambda s: ops.store_recording(s, pid, plan, fa, values, midi_dir),
+                self._file_stored,
+                failed,
+            )
+
+        # Analysis runs on the compute runner so the database queue stays free meanwhile.
+        self.ctx.compute.submit(
+            "analyse file",
+            lambda _: ops.analyse_recording(path, settings, reference, plan.genre),
+            analysed,
+            failed,
+        )
+        return True
+
+    def _file_stored(self, saved: dict[str, Any]) -> None:
+        self.practice.messages.clear_message()
+        self.practice.card.show_analysis(
+            ops.record_dict(saved["analysis"]),
+            title=f"Recording {Path(saved['performance'].audio_path).name}",
+        )
+        self.practice.takes.show_session(saved["performance"].session_id)
+        self.ctx.events.take_saved.emit(saved)
+        self.file_analysed.emit(saved)
+
+    def _show_take(self, row: dict[str, Any]) -> None:
+        if row.get("analysis") is not None:
+            self.practice.card.show_analysis(
+                ops.record_dict(row["analysis"]),
+                title=f"Take {Path(row['performance'].audio_path or '').name}",
+            )
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        for url in event.mimeData().urls():
+            if url.isLocalFile():
+                self.analyse_file(Path(url.toLocalFile()))
+                event.acceptProposedAction()
+                return
+        self.practice.show_problem("Only files on this computer can be analysed.")
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.practice.shutdown()
+        if self.progress_window is not None:
+            self.progress_window.close()
+        # Let the last save finish so nothing the student recorded is lost.
+        self.ctx.db.wait_for_done(15_000)
+        self.ctx.compute.wait_for_done(5_000)
+        super().closeEvent(event)
+
+
+def audio_file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be analysed, in words; None when it is a readable audio file."""
+    import soundfile as sf
+
+    if not path.is_file():
+        return f"{path} is not a file."
+    try:
+        info = sf.info(str(path))
+    except Exception:
+        kind = path.suffix or "without an extension"
+        return (
+            f"{path.name} is not an audio file Etude can read (a {kind} file). Drop a recording "
+            "(WAV, FLAC, OGG, AIFF or MP3) to analyse it."
+        )
+    if info.frames == 0:
+        return f"{path.name} contains no audio."
+    return None
+
+
+def _short_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+__all__ = ["AUDIO_SUFFIXES", "MainWindow", "audio_file_problem"]
+_ = Qt

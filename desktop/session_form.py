@@ -1,0 +1,150 @@
+"""The "New session" form: what the student is about to practise."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+DIFFICULTIES = ("", "beginner", "intermediate", "advanced")
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    """What a session is about. target_tempo_bpm 20..300 or None; reference_path a MIDI file."""
+
+    piece_name: str | None = None
+    genre: str | None = None
+    target_tempo_bpm: int | None = None
+    difficulty_level: str | None = None
+    reference_path: Path | None = None
+
+    def describe(self) -> str:
+        parts = [self.piece_name or "Free practice"]
+        if self.genre:
+            parts.append(self.genre)
+        if self.target_tempo_bpm:
+            parts.append(f"♩ = {self.target_tempo_bpm}")
+        if self.difficulty_level:
+            parts.append(self.difficulty_level)
+        if self.reference_path:
+            parts.append(f"reference: {self.reference_path.name}")
+        return " · ".join(parts)
+
+
+def resource_dir(name: str) -> Path:
+    return Path(__file__).resolve().parent.parent / "resources" / name
+
+
+class SessionForm(QDialog):
+    def __init__(self, plan: SessionPlan | None = None, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.setWindowTitle("New practice session")
+        plan = plan or SessionPlan()
+        form = QFormLayout()
+        self.piece = QLineEdit(plan.piece_name or "")
+        self.piece.setPlaceholderText("e.g. Bach Minuet in G")
+        form.addRow("Piece", self.piece)
+        self.genre = QComboBox()
+        self.genre.setEditable(True)
+        self.genre.addItem("")
+        for g in sorted(p.stem for p in resource_dir("genres").glob("*.json")):
+            self.genre.addItem(g)
+        self.genre.setCurrentText(plan.genre or "")
+        form.addRow("Genre", self.genre)
+        self.tempo = QSpinBox()
+        self.tempo.setRange(0, 300)
+        self.tempo.setSpecialValueText("no tempo")
+        self.tempo.setSuffix(" BPM")
+        self.tempo.setValue(plan.target_tempo_bpm or 0)
+        form.addRow("Target tempo", self.tempo)
+        self.difficulty = QComboBox()
+        for d in DIFFICULTIES:
+            self.difficulty.addItem(d or "not set", d)
+        self.difficulty.setCurrentIndex(
+            max(0, self.difficulty.findData(plan.difficulty_level or ""))
+        )
+        form.addRow("Difficulty", self.difficulty)
+        self.reference = QComboBox()
+        self.reference.addItem("none", "")
+        for p in sorted(resource_dir("pieces").glob("*.mid")):
+            self.reference.addItem(p.stem, str(p))
+        if plan.reference_path:
+            self._add_reference(plan.reference_path)
+        browse = QPushButton("Other file…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.reference, 1)
+        row.addWidget(browse)
+        form.addRow("Reference MIDI", row)
+        self.error = QLabel("")
+        self.error.setStyleSheet("color: rgb(215,50,50);")
+        self.error.setWordWrap(True)
+        buttons = QDialogButtonBox(
+            QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel
+        )
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addWidget(self.error)
+        lay.addWidget(buttons)
+
+    def _add_reference(self, path: Path) -> None:
+        i = self.reference.findData(str(path))
+        if i < 0:
+            self.reference.addItem(path.name, str(path))
+            i = self.reference.count() - 1
+        self.reference.setCurrentIndex(i)
+
+    def _browse(self) -> None:
+        name, _ = QFileDialog.getOpenFileName(
+            self, "Reference MIDI file", "", "MIDI files (*.mid *.midi)"
+        )
+        if name:
+            self._add_reference(Path(name))
+
+    def plan(self) -> SessionPlan:
+        """The form as a plan; raises ValueError naming the first bad field."""
+        piece = self.piece.text().strip() or None
+        genre = self.genre.currentText().strip() or None
+        if piece and len(piece) > 255:
+            raise ValueError("The piece name is too long (at most 255 characters).")
+        if genre and len(genre) > 255:
+            raise ValueError("The genre is too long (at most 255 characters).")
+        tempo = self.tempo.value() or None
+        if tempo is not None and not 20 <= tempo <= 300:
+            raise ValueError(f"The target tempo must be 20–300 BPM, not {tempo}.")
+        ref = str(self.reference.currentData() or "")
+        ref_path = Path(ref) if ref else None
+        if ref_path is not None and not ref_path.is_file():
+            raise ValueError(f"The reference file {ref_path} does not exist.")
+        return SessionPlan(
+            piece_name=piece,
+            genre=genre,
+            target_tempo_bpm=tempo,
+            difficulty_level=str(self.difficulty.currentData() or "") or None,
+            reference_path=ref_path,
+        )
+
+    def _accept(self) -> None:
+        try:
+            self.plan()
+        except ValueError as exc:
+            self.error.setText(str(exc))
+            return
+        self.accept()

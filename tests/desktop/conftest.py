@@ -1,0 +1,51 @@
+"""Desktop tests: real offscreen Qt, real SQLite files, real audio worker; Qt warnings fail.
+
+QT_QPA_PLATFORM is set before anything imports Qt. Every test under tests/desktop gets pytest-qt's
+``qt_log_level_fail("WARNING")`` mark, so a Qt warning printed during a test fails it.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import pytest  # noqa: E402
+
+_HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if _HERE in Path(str(item.fspath)).resolve().parents:
+            item.add_marker(pytest.mark.qt_log_level_fail("WARNING"))
+
+
+def wait_idle(qtbot: Any, ctx: Any, timeout_ms: int = 20_000) -> None:
+    """Wait until the database worker and the compute runner have delivered every result."""
+    qtbot.waitUntil(lambda: not ctx.db.is_busy() and not ctx.compute.is_busy(), timeout=timeout_ms)
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{(tmp_path / 'etude.db').as_posix()}"
+
+
+@pytest.fixture
+def main_window(qtbot: Any, db_url: str) -> Iterator[Any]:
+    """The real main window on a fresh SQLite file, with its default profile loaded."""
+    from desktop.app import create_main_window
+
+    window = create_main_window(db_url)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.ctx.profile is not None, timeout=20_000)
+    wait_idle(qtbot, window.ctx)
+    yield window
+    window.practice.shutdown()
+    wait_idle(qtbot, window.ctx)
+    window.close()
+    window.ctx.database.dispose()
