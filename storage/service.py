@@ -132,7 +132,7 @@ def ensure_default_profile(db: Session) -> Profile:
     real = [u for u in users if u.display_name != DEMO_PROFILE_NAME]
     if real:
         return snapshot(Profile, real[0])
-    return create_profile(db, default_profile_name(), _local_timezone_name())
+    return create_profile(db, default_profile_name(), local_timezone_name())
 
 
 def rename_profile(db: Session, user_id: uuid.UUID | str, display_name: str) -> Profile:
@@ -788,7 +788,7 @@ def _opt_float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _local_timezone_name() -> str:
+def local_timezone_name() -> str:
     """The machine's IANA timezone name when it can be found, else "UTC"."""
     import os
     from pathlib import Path
