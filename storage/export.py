@@ -221,6 +221,7 @@ def _query(
     table: str, user_id: uuid.UUID | None, since: datetime | None, until: datetime | None
 ) -> Select[Any]:
     s = RealtimeSession
+    q: Select[Any]
     if table == "progress":
         q = select(ProgressMetric)
         if user_id is not None:
