@@ -349,10 +349,12 @@ class _FeederSource:
         if self._thread is not None:
             raise RuntimeError("source already started")
         self._finished = False
-        self._thread = threading.Thread(
+        thread = threading.Thread(
             target=self._run, args=(ring,), name=type(self).__name__, daemon=True
         )
-        self._thread.start()
+        thread.start()
+        # Published only once started, so a concurrent stop() never joins an unstarted thread.
+        self._thread = thread
 
     def _run(self, ring: SampleRing) -> None:
         t0 = time.perf_counter()

@@ -105,7 +105,8 @@ class TakeResult:
 
     duration_s: seconds of audio analysed. frames: every pitch frame (stored compactly by the
     analyzer, a few bytes per hop). overflows: driver overflows plus ring-full drops (0 in a
-    healthy run). error: the source failure that ended the run early, or None. takes: recorded takes.
+    healthy run). error: the source failure that ended the run early, or None.
+    takes: the takes recorded during the run.
     """
 
     notes: list[Note]
@@ -123,7 +124,8 @@ class AnalysisWorker(threading.Thread):
     source: any :class:`~audio.sources.AudioSource`. settings/reference: passed to the
     StreamAnalyzer. recorder: a take already recording when the stream starts (optional).
     analyzer: an already built StreamAnalyzer at the source's rate (default: a new one).
-    take_format: "FLAC" or "WAV" for :meth:`start_take`.
+    take_format: "FLAC" or "WAV" for :meth:`start_take`. outbox_max_frames: pitch frames the
+    outbox keeps for a GUI that stopped draining (oldest dropped; notes and onsets never).
 
     Use: ``w = AnalysisWorker(src); w.start(); ... w.outbox.drain() ...; result = w.stop()``.
     """
@@ -137,6 +139,7 @@ class AnalysisWorker(threading.Thread):
         *,
         analyzer: StreamAnalyzer | None = None,
         take_format: Literal["FLAC", "WAV"] = "FLAC",
+        outbox_max_frames: int = OUTBOX_MAX_FRAMES,
     ) -> None:
         super().__init__(name="AnalysisWorker", daemon=True)
         self.source = source
@@ -152,13 +155,14 @@ class AnalysisWorker(threading.Thread):
         if not 1 <= self.hop_samples <= 4096:
             raise ValueError(f"analyzer hop must be 1..4096 samples, got {self.hop_samples}")
         self.ring = SampleRing(max(int(self.sample_rate * RING_SECONDS), 8 * self.hop_samples))
-        self.outbox = Outbox()
+        self.outbox = Outbox(outbox_max_frames)
         self.take_format: Literal["FLAC", "WAV"] = take_format
         self._recorder_lock = threading.Lock()
         self._recorder: TakeRecorder | None = recorder
         self._take_start_sample = 0
         self._takes: list[TakeSpan] = []
         self._stop_event = threading.Event()
+        self._stop_requested = threading.Event()
         self._latencies: collections.deque[float] = collections.deque(maxlen=LATENCY_HISTORY)
         self._result: TakeResult | None = None
         self._failure: BaseException | None = None
@@ -264,7 +268,8 @@ class AnalysisWorker(threading.Thread):
                     break
             if self._stop_event.is_set():
                 return
-            if self.source.finished and ring.available < hop:
+            ended = self.source.finished or self._stop_requested.is_set()
+            if ended and ring.available < hop:
                 self._finish_stream()
                 return
 
@@ -304,7 +309,9 @@ class AnalysisWorker(threading.Thread):
         if self._result is not None:
             return self._result
         if self.is_alive():
+            self._stop_requested.set()
             self.source.stop()
+            self.ring.wake()
             # Let the worker drain what the source already delivered, then finish the notes.
             self.join(timeout_s)
             if self.is_alive():
