@@ -92,20 +92,22 @@ class Database:
         self.engine.dispose()
 
 
-def alembic_config(url: str | None = None) -> Config:
-    """Alembic configuration built in code: the scripts are the ``migrations`` package."""
+def alembic_config(url: str | None = None, script_location: Path | None = None) -> Config:
+    """Alembic configuration built in code: the scripts are the ``migrations`` package (or
+    ``script_location``, a folder laid out like it — used by the migration tests)."""
     import migrations
 
     cfg = Config()
-    cfg.set_main_option("script_location", str(Path(migrations.__file__).parent))
+    location = script_location or Path(migrations.__file__).parent
+    cfg.set_main_option("script_location", str(location))
     if url is not None:
         cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return cfg
 
 
-def head_revision() -> str:
+def head_revision(script_location: Path | None = None) -> str:
     """The newest schema revision this Etude knows."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config(None, script_location)).get_current_head()
     if head is None:
         raise MigrationError("no migration scripts found")
     return head
@@ -116,8 +118,9 @@ def current_revision(connection: Connection) -> str | None:
     return MigrationContext.configure(connection).get_current_revision()
 
 
-def _known_revisions() -> set[str]:
-    return {s.revision for s in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+def _known_revisions(script_location: Path | None) -> set[str]:
+    script = ScriptDirectory.from_config(alembic_config(None, script_location))
+    return {s.revision for s in script.walk_revisions()}
 
 
 def _written_by(connection: Connection) -> str:
@@ -129,19 +132,20 @@ def _written_by(connection: Connection) -> str:
     return f"Etude {value}" if value else "an unknown version"
 
 
-def check_revision(engine: Engine) -> tuple[str | None, bool]:
+def check_revision(engine: Engine, script_location: Path | None = None) -> tuple[str | None, bool]:
     """(current revision, migration pending?). Raises DatabaseTooNewError, touching nothing, if
     the database's revision is unknown to this Etude."""
     with engine.connect() as conn:
         rev = current_revision(conn)
-        if rev is not None and rev not in _known_revisions():
+        head = head_revision(script_location)
+        if rev is not None and rev not in _known_revisions(script_location):
             raise DatabaseTooNewError(
                 f"the database {engine.url.render_as_string(hide_password=True)} was written by "
                 f"{_written_by(conn)} (schema revision {rev}), which is newer than this Etude "
-                f"{app_version()} (schema revision {head_revision()}); it was not touched. "
+                f"{app_version()} (schema revision {head}); it was not touched. "
                 "Install a newer Etude to open it."
             )
-    return rev, rev != head_revision()
+    return rev, rev != head
 
 
 def backup_sqlite(db_file: Path, revision: str | None) -> Path:
@@ -154,9 +158,9 @@ def backup_sqlite(db_file: Path, revision: str | None) -> Path:
     return target
 
 
-def upgrade(engine: Engine) -> None:
+def upgrade(engine: Engine, script_location: Path | None = None) -> None:
     """Run every pending migration on ``engine``'s database and record this Etude's version."""
-    cfg = alembic_config()
+    cfg = alembic_config(None, script_location)
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
@@ -170,13 +174,15 @@ def upgrade(engine: Engine) -> None:
         )
 
 
-def migrate_engine(engine: Engine, *, backup: bool = True) -> Path | None:
+def migrate_engine(
+    engine: Engine, *, backup: bool = True, script_location: Path | None = None
+) -> Path | None:
     """Bring ``engine``'s database to this Etude's schema.
 
     A SQLite file with a pending migration and existing tables is first copied aside
     (:func:`backup_sqlite`); the copy's path is returned (None when nothing was copied). A
     database written by a newer Etude raises DatabaseTooNewError and is not touched."""
-    rev, pending = check_revision(engine)
+    rev, pending = check_revision(engine, script_location)
     if not pending:
         return None
     backup_path: Path | None = None
@@ -184,7 +190,7 @@ def migrate_engine(engine: Engine, *, backup: bool = True) -> Path | None:
     if backup and db_file is not None and db_file.exists() and rev is not None:
         backup_path = backup_sqlite(db_file, rev)
     try:
-        upgrade(engine)
+        upgrade(engine, script_location)
     except Exception as exc:
         where = f"; the copy made before it is {backup_path}" if backup_path else ""
         safe = engine.url.render_as_string(hide_password=True)
@@ -210,7 +216,13 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def open_database(url: str, *, migrate_schema: bool = True, **engine_kwargs: Any) -> Database:
+def open_database(
+    url: str,
+    *,
+    migrate_schema: bool = True,
+    script_location: Path | None = None,
+    **engine_kwargs: Any,
+) -> Database:
     """Open (and by default migrate) the database at ``url``; see the module docstring.
 
     An in-memory SQLite URL (``sqlite://``) shares one connection so the schema persists."""
@@ -220,10 +232,10 @@ def open_database(url: str, *, migrate_schema: bool = True, **engine_kwargs: Any
     engine = make_engine(url, **engine_kwargs)
     try:
         if migrate_schema:
-            backup_path = migrate_engine(engine)
+            backup_path = migrate_engine(engine, script_location=script_location)
         else:
             backup_path = None
-            check_revision(engine)
+            check_revision(engine, script_location)
     except BaseException:
         engine.dispose()
         raise
