@@ -157,9 +157,9 @@ class TakeCard(QFrame):
         for field, _label, kind in SCORE_FIELDS:
             self.value_labels[field].setText(format_value(analysis.get(field), kind))
         fb = parse_feedback(analysis.get("feedback_json"))
-        self.feedback.setText(feedback_html(fb))
-        per_note = fb.get("per_note") or []
-        self.timeline.set_notes([n for n in per_note if isinstance(n, Mapping)])
+        self.feedback.setText(feedback_html(fb, self.timeline.tolerance_cents))
+        notes = fb.get("timeline") or []
+        self.timeline.set_notes([n for n in notes if isinstance(n, Mapping)])
 
     def clear_analysis(self, message: str) -> None:
         self.title.setText(message)
@@ -177,7 +177,8 @@ def _as_lines(value: Any) -> list[str]:
     return []
 
 
-def feedback_html(fb: Mapping[str, Any]) -> str:
+def feedback_html(fb: Mapping[str, Any], tolerance_cents: float = 25.0) -> str:
+    """Strengths, tips and the notes that were out of tune, as short HTML lines."""
     parts = []
     strengths = _as_lines(fb.get("strengths"))
     tips = _as_lines(fb.get("tips"))
@@ -185,6 +186,15 @@ def feedback_html(fb: Mapping[str, Any]) -> str:
         parts.append("<b>Going well:</b> " + " ".join(_esc(s) for s in strengths))
     if tips:
         parts.append("<b>Try next:</b> " + " ".join(_esc(s) for s in tips))
+    off = []
+    for row in fb.get("per_note") or []:
+        if not isinstance(row, Mapping):
+            continue
+        cents = _num(row, "mean_cents")
+        if cents is not None and abs(cents) > tolerance_cents:
+            off.append(f"{_esc(str(row.get('note', '?')))} {cents:+.0f} ¢")
+    if off:
+        parts.append("<b>Out of tune:</b> " + ", ".join(off))
     return "<br>".join(parts)
 
 

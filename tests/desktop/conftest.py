@@ -10,19 +10,23 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from collections.abc import Iterator  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
-import pytest  # noqa: E402
+import pytest
 
 _HERE = Path(__file__).resolve().parent
+OFFSCREEN_NOISE = r"^This plugin does not support (propagateSizeHints|raise|requestActivate)\(\)$"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if _HERE in Path(str(item.fspath)).resolve().parents:
             item.add_marker(pytest.mark.qt_log_level_fail("WARNING"))
+            # The offscreen platform plugin itself says it cannot resize or raise windows; that
+            # is the test platform talking, not the app, so only those exact lines are ignored.
+            item.add_marker(pytest.mark.qt_log_ignore(OFFSCREEN_NOISE))
 
 
 def wait_idle(qtbot: Any, ctx: Any, timeout_ms: int = 20_000) -> None:

@@ -1,0 +1,123 @@
+"""The live practice flow end to end: real analysis worker on a real-time synthetic source,
+a real take file, real SQLite rows, and the card showing what the rows hold."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import soundfile as sf
+
+from desktop.session_form import SessionPlan
+from desktop.widgets.take_card import SCORE_FIELDS, format_value
+from storage import service
+from tests.desktop.conftest import wait_idle
+from tests.desktop.helpers import SCALE, scale_source
+
+
+def _rows(window: Any, session_id: Any) -> tuple[Any, list[Any]]:
+    with window.ctx.database.sessionmaker() as s:
+        data = service.get_complete_session_data(s, session_id)
+    return data.session, list(data.performances)
+
+
+def test_start_record_stop_stores_the_take_and_the_card_shows_the_row(qtbot, main_window):
+    page = main_window.practice
+    page.set_plan(SessionPlan(piece_name="C major scale", genre=None, target_tempo_bpm=100))
+    page.source_factory = lambda prefs: scale_source()
+
+    with qtbot.waitSignal(page.practice_started, timeout=10_000):
+        assert page.start_practice()
+    assert page.is_live
+    assert page.start_take()
+    qtbot.waitUntil(
+        lambda: page.worker is not None and page.worker.position_s >= 3.2, timeout=15_000
+    )
+    with qtbot.waitSignal(page.take_saved, timeout=20_000) as saved_sig:
+        page.stop_take()
+    with qtbot.waitSignal(page.practice_stopped, timeout=10_000):
+        page.stop_practice()
+    wait_idle(qtbot, main_window.ctx)
+
+    saved = saved_sig.args[0]
+    session, takes = _rows(main_window, saved["performance"].session_id)
+    assert session.status == "completed"
+    assert session.piece_name == "C major scale"
+    assert session.target_tempo == 100
+    assert session.chunks_processed > 0
+    assert session.duration_seconds is not None
+    assert len(takes) == 1
+    perf = takes[0].performance
+    audio = Path(perf.audio_path)
+    assert audio.is_file() and audio.suffix == ".flac"
+    info = sf.info(str(audio))
+    assert abs(info.frames / info.samplerate - perf.recording_duration) < 0.1
+    assert perf.recording_duration > 3.0
+    assert perf.midi_path and Path(perf.midi_path).is_file()
+
+    (analysis,) = takes[0].analysis_results
+    # The synthetic scale: 8 notes, E4 and A4 35 cents sharp, everything else in tune.
+    assert analysis.total_notes_detected == len(SCALE)
+    assert abs(analysis.pitch_accuracy - 6 / 8) < 1e-9
+    fb = json.loads(analysis.feedback_json)
+    assert len(fb["timeline"]) == len(SCALE)
+    sharp = [e for e in fb["timeline"] if e["cents"] > 25]
+    assert sorted(e["target_midi"] for e in sharp) == [64, 69]
+
+    # The card shows exactly the stored row.
+    for field, _label, kind in SCORE_FIELDS:
+        shown = page.card.value_labels[field].text()
+        assert shown == format_value(getattr(analysis, field), kind), field
+    assert page.card.timeline.bars == len(SCALE)
+    shown = page.card.feedback.text()
+    for line in fb["strengths"] + fb["tips"]:
+        assert line.replace("&", "&amp;") in shown
+    assert "E4 +35 ¢" in shown and "A4 +35 ¢" in shown
+
+    # The takes list of the session shows the take.
+    qtbot.waitUntil(lambda: len(page.takes.rows) == 1, timeout=5_000)
+    assert page.takes.tree.topLevelItem(0).text(0) == audio.name
+
+
+def test_device_lost_mid_take_keeps_the_take_and_says_so(qtbot, main_window):
+    page = main_window.practice
+    # The source dies 2.0 s in, as an unplugged microphone would.
+    page.source_factory = lambda prefs: scale_source(fail_after_s=2.0)
+    with qtbot.waitSignal(page.practice_started, timeout=10_000):
+        assert page.start_practice()
+    assert page.start_take()
+    with qtbot.waitSignal(page.take_saved, timeout=20_000) as saved_sig:
+        pass
+    qtbot.waitUntil(lambda: not page.is_live, timeout=10_000)
+    wait_idle(qtbot, main_window.ctx)
+    text = page.messages.text()
+    assert page.messages.isVisible() or text
+    assert "input stopped" in text.lower()
+    assert "kept" in text
+    perf = saved_sig.args[0]["performance"]
+    info = sf.info(perf.audio_path)
+    # Everything up to the failure is in the file (the take started a moment after 0 s).
+    assert 1.5 < info.frames / info.samplerate <= 2.05
+    assert "input stopped" in (perf.notes or "")
+    assert not page.start_button.text().startswith("Stop")
+
+
+def test_no_input_device_shows_a_message_and_the_rest_still_works(qtbot, main_window):
+    from audio.sources import AudioUnavailableError
+
+    page = main_window.practice
+
+    def no_device(prefs: Any) -> Any:
+        raise AudioUnavailableError("No microphone or other input device was found.")
+
+    page.source_factory = no_device
+    assert not page.start_practice()
+    assert "No microphone" in page.messages.text()
+    assert "still work" in page.messages.text()
+    assert not page.is_live
+    # History and progress still open and load.
+    main_window.history.reload()
+    win = main_window.open_progress()
+    with qtbot.waitSignal(win.drawn, timeout=10_000):
+        pass
