@@ -34,6 +34,11 @@ def seeded(sqlite_store: Database) -> tuple[Database, dict[str, uuid.UUID]]:
 
 Call = Callable[[Session, dict[str, uuid.UUID]], Any]
 
+
+def _analysis_with(field: str, value: Any) -> Call:
+    return lambda s, i: sv.create_analysis_result(s, i["perf"], **{field: value})
+
+
 CASES: list[tuple[str, Call, str, str]] = [
     # (case id, call, field named, words of the rule)
     ("name empty", lambda s, i: sv.create_profile(s, "  "), "display_name", "empty"),
@@ -208,7 +213,7 @@ CASES: list[tuple[str, Call, str, str]] = [
     *[
         (
             f"{f} > 1",
-            (lambda f: lambda s, i: sv.create_analysis_result(s, i["perf"], **{f: 1.01}))(f),
+            _analysis_with(f, 1.01),
             f,
             "between 0 and 1",
         )
@@ -244,7 +249,7 @@ CASES: list[tuple[str, Call, str, str]] = [
     *[
         (
             f"{f} < 0",
-            (lambda f: lambda s, i: sv.create_analysis_result(s, i["perf"], **{f: -1}))(f),
+            _analysis_with(f, -1),
             f,
             "negative",
         )
