@@ -1,0 +1,292 @@
+"""Progress window on demo data, the export dialog, history, settings, drops, start-up errors."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDropEvent, QImage
+
+from storage import progress, service
+from storage.demo import DEMO_PROFILE_NAME, create_demo
+from tests.desktop.conftest import wait_idle
+from tests.desktop.helpers import SCALE, write_scale_wav
+
+
+def _select_profile(qtbot: Any, window: Any, name: str) -> Any:
+    with qtbot.waitSignal(window.profiles_loaded, timeout=10_000):
+        window.load_profiles()
+    i = window.profile_combo.findText(name)
+    assert i >= 0
+    window.profile_combo.setCurrentIndex(i)
+    assert window.ctx.profile.display_name == name
+    return window.ctx.profile
+
+
+@pytest.fixture
+def demo_window(qtbot: Any, main_window: Any) -> Any:
+    with main_window.ctx.database.transaction() as s:
+        create_demo(s, 120)
+    _select_profile(qtbot, main_window, DEMO_PROFILE_NAME)
+    wait_idle(qtbot, main_window.ctx)
+    return main_window
+
+
+def test_progress_window_draws_the_demo_series(qtbot, demo_window, tmp_path):
+    win = demo_window.open_progress()
+    qtbot.addWidget(win)
+    qtbot.waitUntil(
+        lambda: win.data is not None and win.data.period_type == "weekly", timeout=10_000
+    )
+    pid = demo_window.ctx.profile.id
+    with demo_window.ctx.database.sessionmaker() as s:
+        weekly = progress.progress_series(s, pid, "weekly", "avg_overall_score")
+        minutes = progress.practice_time_series(s, pid, "weekly")
+        stats30 = service.calculate_user_stats(s, pid, 30)
+        stats365 = service.calculate_user_stats(s, pid, 365)
+    x, y = win.score_curves["avg_overall_score"].getData()
+    assert len(x) == len(weekly) > 10
+    assert [round(v, 9) for v in y] == [round(v, 9) for _, v in weekly]
+    bars = win.practice_bars.opts
+    assert list(bars["height"]) == pytest.approx([m for _, m in minutes])
+    assert f"{stats30.total_sessions} sessions" in win.cards[30].body.text()
+    assert win.streak.text() == (
+        f"Streak: {stats365.current_streak_days} days (longest {stats365.longest_streak_days})"
+    )
+    assert win.milestones.count() >= 1
+    assert any(
+        "First session" in win.milestones.item(i).text() for i in range(win.milestones.count())
+    )
+
+    # Monthly granularity redraws from the monthly rows.
+    with qtbot.waitSignal(win.drawn, timeout=10_000):
+        win.period.setCurrentIndex(win.period.findData("monthly"))
+    with demo_window.ctx.database.sessionmaker() as s:
+        monthly = progress.progress_series(s, pid, "monthly", "avg_pitch_accuracy")
+    assert len(win.score_curves["avg_pitch_accuracy"].getData()[0]) == len(monthly)
+
+    # Every chart exports as a PNG.
+    for chart in win.charts():
+        out = chart.export_png(tmp_path / f"{chart.title}.png", width=800)
+        img = QImage(str(out))
+        assert not img.isNull() and img.width() == 800
+        assert out.stat().st_size < 300_000
+
+
+def test_export_dialog_writes_csv_off_the_gui_thread(qtbot, demo_window, tmp_path):
+    dialog = demo_window.open_export()
+    qtbot.addWidget(dialog)
+    dialog.folder.setText(str(tmp_path / "out"))
+    dialog.table_boxes["progress"].setChecked(False)
+    with qtbot.waitSignal(dialog.export_finished, timeout=30_000) as sig:
+        assert dialog.start_export()
+    result = sig.args[0]
+    assert set(result["files"]) == {"sessions", "performances", "analyses"}
+    pid = str(demo_window.ctx.profile.id)
+    with (tmp_path / "out" / "sessions.csv").open(encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == result["rows"]["sessions"] > 0
+    assert {r["user_id"] for r in rows} == {pid}
+    assert not (tmp_path / "out" / "progress.csv").exists()
+    assert dialog.bar.value() == dialog.bar.maximum()
+    assert "Exported" in dialog.message.text()
+
+
+def test_export_dialog_refuses_bad_input_without_writing(qtbot, main_window, tmp_path):
+    dialog = main_window.open_export()
+    qtbot.addWidget(dialog)
+    for box in dialog.table_boxes.values():
+        box.setChecked(False)
+    assert not dialog.start_export()
+    assert "at least one table" in dialog.message.text()
+    dialog.table_boxes["sessions"].setChecked(True)
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    dialog.folder.setText(str(a_file))
+    assert not dialog.start_export()
+    assert "is a file" in dialog.message.text()
+    assert a_file.read_text() == "x"
+
+
+def test_settings_persist_across_a_restart(qtbot, main_window, db_url):
+    from desktop.app import create_main_window
+
+    dialog = main_window.settings_dialog()
+    qtbot.addWidget(dialog)
+    dialog.a4.setValue(442.0)
+    dialog.transpose.setValue(-2)
+    dialog.pitch_tol.setValue(15)
+    dialog.timing_tol.setValue(40)
+    dialog.theme.setCurrentIndex(dialog.theme.findData("dark"))
+    dialog.block_size.setCurrentIndex(dialog.block_size.findData(512))
+    main_window.apply_settings(dialog.preferences())
+    assert main_window.practice.tuner.tolerance_cents == 15
+    store_path = main_window.ctx.store.path
+    main_window.close()
+
+    again = create_main_window(db_url)
+    qtbot.addWidget(again)
+    qtbot.waitUntil(lambda: again.ctx.profile is not None, timeout=10_000)
+    p = again.ctx.prefs
+    assert (p.a4_hz, p.transpose_semitones, p.pitch_tolerance_cents) == (442.0, -2, 15.0)
+    assert (p.timing_tolerance_ms, p.theme, p.block_size_samples) == (40.0, "dark", 512)
+    assert again.ctx.store.path == store_path
+    assert again.practice.tuner.tolerance_cents == 15
+    s = again.settings_dialog()
+    qtbot.addWidget(s)
+    assert s.a4.value() == 442.0 and s.data_label.text() == str(again.ctx.data_dir)
+    wait_idle(qtbot, again.ctx)
+    again.close()
+    again.ctx.database.dispose()
+
+
+def test_out_of_range_preferences_are_refused_and_nothing_is_saved(main_window):
+    from dataclasses import replace
+
+    before = main_window.ctx.store.load()
+    bad = replace(before, a4_hz=500.0)
+    with pytest.raises(ValueError, match="A4 must be 400–480 Hz"):
+        main_window.ctx.save_preferences(bad)
+    assert main_window.ctx.store.load() == before
+    assert main_window.ctx.prefs == before
+
+
+def _drop(window: Any, path: Path) -> None:
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    event = QDropEvent(
+        QPointF(QPoint(10, 10)),
+        Qt.DropAction.CopyAction,
+        mime,
+        Qt.MouseButton.LeftButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    window.dropEvent(event)
+
+
+def test_dropping_a_file_that_is_not_audio_says_so(qtbot, main_window, tmp_path):
+    notes = tmp_path / "lesson notes.txt"
+    notes.write_text("practise slowly")
+    _drop(main_window, notes)
+    text = main_window.practice.messages.text()
+    assert "lesson notes.txt is not an audio file" in text
+    wait_idle(qtbot, main_window.ctx)
+    with main_window.ctx.database.sessionmaker() as s:
+        assert service.get_user_sessions(s, main_window.ctx.profile.id) == []
+
+
+def test_dropping_a_recording_analyses_and_stores_it(qtbot, main_window, tmp_path):
+    wav = write_scale_wav(tmp_path / "my scale.wav")
+    with qtbot.waitSignal(main_window.file_analysed, timeout=30_000) as sig:
+        _drop(main_window, wav)
+    saved = sig.args[0]
+    wait_idle(qtbot, main_window.ctx)
+    assert saved["performance"].audio_path == str(wav)
+    assert saved["session"].status == "completed"
+    a = saved["analysis"]
+    assert a.total_notes_detected == len(SCALE)
+    assert a.pitch_accuracy == pytest.approx(6 / 8)
+    card = main_window.practice.card
+    assert card.value_labels["pitch_accuracy"].text() == "75 %"
+    assert card.timeline.bars == len(SCALE)
+    assert Path(saved["performance"].midi_path).parent == main_window.ctx.recordings_dir
+
+    # History lists it; the filters narrow it; the detail shows the complete session data.
+    hist = main_window.history
+    qtbot.waitUntil(lambda: len(hist.sessions) == 1, timeout=10_000)
+    hist.piece.setText("my sc")
+    assert len(hist.shown) == 1
+    hist.piece.setText("nocturne")
+    assert hist.shown == []
+    hist.piece.setText("")
+    hist.status.setCurrentIndex(hist.status.findData("abandoned"))
+    assert hist.shown == []
+    hist.status.setCurrentIndex(hist.status.findData("completed"))
+    assert len(hist.shown) == 1
+    with qtbot.waitSignal(hist.session_opened, timeout=10_000) as opened:
+        hist.open_session(saved["session"].id)
+    data = opened.args[0]
+    assert data.total_performances == 1 and data.total_analyses == 1
+    html = hist.detail.toHtml()
+    assert "my scale" in html and "75 %" in html
+
+
+def test_a_crash_leaves_an_abandoned_session_and_a_recovered_take(qtbot, db_url, tmp_path):
+    """A session left active and a .part take (as after kill -9) show up as such."""
+    from audio.recorder import TakeRecorder
+    from desktop.app import create_main_window
+    from desktop.history import STATUS_WORDS
+    from storage.config import recordings_dir
+    from storage.db import open_database
+
+    database = open_database(db_url)
+    with database.transaction() as s:
+        profile = service.ensure_default_profile(s)
+        session = service.create_session(s, profile.id, piece_name="Interrupted")
+    database.dispose()
+    name = f"take-20260101-120000-{str(session.id)[:8]}-01.wav"
+    rec = TakeRecorder(recordings_dir() / name, 48000, "WAV")
+    import numpy as np
+
+    rec.write(np.full(48000, 0.1, dtype=np.float32))
+    import time as _t
+
+    _t.sleep(1.2)  # the recorder flushes at least twice a second
+    # Simulate the crash: the writer never closes; the .part stays behind.
+    part = rec.part_path
+    assert part.exists()
+    rec._closed = True
+
+    window = create_main_window(db_url)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.ctx.profile is not None, timeout=10_000)
+    hist = window.history
+    qtbot.waitUntil(lambda: len(hist.sessions) == 1, timeout=10_000)
+    assert hist.sessions[0].status == "abandoned"
+    assert hist.tree.topLevelItem(0).text(5) == STATUS_WORDS["abandoned"]
+    assert "stopped unexpectedly" in window.practice.messages.text()
+    with qtbot.waitSignal(hist.session_opened, timeout=10_000) as opened:
+        hist.open_session(session.id)
+    data = opened.args[0]
+    assert data.total_performances == 1
+    perf = data.performances[0].performance
+    assert perf.recovered is True
+    assert ".recovered." in perf.audio_path and Path(perf.audio_path).is_file()
+    assert "recovered after a crash" in hist.detail.toHtml()
+    wait_idle(qtbot, window.ctx)
+    window.close()
+    window.ctx.database.dispose()
+
+
+def test_a_database_from_a_newer_etude_is_refused_untouched(qtbot, db_url, tmp_path):
+    from sqlalchemy import create_engine, text
+
+    from desktop.app import StartupError, create_main_window
+    from storage.db import open_database
+
+    open_database(db_url).dispose()
+    engine = create_engine(db_url)
+    with engine.begin() as c:
+        c.execute(text("UPDATE alembic_version SET version_num = 'ffffffffffff'"))
+    engine.dispose()
+    db_file = Path(db_url.removeprefix("sqlite:///"))
+    before = db_file.read_bytes()
+    with pytest.raises(StartupError, match="newer than this Etude"):
+        create_main_window(db_url)
+    assert db_file.read_bytes() == before
+
+
+def test_a_bad_reference_file_is_reported_and_the_plan_is_kept(qtbot, main_window, tmp_path):
+    from desktop.session_form import SessionPlan
+
+    page = main_window.practice
+    page.set_plan(SessionPlan(piece_name="Minuet"))
+    bogus = tmp_path / "minuet.mid"
+    bogus.write_bytes(b"not midi at all")
+    page.set_plan(SessionPlan(piece_name="Other", reference_path=bogus))
+    assert "cannot be used" in page.messages.text()
+    assert page.plan.piece_name == "Minuet"
+    assert page.reference is None
