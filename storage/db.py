@@ -158,16 +158,33 @@ def backup_sqlite(db_file: Path, revision: str | None) -> Path:
     return target
 
 
+def run_alembic(
+    engine: Engine, action: str, target: str, script_location: Path | None = None
+) -> None:
+    """Run Alembic ``action`` ("upgrade" or "downgrade") to revision ``target`` in one
+    transaction on ``engine``. On SQLite, foreign keys are off during the migration (batch mode
+    rebuilds tables, and a DROP would cascade) and back on afterwards; the migration checks that
+    no dangling reference is left before committing."""
+    if action not in ("upgrade", "downgrade"):
+        raise ValueError(f"unknown Alembic action {action!r}")
+    cfg = alembic_config(None, script_location)
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as conn:
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                getattr(command, action)(cfg, target)
+        finally:
+            if sqlite:
+                conn.exec_driver_sql("PRAGMA foreign_keys = ON")
+                conn.commit()
+
+
 def upgrade(engine: Engine, script_location: Path | None = None) -> None:
     """Run every pending migration on ``engine``'s database and record this Etude's version."""
-    cfg = alembic_config(None, script_location)
+    run_alembic(engine, "upgrade", "head", script_location)
     with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
-    with engine.begin() as conn:
-        conn.execute(
-            text("DELETE FROM etude_meta WHERE key = 'app_version'"),
-        )
+        conn.execute(text("DELETE FROM etude_meta WHERE key = 'app_version'"))
         conn.execute(
             text("INSERT INTO etude_meta (key, value) VALUES ('app_version', :v)"),
             {"v": app_version()},
