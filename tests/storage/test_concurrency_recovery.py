@@ -1,0 +1,107 @@
+"""Concurrent chunk counting loses nothing; sessions left active by a crash are recovered."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from storage import service as sv
+from storage.db import Database, open_database
+
+T0 = datetime(2025, 3, 10, 18, 0, tzinfo=UTC)
+THREADS = 4
+PER_THREAD = 60
+
+
+def test_concurrent_chunk_updates_lose_nothing(backend_url: str) -> None:
+    """Each thread has its own engine (as separate processes would): one UPDATE per call."""
+    setup = open_database(backend_url)
+    with setup.transaction() as s:
+        uid = sv.create_profile(s, "Ann").id
+        sid = sv.create_session(s, uid, started_at=T0).id
+    errors: list[BaseException] = []
+    start = threading.Barrier(THREADS)
+
+    def worker(k: int) -> None:
+        db = open_database(backend_url, migrate_schema=False)
+        try:
+            start.wait()
+            for i in range(PER_THREAD):
+                with db.transaction() as s:
+                    sv.update_chunks_processed(s, sid, k + 1 + (i % 3))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            db.dispose()
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(THREADS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors, errors
+    expected = sum(k + 1 + (i % 3) for k in range(THREADS) for i in range(PER_THREAD))
+    with setup.transaction() as s:
+        assert sv.get_session(s, sid).chunks_processed == expected
+    setup.dispose()
+
+
+def test_abandoned_sessions_are_recovered(store: Database) -> None:
+    with store.transaction() as s:
+        uid = sv.create_profile(s, "Ann").id
+        crashed = sv.create_session(s, uid, "Crashed", started_at=T0).id
+        sv.create_performance(
+            s,
+            crashed,
+            "/r/1.wav",
+            recording_started_at=T0 + timedelta(minutes=2),
+            recording_duration=90.0,
+        )
+        sv.create_performance(
+            s,
+            crashed,
+            "/r/2.wav",
+            recording_started_at=T0 + timedelta(minutes=10),
+            recording_duration=30.5,
+            recovered=True,
+        )
+        bare = sv.create_session(s, uid, "No takes", started_at=T0 + timedelta(hours=2)).id
+        done = sv.create_session(s, uid, "Finished", started_at=T0 - timedelta(days=1)).id
+        sv.end_session(s, done, T0 - timedelta(days=1) + timedelta(minutes=5))
+    now = T0 + timedelta(days=1)
+    with store.transaction() as s:
+        recovered = sv.recover_abandoned_sessions(s, now=now)
+    assert set(recovered) == {crashed, bare}
+    with store.transaction() as s:
+        c = sv.get_session(s, crashed)
+        b = sv.get_session(s, bare)
+        d = sv.get_session(s, done)
+        assert c.status == "abandoned"
+        assert c.ended_at == T0 + timedelta(minutes=10, seconds=30.5)
+        assert c.duration_seconds == 630
+        assert b.status == "abandoned" and b.duration_seconds == 0 and b.ended_at == b.started_at
+        assert d.status == "completed"
+        # The recovered practice time counts in progress.
+        day = sv.get_user_progress(s, uid, "daily", limit=1)[0]
+        assert day.total_sessions == 2 and day.total_practice_time_seconds == 630
+        # Recovery is idempotent: nothing is active any more.
+        assert sv.recover_abandoned_sessions(s, now=now) == []
+        assert sv.get_user_sessions(s, uid, status="abandoned")[0].id == bare
+
+
+def test_recovery_ignores_sessions_starting_after_now(sqlite_store: Database) -> None:
+    with sqlite_store.transaction() as s:
+        uid = sv.create_profile(s, "Ann").id
+        later = sv.create_session(s, uid, started_at=T0 + timedelta(hours=1)).id
+        assert sv.recover_abandoned_sessions(s, now=T0) == []
+        assert sv.get_session(s, later).status == "active"
+
+
+@pytest.mark.parametrize("n", [0, 1_000_000])
+def test_chunk_bounds_are_accepted(sqlite_store: Database, n: int) -> None:
+    with sqlite_store.transaction() as s:
+        uid = sv.create_profile(s, "Ann").id
+        sid = sv.create_session(s, uid, started_at=T0).id
+        assert sv.update_chunks_processed(s, sid, n) == n
