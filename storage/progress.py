@@ -184,7 +184,7 @@ def rebuild_user(db: Session, user_id: uuid.UUID) -> int:
             )
         )
     )
-    touched: set[tuple[str, date]] = {(p, local_day(m, tz)) for p, m in existing}
+    touched: set[tuple[str, date]] = set()
     if bounds[0] is not None:
         first, last = local_day(bounds[0], tz), local_day(bounds[1], tz)
         for ptype in PERIOD_TYPES:
@@ -192,7 +192,22 @@ def rebuild_user(db: Session, user_id: uuid.UUID) -> int:
             while p <= last:
                 touched.add((ptype, p))
                 p = next_period(p, ptype)
-    return _rollup(db, user, touched)
+    written, kept = _rollup(db, user, touched)
+    # Rows whose period no longer exists (e.g. the timezone changed) are removed.
+    for period_type, metric_date in existing:
+        if (period_type, metric_date) not in kept:
+            row = db.scalar(
+                select(ProgressMetric).where(
+                    ProgressMetric.user_id == user.id,
+                    ProgressMetric.period_type == period_type,
+                    ProgressMetric.metric_date == metric_date,
+                )
+            )
+            if row is not None:
+                db.add(Tombstone(table_name="progress_metrics", row_id=row.id))
+                db.delete(row)
+    db.flush()
+    return written
 
 
 def rebuild_all(db: Session) -> int:
@@ -200,9 +215,14 @@ def rebuild_all(db: Session) -> int:
     return sum(rebuild_user(db, uid) for uid in list(db.scalars(select(User.id))))
 
 
-def _rollup(db: Session, user: User, touched: set[tuple[str, date]]) -> int:
+def _rollup(
+    db: Session, user: User, touched: set[tuple[str, date]]
+) -> tuple[int, set[tuple[str, datetime]]]:
+    """Recompute the ``touched`` (period type, local start) rows; returns the number written and
+    the (period type, metric_date) keys of the rows that now exist among them."""
+    kept: set[tuple[str, datetime]] = set()
     if not touched:
-        return 0
+        return 0, kept
     tz = ZoneInfo(user.timezone)
     first_start = min(previous_period(p, t) for t, p in touched)
     last_end = max(next_period(p, t) for t, p in touched)
@@ -319,6 +339,7 @@ def _rollup(db: Session, user: User, touched: set[tuple[str, date]]) -> int:
         prev = fast_acc(ptype, previous_period(start, ptype))
         values = _values(acc, prev, milestones, start, next_period(start, ptype))
         written += 1
+        kept.add((ptype, metric_date))
         if row is None:
             new_rows.append(
                 {
@@ -342,7 +363,7 @@ def _rollup(db: Session, user: User, touched: set[tuple[str, date]]) -> int:
             r.setdefault("usn", -1)
         db.execute(insert(ProgressMetric), new_rows)
     db.flush()
-    return written
+    return written, kept
 
 
 def _values(
