@@ -29,6 +29,9 @@ END_GAP_S = 0.035
 SPLIT_SEMITONES = 0.7
 SPLIT_SPREAD_SEMITONES = 0.45
 SPLIT_HOLD_S = 0.045
+SETTLED_SHARE = 0.75
+SUBHARMONIC_MERGE_S = 0.15
+LEGATO_LOOKBACK_S = 0.08
 OCTAVE_HOLD_S = 0.12
 ATTACK_S = 0.04
 START_LOOKBACK_S = 0.1
@@ -105,7 +108,6 @@ class NoteTracker:
         self.hop_s = hop_s
         self._note: _Building | None = None
         self._pending: list[tuple[float, float, float]] = []
-        self._pending_octave = 0
         self._anchor: float | None = None
         self._anchor_count = 0
         self._gap_s = 0.0
@@ -182,7 +184,6 @@ class NoteTracker:
         )
         self._note.add(t_s, midi, level_db)
         self._pending = []
-        self._pending_octave = 0
         self._anchor = None
         self._anchor_count = 0
         self._gap_s = 0.0
@@ -221,31 +222,40 @@ class NoteTracker:
         out: list[TrackerEvent],
     ) -> None:
         anchor = self._current_anchor(note)
-        d = midi - anchor
-        octave = 0
-        for k in (12, -12, 19, -19, 24, -24):
-            if abs(d - k) < SPLIT_SEMITONES:
-                octave = k
-                break
-        if abs(d) <= SPLIT_SEMITONES:
+        if abs(midi - anchor) <= SPLIT_SEMITONES:
             self._flush_pending_into(note)
             note.add(t_s, midi, level_db)
             return
-        self._pending.append((t_s, midi, level_db))
-        if octave:
-            # Octave errors are short: fold them into the note unless they last.
-            if self._held(OCTAVE_HOLD_S) and self._settled():
-                self._split(capture_time_s, out)
+        if t_s - note.onset_s < ATTACK_S:
+            # Attack transients wander in pitch; the note's pitch ignores them anyway.
+            note.add(t_s, midi, level_db)
             return
-        if self._held(SPLIT_HOLD_S) and self._settled():
+        self._pending.append((t_s, midi, level_db))
+        span = t_s - self._pending[0][0]
+        if span < SPLIT_HOLD_S - 1e-9:
+            return
+        med = self._tail_median(t_s, SPLIT_HOLD_S)
+        interval = med - anchor
+        octave = any(abs(interval - k) < SPLIT_SEMITONES for k in (12, -12, 19, -19, 24, -24))
+        # Octave errors are short: they are folded into the note unless they last.
+        hold = OCTAVE_HOLD_S if octave else SPLIT_HOLD_S
+        if span < hold - 1e-9 or abs(interval) <= SPLIT_SEMITONES:
+            return
+        if self._settled(t_s, hold):
             self._split(capture_time_s, out)
 
-    def _held(self, hold_s: float) -> bool:
-        return self._pending[-1][0] - self._pending[0][0] >= hold_s - 1e-9
+    def _tail(self, t_s: float, hold_s: float) -> list[float]:
+        return [p[1] for p in self._pending if p[0] >= t_s - hold_s + 1e-9]
 
-    def _settled(self) -> bool:
-        m = [p[1] for p in self._pending]
-        return max(m) - min(m) <= 2 * SPLIT_SPREAD_SEMITONES
+    def _tail_median(self, t_s: float, hold_s: float) -> float:
+        return float(np.median(self._tail(t_s, hold_s)))
+
+    def _settled(self, t_s: float, hold_s: float) -> bool:
+        """Most of the recent deviating frames agree on one pitch (not a slide or vibrato)."""
+        tail = self._tail(t_s, hold_s)
+        med = float(np.median(tail))
+        close = sum(1 for m in tail if abs(m - med) <= SPLIT_SPREAD_SEMITONES)
+        return close >= SETTLED_SHARE * len(tail)
 
     def _flush_pending_into(self, note: _Building) -> None:
         anchor = self._anchor if self._anchor is not None else note.pitch()
@@ -257,7 +267,23 @@ class NoteTracker:
     def _split(self, capture_time_s: float, out: list[TrackerEvent]) -> None:
         pending = self._pending
         self._pending = []
-        start_t = pending[0][0]
+        note = self._note
+        assert note is not None
+        new_pitch = float(np.median([p[1] for p in pending]))
+        interval = new_pitch - note.pitch()
+        young = pending[0][0] - note.onset_s < SUBHARMONIC_MERGE_S
+        if young and any(abs(interval - k) < SPLIT_SEMITONES for k in (12, 19, 24)):
+            # A short note an octave or a twelfth below the next one is the pitch detector
+            # locking onto a common period while two notes overlap: it is the next note's
+            # attack, so the note keeps its onset and takes the new pitch.
+            note.times.clear()
+            note.midis.clear()
+            note.levels.clear()
+            for t, m, lv in pending:
+                note.add(t, m, lv)
+            self._anchor = None
+            return
+        start_t = self._legato_onset(pending[0][0])
         self._finish(capture_time_s, out)
         self._note = _Building(
             onset_s=start_t, onset_final=True, first_voiced_s=start_t, last_voiced_s=start_t
@@ -266,6 +292,11 @@ class NoteTracker:
         self._reattacks = []
         for t, m, lv in pending:
             self._note.add(t, m, lv)
+
+    def _legato_onset(self, change_t: float) -> float:
+        """An aubio onset shortly before the pitch change marks the change more precisely."""
+        cands = [o for o in self._onsets if change_t - LEGATO_LOOKBACK_S <= o <= change_t]
+        return cands[-1] if cands else change_t
 
     def _check_reattacks(self, t_s: float, capture_time_s: float, out: list[TrackerEvent]) -> None:
         note = self._note

@@ -28,6 +28,7 @@ SILENCE_DB = -120.0
 F0_MIN_HZ = 50.0
 F0_MAX_HZ = 2100.0
 ONSET_BUF_SAMPLES = 512
+SEARCH_SAMPLES = 4
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +89,7 @@ class FrameAnalyzer:
         # frame); measured on synthetic attacks, the attack lies 2 hops + half a window back.
         self._onset_delay_samples = 2 * hop_samples + onset_buf // 2
         self._window = np.zeros(buf_samples, dtype=np.float32)
+        self._csum = np.zeros(buf_samples, dtype=np.float32)
         self._samples_fed = 0
         self._min_lag = max(2, int(sample_rate / F0_MAX_HZ))
         self._max_lag = min(buf_samples // 2, int(sample_rate / F0_MIN_HZ) + 1)
@@ -108,6 +110,12 @@ class FrameAnalyzer:
         win = self._window
         win[:-h] = win[h:]
         win[-h:] = hop
+        # The window's running sum, kept up to date per hop: a full cumsum costs ~10 us.
+        cs = self._csum
+        base = cs[h - 1]
+        cs[:-h] = cs[h:] - base
+        np.cumsum(hop, out=cs[-h:])
+        cs[-h:] += cs[-h - 1]
         self._samples_fed += h
 
         energy = float(np.dot(hop, hop)) / h
@@ -136,41 +144,43 @@ class FrameAnalyzer:
         )
 
     def _correlate(self, lag: float) -> tuple[float, float]:
-        """Normalised autocorrelation around ``lag`` samples; returns (peak value, f0 in Hz)."""
+        """Normalised autocorrelation near ``lag`` samples; returns (peak value, f0 in Hz).
+
+        yinfft's period can sit a few samples off the correlation peak, so lags within
+        ``SEARCH_SAMPLES`` of it are tried in one C call and the best is interpolated.
+        """
         t0 = round(lag)
-        left, mid, right = self._three_lags(t0)
-        # yinfft's period can sit one sample off the correlation peak; step onto the peak.
-        for _ in range(2):
-            if right > mid and t0 < self._max_lag:
-                t0 += 1
-            elif left > mid and t0 > self._min_lag:
-                t0 -= 1
+        # A moving average one third of a period long removes the 3rd, 6th, ... partials and
+        # damps all higher ones: stretched upper partials (piano strings) otherwise pull the
+        # period sharp by 15-30 cents, while the ear and a tuner follow the lowest partials.
+        span = max(1, round(lag / 3.0))
+        csum = self._csum
+        sig = csum[span:] - csum[:-span]
+        size = sig.shape[0]
+        r = min(SEARCH_SAMPLES, t0 - 1)
+        n = size - (t0 + r) - 1
+        if n < size // 3 or r < 1:
+            return 0.0, 0.0
+        head = sig[:n]
+        cross = np.correlate(sig[t0 - r : t0 + r + n], head, "valid")
+        k = int(np.argmax(cross))
+        e_head = float(np.dot(head, head))
+        vals = []
+        for kk in (k - 1, k, k + 1):
+            if 0 <= kk < cross.shape[0]:
+                seg = sig[t0 - r + kk : t0 - r + kk + n]
+                den = math.sqrt(float(np.dot(seg, seg)) * e_head)
+                vals.append(float(cross[kk]) / den if den > 0.0 else 0.0)
             else:
-                break
-            left, mid, right = self._three_lags(t0)
-        curv = left - 2.0 * mid + right
+                vals.append(-1.0)
+        left, mid, right = vals
         shift = 0.0
-        if curv < 0.0 and mid >= left and mid >= right:
-            shift = 0.5 * (left - right) / curv
-        peak = mid - 0.25 * (left - right) * shift
-        period = t0 + shift
+        if left > -1.0 and right > -1.0:
+            curv = left - 2.0 * mid + right
+            if curv < 0.0:
+                shift = max(-0.5, min(0.5, 0.5 * (left - right) / curv))
+                mid = mid - 0.25 * (left - right) * shift
+        period = float(t0 - r + k) + shift
         if period <= 0.0:
             return 0.0, 0.0
-        return max(0.0, min(1.0, peak)), self.sample_rate / period
-
-    def _three_lags(self, t0: int) -> tuple[float, float, float]:
-        win = self._window
-        n = win.shape[0] - t0 - 1
-        head = win[:n]
-        seg = win[t0 - 1 : t0 + n + 1]
-        # One C call gives the three lags t0-1, t0, t0+1.
-        cross = np.correlate(seg, head, "valid").tolist()
-        e_head = float(np.dot(head, head))
-        e1 = float(np.dot(seg[:n], seg[:n]))
-        e2 = e1 - float(seg[0]) ** 2 + float(seg[n]) ** 2
-        e3 = e2 - float(seg[1]) ** 2 + float(seg[n + 1]) ** 2
-        out = []
-        for c, e in zip(cross, (e1, e2, e3), strict=True):
-            den = math.sqrt(max(e, 0.0) * e_head)
-            out.append(c / den if den > 0.0 else 0.0)
-        return out[0], out[1], out[2]
+        return max(0.0, min(1.0, mid)), self.sample_rate / period
