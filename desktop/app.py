@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
 import sys
 import time
 import uuid
@@ -162,8 +163,29 @@ def create_main_window(db_url: str | None = None) -> Any:
     return window
 
 
-def run_app(db_url: str | None = None) -> int:
-    """Open the practice window; returns the process exit code."""
+def _install_signal_handlers(app: QApplication, window: Any) -> QTimer:
+    """SIGTERM/SIGINT (logout, Ctrl+C, a system shutdown) close the window the normal way, so a
+    take being recorded is finished and saved instead of being left as a .part file."""
+
+    def close_gracefully(signum: int, _frame: Any) -> None:
+        log.info("signal %s: closing", signum)
+        QTimer.singleShot(0, window.close)
+        QTimer.singleShot(0, app.quit)
+
+    signal.signal(signal.SIGTERM, close_gracefully)
+    signal.signal(signal.SIGINT, close_gracefully)
+    # Python runs signal handlers only between bytecodes; a short timer lets it in while the
+    # Qt event loop (C++) is waiting.
+    wake = QTimer()
+    wake.start(200)
+    wake.timeout.connect(lambda: None)
+    return wake
+
+
+def run_app(db_url: str | None = None, *, start: bool = False, record: bool = False) -> int:
+    """Open the practice window; returns the process exit code.
+
+    start: begin listening as soon as the window is up; record: also record a take at once."""
     t0 = time.perf_counter()
     app = ensure_app()
     try:
@@ -181,7 +203,22 @@ def run_app(db_url: str | None = None) -> int:
             flush=True,
         ),
     )
+    if start or record:
+        page = window.practice
+        if record:
+            page.practice_started.connect(lambda _s: page.start_take())
+
+        def begin() -> None:
+            if window.ctx.profile is None:
+                window.profiles_loaded.connect(lambda _p: page.start_practice())
+            else:
+                page.start_practice()
+
+        QTimer.singleShot(0, begin)
+    wake = _install_signal_handlers(app, window)
     code = app.exec()
+    wake.stop()
+    window.close()
     ctx = window.ctx
     ctx.db.wait_for_done(15_000)
     ctx.database.dispose()  # type: ignore[attr-defined]

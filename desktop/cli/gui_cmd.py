@@ -9,6 +9,12 @@ import sys
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("gui", help="open the practice window (the default)")
+    p.add_argument(
+        "--start", action="store_true", help="start listening as soon as the window opens"
+    )
+    p.add_argument(
+        "--record", action="store_true", help="start listening and record a take at once"
+    )
     p.set_defaults(func=run)
 
 
@@ -31,4 +37,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from desktop.app import run_app
 
-    return run_app(db_url=args.db)
+    return run_app(
+        db_url=args.db,
+        start=bool(getattr(args, "start", False)),
+        record=bool(getattr(args, "record", False)),
+    )
