@@ -73,7 +73,7 @@ def test_etude_runs_ten_seconds_on_xvfb_with_the_null_sink_microphone(tmp_path: 
             time.sleep(0.2)
         assert app.poll() is None, "etude exited during the run"
         app.send_signal(signal.SIGTERM)
-        out, err = app.communicate(timeout=30)
+        _out, err = app.communicate(timeout=30)
         for p in players:
             p.wait(10)
     finally:
