@@ -32,6 +32,8 @@ SUPPORTED_SAMPLE_RATES = (44100, 48000)
 MAX_BLOCK_FRAMES = 4096
 # A live stream that delivers nothing for this long is treated as a vanished device.
 STALL_TIMEOUT_S = 1.5
+# How long stop() waits for PortAudio before giving up on a hung sound system.
+STOP_TIMEOUT_S = 2.0
 
 
 class AudioUnavailableError(RuntimeError):
@@ -199,6 +201,8 @@ class MicrophoneSource:
         self._finished = False
         self._error: Exception | None = None
         self._started_at = 0.0
+        self._stream_latency_s: float | None = None
+        self.abandoned_stream = False
 
     @property
     def sample_rate(self) -> int:
@@ -281,6 +285,7 @@ class MicrophoneSource:
                 callback=callback,
                 finished_callback=finished_callback,
             )
+            self._stream_latency_s = float(self._stream.latency)
             self._started_at = time.perf_counter()
             self._stream.start()
         except (sd.PortAudioError, ValueError) as exc:
@@ -292,22 +297,47 @@ class MicrophoneSource:
 
     @property
     def stream_latency_s(self) -> float | None:
-        """PortAudio's reported input latency in seconds, None before start."""
-        return None if self._stream is None else float(self._stream.latency)
+        """PortAudio's reported input latency of the last opened stream in seconds, None before
+        the first start."""
+        return self._stream_latency_s
 
     def stop(self) -> None:
-        """Stop and close the stream; safe to call twice or after a failure."""
+        """Stop and close the stream; safe to call twice or after a failure.
+
+        Returns within about ``STOP_TIMEOUT_S`` seconds even when the sound system hangs: a
+        frozen server can block PortAudio's stop forever, so the stop runs on a helper thread and
+        is abandoned (``abandoned_stream`` set, ``error`` explains) if it does not come back.
+        """
+        self._check_stall()
+        failed = self._error is not None
         self._stopping = True
         stream, self._stream = self._stream, None
         if stream is not None:
-            try:
-                stream.stop()
-            except Exception as exc:  # a vanished device may fail to stop; keep going
+            closer = threading.Thread(
+                target=self._close_stream, args=(stream, failed), name="MicClose", daemon=True
+            )
+            closer.start()
+            closer.join(STOP_TIMEOUT_S)
+            if closer.is_alive():
+                self.abandoned_stream = True
                 if self._error is None:
-                    self._error = exc
-            finally:
-                stream.close(ignore_errors=True)
+                    self._error = AudioUnavailableError(
+                        "The sound system did not respond when the microphone was stopped."
+                    )
         self._finished = True
+
+    def _close_stream(self, stream: Any, failed: bool) -> None:
+        try:
+            # After a failure there is nothing left worth draining; abort() is quicker.
+            if failed:
+                stream.abort()
+            else:
+                stream.stop()
+        except Exception as exc:  # a vanished device may fail to stop; keep going
+            if self._error is None:
+                self._error = exc
+        finally:
+            stream.close(ignore_errors=True)
 
 
 class _FeederSource:

@@ -102,3 +102,64 @@ def private_null_sink(name: str) -> Iterator[str]:
         clock.terminate()
         clock.wait(5)
         subprocess.run(["pactl", "unload-module", module], capture_output=True, check=False)
+
+
+@contextlib.contextmanager
+def private_pulse_server(
+    folder: Path, sink: str = "etude_vanish"
+) -> Iterator[subprocess.Popen[bytes]]:
+    """A second, throw-away PulseAudio daemon with one null sink, for tests that kill it.
+
+    Inside the block, PortAudio streams this process opens record ``<sink>.monitor`` of that
+    daemon (``PULSE_SERVER``/``PULSE_SOURCE`` are set). Killing the yielded process is the closest
+    a machine without hardware gets to pulling out a USB microphone. Everything is restored after.
+    """
+    env = {**os.environ, "PULSE_RUNTIME_PATH": str(folder), "HOME": str(folder)}
+    socket = folder / "native"
+    daemon = subprocess.Popen(
+        [
+            "pulseaudio",
+            "-n",
+            "--daemonize=no",
+            "--exit-idle-time=-1",
+            "--use-pid-file=no",
+            "--log-level=error",
+            "-L",
+            f"module-native-protocol-unix socket={socket} auth-anonymous=1",
+            "-L",
+            f"module-null-sink sink_name={sink}",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    saved = {k: os.environ.get(k) for k in ("PULSE_SERVER", "PULSE_SOURCE")}
+    clock: subprocess.Popen[bytes] | None = None
+    try:
+        deadline = time.monotonic() + 10
+        while not socket.exists():
+            if daemon.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the private PulseAudio daemon did not start")
+            time.sleep(0.05)
+        os.environ["PULSE_SERVER"] = f"unix:{socket}"
+        os.environ["PULSE_SOURCE"] = f"{sink}.monitor"
+        clock = subprocess.Popen(
+            ["pacat", "--playback", f"--device={sink}", "--latency-msec=10", "--raw", "/dev/zero"],
+            env={**os.environ},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(2.2)  # the sink leaves its 2-second idle chunk (see pulse-setup.sh)
+        yield daemon
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if clock is not None:
+            clock.kill()
+            clock.wait(5)
+        if daemon.poll() is None:
+            daemon.kill()
+        daemon.wait(5)

@@ -1,0 +1,155 @@
+"""Speed of the live chain, measured through the real PulseAudio null-sink microphone.
+
+    uv run python -m tests.bench.live [--seconds 60] [--overflow-minutes 10] [--device pulse]
+
+Phase 1 (``--seconds``): music (a synthesised melody, a note every 250 ms) is played into a
+private null sink while MicrophoneSource -> SampleRing -> AnalysisWorker(StreamAnalyzer) runs and a
+take is recorded to FLAC, as when a student presses R. Prints, per analysed hop, the delay from
+the capture time (perf_counter in the PortAudio callback) to the moment its records are in the
+outbox: p50/p95/p99/max, against the target of one hop + 15 ms. Also CPU seconds per second of
+audio: the worker thread alone (analysis + hand-over) and the whole process (PortAudio callback
+thread, recorder thread, everything).
+
+Phase 2 (``--overflow-minutes``, 0 to skip): the same chain runs for that long with the music
+looping; prints the overflow count (PortAudio input overflows + blocks dropped because the ring was
+full), target 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from audio.sources import MicrophoneSource, SynthNote, render_notes
+from audio.worker import AnalysisWorker
+from tests.audio.nullsink import play, private_null_sink, setup_null_sink
+
+SR = 48000
+
+
+def _music(seconds: float, folder: Path) -> Path:
+    scale = [60, 62, 64, 65, 67, 69, 71, 72, 71, 69, 67, 65, 64, 62]
+    notes = [
+        SynthNote(scale[i % len(scale)], 0.25 * i, 0.22, amplitude=0.3)
+        for i in range(int(seconds / 0.25))
+    ]
+    path = folder / "music.wav"
+    sf.write(path, render_notes(notes, SR, tail_s=0.2), SR, subtype="PCM_16")
+    return path
+
+
+def _ms(values: np.ndarray, q: float) -> float:
+    return float(np.percentile(values, q) * 1000.0)
+
+
+def latency_phase(seconds: float, device: str, sink: str, folder: Path) -> bool:
+    music = _music(seconds, folder)
+    worker = AnalysisWorker(MicrophoneSource(device, sample_rate=SR, block_frames=256))
+    hop_ms = worker.hop_samples / SR * 1000
+    worker.start()
+    time.sleep(0.5)
+    worker.start_take(folder / "take.flac")
+    cpu0 = time.process_time()
+    pos0 = worker.position_s
+    player = play(music, sink)
+    drained = 0
+    while player.poll() is None:
+        time.sleep(1 / 30)  # a GUI timer at 30 Hz
+        drained += len(worker.outbox.drain())
+    audio_s = worker.position_s - pos0
+    cpu_process = time.process_time() - cpu0
+    worker.stop_take()
+    result = worker.stop()
+    lat = np.array(worker.latencies_s())
+    notes = len(result.notes)
+    mic = worker.source
+    assert isinstance(mic, MicrophoneSource)
+    target = hop_ms + 15.0
+    p95 = _ms(lat, 95)
+    print(f"live latency, capture -> outbox, over {audio_s:.1f} s of audio ({lat.size} hops)")
+    print(f"  hop                      {hop_ms:7.2f} ms ({worker.hop_samples} samples at {SR} Hz)")
+    print(f"  p50                      {_ms(lat, 50):7.2f} ms")
+    print(f"  p95                      {p95:7.2f} ms   target <= {target:.2f} ms (hop + 15 ms)")
+    print(f"  p99                      {_ms(lat, 99):7.2f} ms")
+    print(f"  max                      {lat.max() * 1000:7.2f} ms")
+    print(f"  analysis delay (window)  {worker.analyzer.delay_s * 1000:7.2f} ms (not included)")
+    print(f"  PortAudio input latency  {(mic.stream_latency_s or 0) * 1000:7.2f} ms (not included)")
+    print(f"  notes found              {notes:7d}   (played {int(seconds / 0.25)})")
+    print(f"  records drained by GUI   {drained:7d}")
+    print("CPU per second of audio")
+    print(f"  worker thread            {worker.cpu_time_s / result.duration_s:7.4f} CPU-s/audio-s")
+    print(f"  whole process            {cpu_process / audio_s:7.4f} CPU-s/audio-s (incl. take)")
+    print(f"  overflows                {result.overflows:7d}")
+    if result.error is not None:
+        print(f"  ERROR: {result.error}")
+    return p95 <= target and result.overflows == 0 and result.error is None
+
+
+def overflow_phase(minutes: float, device: str, sink: str, folder: Path) -> bool:
+    music = _music(60.0, folder)
+    worker = AnalysisWorker(MicrophoneSource(device, sample_rate=SR, block_frames=256))
+    worker.start()
+    end = time.monotonic() + minutes * 60
+    player = play(music, sink)
+    last_report = time.monotonic()
+    while time.monotonic() < end:
+        time.sleep(1 / 30)
+        worker.outbox.drain()
+        if player.poll() is not None:
+            player = play(music, sink)
+        if time.monotonic() - last_report >= 60:
+            last_report = time.monotonic()
+            print(
+                f"  {worker.position_s / 60:5.1f} min: overflows {worker.overflows}",
+                flush=True,
+            )
+    player.terminate()
+    result = worker.stop()
+    lat = np.array(worker.latencies_s())
+    ring = worker.ring
+    print(f"overflows over {result.duration_s / 60:.1f} min of live audio")
+    print(f"  PortAudio input overflows {ring.input_overflows:6d}")
+    print(f"  ring-full dropped blocks  {ring.dropped_blocks:6d}")
+    print(f"  total                     {result.overflows:6d}   target 0")
+    print(
+        f"  latency over the last {lat.size} hops: p50 {_ms(lat, 50):.2f} ms, "
+        f"p95 {_ms(lat, 95):.2f} ms, max {lat.max() * 1000:.2f} ms"
+    )
+    print(f"  worker CPU {worker.cpu_time_s / result.duration_s:.4f} CPU-s/audio-s")
+    if result.error is not None:
+        print(f"  ERROR: {result.error}")
+    return result.overflows == 0 and result.error is None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.bench.live", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=60.0, help="latency run length (s)")
+    parser.add_argument("--overflow-minutes", type=float, default=10.0, help="0 to skip")
+    parser.add_argument("--device", default="pulse", help="PortAudio input device name/index")
+    args = parser.parse_args(argv)
+    reason = setup_null_sink()
+    if reason is not None:
+        print(f"cannot run: {reason}", file=sys.stderr)
+        return 2
+    ok = True
+    with (
+        tempfile.TemporaryDirectory(prefix="etude-bench-") as tmp,
+        private_null_sink(f"etude_bench_{int(time.time())}") as sink,
+    ):
+        folder = Path(tmp)
+        if args.seconds > 0:
+            ok &= latency_phase(args.seconds, args.device, sink, folder)
+        if args.overflow_minutes > 0:
+            ok &= overflow_phase(args.overflow_minutes, args.device, sink, folder)
+    print("RESULT", "meets targets" if ok else "misses a target")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
