@@ -31,7 +31,8 @@ SPLIT_SPREAD_SEMITONES = 0.45
 SPLIT_HOLD_S = 0.045
 SETTLED_SHARE = 0.75
 SUBHARMONIC_MERGE_S = 0.15
-LEGATO_LOOKBACK_S = 0.08
+LEGATO_LOOKBACK_S = 0.1
+LEAN_SEMITONES = 0.1
 OCTAVE_HOLD_S = 0.12
 ATTACK_S = 0.04
 START_LOOKBACK_S = 0.1
@@ -283,14 +284,31 @@ class NoteTracker:
                 note.add(t, m, lv)
             self._anchor = None
             return
-        start_t = self._legato_onset(pending[0][0])
+        # The frames just before the change that already lean towards the new pitch are the
+        # crossfade: the new note began with the first of them.
+        anchor = self._anchor if self._anchor is not None else note.pitch()
+        direction = 1.0 if new_pitch > anchor else -1.0
+        k = len(note.times)
+        while (
+            k > 1
+            and pending[0][0] - note.times[k - 1] <= LEGATO_LOOKBACK_S
+            and (note.midis[k - 1] - anchor) * direction > LEAN_SEMITONES
+            and note.times[k - 1] - note.onset_s > ATTACK_S
+        ):
+            k -= 1
+        moved = list(zip(note.times[k:], note.midis[k:], note.levels[k:], strict=True))
+        del note.times[k:], note.midis[k:], note.levels[k:]
+        if note.times:
+            note.last_voiced_s = note.times[-1]
+        change_t = moved[0][0] if moved else pending[0][0]
+        start_t = self._legato_onset(change_t)
         self._finish(capture_time_s, out)
         self._note = _Building(
             onset_s=start_t, onset_final=True, first_voiced_s=start_t, last_voiced_s=start_t
         )
         self._anchor = None
         self._reattacks = []
-        for t, m, lv in pending:
+        for t, m, lv in moved + pending:
             self._note.add(t, m, lv)
 
     def _legato_onset(self, change_t: float) -> float:

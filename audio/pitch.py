@@ -28,6 +28,8 @@ SILENCE_DB = -120.0
 F0_MIN_HZ = 50.0
 F0_MAX_HZ = 2100.0
 ONSET_BUF_SAMPLES = 512
+SUBHARMONIC_KEEP = 0.9
+SUBHARMONIC_JUMP = 1.8
 SEARCH_SAMPLES = 4
 
 
@@ -90,6 +92,7 @@ class FrameAnalyzer:
         self._onset_delay_samples = 2 * hop_samples + onset_buf // 2
         self._window = np.zeros(buf_samples, dtype=np.float32)
         self._csum = np.zeros(buf_samples, dtype=np.float32)
+        self._prev_lag = 0.0
         self._samples_fed = 0
         self._min_lag = max(2, int(sample_rate / F0_MAX_HZ))
         self._max_lag = min(buf_samples // 2, int(sample_rate / F0_MIN_HZ) + 1)
@@ -132,8 +135,11 @@ class FrameAnalyzer:
         if f0 > 0.0 and level_db >= LEVEL_MIN_DB:
             lag = self.sample_rate / f0
             if self._min_lag <= lag <= self._max_lag:
+                if self._prev_lag == 0.0 or lag >= SUBHARMONIC_JUMP * self._prev_lag:
+                    lag = self._undo_subharmonic(lag)
                 periodicity, refined = self._correlate(lag)
         voiced = periodicity >= PERIODICITY_MIN and level_db >= LEVEL_MIN_DB and refined > 0.0
+        self._prev_lag = self.sample_rate / refined if voiced else 0.0
         return FrameMeasure(
             f0_hz=refined if voiced else 0.0,
             periodicity=periodicity,
@@ -142,6 +148,34 @@ class FrameAnalyzer:
             onset=is_onset,
             onset_t_s=onset_t,
         )
+
+    def _undo_subharmonic(self, lag: float) -> float:
+        """Correct yinfft locking onto two or three times the true period.
+
+        That happens where notes overlap or voices beat (an octave or a twelfth too low). A
+        signal periodic at the true period correlates there as well as at the multiple, so
+        the shorter period wins when it correlates nearly as well. Checked only on a note's
+        first frame and when the period jumps up by 1.8x or more, which keeps it cheap.
+        """
+        base = self._raw_corr(round(lag))
+        for k in (3, 2):
+            sub = lag / k
+            if sub < self._min_lag + 1:
+                continue
+            if self._raw_corr(round(sub)) >= max(SUBHARMONIC_KEEP * base, PERIODICITY_MIN):
+                return sub
+        return lag
+
+    def _raw_corr(self, t0: int) -> float:
+        """Best normalised autocorrelation of the raw window at lags t0-1..t0+1."""
+        win = self._window
+        n = win.shape[0] - t0 - 2
+        head = win[:n]
+        cross = np.correlate(win[t0 - 1 : t0 + n + 1], head, "valid")
+        k = int(np.argmax(cross))
+        seg = win[t0 - 1 + k : t0 - 1 + k + n]
+        den = math.sqrt(float(np.dot(head, head)) * float(np.dot(seg, seg)))
+        return float(cross[k]) / den if den > 0.0 else 0.0
 
     def _correlate(self, lag: float) -> tuple[float, float]:
         """Normalised autocorrelation near ``lag`` samples; returns (peak value, f0 in Hz).
