@@ -230,10 +230,22 @@ class AnalysisWorker(threading.Thread):
 
     # -- the thread ------------------------------------------------------------------------
 
+    def start(self) -> None:
+        """Open the source on the caller's thread, then start analysing on the worker thread.
+
+        Raises AudioUnavailableError (no PortAudio, no device, device refuses the settings)
+        right here, so the GUI can say so instead of discovering it later.
+        """
+        self.source.start(self.ring)
+        try:
+            super().start()
+        except BaseException:
+            self.source.stop()
+            raise
+
     def run(self) -> None:
         cpu0 = time.thread_time()
         try:
-            self.source.start(self.ring)
             self._loop()
         except BaseException as exc:  # surfaced through .error; the GUI shows it
             self._failure = exc

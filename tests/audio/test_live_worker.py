@@ -16,6 +16,7 @@ from audio.records import Note, Onset, PitchFrame
 from audio.sources import (
     AudioUnavailableError,
     FileSource,
+    MicrophoneSource,
     SyntheticSource,
     SynthNote,
     render_notes,
@@ -167,3 +168,12 @@ def test_bad_requests_are_refused_and_change_nothing(tmp_path: Path) -> None:
     assert existing.read_bytes() == b"earlier take"
     with pytest.raises(ValueError, match="44100 Hz"):
         AnalysisWorker(SyntheticSource(sample_rate=48000), analyzer=StreamAnalyzer(44100))
+
+
+def test_a_microphone_that_cannot_open_fails_start_on_the_callers_thread() -> None:
+    # Whatever this machine has (no PortAudio, no device, or devices with other names), the
+    # GUI gets an AudioUnavailableError from start() itself, and no thread is left running.
+    worker = AnalysisWorker(MicrophoneSource("no such microphone 1234"))
+    with pytest.raises(AudioUnavailableError):
+        worker.start()
+    assert not worker.is_alive()
