@@ -49,7 +49,7 @@ def per_note_tendencies(notes: Sequence[NoteResult]) -> list[dict[str, Any]]:
     for n in notes:
         if abs(n.cents) <= 50.0:
             groups.setdefault(n.target_midi, []).append(n.cents)
-    means = {m: round(sum(c) / len(c), 1) for m, c in groups.items()}
+    means = {m: round(sum(c) / len(c), 1) + 0.0 for m, c in groups.items()}
     order = sorted(groups, key=lambda m: (-abs(means[m]), m))
     return [{"note": note_name(m), "mean_cents": means[m], "count": len(groups[m])} for m in order]
 

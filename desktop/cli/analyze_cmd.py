@@ -1,9 +1,325 @@
-"""``etude analyze``: analyse recordings from the command line."""
+"""``etude analyze``: analyse recordings from the command line.
+
+Each FILE goes through the same streaming analyzer as live input, then scoring. Without
+``--json`` a short summary in plain words is printed per file; with ``--json`` one JSON object
+per file, one per line. A file that cannot be analysed gets a one-line error on stderr and the
+command exits 1 after the other files have been analysed; a bad option exits 2 before any work.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import math
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from audio.fileanalysis import AudioFileError, FileAnalysis, analyze_file
+from audio.genres import UnknownGenreError, genre_profiles, get_genre
+from audio.midi_out import write_notes_midi
+from audio.reference import Reference, ReferenceError, load_reference
+from audio.settings import AnalysisSettings
+
+EXIT_FILE_ERROR = 1
+EXIT_USAGE = 2
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Filled in by the audio work."""
+    """Add ``analyze`` to the ``etude`` parser."""
+    p = sub.add_parser(
+        "analyze",
+        help="analyse recorded takes (WAV/FLAC/OGG): pitch, rhythm, feedback",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio files to analyse")
+    p.add_argument("--reference", metavar="MID", type=Path, help="MIDI file of the piece")
+    p.add_argument("--track", type=int, help="reference track index (default: first with notes)")
+    p.add_argument("--channel", type=int, help="reference MIDI channel 0..15 (default: all)")
+    p.add_argument("--tempo", type=float, metavar="BPM", help="target tempo 20..300 BPM")
+    p.add_argument("--a4", type=float, default=440.0, metavar="HZ", help="A4 in Hz (400..480)")
+    p.add_argument(
+        "--transpose",
+        type=int,
+        default=0,
+        metavar="SEMITONES",
+        help="written-to-sounding shift, -24..24 (B♭ clarinet -2, E♭ alto sax -9, F horn -7)",
+    )
+    p.add_argument(
+        "--pitch-tolerance", type=float, default=25.0, metavar="CENTS", help="1..100 (25)"
+    )
+    p.add_argument("--timing-tolerance", type=float, default=50.0, metavar="MS", help="5..500 (50)")
+    p.add_argument("--genre", metavar="NAME", help="score the fit to a genre profile")
+    p.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
+    p.add_argument("--frames", action="store_true", help="include every analysis frame in JSON")
+    p.add_argument(
+        "--midi-out",
+        type=Path,
+        metavar="PATH",
+        help="write the detected notes as MIDI (a folder when several files are given)",
+    )
+    p.add_argument("--save", action="store_true", help="store session, take and analysis")
+    p.add_argument("--profile", metavar="NAME", help="profile to save under (with --save)")
+    p.add_argument("--piece", metavar="TEXT", help="piece name to save (with --save)")
+    p.set_defaults(func=run)
+
+
+def _settings(args: argparse.Namespace) -> AnalysisSettings:
+    def check(name: str, value: float | None, lo: float, hi: float) -> None:
+        if value is not None and (not math.isfinite(value) or not lo <= value <= hi):
+            raise ValueError(f"{name} {value:g} is outside {lo:g}..{hi:g}")
+
+    check("--tempo", args.tempo, 20, 300)
+    check("--a4", args.a4, 400, 480)
+    check("--transpose", args.transpose, -24, 24)
+    check("--pitch-tolerance", args.pitch_tolerance, 1, 100)
+    check("--timing-tolerance", args.timing_tolerance, 5, 500)
+    if (args.profile or args.piece) and not args.save:
+        raise ValueError("--profile and --piece only make sense with --save")
+    if args.frames and not args.json:
+        raise ValueError("--frames needs --json")
+    if args.piece is not None and len(args.piece) > 255:
+        raise ValueError("--piece is longer than 255 characters")
+    return AnalysisSettings(
+        a4_hz=args.a4,
+        transpose_semitones=args.transpose,
+        pitch_tolerance_cents=args.pitch_tolerance,
+        timing_tolerance_ms=args.timing_tolerance,
+        target_tempo_bpm=args.tempo,
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Analyse every file; 0 when all were analysed, 1 when any failed, 2 for bad options."""
+    try:
+        settings = _settings(args)
+        if args.genre is not None:
+            get_genre(args.genre)
+        reference: Reference | None = None
+        if args.reference is not None:
+            reference = load_reference(
+                args.reference, args.track, args.channel, transpose_semitones=args.transpose
+            )
+    except (ValueError, UnknownGenreError, ReferenceError) as exc:
+        print(f"etude analyze: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    midi_dir: Path | None = None
+    if args.midi_out is not None and len(args.files) > 1:
+        midi_dir = args.midi_out
+        if midi_dir.exists() and not midi_dir.is_dir():
+            print(
+                f"etude analyze: --midi-out {midi_dir} must be a folder for several files",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        midi_dir.mkdir(parents=True, exist_ok=True)
+
+    failed = 0
+    try:
+        saver_cm = _saver(args)
+        saver = saver_cm.__enter__()
+    except Exception as exc:  # the database or the profile is unusable: nothing was analysed
+        print(f"etude analyze: cannot save: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        for name in args.files:
+            try:
+                result = analyze_file(name, settings, reference, args.genre)
+            except AudioFileError as exc:
+                print(f"etude analyze: {exc}", file=sys.stderr)
+                failed += 1
+                continue
+            midi_path: Path | None = None
+            try:
+                if args.midi_out is not None:
+                    midi_path = (
+                        midi_dir / (Path(name).stem + ".mid")
+                        if midi_dir is not None
+                        else args.midi_out
+                    )
+                    write_notes_midi(result.notes, midi_path, tempo_bpm=args.tempo or 120.0)
+                if saver is not None:
+                    saver(result, midi_path)
+            except Exception as exc:  # one file's save/export failure must not stop the rest
+                print(f"etude analyze: {name}: could not save ({exc})", file=sys.stderr)
+                failed += 1
+            if args.json:
+                print(json.dumps(to_json(result, args.frames), ensure_ascii=False), flush=True)
+            else:
+                print(summary(result, settings), flush=True)
+    finally:
+        saver_cm.__exit__(None, None, None)
+    return EXIT_FILE_ERROR if failed else 0
+
+
+@contextmanager
+def _saver(args: argparse.Namespace) -> Iterator[Any]:
+    """Yields a function storing one analysed file, or None without ``--save``."""
+    if not args.save:
+        yield None
+        return
+    from storage import service
+    from storage.config import resolve_db_url
+    from storage.db import open_database
+    from storage.models import utcnow
+
+    db = open_database(resolve_db_url(getattr(args, "db", None)))
+    try:
+        with db.transaction() as s:
+            profile_id = (
+                service.get_profile_by_name(s, args.profile)
+                if args.profile
+                else service.ensure_default_profile(s)
+            ).id
+    except BaseException:
+        db.dispose()
+        raise
+    try:
+
+        def save(result: FileAnalysis, midi_path: Path | None) -> None:
+            m = result.score.metrics
+            with db.transaction() as s:
+                end = utcnow()
+                start = end - timedelta(seconds=result.duration_s)
+                sess = service.create_session(
+                    s,
+                    profile_id,
+                    piece_name=args.piece or Path(result.path).stem[:255],
+                    genre=args.genre,
+                    target_tempo=round(args.tempo) if args.tempo else None,
+                    difficulty_level=m["difficulty_estimate"],
+                    started_at=start,
+                )
+                perf = service.create_performance(
+                    s,
+                    sess.id,
+                    audio_path=str(Path(result.path).resolve()),
+                    midi_path=str(midi_path.resolve()) if midi_path else None,
+                    sample_rate=result.sample_rate,
+                    audio_format=Path(result.path).suffix.lstrip(".").lower()[:32] or None,
+                    recording_started_at=start,
+                    recording_duration=result.duration_s,
+                )
+                fields = {k: v for k, v in m.items() if k not in ("feedback_json",)}
+                analysis = service.create_analysis_result(
+                    s, perf.id, feedback_json=m["feedback_json"], **fields
+                )
+                service.end_session(s, sess.id, ended_at=end)
+            print(
+                f"etude analyze: saved {result.path} (session {sess.id}, take {perf.id}, "
+                f"analysis {analysis.id})",
+                file=sys.stderr,
+            )
+
+        yield save
+    finally:
+        db.dispose()
+
+
+def _r(x: float | None, digits: int) -> float | None:
+    return None if x is None else round(float(x), digits)
+
+
+def to_json(result: FileAnalysis, frames: bool) -> dict[str, Any]:
+    """The JSON contract of ``etude analyze --json`` for one file (times in seconds)."""
+    m = dict(result.score.metrics)
+    for k in (
+        "pitch_accuracy",
+        "rhythm_accuracy",
+        "dynamics_range",
+        "overall_score",
+        "timing_consistency",
+        "tempo_stability",
+        "note_accuracy_rate",
+        "genre_match_score",
+    ):
+        m[k] = _r(m[k], 4)
+    m["avg_pitch_deviation_cents"] = _r(m["avg_pitch_deviation_cents"], 2)
+    out: dict[str, Any] = {
+        "file": result.path,
+        "sample_rate": result.sample_rate,
+        "duration_s": round(result.duration_s, 4),
+        "metrics": m,
+        "feedback": result.score.feedback,
+        "notes": [
+            {
+                "onset_s": round(n.onset_s, 4),
+                "offset_s": round(n.offset_s, 4),
+                "midi": round(n.midi, 3),
+                "target_midi": n.target_midi,
+                "cents": round(n.cents, 1),
+                "level_db": round(n.level_db, 1),
+            }
+            for n in result.notes
+        ],
+        "onsets_s": [round(o.t_s, 4) for o in result.onsets],
+    }
+    if frames:
+        fr = result.frames
+        out["frames"] = [
+            {
+                "t_s": round(t, 4),
+                "f0_hz": round(f, 2),
+                "confidence": round(c, 3),
+                "level_db": round(lv, 1),
+            }
+            for t, f, c, lv in zip(
+                fr.t_s.tolist(),
+                fr.f0_hz.tolist(),
+                fr.confidence.tolist(),
+                fr.level_db.tolist(),
+                strict=True,
+            )
+        ]
+    return out
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{round(100 * x)} %"
+
+
+def summary(result: FileAnalysis, settings: AnalysisSettings) -> str:
+    """A few lines a student understands."""
+    m = result.score.metrics
+    fb = result.score.feedback
+    lines = [
+        f"{result.path}: {result.duration_s:.1f} s, {m['total_notes_detected']} notes",
+    ]
+    if not m["total_notes_detected"]:
+        lines.append("  No notes were heard in this recording.")
+        return "\n".join(lines)
+    lines.append(f"  Overall score      {_pct(m['overall_score'])}")
+    lines.append(
+        f"  In tune            {_pct(m['pitch_accuracy'])} of notes within "
+        f"±{settings.pitch_tolerance_cents:g} cents "
+        f"(on average {m['avg_pitch_deviation_cents']:.0f} cents off)"
+    )
+    if m["rhythm_accuracy"] is None:
+        lines.append("  On time            not measured (give --tempo or --reference)")
+    else:
+        lines.append(
+            f"  On time            {_pct(m['rhythm_accuracy'])} of notes within "
+            f"±{settings.timing_tolerance_ms:g} ms"
+        )
+    if m["note_accuracy_rate"] is not None:
+        lines.append(f"  Right notes        {_pct(m['note_accuracy_rate'])} of the piece")
+    lines.append(f"  Steady timing      {_pct(m['timing_consistency'])}")
+    lines.append(f"  Steady tempo       {_pct(m['tempo_stability'])}")
+    lines.append(f"  Loud/soft range    {_pct(m['dynamics_range'])}")
+    if m["difficulty_estimate"]:
+        lines.append(f"  Level              {m['difficulty_estimate']}")
+    if m["genre_match_score"] is not None:
+        lines.append(f"  Genre fit          {_pct(m['genre_match_score'])}")
+    for s in fb["strengths"]:
+        lines.append(f"  + {s}")
+    for t in fb["tips"]:
+        lines.append(f"  - {t}")
+    return "\n".join(lines)
+
+
+def known_genres() -> list[str]:
+    """Names accepted by ``--genre``."""
+    return sorted(genre_profiles())
