@@ -30,6 +30,9 @@ class SampleRing:
     capacity_samples: storage size in samples (>= 2 * the largest block). max_blocks: how many
     block timestamps can be pending at once (>= capacity_samples / smallest block).
 
+    ``last_write_time_s`` is the ``perf_counter()`` time of the last block offered (kept or
+    dropped), so a watchdog can tell a silent device from a slow consumer.
+
     Counters (read them from any thread): ``input_overflows`` counts PortAudio's
     ``input_overflow`` flag (the driver lost audio before we saw it); ``dropped_blocks`` and
     ``dropped_samples`` count blocks the consumer was too slow for (ring full, block discarded).
@@ -66,6 +69,8 @@ class SampleRing:
         Safe to call from the PortAudio callback: no allocation, no locks held while copying.
         """
         now = time.perf_counter() if capture_time_s is None else capture_time_s
+        # Set even when the block is dropped: the device is alive, only the consumer is behind.
+        self.last_write_time_s = now
         n = block.shape[0]
         wpos = self._write_pos
         if (
@@ -83,7 +88,6 @@ class SampleRing:
         slot = self._blocks_written % self._max_blocks
         self._block_end[slot] = wpos + n
         self._block_time[slot] = now
-        self.last_write_time_s = now
         # Publish the samples only after they and their timestamp are in place.
         self._write_pos = wpos + n
         self._blocks_written += 1

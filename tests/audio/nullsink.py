@@ -51,10 +51,14 @@ def require_null_sink() -> None:
     need(reason is None, reason or "")
 
 
-def play(path: str | Path, sink: str = SINK) -> subprocess.Popen[bytes]:
-    """Start playing an audio file into ``sink`` (20 ms latency); returns the paplay process."""
+def play(path: str | Path, sink: str = SINK, latency_ms: int = 60) -> subprocess.Popen[bytes]:
+    """Start playing an audio file into ``sink``; returns the paplay process.
+
+    latency_ms is paplay's buffer: small values underrun on a busy 2-core machine, which puts
+    gaps of silence into the "performance" (extra notes that were never played).
+    """
     return subprocess.Popen(
-        ["paplay", "--latency-msec=20", f"--device={sink}", str(path)],
+        ["paplay", f"--latency-msec={latency_ms}", f"--device={sink}", str(path)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )

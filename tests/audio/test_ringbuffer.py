@@ -86,3 +86,10 @@ def test_producer_and_consumer_threads_lose_nothing() -> None:
     if rest is not None:
         got.append(rest[0])
     assert np.array_equal(np.concatenate(got), signal)
+
+
+def test_a_dropped_block_still_counts_as_a_sign_of_life_from_the_device() -> None:
+    ring = SampleRing(128)
+    ring.write(np.zeros(128, dtype=np.float32), 1.0)
+    assert not ring.write(np.zeros(64, dtype=np.float32), 2.0)
+    assert ring.last_write_time_s == 2.0
