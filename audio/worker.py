@@ -28,7 +28,7 @@ from typing import Literal
 import numpy as np
 
 from audio.analyzer import StreamAnalyzer
-from audio.recorder import TakeRecorder
+from audio.recorder import RecorderError, TakeRecorder
 from audio.records import Note, Onset, PitchFrame, Record
 from audio.reference import Reference
 from audio.ringbuffer import FloatArray, SampleRing
@@ -157,8 +157,12 @@ class AnalysisWorker(threading.Thread):
         self.ring = SampleRing(max(int(self.sample_rate * RING_SECONDS), 8 * self.hop_samples))
         self.outbox = Outbox(outbox_max_frames)
         self.take_format: Literal["FLAC", "WAV"] = take_format
+        # _recorder_lock guards the hand-over of each hop; _take_lock a whole start/stop of a
+        # take, so the GUI never sees "not recording" before the finished take is listed.
         self._recorder_lock = threading.Lock()
+        self._take_lock = threading.RLock()
         self._recorder: TakeRecorder | None = recorder
+        self._fed_samples = 0
         self._take_start_sample = 0
         self._takes: list[TakeSpan] = []
         self._stop_event = threading.Event()
@@ -188,8 +192,9 @@ class AnalysisWorker(threading.Thread):
 
     @property
     def recording(self) -> bool:
-        """True while a take is being recorded."""
-        return self._recorder is not None
+        """True while a take is being recorded (waits for a take that is being closed)."""
+        with self._take_lock:
+            return self._recorder is not None
 
     def latencies_s(self) -> list[float]:
         """Recent capture-to-outbox delays in seconds, one per analysed hop."""
@@ -201,32 +206,34 @@ class AnalysisWorker(threading.Thread):
         """Start writing the incoming audio to ``path`` (FLAC/WAV per ``take_format``) while
         the analysis keeps running. Raises RuntimeError if a take is already recording and
         ValueError/RecorderError when the file cannot be created."""
-        with self._recorder_lock:
+        with self._take_lock:
             if self._recorder is not None:
                 raise RuntimeError("a take is already being recorded; stop it first")
-        rec = TakeRecorder(path, self.sample_rate, self.take_format)
-        with self._recorder_lock:
-            self._recorder = rec
-            self._take_start_sample = self.ring.samples_read
+            rec = TakeRecorder(path, self.sample_rate, self.take_format)
+            with self._recorder_lock:
+                self._recorder = rec
+                self._take_start_sample = self._fed_samples
 
     def stop_take(self) -> Path:
         """Finish the running take: everything captured so far is written, the file renamed
         from ``.part`` to its final name, and that path returned. RuntimeError if none runs."""
-        with self._recorder_lock:
-            rec, self._recorder = self._recorder, None
-            end = self.ring.samples_read
-        if rec is None:
-            raise RuntimeError("no take is being recorded")
-        path = rec.close()
-        self._takes.append(
-            TakeSpan(path, self._take_start_sample / self.sample_rate, end / self.sample_rate)
-        )
-        return path
+        with self._take_lock:
+            with self._recorder_lock:
+                rec, self._recorder = self._recorder, None
+                end = self._fed_samples
+            if rec is None:
+                raise RuntimeError("no take is being recorded")
+            path = rec.close()
+            self._takes.append(
+                TakeSpan(path, self._take_start_sample / self.sample_rate, end / self.sample_rate)
+            )
+            return path
 
     @property
     def last_take(self) -> TakeSpan | None:
-        """The most recently finished take, or None."""
-        return self._takes[-1] if self._takes else None
+        """The most recently finished take, or None (waits for a take being closed)."""
+        with self._take_lock:
+            return self._takes[-1] if self._takes else None
 
     # -- the thread ------------------------------------------------------------------------
 
@@ -254,11 +261,15 @@ class AnalysisWorker(threading.Thread):
             self._close_source()
             # A stream that ends by itself (end of file, unplugged microphone) ends the take too,
             # so the file is complete and readable even if nobody presses stop.
-            if self._recorder is not None:
-                try:
+            try:
+                if self.recording:
                     self.stop_take()
-                except Exception as exc:
-                    self._failure = self._failure or exc
+            except RecorderError as exc:
+                self._failure = self._failure or exc
+            except RuntimeError:
+                pass  # the GUI stopped the take at the same moment
+            except Exception as exc:
+                self._failure = self._failure or exc
 
     def _close_source(self) -> None:
         try:
@@ -298,6 +309,8 @@ class AnalysisWorker(threading.Thread):
 
     def _record(self, samples: FloatArray) -> None:
         with self._recorder_lock:
+            # Counted under the lock so a take's start/end match exactly what its file holds.
+            self._fed_samples += samples.shape[0]
             if self._recorder is not None:
                 self._recorder.write(samples)
 
@@ -330,8 +343,11 @@ class AnalysisWorker(threading.Thread):
                 self._stop_event.set()
                 self.ring.wake()
                 self.join(timeout_s)
-        if self._recorder is not None:
-            self.stop_take()
+        if self.recording:
+            try:
+                self.stop_take()
+            except Exception as exc:
+                self._failure = self._failure or exc
         self._result = TakeResult(
             notes=list(self.analyzer.notes),
             onsets=list(self.analyzer.onsets),
