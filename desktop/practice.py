@@ -257,7 +257,7 @@ class PracticePage(QWidget):
         self._hops = 0
         self._live_notes = []
         self._live_onsets = []
-        self.pitch_view.clear()
+        self.pitch_view.reset()
         self.pitch_view.set_reference(
             [(n.onset_s, n.offset_s, n.midi) for n in self.reference.notes]
             if self.reference

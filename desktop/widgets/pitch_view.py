@@ -62,11 +62,16 @@ class PitchView(pg.PlotWidget):
         self._ref_item = pg.PlotDataItem(
             pen=pg.mkPen((120, 140, 220, 170), width=8), connect="pairs"
         )
-        self._notes_item = pg.PlotDataItem(connect="pairs")
+        # Finished notes as short bars at their pitch, in three colour buckets (in tune, off by
+        # up to two tolerances, further): a pairs-connected curve has one pen, so one per bucket.
+        self._note_items = [
+            pg.PlotDataItem(pen=pg.mkPen(cents_colour(c, 1.0), width=4), connect="pairs")
+            for c in (0.0, 2.0, 3.0)
+        ]
         self._curve = pg.PlotDataItem(pen=pg.mkPen((30, 120, 220), width=2), connect="finite")
         self._curve.setClipToView(True)
         self._onset_item = pg.PlotDataItem(pen=pg.mkPen((200, 120, 30), width=1), connect="pairs")
-        for item in (self._ref_item, self._notes_item, self._curve, self._onset_item):
+        for item in (self._ref_item, *self._note_items, self._curve, self._onset_item):
             self.addItem(item)
         self._y_range = (55.0, 79.0)
         self.setYRange(*self._y_range, padding=0)
@@ -82,7 +87,8 @@ class PitchView(pg.PlotWidget):
             self.setYRange(*self._y_range, padding=0)
         self._dirty = True
 
-    def clear(self) -> None:  # type: ignore[override]
+    def reset(self) -> None:
+        """Forget everything shown (a new practice run starts at t = 0)."""
         self._t[:] = np.nan
         self._m[:] = np.nan
         self._n = 0
@@ -108,6 +114,13 @@ class PitchView(pg.PlotWidget):
 
     def frames_seen(self) -> int:
         return self._n
+
+    def drawn_points(self) -> int:
+        """Voiced points of the contour currently in the scene (0 if the curve is detached)."""
+        if self._curve.scene() is None:
+            return 0
+        _x, y = self._curve.getData()
+        return 0 if y is None else int(np.isfinite(y).sum())
 
     def repaint_now(self) -> bool:
         """Push the visible window to pyqtgraph; returns False when nothing changed."""
@@ -150,15 +163,18 @@ class PitchView(pg.PlotWidget):
         else:
             self._ref_item.setData([], [])
         notes = [n for n in self._notes if n.offset_s >= lo]
-        if notes:
-            xs = np.array([[n.onset_s, n.offset_s] for n in notes]).ravel()
-            ys = np.repeat([float(n.target_midi) + n.cents / 100.0 for n in notes], 2)
-            # A pairs-connected curve has one pen, so the segments take the newest note's colour:
-            # the note just played is the one the student is looking at.
-            pen = pg.mkPen(cents_colour(notes[-1].cents, self.tolerance_cents), width=4)
-            self._notes_item.setData(xs, ys, connect="pairs", pen=pen)
-        else:
-            self._notes_item.setData([], [])
+        tol = max(self.tolerance_cents, 1e-6)
+        buckets: list[list[Note]] = [[], [], []]
+        for n in notes:
+            x = abs(n.cents) / tol
+            buckets[0 if x <= 1.0 else 1 if x <= 2.0 else 2].append(n)
+        for item, bucket in zip(self._note_items, buckets, strict=True):
+            if bucket:
+                xs = np.array([[n.onset_s, n.offset_s] for n in bucket]).ravel()
+                ys = np.repeat([float(n.target_midi) + n.cents / 100.0 for n in bucket], 2)
+                item.setData(xs, ys, connect="pairs")
+            else:
+                item.setData([], [])
         self.setXRange(lo, now + 0.25, padding=0)
         self.frames_painted += 1
         return True
