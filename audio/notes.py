@@ -40,6 +40,8 @@ RISE_DB = 25.0
 REATTACK_DB = 3.0
 REATTACK_MIN_AGE_S = 0.08
 HISTORY_S = 0.3
+DIP_DB = 9.0
+DIP_S = 0.05
 
 
 @dataclass(slots=True)
@@ -115,6 +117,7 @@ class NoteTracker:
         self._onsets: deque[float] = deque()
         self._reattacks: list[float] = []
         self._levels: deque[tuple[float, float]] = deque()
+        self._last_dip_s = -1.0
 
     def push(
         self,
@@ -135,6 +138,8 @@ class NoteTracker:
         self._levels.append((level_t_s, level_db))
         while self._levels and self._levels[0][0] < level_t_s - HISTORY_S:
             self._levels.popleft()
+        if onset_t_s is None:
+            onset_t_s = self._level_dip(level_t_s)
         if onset_t_s is not None:
             self._onsets.append(onset_t_s)
             if self._note is not None:
@@ -189,6 +194,24 @@ class NoteTracker:
         self._anchor_count = 0
         self._gap_s = 0.0
         self._reattacks = []
+
+    def _level_dip(self, now_s: float) -> float | None:
+        """A V-shaped dip in level (down and back up by ``DIP_DB`` within ``DIP_S``) is a
+        re-attack that the spectral onset detector can miss when the notes are identical."""
+        recent = [(t, lv) for t, lv in self._levels if t >= now_s - DIP_S]
+        if len(recent) < 3:
+            return None
+        j = min(range(len(recent)), key=lambda k: recent[k][1])
+        if j == 0 or j == len(recent) - 1:
+            return None
+        bottom_t, bottom = recent[j]
+        before = max(lv for _, lv in recent[:j])
+        if before - bottom < DIP_DB or recent[-1][1] - bottom < DIP_DB:
+            return None
+        if bottom_t - self._last_dip_s < MIN_NOTE_S:
+            return None
+        self._last_dip_s = bottom_t
+        return bottom_t
 
     def _attack_time(self, note: _Building) -> float:
         lo = note.first_voiced_s - START_LOOKBACK_S

@@ -28,6 +28,7 @@ SILENCE_DB = -120.0
 F0_MIN_HZ = 50.0
 F0_MAX_HZ = 2100.0
 ONSET_BUF_SAMPLES = 512
+FILL_RATIO = 0.01
 SUBHARMONIC_KEEP = 0.9
 SUBHARMONIC_JUMP = 1.8
 SEARCH_SAMPLES = 4
@@ -132,7 +133,13 @@ class FrameAnalyzer:
 
         periodicity = 0.0
         refined = 0.0
-        if f0 > 0.0 and level_db >= LEVEL_MIN_DB:
+        half = self.buf_samples // 2
+        older = win[:half]
+        newer = win[half:]
+        # A window whose older half is (nearly) silent describes a sound that starts after the
+        # frame's time: its pitch belongs to later frames.
+        filled = float(np.dot(older, older)) >= FILL_RATIO * float(np.dot(newer, newer))
+        if f0 > 0.0 and level_db >= LEVEL_MIN_DB and filled:
             lag = self.sample_rate / f0
             if self._min_lag <= lag <= self._max_lag:
                 if self._prev_lag == 0.0 or lag >= SUBHARMONIC_JUMP * self._prev_lag:

@@ -1,0 +1,193 @@
+"""The streaming analyzer on synthesised signals with known answers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from audio.analyzer import StreamAnalyzer
+from audio.records import Note, Onset, PitchFrame
+from audio.settings import AnalysisSettings
+from tests.audio import signals as sg
+
+SR = sg.SR
+
+
+def run(x: np.ndarray, settings: AnalysisSettings | None = None) -> StreamAnalyzer:
+    an = StreamAnalyzer(SR, settings or AnalysisSettings())
+    h = an.hop_samples
+    pad = (-x.size) % h
+    x = np.concatenate([x, np.zeros(pad, dtype=np.float32)]).astype(np.float32)
+    for i in range(0, x.size, h):
+        an.process(x[i : i + h], float(i))
+    an.finish(float(x.size))
+    return an
+
+
+def test_pure_sine_is_one_in_tune_note() -> None:
+    x = np.concatenate([sg.silence(0.2), sg.tone(69, 1.0, harmonics=1), sg.silence(0.2)])
+    an = run(x)
+    assert len(an.notes) == 1
+    n = an.notes[0]
+    assert n.target_midi == 69
+    assert abs(n.cents) < 1.0
+    assert abs(n.onset_s - 0.2) < 0.03
+    assert abs(n.offset_s - 1.2) < 0.06
+    voiced = an.frames.f0_hz[an.frames.voiced]
+    assert np.all(np.abs(1200 * np.log2(voiced / 440.0)) < 5.0)
+
+
+def test_detuned_harmonic_tones_report_their_cents() -> None:
+    notes = [(60.2, 0.5), (66.0 - 0.18, 0.5), (79.35, 0.5), (45.0, 0.6)]
+    x, truth = sg.melody(notes, gap_s=0.15)
+    an = run(x)
+    assert [n.target_midi for n in an.notes] == [60, 66, 79, 45]
+    for got, want in zip(an.notes, [20.0, -18.0, 35.0, 0.0], strict=True):
+        assert got.cents == pytest.approx(want, abs=2.0)
+    for got, t in zip(an.notes, truth, strict=True):
+        assert abs(got.onset_s - t.onset_s) < 0.03
+
+
+def test_a4_setting_moves_the_targets() -> None:
+    x = np.concatenate([sg.tone(69, 0.6, a4_hz=442.0), sg.silence(0.1)])
+    an = run(x, AnalysisSettings(a4_hz=442.0))
+    assert len(an.notes) == 1
+    assert abs(an.notes[0].cents) < 1.5
+    plain = run(x)
+    assert plain.notes[0].cents == pytest.approx(7.85, abs=1.5)  # 442 Hz is 7.85 c above 440
+
+
+def test_vibrato_does_not_split_and_keeps_the_centre_pitch() -> None:
+    x = np.concatenate([sg.silence(0.1), sg.tone(67, 1.5, vibrato_cents=45.0), sg.silence(0.1)])
+    an = run(x)
+    assert len(an.notes) == 1
+    assert an.notes[0].target_midi == 67
+    assert abs(an.notes[0].cents) < 6.0
+
+
+def test_slide_into_a_note_is_one_note_at_the_arrival_pitch() -> None:
+    x = np.concatenate(
+        [sg.silence(0.1), sg.tone(64, 0.8, glide_from=63.0, glide_s=0.12), sg.silence(0.1)]
+    )
+    an = run(x)
+    assert len(an.notes) == 1
+    assert an.notes[0].target_midi == 64
+    assert abs(an.notes[0].cents) < 5.0
+
+
+def test_legato_line_splits_on_lasting_pitch_changes() -> None:
+    x, truth = sg.melody([(62, 0.4), (64, 0.4), (65, 0.3), (64, 0.4), (60, 0.5)], legato=True)
+    an = run(x)
+    assert [n.target_midi for n in an.notes] == [62, 64, 65, 64, 60]
+    for got, t in zip(an.notes, truth, strict=True):
+        assert abs(got.onset_s - t.onset_s) < 0.05
+
+
+def test_repeated_notes_split_on_onsets() -> None:
+    # Re-attacks of one pitch with only a short dip between them: no pitch change at all.
+    parts = [sg.silence(0.2)]
+    for _ in range(4):
+        parts.append(sg.tone(57, 0.35, attack_s=0.005, release_s=0.01))
+    parts.append(sg.silence(0.2))
+    an = run(np.concatenate(parts))
+    assert [n.target_midi for n in an.notes] == [57, 57, 57, 57]
+    for k, n in enumerate(an.notes):
+        assert abs(n.onset_s - (0.2 + 0.35 * k)) < 0.04
+
+
+def test_short_octave_jump_is_folded_back() -> None:
+    base = sg.tone(55, 0.5, release_s=0.0)
+    blip = sg.tone(67, 0.05, attack_s=0.0, release_s=0.0)
+    rest = sg.tone(55, 0.5, attack_s=0.0)
+    an = run(np.concatenate([sg.silence(0.1), base, blip, rest, sg.silence(0.1)]))
+    assert [n.target_midi for n in an.notes] == [55]
+
+
+def test_lasting_octave_change_is_a_new_note() -> None:
+    x, _ = sg.melody([(55, 0.5), (67, 0.5)], legato=True)
+    an = run(x)
+    assert [n.target_midi for n in an.notes] == [55, 67]
+
+
+def test_silence_gives_no_notes_and_unvoiced_frames() -> None:
+    an = run(sg.silence(1.0))
+    assert an.notes == [] and an.onsets == []
+    assert not an.frames.voiced.any()
+    assert len(an.frames) == SR // an.hop_samples + 1
+
+
+def test_noise_gives_no_notes() -> None:
+    an = run(sg.noise(1.5, level_db=-20.0))
+    assert an.notes == []
+    assert an.frames.voiced.mean() < 0.02
+
+
+def test_clicks_are_not_notes() -> None:
+    an = run(sg.clicks([0.2, 0.5, 0.8, 1.1], 1.4))
+    assert an.notes == []
+
+
+def test_clipped_tone_keeps_its_pitch() -> None:
+    x = np.clip(sg.tone(57, 0.8, amp=3.0), -1.0, 1.0)
+    an = run(np.concatenate([sg.silence(0.1), x, sg.silence(0.1)]))
+    assert len(an.notes) == 1
+    assert an.notes[0].target_midi == 57
+    assert abs(an.notes[0].cents) < 3.0
+
+
+def test_quiet_release_tail_is_not_an_extra_note() -> None:
+    # A loud note, then a long soft tail slightly flat (as a string settling): one note.
+    loud = sg.tone(64, 0.5, release_s=0.0)
+    tail = sg.tone(63.9, 0.3, amp=0.01, attack_s=0.0)
+    an = run(np.concatenate([sg.silence(0.1), loud, tail, sg.silence(0.1)]))
+    assert [n.target_midi for n in an.notes] == [64]
+
+
+def test_process_returns_frame_first_then_onsets_and_notes() -> None:
+    x, _ = sg.melody([(60, 0.3), (64, 0.3)], gap_s=0.1)
+    an = StreamAnalyzer(SR)
+    h = an.hop_samples
+    records: list[object] = []
+    for i in range(0, x.size - h + 1, h):
+        out = an.process(x[i : i + h], 123.0 + i)
+        assert isinstance(out[0], PitchFrame)
+        assert all(isinstance(r, Onset | Note) for r in out[1:])
+        assert out[0].capture_time_s == 123.0 + i
+        records += out
+    records += an.finish(0.0)
+    notes = [r for r in records if isinstance(r, Note)]
+    onsets = [r for r in records if isinstance(r, Onset)]
+    assert [n.target_midi for n in notes] == [60, 64]
+    assert len(onsets) == 2
+    assert notes == an.notes
+
+
+def test_analysis_is_causal() -> None:
+    """Frames and notes published for a prefix do not change when more audio follows."""
+    x, _ = sg.melody([(60, 0.4), (67, 0.4), (64, 0.4)], gap_s=0.05)
+    cut = (x.size // 2) // 256 * 256
+    full = run(x)
+    part = StreamAnalyzer(SR)
+    for i in range(0, cut, 256):
+        part.process(x[i : i + 256], float(i))
+    n = len(part.frames)
+    assert np.array_equal(part.frames.f0_hz, full.frames.f0_hz[:n])
+    assert part.notes == full.notes[: len(part.notes)]
+
+
+def test_delay_and_hop_are_reported() -> None:
+    an = StreamAnalyzer(48000)
+    assert an.hop_samples <= 256
+    assert an.delay_s == pytest.approx(2048 / 2 / 48000)
+    with pytest.raises(ValueError, match="hop must be 256 samples"):
+        an.process(np.zeros(100, dtype=np.float32), 0.0)
+
+
+def test_frame_track_reads_back_as_pitch_frames() -> None:
+    an = run(np.concatenate([sg.silence(0.1), sg.tone(69, 0.3)]))
+    frames = list(an.frames)
+    assert len(frames) == len(an.frames)
+    voiced = [f for f in frames if f.voiced]
+    assert voiced and all(f.target_midi == 69 and f.cents is not None for f in voiced)
+    assert all(f.midi is None and f.f0_hz == 0.0 for f in frames if not f.voiced)
+    assert an.frames[-1] == frames[-1]
