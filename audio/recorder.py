@@ -161,7 +161,10 @@ def _recovered_name(part: Path) -> tuple[Path, str]:
 
 
 def _repair_wav(part: Path) -> bool:
-    """Fix RIFF and data chunk sizes in place to match what reached the disk."""
+    """Fix RIFF and data chunk sizes in place to match what reached the disk.
+
+    Returns False (file untouched) when the header itself is incomplete or not WAV.
+    """
     size = part.stat().st_size
     with part.open("r+b") as f:
         head = f.read(12)
@@ -174,6 +177,8 @@ def _repair_wav(part: Path) -> bool:
             cid, clen = struct.unpack("<4sI", f.read(8))
             if cid == b"fmt ":
                 fmt = f.read(16)
+                if len(fmt) < 16:
+                    return False
                 block_align = struct.unpack("<HHIIHH", fmt)[4]
             if cid == b"data":
                 if block_align <= 0:
@@ -183,7 +188,7 @@ def _repair_wav(part: Path) -> bool:
                 f.seek(pos + 4)
                 f.write(struct.pack("<I", min(data_len, 0xFFFFFFFF)))
                 f.seek(4)
-                f.write(struct.pack("<I", min(pos + 8 + data_len - 8, 0xFFFFFFFF)))
+                f.write(struct.pack("<I", min(pos + data_len, 0xFFFFFFFF)))
                 return True
             pos += 8 + clen + (clen & 1)
     return False
@@ -203,7 +208,7 @@ def _decode_what_reads(part: Path, target: Path) -> bool:
             mode="x",
             samplerate=src.samplerate,
             channels=src.channels,
-            format="FLAC",
+            format="WAV" if target.suffix.lower() == ".wav" else "FLAC",
             subtype="PCM_24",
         ) as dst,
     ):

@@ -124,3 +124,25 @@ def test_a_part_with_no_audio_is_set_aside_not_deleted(tmp_path: Path) -> None:
     assert (tmp_path / "x.flac.part.unreadable").read_bytes() == b"not audio at all"
     with pytest.raises(ValueError, match="not a folder"):
         repair_partial_takes(tmp_path / "missing")
+
+
+def test_a_wav_part_cut_inside_its_header_is_set_aside_and_others_still_recovered(
+    tmp_path: Path,
+) -> None:
+    # A WAV whose header still says "no data" (sizes written only on close) ...
+    whole = tmp_path / "whole.wav"
+    sf.write(whole, _tone(0.5), SR, subtype="PCM_24")
+    raw = bytearray(whole.read_bytes())
+    data_at = raw.index(b"data")
+    raw[4:8] = raw[data_at + 4 : data_at + 8] = b"\0\0\0\0"
+    whole.unlink()
+    (tmp_path / "good.wav.part").write_bytes(raw)
+    # ... and one killed before its header was complete.
+    (tmp_path / "cut.wav.part").write_bytes(raw[:20])
+
+    recovered = repair_partial_takes(tmp_path)
+
+    assert recovered == [tmp_path / "good.recovered.wav"]
+    data, _ = sf.read(recovered[0], dtype="float32")
+    assert np.max(np.abs(data - _tone(0.5))) < 1e-6
+    assert (tmp_path / "cut.wav.part.unreadable").read_bytes() == raw[:20]
