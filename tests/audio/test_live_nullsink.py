@@ -115,3 +115,17 @@ def test_a_stereo_microphone_is_mixed_to_mono_in_the_callback(tmp_path: Path) ->
     peak_hz = np.argmax(spectrum) * SR / audio.shape[0]
     assert abs(peak_hz - 440.0) < 3.0
     assert 0.2 < np.max(np.abs(audio)) < 0.6
+
+
+def test_a_consumer_that_stops_reading_makes_the_callback_drop_and_count_not_block() -> None:
+    require_null_sink()
+    src = MicrophoneSource(PORTAUDIO_DEVICE, sample_rate=SR, block_frames=256)
+    ring = SampleRing(1024)
+    src.start(ring)
+    time.sleep(0.5)  # about 90 blocks arrive; only 4 fit
+    src.stop()
+    assert src.error is None
+    assert ring.available == 1024
+    assert ring.dropped_blocks >= 40
+    assert ring.dropped_samples == 256 * ring.dropped_blocks
+    assert ring.overflows >= ring.dropped_blocks
