@@ -118,10 +118,11 @@ def build_feedback(
                     f"Only {pct}% of your notes came within ±{round(timing_tolerance_ms)} ms of "
                     "the beat. Practise with the metronome at a slower tempo."
                 )
-        for label, val, count in (
-            ("off-beats", timing.offbeat_ms, timing.offbeat_count),
-            ("beats", timing.onbeat_ms, timing.onbeat_count),
-        ):
+        checks = [("off-beats", timing.offbeat_ms, timing.offbeat_count)]
+        if timing.grid == "reference":
+            # On a fitted tempo grid the beats are the reference themselves.
+            checks.append(("beats", timing.onbeat_ms, timing.onbeat_count))
+        for label, val, count in checks:
             if val is None or count < 3 or abs(val) < TIMING_TENDENCY_MS:
                 continue
             verb = "rush" if val < 0 else "drag"

@@ -166,7 +166,8 @@ def _grid_rhythm(onsets: np.ndarray, levels: np.ndarray, unit: float, grid: str)
     if n_even == n_odd:
         le = float(levels[even].mean()) if n_even else -200.0
         lo = float(levels[~even].mean()) if n_odd else -200.0
-        beat_even = le >= lo
+        # Equally many and equally loud: a take usually starts on a beat.
+        beat_even = bool(even[0]) if abs(le - lo) < 1.0 else le > lo
     else:
         beat_even = n_even > n_odd
     parity: list[bool | None] = [bool(e == beat_even) for e in even]
