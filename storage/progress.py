@@ -41,7 +41,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import and_, func, insert, select
 from sqlalchemy.orm import Session
 
 from storage.errors import NotFoundError, ValidationError
@@ -192,7 +192,7 @@ def rebuild_user(db: Session, user_id: uuid.UUID) -> int:
             while p <= last:
                 touched.add((ptype, p))
                 p = next_period(p, ptype)
-    written, kept = _rollup(db, user, touched)
+    written, kept = _rollup(db, user, touched, from_scratch=True)
     # Rows whose period no longer exists (e.g. the timezone changed) are removed.
     for period_type, metric_date in existing:
         if (period_type, metric_date) not in kept:
@@ -216,7 +216,7 @@ def rebuild_all(db: Session) -> int:
 
 
 def _rollup(
-    db: Session, user: User, touched: set[tuple[str, date]]
+    db: Session, user: User, touched: set[tuple[str, date]], from_scratch: bool = False
 ) -> tuple[int, set[tuple[str, datetime]]]:
     """Recompute the ``touched`` (period type, local start) rows; returns the number written and
     the (period type, metric_date) keys of the rows that now exist among them."""
@@ -224,7 +224,9 @@ def _rollup(
     if not touched:
         return 0, kept
     tz = ZoneInfo(user.timezone)
-    first_start = min(previous_period(p, t) for t, p in touched)
+    # Every previous period (for improvement_rate) starts at most 31 days before the earliest
+    # touched period, which is also how far back a 30-day streak needs to look.
+    first_start = min(p for _, p in touched)
     last_end = max(next_period(p, t) for t, p in touched)
     data_lo = first_start - timedelta(days=max(STREAK_MILESTONES) + 1)
     lo_utc, hi_utc = local_midnight_utc(data_lo, tz), local_midnight_utc(last_end, tz)
@@ -290,7 +292,7 @@ def _rollup(
             if agg[10] is not None:
                 day_pitch_max[d] = max(day_pitch_max.get(d, 0.0), float(agg[10]))
 
-    milestones = _milestones(db, user, tz, days, day_pitch_max, data_lo, lo_utc)
+    milestones = _milestones(db, user, tz, days, day_pitch_max, data_lo, from_scratch)
 
     by_type_days: dict[str, dict[date, list[date]]] = {}
     for ptype in PERIOD_TYPES:
@@ -322,6 +324,16 @@ def _rollup(
                 ProgressMetric.user_id == user.id,
                 ProgressMetric.metric_date >= local_midnight_utc(first_start, tz),
                 ProgressMetric.metric_date < hi_utc,
+                # A handful of touched rows when a session ends; the whole range on a rebuild.
+                *(
+                    [
+                        ProgressMetric.metric_date.in_(
+                            {local_midnight_utc(p, tz) for _, p in touched}
+                        )
+                    ]
+                    if len(touched) <= 50
+                    else []
+                ),
             )
         )
     }
@@ -410,49 +422,81 @@ def _milestones(
     days: dict[date, _Acc],
     day_pitch_max: dict[date, float],
     data_lo: date,
-    lo_utc: datetime,
+    from_scratch: bool,
 ) -> dict[date, list[str]]:
-    counted = (RealtimeSession.user_id == user.id, RealtimeSession.status.in_(_COUNTED))
+    """Milestones reached on each loaded day. History before ``data_lo`` is read from the stored
+    progress rows (monthly rows of whole months before, then daily rows) so that ending a
+    session does not rescan years of sessions; ``from_scratch`` means nothing precedes
+    ``data_lo`` (a full rebuild)."""
     out: dict[date, list[str]] = defaultdict(list)
-    first = db.scalar(select(func.min(RealtimeSession.started_at)).where(*counted))
-    if first is not None:
-        fd = local_day(first, tz)
-        if fd in days:
-            out[fd].append("first_session")
+    lo_utc = local_midnight_utc(data_lo, tz)
+    cumulative = 0
+    pitch_before = False
+    session_before = False
+    if not from_scratch:
+        session_before = (
+            db.scalar(
+                select(RealtimeSession.id)
+                .where(
+                    RealtimeSession.user_id == user.id,
+                    RealtimeSession.started_at < lo_utc,
+                    RealtimeSession.status.in_(_COUNTED),
+                )
+                .limit(1)
+            )
+            is not None
+        )
+        month_utc = local_midnight_utc(period_start(data_lo, "monthly"), tz)
+        stored = (ProgressMetric.user_id == user.id,)
+        earlier_rows = (
+            and_(ProgressMetric.period_type == "monthly", ProgressMetric.metric_date < month_utc),
+            and_(
+                ProgressMetric.period_type == "daily",
+                ProgressMetric.metric_date >= month_utc,
+                ProgressMetric.metric_date < lo_utc,
+            ),
+        )
+        for cond in earlier_rows:
+            cumulative += int(
+                db.scalar(
+                    select(func.sum(ProgressMetric.total_practice_time_seconds)).where(
+                        *stored, cond
+                    )
+                )
+                or 0
+            )
+            if not pitch_before:
+                pitch_before = (
+                    db.scalar(
+                        select(ProgressMetric.id)
+                        .where(
+                            *stored,
+                            cond,
+                            ProgressMetric.milestones_json.contains('"first_pitch_90"'),
+                        )
+                        .limit(1)
+                    )
+                    is not None
+                )
+    ordered = sorted(days)
+    if ordered and not session_before:
+        out[ordered[0]].append("first_session")
     # Streaks: the loaded days reach 31 days before the first recomputed period.
-    for d in sorted(days):
+    for d in ordered:
         run = 1
         while d - timedelta(days=run) in days and run <= max(STREAK_MILESTONES):
             run += 1
         if run in STREAK_MILESTONES and d - timedelta(days=run) >= data_lo:
             out[d].append(f"streak_{run}")
-    before = db.scalar(
-        select(func.sum(RealtimeSession.duration_seconds)).where(
-            *counted, RealtimeSession.started_at < lo_utc
-        )
-    )
-    cumulative = int(before or 0)
-    for d in sorted(days):
+    for d in ordered:
         after = cumulative + days[d].seconds
         for hours in HOUR_MILESTONES:
             if cumulative < hours * 3600 <= after:
                 out[d].append(f"hours_{hours}")
         cumulative = after
     hit_days = [d for d, m in day_pitch_max.items() if m >= PITCH_MILESTONE]
-    if hit_days:
-        earlier = db.scalar(
-            select(func.count())
-            .select_from(AnalysisResult)
-            .join(Performance, AnalysisResult.performance_id == Performance.id)
-            .join(RealtimeSession, Performance.session_id == RealtimeSession.id)
-            .where(
-                *counted,
-                RealtimeSession.started_at < lo_utc,
-                AnalysisResult.pitch_accuracy >= PITCH_MILESTONE,
-            )
-        )
-        if not earlier:
-            out[min(hit_days)].append("first_pitch_90")
+    if hit_days and not pitch_before:
+        out[min(hit_days)].append("first_pitch_90")
     return out
 
 
