@@ -20,9 +20,8 @@ Rules (all times in seconds, pitches in fractional MIDI):
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-import numpy as np
 
 MIN_NOTE_S = 0.06
 END_GAP_S = 0.035
@@ -42,6 +41,14 @@ REATTACK_MIN_AGE_S = 0.08
 HISTORY_S = 0.3
 DIP_DB = 9.0
 DIP_S = 0.05
+
+
+def _median(values: Sequence[float]) -> float:
+    """Median of a non-empty sequence; sorting in Python beats numpy for the short lists here."""
+    v = sorted(values)
+    n = len(v)
+    mid = n // 2
+    return float(v[mid]) if n % 2 else 0.5 * (v[mid - 1] + v[mid])
 
 
 @dataclass(slots=True)
@@ -90,7 +97,7 @@ class _Building:
             start = max(0, n - 3)
         if recent is not None:
             start = max(start, n - recent)
-        return float(np.median(self.midis[start:]))
+        return _median(self.midis[start:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +205,12 @@ class NoteTracker:
     def _level_dip(self, now_s: float) -> float | None:
         """A V-shaped dip in level (down and back up by ``DIP_DB`` within ``DIP_S``) is a
         re-attack that the spectral onset detector can miss when the notes are identical."""
-        recent = [(t, lv) for t, lv in self._levels if t >= now_s - DIP_S]
+        recent: list[tuple[float, float]] = []
+        for item in reversed(self._levels):
+            if item[0] < now_s - DIP_S:
+                break
+            recent.append(item)
+        recent.reverse()
         if len(recent) < 3:
             return None
         j = min(range(len(recent)), key=lambda k: recent[k][1])
@@ -272,12 +284,12 @@ class NoteTracker:
         return [p[1] for p in self._pending if p[0] >= t_s - hold_s + 1e-9]
 
     def _tail_median(self, t_s: float, hold_s: float) -> float:
-        return float(np.median(self._tail(t_s, hold_s)))
+        return _median(self._tail(t_s, hold_s))
 
     def _settled(self, t_s: float, hold_s: float) -> bool:
         """Most of the recent deviating frames agree on one pitch (not a slide or vibrato)."""
         tail = self._tail(t_s, hold_s)
-        med = float(np.median(tail))
+        med = _median(tail)
         close = sum(1 for m in tail if abs(m - med) <= SPLIT_SPREAD_SEMITONES)
         return close >= SETTLED_SHARE * len(tail)
 
@@ -293,7 +305,7 @@ class NoteTracker:
         self._pending = []
         note = self._note
         assert note is not None
-        new_pitch = float(np.median([p[1] for p in pending]))
+        new_pitch = _median([p[1] for p in pending])
         interval = new_pitch - note.pitch()
         young = pending[0][0] - note.onset_s < SUBHARMONIC_MERGE_S
         if young and any(abs(interval - k) < SPLIT_SEMITONES for k in (12, 19, 24)):
@@ -396,7 +408,7 @@ class NoteTracker:
                     onset_s=note.onset_s,
                     offset_s=note.last_voiced_s,
                     midi=note.pitch(),
-                    level_db=float(np.median(note.levels)),
+                    level_db=_median(note.levels),
                     capture_time_s=capture_time_s,
                 ),
             )

@@ -28,6 +28,8 @@ SILENCE_DB = -120.0
 F0_MIN_HZ = 50.0
 F0_MAX_HZ = 2100.0
 ONSET_BUF_SAMPLES = 512
+MIN_CORR_SAMPLES = 1024
+SLACK_HOPS = 32
 FILL_RATIO = 0.01
 SUBHARMONIC_KEEP = 0.9
 SUBHARMONIC_JUMP = 1.8
@@ -91,8 +93,14 @@ class FrameAnalyzer:
         # aubio reports an onset about two hops after the attack (its peak picker needs the next
         # frame); measured on synthetic attacks, the attack lies 2 hops + half a window back.
         self._onset_delay_samples = 2 * hop_samples + onset_buf // 2
-        self._window = np.zeros(buf_samples, dtype=np.float32)
-        self._csum = np.zeros(buf_samples, dtype=np.float32)
+        # Samples and their running sum live in a longer buffer that is compacted only every
+        # ``SLACK_HOPS`` hops, so a hop costs no shifting of the whole window.
+        size = buf_samples + SLACK_HOPS * hop_samples
+        self._store = np.zeros(size, dtype=np.float32)
+        self._csum_store = np.zeros(size, dtype=np.float64)
+        self._pos = buf_samples
+        self._window = self._store[:buf_samples]
+        self._csum = self._csum_store[:buf_samples]
         self._prev_lag = 0.0
         self._samples_fed = 0
         self._min_lag = max(2, int(sample_rate / F0_MAX_HZ))
@@ -111,15 +119,20 @@ class FrameAnalyzer:
     def process(self, hop: npt.NDArray[np.float32]) -> FrameMeasure:
         """Measure one hop (float32 mono, exactly ``hop_samples`` long, values in -1..1)."""
         h = self.hop_samples
-        win = self._window
-        win[:-h] = win[h:]
-        win[-h:] = hop
-        # The window's running sum, kept up to date per hop: a full cumsum costs ~10 us.
-        cs = self._csum
-        base = cs[h - 1]
-        cs[:-h] = cs[h:] - base
-        np.cumsum(hop, out=cs[-h:])
-        cs[-h:] += cs[-h - 1]
+        n = self.buf_samples
+        store, cstore = self._store, self._csum_store
+        pos = self._pos
+        if pos + h > store.shape[0]:
+            store[:n] = store[pos - n : pos]
+            cstore[:n] = cstore[pos - n : pos] - cstore[pos - n]
+            pos = n
+        store[pos : pos + h] = hop
+        np.cumsum(hop, dtype=np.float64, out=cstore[pos : pos + h])
+        cstore[pos : pos + h] += cstore[pos - 1]
+        pos += h
+        self._pos = pos
+        self._window = win = store[pos - n : pos]
+        self._csum = cstore[pos - n : pos]
         self._samples_fed += h
 
         energy = float(np.dot(hop, hop)) / h
@@ -133,13 +146,7 @@ class FrameAnalyzer:
 
         periodicity = 0.0
         refined = 0.0
-        half = self.buf_samples // 2
-        older = win[:half]
-        newer = win[half:]
-        # A window whose older half is (nearly) silent describes a sound that starts after the
-        # frame's time: its pitch belongs to later frames.
-        filled = float(np.dot(older, older)) >= FILL_RATIO * float(np.dot(newer, newer))
-        if f0 > 0.0 and level_db >= LEVEL_MIN_DB and filled:
+        if f0 > 0.0 and level_db >= LEVEL_MIN_DB and self._filled(win):
             lag = self.sample_rate / f0
             if self._min_lag <= lag <= self._max_lag:
                 if self._prev_lag == 0.0 or lag >= SUBHARMONIC_JUMP * self._prev_lag:
@@ -155,6 +162,14 @@ class FrameAnalyzer:
             onset=is_onset,
             onset_t_s=onset_t,
         )
+
+    def _filled(self, win: npt.NDArray[np.float32]) -> bool:
+        """A window whose older half is (nearly) silent describes a sound that starts after
+        the frame's time: its pitch belongs to later frames."""
+        half = self.buf_samples // 2
+        older = win[:half]
+        newer = win[half:]
+        return float(np.dot(older, older)) >= FILL_RATIO * float(np.dot(newer, newer))
 
     def _undo_subharmonic(self, lag: float) -> float:
         """Correct yinfft locking onto two or three times the true period.
@@ -196,24 +211,30 @@ class FrameAnalyzer:
         # period sharp by 15-30 cents, while the ear and a tuner follow the lowest partials.
         span = max(1, round(lag / 3.0))
         csum = self._csum
-        sig = csum[span:] - csum[:-span]
-        size = sig.shape[0]
+        full = csum.shape[0] - span
         r = min(SEARCH_SAMPLES, t0 - 1)
-        n = size - (t0 + r) - 1
-        if n < size // 3 or r < 1:
+        n = full - (t0 + r) - 1
+        if n < full // 3 or r < 1:
             return 0.0, 0.0
+        # Short periods need fewer samples: a centred stretch of at least three periods keeps
+        # the estimate centred on the frame's time and the cost down.
+        n = min(n, max(3 * t0, MIN_CORR_SAMPLES))
+        need = n + t0 + r + 1
+        a = (full - need) // 2
+        sig = csum[a + span : a + span + need] - csum[a : a + need]
         head = sig[:n]
         cross = np.correlate(sig[t0 - r : t0 + r + n], head, "valid")
         k = int(np.argmax(cross))
         e_head = float(np.dot(head, head))
-        vals = []
-        for kk in (k - 1, k, k + 1):
-            if 0 <= kk < cross.shape[0]:
-                seg = sig[t0 - r + kk : t0 - r + kk + n]
-                den = math.sqrt(float(np.dot(seg, seg)) * e_head)
-                vals.append(float(cross[kk]) / den if den > 0.0 else 0.0)
-            else:
-                vals.append(-1.0)
+        best = sig[t0 - r + k : t0 - r + k + n]
+        den = math.sqrt(float(np.dot(best, best)) * e_head)
+        if den <= 0.0:
+            return 0.0, 0.0
+        # Neighbouring lags shift the segment by one sample: its energy is the same to within
+        # a sample's worth, so one normalisation serves all three.
+        vals = [
+            float(cross[kk]) / den if 0 <= kk < cross.shape[0] else -1.0 for kk in (k - 1, k, k + 1)
+        ]
         left, mid, right = vals
         shift = 0.0
         if left > -1.0 and right > -1.0:

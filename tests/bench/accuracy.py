@@ -114,7 +114,12 @@ def make_piece(name: str, program: int, lo: int, hi: int, seed: int) -> tuple[Pa
         perf[a] = (on, min(off, perf[a + 1][0] - 0.005), p, d, v)
 
     ref_path = OUT / f"{name}_ref.mid"
-    _write_midi(ref_path, [(o, o + d * 0.9, p, 0.0, 90) for o, d, p in zip(ref_on, ref_dur, pitches, strict=True)], program, tempo)
+    _write_midi(
+        ref_path,
+        [(o, o + d * 0.9, p, 0.0, 90) for o, d, p in zip(ref_on, ref_dur, pitches, strict=True)],
+        program,
+        tempo,
+    )
     perf_path = OUT / f"{name}_perf.mid"
     _write_midi(perf_path, perf, program, tempo)
     cal = calibration(program, lo, hi)
@@ -124,7 +129,9 @@ def make_piece(name: str, program: int, lo: int, hi: int, seed: int) -> tuple[Pa
     return perf_path, truth
 
 
-def _write_midi(path: Path, notes: list[tuple[float, float, int, float, int]], program: int, tempo: float) -> None:
+def _write_midi(
+    path: Path, notes: list[tuple[float, float, int, float, int]], program: int, tempo: float
+) -> None:
     mid = mido.MidiFile(ticks_per_beat=960)
     tr = mido.MidiTrack()
     mid.tracks.append(tr)
@@ -198,7 +205,23 @@ def render(midi_path: Path, wav_path: Path) -> None:
     if wav_path.exists():
         return
     subprocess.run(
-        ["fluidsynth", "-ni", "-q", "-C", "0", "-R", "0", "-g", "0.6", "-F", str(wav_path), "-r", str(SR), str(SF2), str(midi_path)],
+        [
+            "fluidsynth",
+            "-ni",
+            "-q",
+            "-C",
+            "0",
+            "-R",
+            "0",
+            "-g",
+            "0.6",
+            "-F",
+            str(wav_path),
+            "-r",
+            str(SR),
+            str(SF2),
+            str(midi_path),
+        ],
         check=True,
         capture_output=True,
     )
@@ -230,7 +253,9 @@ def synthetic_items() -> list[tuple[str, Path, Truth]]:
             if kind == "vibrato":
                 x = signals.tone(m + det / 100, d, vibrato_cents=40.0, vibrato_hz=5.5, amp=0.25)
             else:
-                x = signals.tone(m + det / 100, d, glide_from=m + det / 100 - 0.8, glide_s=0.08, amp=0.25)
+                x = signals.tone(
+                    m + det / 100, d, glide_from=m + det / 100 - 0.8, glide_s=0.08, amp=0.25
+                )
             parts += [x, signals.silence(0.05)]
             notes.append((t, t + d, m + det / 100))
             t += d + 0.05
@@ -324,8 +349,18 @@ def truth_notes(truth: Truth) -> list[Note]:
     return out
 
 
-def evaluate(name: str, truth: Truth, notes: list[Note], onsets: list[Onset], t: np.ndarray, f: np.ndarray, ref: Reference | None) -> dict[str, float]:
-    ref_f = truth_frames_synth(name, truth, t) if name.startswith("synth") else truth_frames(truth, t)
+def evaluate(
+    name: str,
+    truth: Truth,
+    notes: list[Note],
+    onsets: list[Onset],
+    t: np.ndarray,
+    f: np.ndarray,
+    ref: Reference | None,
+) -> dict[str, float]:
+    ref_f = (
+        truth_frames_synth(name, truth, t) if name.startswith("synth") else truth_frames(truth, t)
+    )
     rv, rc, ev, ec = mir_eval.melody.to_cent_voicing(t, ref_f, t, f)
     r: dict[str, float] = {
         "raw_pitch": mir_eval.melody.raw_pitch_accuracy(rv, rc, ev, ec),
@@ -339,7 +374,9 @@ def evaluate(name: str, truth: Truth, notes: list[Note], onsets: list[Onset], t:
     if notes:
         ei = np.array([[n.onset_s, max(n.offset_s, n.onset_s + 0.01)] for n in notes])
         ep = np.array([440.0 * 2 ** ((n.midi - 69) / 12) for n in notes])
-        r["note_f1"] = mir_eval.transcription.precision_recall_f1_overlap(ri, rp, ei, ep, onset_tolerance=0.05, pitch_tolerance=50.0, offset_ratio=None)[2]
+        r["note_f1"] = mir_eval.transcription.precision_recall_f1_overlap(
+            ri, rp, ei, ep, onset_tolerance=0.05, pitch_tolerance=50.0, offset_ratio=None
+        )[2]
     else:
         r["note_f1"] = 0.0
     r["count_err"] = abs(len(notes) - len(truth.notes)) / len(truth.notes)
@@ -355,7 +392,12 @@ def evaluate(name: str, truth: Truth, notes: list[Note], onsets: list[Onset], t:
             continue
         est = score_take(notes, onsets, [], settings, reference=reference, duration_s=1.0).metrics
         tru = score_take(tn, [], [], settings, reference=reference, duration_s=1.0).metrics
-        for k in ("pitch_accuracy", "avg_pitch_deviation_cents", "rhythm_accuracy", "note_accuracy_rate"):
+        for k in (
+            "pitch_accuracy",
+            "avg_pitch_deviation_cents",
+            "rhythm_accuracy",
+            "note_accuracy_rate",
+        ):
             if tru[k] is None:
                 continue
             r[f"{label}{k}"] = abs((est[k] if est[k] is not None else 0.0) - tru[k])
@@ -410,13 +452,31 @@ def main() -> int:
         ("count_err", "note count error (share)", "<= 0.10", lambda v: v <= 0.10),
         ("pitch_accuracy", "|pitch_accuracy - truth|", "<= 0.05", lambda v: v <= 0.05),
         ("avg_pitch_deviation_cents", "|avg cents - truth| (cents)", "<= 6", lambda v: v <= 6),
-        ("tempo_rhythm_accuracy", "|rhythm_accuracy - truth|, tempo grid", "<= 0.08", lambda v: v <= 0.08),
-        ("ref_rhythm_accuracy", "|rhythm_accuracy - truth|, reference", "<= 0.08", lambda v: v <= 0.08),
-        ("ref_pitch_accuracy", "|pitch_accuracy - truth|, reference", "<= 0.05", lambda v: v <= 0.05),
+        (
+            "tempo_rhythm_accuracy",
+            "|rhythm_accuracy - truth|, tempo grid",
+            "<= 0.08",
+            lambda v: v <= 0.08,
+        ),
+        (
+            "ref_rhythm_accuracy",
+            "|rhythm_accuracy - truth|, reference",
+            "<= 0.08",
+            lambda v: v <= 0.08,
+        ),
+        (
+            "ref_pitch_accuracy",
+            "|pitch_accuracy - truth|, reference",
+            "<= 0.05",
+            lambda v: v <= 0.05,
+        ),
         ("ref_note_accuracy_rate", "|note_accuracy_rate - truth|", "-", lambda v: True),
     ]
-    print(f"\nAccuracy over {len(items)} files, {audio_s:.0f} s of audio "
-          f"({len(INSTRUMENTS)} GM instruments{' dry + 20 dB noise' if not args.quick else ''}, synthetic vibrato and glides)")
+    print(
+        f"\nAccuracy over {len(items)} files, {audio_s:.0f} s of audio "
+        f"({len(INSTRUMENTS)} GM instruments{' dry + 20 dB noise' if not args.quick else ''},"
+        " synthetic vibrato and glides)"
+    )
     print(f"{'figure':42s} {'etude':>8s} {'aubio':>8s}  target   met")
     for k, label, target, ok in keys:
         ev = [r[k] for r in rows["etude"] if k in r]
@@ -427,7 +487,10 @@ def main() -> int:
         print(f"{label:42s} {em:8.3f} {bm:8.3f}  {target:7s}  {'yes' if ok(em) else 'NO'}")
     worst = sorted(zip(items, rows["etude"], strict=True), key=lambda z: z[1]["note_f1"])[:3]
     print("lowest note F1: " + ", ".join(f"{it[0]} {r['note_f1']:.2f}" for it, r in worst))
-    print(f"analysis CPU: {cpu_s / audio_s:.4f} s per audio second; benchmark wall time {time.time() - wall0:.0f} s")
+    print(
+        f"analysis CPU: {cpu_s / audio_s:.4f} s per audio second; "
+        f"benchmark wall time {time.time() - wall0:.0f} s"
+    )
     return 0
 
 

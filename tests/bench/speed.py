@@ -1,0 +1,100 @@
+"""Speed benchmark: `uv run python -m tests.bench.speed [--seconds N]`.
+
+Feeds N seconds (default 120) of a synthetic practice take -- a harmonic melody with vibrato,
+some legato, rests, and background noise at 44.1 kHz -- hop by hop through the whole chain a
+take goes through: StreamAnalyzer (pitch, voicing, onsets, note tracking, frame records) and
+then score_take (alignment-free scoring with a target tempo, feedback). Prints CPU seconds per
+second of audio for the analyzer alone and for the whole chain, and the per-hop cost in
+microseconds (mean and 99th percentile of wall time per hop; the live budget per hop is
+hop / sample rate = 5.8 ms). Target: <= 0.01 CPU-s per audio-s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import numpy as np
+
+from audio.analyzer import StreamAnalyzer
+from audio.scoring import score_take
+from audio.settings import AnalysisSettings
+from tests.audio import signals as sg
+
+SR = 44100
+
+
+def make_take(seconds: float, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    parts: list[np.ndarray] = []
+    total = 0
+    while total < seconds * SR:
+        kind = rng.integers(0, 3)
+        if kind == 0:
+            x, _ = sg.melody(
+                [(float(rng.integers(55, 80)), float(rng.choice([0.25, 0.5]))) for _ in range(8)],
+                gap_s=0.03,
+                lead_s=0.0,
+                tail_s=0.1,
+                vibrato_cents=30.0,
+            )
+        elif kind == 1:
+            x, _ = sg.melody(
+                [(float(rng.integers(50, 75)), 0.4) for _ in range(6)], legato=True, lead_s=0.0
+            )
+        else:
+            x = sg.silence(float(rng.uniform(0.2, 1.0)))
+        parts.append(x)
+        total += x.size
+    take = np.concatenate(parts)[: int(seconds * SR)]
+    take = take + sg.noise(take.size / SR, level_db=-50.0, seed=seed)[: take.size]
+    return take.astype(np.float32)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="CPU cost of the analysis chain")
+    ap.add_argument("--seconds", type=float, default=120.0, help="audio length (default 120)")
+    args = ap.parse_args()
+    x = make_take(args.seconds)
+    settings = AnalysisSettings(target_tempo_bpm=120.0)
+    an = StreamAnalyzer(SR, settings)
+    h = an.hop_samples
+    hops = [x[i : i + h] for i in range(0, x.size - h + 1, h)]
+    # warm-up: first calls allocate aubio's buffers and import lazily
+    warm = StreamAnalyzer(SR, settings)
+    for hop in hops[:200]:
+        warm.process(hop, 0.0)
+
+    per_hop = np.empty(len(hops))
+    cpu0 = time.process_time()
+    for k, hop in enumerate(hops):
+        t0 = time.perf_counter()
+        an.process(hop, t0)
+        per_hop[k] = time.perf_counter() - t0
+    an.finish(0.0)
+    cpu_an = time.process_time() - cpu0
+    cpu1 = time.process_time()
+    score = score_take(
+        an.notes, an.onsets, an.frames, settings, duration_s=x.size / SR, analysis_cpu_s=cpu_an
+    )
+    cpu_score = time.process_time() - cpu1
+    audio_s = len(hops) * h / SR
+    print(f"audio: {audio_s:.0f} s at {SR} Hz, hop {h} samples ({1000 * h / SR:.2f} ms)")
+    print(f"notes found: {len(an.notes)}, onsets: {len(an.onsets)}, frames: {len(an.frames)}")
+    print(f"analyzer CPU:        {cpu_an / audio_s:.4f} s per audio second")
+    print(f"scoring CPU:         {cpu_score:.3f} s for the take")
+    print(
+        f"whole chain CPU:     {(cpu_an + cpu_score) / audio_s:.4f} s per audio second"
+        "  (target <= 0.01)"
+    )
+    print(
+        f"per hop (wall):      mean {1e6 * per_hop.mean():.0f} us, "
+        f"p99 {1e6 * np.percentile(per_hop, 99):.0f} us, max {1e6 * per_hop.max():.0f} us"
+    )
+    print(f"processing_time_ms reported by scoring: {score.metrics['processing_time_ms']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
