@@ -8,6 +8,7 @@ once per frame, however many audio blocks arrived in between.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 
@@ -46,7 +47,9 @@ class PitchView(pg.PlotWidget):
         self.setMouseEnabled(x=False, y=False)
         self.hideButtons()
         self.showGrid(x=False, y=True, alpha=0.25)
-        self.setLabel("bottom", "time", units="s")
+        # x is "seconds before now": the axis never moves, so pyqtgraph does not rebuild and
+        # repaint its ticks 50 times a second (that was most of the live view's CPU).
+        self.setLabel("bottom", "seconds ago")
         self.tolerance_cents = 25.0
         self._t = np.full(_RING, np.nan)
         self._m = np.full(_RING, np.nan)
@@ -57,7 +60,11 @@ class PitchView(pg.PlotWidget):
         self._now_s = 0.0
         self._dirty = False
         self.frames_painted = 0
-        self.last_capture_time_s: float | None = None  # newest record painted (latency probe)
+        self.last_capture_time_s: float | None = None  # newest frame handed to the scene
+        # Capture time of the newest frame handed over but not yet on screen; paintEvent turns
+        # it into a capture -> painted latency (kept for the benchmark and the status line).
+        self._unpainted_capture_s: float | None = None
+        self.paint_latencies_ms: deque[float] = deque(maxlen=100_000)
 
         self._ref_item = pg.PlotDataItem(
             pen=pg.mkPen((120, 140, 220, 170), width=8), connect="pairs"
@@ -68,14 +75,16 @@ class PitchView(pg.PlotWidget):
             pg.PlotDataItem(pen=pg.mkPen(cents_colour(c, 1.0), width=4), connect="pairs")
             for c in (0.0, 2.0, 3.0)
         ]
-        self._curve = pg.PlotDataItem(pen=pg.mkPen((30, 120, 220), width=2), connect="finite")
+        self._curve = pg.PlotDataItem(
+            pen=pg.mkPen((30, 120, 220), width=2), connect="finite", antialias=False
+        )
         self._curve.setClipToView(True)
         self._onset_item = pg.PlotDataItem(pen=pg.mkPen((200, 120, 30), width=1), connect="pairs")
         for item in (self._ref_item, *self._note_items, self._curve, self._onset_item):
             self.addItem(item)
         self._y_range = (55.0, 79.0)
         self.setYRange(*self._y_range, padding=0)
-        self.setXRange(-WINDOW_S, 0, padding=0)
+        self.setXRange(-WINDOW_S, 0.25, padding=0)
 
     def set_reference(self, notes: Iterable[tuple[float, float, int]]) -> None:
         """Reference notes as (onset_s, offset_s, midi) bars; empty for a note-name grid only."""
@@ -135,7 +144,7 @@ class PitchView(pg.PlotWidget):
             idx = np.arange(start, self._n) % _RING
             t, m = self._t[idx], self._m[idx]
             keep = t >= lo
-            self._curve.setData(t[keep], m[keep], connect="finite")
+            self._curve.setData(t[keep] - now, m[keep], connect="finite")
             finite = m[keep][np.isfinite(m[keep])]
             if finite.size and not self._reference:
                 # Follow the player when they leave the visible octave and a half.
@@ -150,14 +159,14 @@ class PitchView(pg.PlotWidget):
         y0, y1 = self._y_range
         ons = [o for o in self._onsets if o >= lo]
         if ons:
-            xs = np.repeat(np.asarray(ons), 2)
+            xs = np.repeat(np.asarray(ons) - now, 2)
             ys = np.tile([y0, y0 + 0.08 * (y1 - y0)], len(ons))
             self._onset_item.setData(xs, ys, connect="pairs")
         else:
             self._onset_item.setData([], [])
         ref = [(a, b, m) for a, b, m in self._reference if b >= lo and a <= now + 2.0]
         if ref:
-            xs = np.array([[a, b] for a, b, _ in ref]).ravel()
+            xs = np.array([[a, b] for a, b, _ in ref]).ravel() - now
             ys = np.repeat([float(m) for _, _, m in ref], 2)
             self._ref_item.setData(xs, ys, connect="pairs")
         else:
@@ -170,11 +179,18 @@ class PitchView(pg.PlotWidget):
             buckets[0 if x <= 1.0 else 1 if x <= 2.0 else 2].append(n)
         for item, bucket in zip(self._note_items, buckets, strict=True):
             if bucket:
-                xs = np.array([[n.onset_s, n.offset_s] for n in bucket]).ravel()
+                xs = np.array([[n.onset_s, n.offset_s] for n in bucket]).ravel() - now
                 ys = np.repeat([float(n.target_midi) + n.cents / 100.0 for n in bucket], 2)
                 item.setData(xs, ys, connect="pairs")
             else:
                 item.setData([], [])
-        self.setXRange(lo, now + 0.25, padding=0)
         self.frames_painted += 1
+        self._unpainted_capture_s = self.last_capture_time_s
         return True
+
+    def paintEvent(self, ev: object) -> None:
+        super().paintEvent(ev)
+        cap = self._unpainted_capture_s
+        if cap is not None and cap > 0:
+            self._unpainted_capture_s = None
+            self.paint_latencies_ms.append((time.perf_counter() - cap) * 1000.0)

@@ -1,0 +1,274 @@
+"""Desktop benchmark: ``xvfb-run -a uv run python -m tests.bench.desktop``.
+
+Prints figures, asserts nothing (speed is measured here, never in timed tests). Three parts:
+
+* live: the real main window listens to a private PulseAudio null sink (through PortAudio, the
+  real MicrophoneSource and analysis worker) while a known melody plays into it for ``--seconds``
+  (default 60), with a take recorded in the middle. Figures: repaint rate (plot updates handed
+  to pyqtgraph per second, and paints that reached the screen per second), the process's CPU
+  use (user + system time of every thread over wall time; 100 % = one core), input overflows,
+  frames the outbox dropped, and capture -> painted latency (p50/p95/max: from the moment the
+  audio block reached the PortAudio callback to the end of the paint that first showed it).
+* startup: ``etude gui`` launched as a new process 5 times: time from process start to the
+  window being shown (first run creates and migrates a new database; later runs reopen it).
+* progress: ten years (3650 days) of ``storage.demo`` history; time from asking for the
+  progress window to it having drawn every chart (a new window each time), 5 times.
+
+Needs a display for realistic painting: under ``xvfb-run`` (or a desktop) it uses it, otherwise
+it falls back to the offscreen platform and says so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import resource
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _pct(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def _melody_wav(folder: Path) -> Path:
+    from audio.sources import SynthNote, render_notes
+
+    tune = [64, 64, 65, 67, 67, 65, 64, 62, 60, 60, 62, 64, 64, 62, 62, 0]
+    notes = [
+        SynthNote(m, 0.2 + i * 0.5, 0.42, amplitude=0.3, vibrato_cents=10.0)
+        for i, m in enumerate(tune)
+        if m
+    ]
+    path = folder / "melody.wav"
+    sf.write(str(path), render_notes(notes, 48000, tail_s=0.5), 48000, subtype="PCM_16")
+    return path
+
+
+def _cpu_s() -> float:
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
+
+
+def _wait(app: Any, cond: Any, timeout_s: float, what: str) -> None:
+    end = time.monotonic() + timeout_s
+    while not cond():
+        if time.monotonic() > end:
+            raise TimeoutError(what)
+        app.processEvents()
+        time.sleep(0.002)
+
+
+def bench_live(seconds: float) -> None:
+    from tests.audio.nullsink import PORTAUDIO_DEVICE, play, private_null_sink, setup_null_sink
+
+    problem = setup_null_sink()
+    if problem:
+        print(f"live: skipped ({problem})")
+        return
+    from desktop.app import create_main_window, ensure_app
+
+    tmp = Path(tempfile.mkdtemp(prefix="etude-bench-live-"))
+    os.environ["ETUDE_DATA_DIR"] = str(tmp)
+    wav = _melody_wav(tmp)
+    with private_null_sink("etude_bench_gui") as sink:
+        app = ensure_app()
+        window = create_main_window(f"sqlite:///{(tmp / 'etude.db').as_posix()}")
+        window.show()
+        ctx = window.ctx
+        _wait(app, lambda: ctx.profile is not None and not ctx.db.is_busy(), 20, "profile")
+        ctx.prefs = replace(ctx.prefs, input_device=PORTAUDIO_DEVICE)
+        page = window.practice
+        if not page.start_practice():
+            print(f"live: could not start: {page.messages.text()}")
+            return
+        _wait(app, lambda: page.session is not None, 20, "session")
+        view = page.pitch_view
+        players: list[subprocess.Popen[bytes]] = []
+        saved: list[Any] = []
+        page.take_saved.connect(saved.append)
+        painted0, handed0 = len(view.paint_latencies_ms), view.frames_painted
+        view.paint_latencies_ms.clear()
+        from PySide6.QtCore import QEventLoop, QTimer
+
+        cpu0, t0 = _cpu_s(), time.perf_counter()
+        state = {"took": False}
+
+        def control() -> None:
+            # Runs every 100 ms inside the real event loop (no busy polling that would inflate
+            # the CPU figure): keep the melody playing, record a take over the middle 2/3.
+            now = time.perf_counter() - t0
+            if not players or players[-1].poll() is not None:
+                players.append(play(wav, sink))
+            if not state["took"] and now > seconds / 6:
+                state["took"] = page.start_take()
+            if page.is_recording and now > seconds * 5 / 6:
+                page.stop_take()
+
+        loop = QEventLoop()
+        timer = QTimer()
+        timer.timeout.connect(control)
+        timer.start(100)
+        control()
+        QTimer.singleShot(int(seconds * 1000), loop.quit)
+        loop.exec()
+        timer.stop()
+        wall = time.perf_counter() - t0
+        cpu = _cpu_s() - cpu0
+        worker = page.worker
+        overflows = worker.overflows if worker is not None else -1
+        dropped = worker.outbox.dropped_frames if worker is not None else -1
+        outbox_lat = [x * 1000 for x in worker.latencies_s()] if worker is not None else []
+        lat = list(view.paint_latencies_ms)
+        handed = view.frames_painted - handed0
+        painted = len(lat) + 0 * painted0
+        for p in players:
+            p.wait(15)
+        page.stop_practice()
+        analysis_cpu = worker.cpu_time_s if worker is not None else float("nan")
+        _wait(app, lambda: not ctx.db.is_busy(), 30, "saving")
+        window.close()
+        ctx.database.dispose()
+    print(
+        f"live ({app.platformName()} platform, {os.cpu_count()} cores, {wall:.1f} s of practice,"
+        f" one take of {seconds * 2 / 3:.0f} s saved: {bool(saved)}):"
+    )
+    print(
+        f"  repaint rate        {handed / wall:6.1f} plot updates/s, {painted / wall:6.1f} paints/s"
+        f" (timer target 50/s)"
+    )
+    print(
+        f"  CPU (whole process) {100 * cpu / wall:6.1f} % of one core; the analysis thread "
+        f"alone {100 * analysis_cpu / wall:.1f} %"
+    )
+    print(f"  input overflows     {overflows:6d}   outbox frames dropped {dropped}")
+    print(
+        f"  capture -> painted  p50 {_pct(lat, 50):5.1f} ms  p95 {_pct(lat, 95):5.1f} ms"
+        f"  max {max(lat, default=float('nan')):5.1f} ms  (n = {len(lat)})"
+    )
+    print(
+        f"  capture -> outbox   p50 {_pct(outbox_lat, 50):5.1f} ms  p95 "
+        f"{_pct(outbox_lat, 95):5.1f} ms  (analysis alone)"
+    )
+
+
+_SHOWN = re.compile(rb"window shown after")
+
+
+def _one_start(env: dict[str, str], db_url: str) -> float:
+    etude = Path(sys.executable).parent / "etude"
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [str(etude), "--db", db_url, "gui"],
+        env=env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+    )
+    assert proc.stderr is not None
+    shown = float("nan")
+    for line in proc.stderr:
+        if _SHOWN.search(line):
+            shown = (time.perf_counter() - t0) * 1000.0
+            break
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    return shown
+
+
+def bench_startup(runs: int = 5) -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="etude-bench-start-"))
+    env = {**os.environ, "ETUDE_DATA_DIR": str(tmp)}
+    if not env.get("DISPLAY"):
+        env["QT_QPA_PLATFORM"] = "offscreen"
+    db_url = f"sqlite:///{(tmp / 'etude.db').as_posix()}"
+    times = [_one_start(env, db_url) for _ in range(runs)]
+    print(f"startup (process start -> window shown, {env.get('QT_QPA_PLATFORM') or 'xcb'}):")
+    print(f"  first start (new database, migrated)  {times[0]:7.0f} ms")
+    rest = times[1:]
+    print(
+        f"  later starts  median {statistics.median(rest):7.0f} ms   max {max(rest):7.0f} ms"
+        f"   (goal <= 1500 ms)"
+    )
+
+
+def bench_progress(runs: int = 5, days: int = 3650) -> None:
+    from desktop.app import create_main_window, ensure_app
+    from storage.demo import DEMO_PROFILE_NAME, create_demo
+
+    tmp = Path(tempfile.mkdtemp(prefix="etude-bench-progress-"))
+    os.environ["ETUDE_DATA_DIR"] = str(tmp)
+    app = ensure_app()
+    window = create_main_window(f"sqlite:///{(tmp / 'etude.db').as_posix()}")
+    ctx = window.ctx
+    _wait(app, lambda: ctx.profile is not None and not ctx.db.is_busy(), 20, "profile")
+    t = time.perf_counter()
+    with ctx.database.transaction() as s:
+        demo = create_demo(s, days)
+    print(
+        f"progress ({days} days of demo history: {demo.sessions} sessions, "
+        f"{demo.analyses} analyses, {demo.progress_rows} progress rows; "
+        f"generated in {time.perf_counter() - t:.1f} s):"
+    )
+    loaded: list[Any] = []
+    window.profiles_loaded.connect(loaded.append)
+    window.load_profiles()
+    _wait(app, lambda: bool(loaded), 20, "profiles")
+    window.profile_combo.setCurrentIndex(window.profile_combo.findText(DEMO_PROFILE_NAME))
+    _wait(app, lambda: not ctx.db.is_busy(), 20, "idle")
+    window.show()
+    times = []
+    for _ in range(runs):
+        if window.progress_window is not None:
+            window.progress_window.close()
+            window.progress_window.deleteLater()
+            window.progress_window = None
+            app.processEvents()
+        drawn: list[bool] = []
+        t0 = time.perf_counter()
+        win = window.open_progress()
+        win.drawn.connect(lambda d=drawn: d.append(True))
+        _wait(app, lambda d=drawn: bool(d), 60, "drawn")
+        win.repaint()  # the charts' first paint with the data is part of "opening"
+        times.append((time.perf_counter() - t0) * 1000.0)
+    print(
+        f"  open -> drawn  median {statistics.median(times):6.0f} ms   "
+        f"max {max(times):6.0f} ms   (goal <= 300 ms; runs: "
+        + ", ".join(f"{x:.0f}" for x in times)
+        + ")"
+    )
+    window.close()
+    ctx.database.dispose()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Etude desktop benchmark (prints figures).")
+    parser.add_argument("--seconds", type=float, default=60.0, help="live practice duration")
+    parser.add_argument("--only", choices=("live", "startup", "progress"), default=None)
+    args = parser.parse_args(argv)
+    if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+        print("no display: using the offscreen platform (run under xvfb-run for real painting)")
+    if args.only in (None, "startup"):
+        bench_startup()
+    if args.only in (None, "progress"):
+        bench_progress()
+    if args.only in (None, "live"):
+        bench_live(args.seconds)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
