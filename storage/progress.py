@@ -57,6 +57,7 @@ from storage.models import (
 )
 
 STREAK_MILESTONES = (3, 7, 30)
+_ONE_DAY = timedelta(days=1)
 HOUR_MILESTONES = (10, 50, 100)
 PITCH_MILESTONE = 0.9
 _COUNTED = ("completed", "abandoned")
@@ -237,44 +238,36 @@ def _rollup(
         RealtimeSession.started_at >= lo_utc,
         RealtimeSession.started_at < hi_utc,
     )
-    sessions = list(
-        db.execute(
-            select(
-                RealtimeSession.id,
-                RealtimeSession.started_at,
-                RealtimeSession.duration_seconds,
-                RealtimeSession.genre,
-            ).where(*window)
+    # One row per counted session with its analyses' sums (no ids: decoding UUIDs would cost
+    # more than the query itself).
+    an = AnalysisResult
+    rows = db.execute(
+        select(
+            RealtimeSession.started_at,
+            RealtimeSession.duration_seconds,
+            RealtimeSession.genre,
+            func.count(an.pitch_accuracy),
+            func.sum(an.pitch_accuracy),
+            func.count(an.rhythm_accuracy),
+            func.sum(an.rhythm_accuracy),
+            func.count(an.dynamics_range),
+            func.sum(an.dynamics_range),
+            func.count(an.overall_score),
+            func.sum(an.overall_score),
+            func.sum(an.overall_score * an.overall_score),
+            func.max(an.pitch_accuracy),
         )
-    )
-    per_session: dict[uuid.UUID, Any] = {}
-    if sessions:
-        a = AnalysisResult
-        agg_rows = db.execute(
-            select(
-                Performance.session_id,
-                func.count(a.pitch_accuracy),
-                func.sum(a.pitch_accuracy),
-                func.count(a.rhythm_accuracy),
-                func.sum(a.rhythm_accuracy),
-                func.count(a.dynamics_range),
-                func.sum(a.dynamics_range),
-                func.count(a.overall_score),
-                func.sum(a.overall_score),
-                func.sum(a.overall_score * a.overall_score),
-                func.max(a.pitch_accuracy),
-            )
-            .join(Performance, a.performance_id == Performance.id)
-            .join(RealtimeSession, Performance.session_id == RealtimeSession.id)
-            .where(*window)
-            .group_by(Performance.session_id)
-        )
-        per_session = {r[0]: r for r in agg_rows}
+        .select_from(RealtimeSession)
+        .outerjoin(Performance, Performance.session_id == RealtimeSession.id)
+        .outerjoin(an, an.performance_id == Performance.id)
+        .where(*window)
+        .group_by(RealtimeSession.id)
+    ).all()
 
     # Aggregate by local day once; periods are sums of days.
     days: dict[date, _Acc] = defaultdict(_Acc)
     day_pitch_max: dict[date, float] = {}
-    for sid, started_at, duration, genre in sessions:
+    for started_at, duration, genre, *agg in rows:
         d = local_day(started_at, tz)
         acc = days[d]
         acc.sessions += 1
@@ -283,14 +276,12 @@ def _rollup(
         g = acc.genres.setdefault(genre or "unspecified", [0, 0])
         g[0] += 1
         g[1] += secs
-        agg = per_session.get(sid)
-        if agg is not None:
-            for i, key in enumerate(_SCORE_KEYS):
-                acc.counts[key] += int(agg[1 + 2 * i])
-                acc.sums[key] += float(agg[2 + 2 * i] or 0.0)
-            acc.overall_sq += float(agg[9] or 0.0)
-            if agg[10] is not None:
-                day_pitch_max[d] = max(day_pitch_max.get(d, 0.0), float(agg[10]))
+        for i, key in enumerate(_SCORE_KEYS):
+            acc.counts[key] += int(agg[2 * i])
+            acc.sums[key] += float(agg[2 * i + 1] or 0.0)
+        acc.overall_sq += float(agg[8] or 0.0)
+        if agg[9] is not None:
+            day_pitch_max[d] = max(day_pitch_max.get(d, 0.0), float(agg[9]))
 
     milestones = _milestones(db, user, tz, days, day_pitch_max, data_lo, from_scratch)
 
@@ -482,10 +473,13 @@ def _milestones(
     if ordered and not session_before:
         out[ordered[0]].append("first_session")
     # Streaks: the loaded days reach 31 days before the first recomputed period.
+    run = 0
+    prev: date | None = None
     for d in ordered:
-        run = 1
-        while d - timedelta(days=run) in days and run <= max(STREAK_MILESTONES):
-            run += 1
+        run = run + 1 if prev is not None and d - prev == _ONE_DAY else 1
+        prev = d
+        # A run touching data_lo may be longer than it looks; data_lo is 31 days before any
+        # recomputed period, so such a day is never reported.
         if run in STREAK_MILESTONES and d - timedelta(days=run) >= data_lo:
             out[d].append(f"streak_{run}")
     for d in ordered:
