@@ -36,7 +36,8 @@ OCTAVE_HOLD_S = 0.12
 ATTACK_S = 0.04
 START_LOOKBACK_S = 0.1
 RISE_DB = 25.0
-REATTACK_DB = 3.0
+FLOOR_MARGIN_DB = 6.0
+REATTACK_DB = 6.0
 REATTACK_MIN_AGE_S = 0.08
 HISTORY_S = 0.3
 DIP_DB = 9.0
@@ -226,19 +227,24 @@ class NoteTracker:
         return bottom_t
 
     def _attack_time(self, note: _Building) -> float:
+        """Where the note's sound began: the start of the level rise above the background
+        (the quieter of 25 dB under the note's peak and 6 dB over the quietest recent hop),
+        moved to an aubio onset when one lies close to it."""
         lo = note.first_voiced_s - START_LOOKBACK_S
-        cands = [o for o in self._onsets if lo <= o <= note.first_voiced_s + 0.02]
-        if cands:
-            return cands[-1] if len(cands) == 1 else min(cands, key=lambda o: abs(o - lo - 0.05))
         peak = max(note.levels) if note.levels else -60.0
-        start = note.first_voiced_s
+        floor = min((lv for lt, lv in self._levels if lt >= lo - 0.1), default=-120.0)
+        threshold = max(peak - RISE_DB, floor + FLOOR_MARGIN_DB)
+        rise = note.first_voiced_s
         for lt, lv in reversed(self._levels):
             if lt > note.first_voiced_s:
                 continue
-            if lt < lo or lv < peak - RISE_DB:
+            if lt < lo or lv < threshold:
                 break
-            start = lt
-        return start
+            rise = lt
+        cands = [o for o in self._onsets if rise - 0.03 <= o <= note.first_voiced_s + 0.02]
+        if cands:
+            return min(cands, key=lambda o: abs(o - rise))
+        return rise
 
     def _current_anchor(self, note: _Building) -> float:
         n = len(note.midis)
