@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, delete, func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from storage import progress
@@ -179,9 +179,9 @@ def delete_profile(db: Session, user_id: uuid.UUID | str) -> None:
     Recording files on disk are left alone."""
     user = _user(db, user_id)
     db.add(Tombstone(table_name="users", row_id=user.id))
-    db.execute(delete(User).where(User.id == user.id))
+    # passive_deletes: the database's ON DELETE CASCADE removes the children, unloaded.
+    db.delete(user)
     db.flush()
-    db.expunge_all()
 
 
 # --------------------------------------------------------------------------------------------
@@ -466,7 +466,8 @@ def create_analysis_result(
     """Store the analysis of a take. Scores 0..1 or None; avg_pitch_deviation_cents: 0..1200
     cents; counts >= 0; feedback_json: a JSON object as dict or text; difficulty_estimate:
     beginner/intermediate/advanced; analysis_engine_version <= 64 characters;
-    processing_time_ms >= 0; created_at: aware, default now."""
+    processing_time_ms >= 0; created_at: aware, default now. Adding an analysis to a session
+    that has ended recomputes its progress rows."""
     pid = check_uuid("performance_id", performance_id)
     values: dict[str, Any] = {
         "pitch_accuracy": pitch_accuracy,
@@ -500,7 +501,7 @@ def create_analysis_result(
     check_text("analysis_engine_version", analysis_engine_version, 64)
     check_int("processing_time_ms", processing_time_ms, 0)
     check_aware("created_at", created_at)
-    _performance(db, pid)
+    perf = _performance(db, pid)
     row = AnalysisResult(
         performance_id=pid,
         avg_pitch_deviation_cents=avg_pitch_deviation_cents,
@@ -513,6 +514,10 @@ def create_analysis_result(
     )
     db.add(row)
     db.flush()
+    # A late (re-)analysis of an ended session changes that session's progress rows.
+    owner = _session(db, perf.session_id)
+    if owner.status != "active":
+        progress.recompute_for_sessions(db, owner.user_id, [owner.started_at])
     return snapshot(AnalysisRecord, row)
 
 

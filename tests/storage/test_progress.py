@@ -268,3 +268,16 @@ def test_series_helpers_and_intonation(sqlite_store: Database) -> None:
         "A4": [(date(2025, 9, 1), -4.0, 1)],
         "F#5": [(date(2025, 9, 1), pytest.approx((20 * 3 + 8) / 4), 4)],
     }
+
+
+def test_late_analysis_of_an_ended_session_updates_progress(sqlite_store: Database) -> None:
+    with sqlite_store.transaction() as s:
+        uid = sv.create_profile(s, "Ann", "UTC").id
+        sid = sv.create_session(s, uid, started_at=_z(2025, 8, 1, 9)).id
+        pid = sv.create_performance(s, sid, recording_started_at=_z(2025, 8, 1, 9)).id
+        sv.create_analysis_result(s, pid, overall_score=0.4)
+        sv.end_session(s, sid, _z(2025, 8, 1, 10))
+        assert _rows(s, uid, "daily")[_z(2025, 8, 1)].avg_overall_score == pytest.approx(0.4)
+        sv.create_analysis_result(s, pid, overall_score=0.8)  # re-analysed later
+        day = _rows(s, uid, "daily")[_z(2025, 8, 1)]
+    assert day.avg_overall_score == pytest.approx(0.6)
