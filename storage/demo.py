@@ -21,7 +21,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from storage import progress
@@ -228,6 +228,15 @@ def _analysis(
     }
 
 
+def refresh_statistics(db: Session) -> None:
+    """Refresh the query planner's statistics after a bulk insert (PostgreSQL's autovacuum would
+    do it later; until then its plans for the new rows can be far off)."""
+    if db.get_bind().dialect.name == "postgresql":
+        db.execute(text("ANALYZE realtime_sessions, performances, analysis_results"))
+    else:
+        db.execute(text("ANALYZE"))
+
+
 def create_demo(db: Session, days: int, timezone: str = "UTC", *, seed: int = 7) -> DemoResult:
     """Replace the "Demo student" profile with ``days`` (1..36500) days of history ending
     yesterday (profile in IANA ``timezone``), then rebuild its progress rows."""
@@ -246,5 +255,6 @@ def create_demo(db: Session, days: int, timezone: str = "UTC", *, seed: int = 7)
         db.flush()
     profile = service.create_profile(db, DEMO_PROFILE_NAME, service_tz, {"demo": True})
     counts = generate_history(db, profile.id, days, seed=seed)
+    refresh_statistics(db)
     rows = progress.rebuild_user(db, profile.id)
     return DemoResult(profile.id, *counts, rows, _time.perf_counter() - t0)

@@ -4,8 +4,9 @@
 
 One profile practises every day for ``--years`` years: 3 sessions a day, 3 takes a session,
 2 analyses a take (10 years = 10,950 sessions, 32,850 takes, 65,700 analyses), progress rows
-built. Then each operation runs ``--reps`` times, each in its own Session and transaction like
-a user action, on random rows. "op" is the time of the service call (queries and flush); for
+built and the planner statistics refreshed (ANALYZE, as autovacuum would in a database in
+steady use). Then each operation runs ``--reps`` times, each in its own Session and transaction
+like a user action, on random rows. "op" is the time of the service call (queries and flush); for
 write operations "commit" is the time of the COMMIT that follows (SQLite: synchronous=FULL, so an
 fsync). The table prints p50/p95 in milliseconds next to the seed's expected figure and the
 ratio seed / p95 (the goal is ≥ 10). PostgreSQL runs in a fresh schema that is dropped at the
@@ -32,7 +33,7 @@ from sqlalchemy.orm import Session
 from storage import progress
 from storage import service as sv
 from storage.db import Database, open_database
-from storage.demo import create_demo, generate_history
+from storage.demo import create_demo, generate_history, refresh_statistics
 from storage.models import Performance, RealtimeSession
 
 DEFAULT_PG = os.environ.get(
@@ -85,6 +86,7 @@ def populate(db: Database, years: int) -> tuple[uuid.UUID, float]:
         generate_history(
             s, uid, 365 * years, sessions_per_day=3, takes_per_session=3, analyses_per_take=2
         )
+        refresh_statistics(s)
         progress.rebuild_user(s, uid)
     return uid, time.perf_counter() - t0
 
