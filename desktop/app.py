@@ -118,32 +118,41 @@ def _session_by_prefix(db: Any, prefix: str, candidates: list[uuid.UUID]) -> uui
 
 
 def build_context(db_url: str | None) -> AppContext:
-    from storage.config import data_dir, recordings_dir
+    """Preferences and workers; the database is opened later, on the database worker."""
+    from storage.config import data_dir, recordings_dir, resolve_db_url
 
-    database = open_storage(db_url)
     data = data_dir()
     store = SettingsStore(data)
-    ctx = AppContext(
-        db=DbWorker(database.sessionmaker),
-        compute=DbWorker(None, threads=1),
+    return AppContext(
+        db=DbWorker(None),
+        compute=DbWorker(None, threads=1, needs_session=False),
         store=store,
         prefs=store.load(),
         data_dir=data,
         recordings_dir=recordings_dir(),
-        db_url=database.url,
+        db_url=resolve_db_url(db_url),
     )
-    ctx.database = database  # type: ignore[attr-defined]
-    return ctx
 
 
-def create_main_window(db_url: str | None = None) -> Any:
-    """Everything ``run_app`` does except the event loop (tests and benchmarks call this)."""
-    from desktop.mainwindow import MainWindow
-    from desktop.theme import apply_theme
+def start_storage(window: Any) -> None:
+    """Queue, in order: open + migrate the database, crash recovery, the profiles. Opening runs
+    on the database worker so the window is already on screen while SQLAlchemy and Alembic load
+    and a long migration runs; every later operation waits behind it in the same queue."""
+    ctx = window.ctx
+    worker = ctx.db
+    url = ctx.db_url
 
-    ctx = build_context(db_url)
-    apply_theme(ctx.prefs.theme)
-    window = MainWindow(ctx)
+    def open_db(_: None) -> Any:
+        database = open_storage(url)
+        worker.set_session_factory(database.sessionmaker)
+        return database
+
+    def opened(database: Any) -> None:
+        ctx.database = database
+        window.storage_ready.emit()
+
+    def failed(exc: BaseException) -> None:
+        window.startup_failed.emit(str(exc))
 
     def recovered(result: dict[str, Any]) -> None:
         n_sessions = len(result["abandoned"])
@@ -157,9 +166,30 @@ def create_main_window(db_url: str | None = None) -> Any:
             )
         window.history.reload()
 
+    worker.submit("open database", open_db, opened, failed, raw=True)
     rec_dir = ctx.recordings_dir
-    ctx.db.submit("recover", lambda s: recover_after_crash(s, rec_dir), recovered)
-    window.load_profiles()
+    # A failed open already told the student; these would only repeat it.
+    worker.submit("recover", lambda s: recover_after_crash(s, rec_dir), recovered, lambda e: None)
+    worker.submit("profiles", _load_profiles, window._profiles_loaded, lambda e: None)
+
+
+def _load_profiles(db: Any) -> Any:
+    from desktop import ops
+
+    return ops.load_profiles(db)
+
+
+def create_main_window(db_url: str | None = None, *, open_storage_now: bool = True) -> Any:
+    """Everything ``run_app`` does except the event loop (tests and benchmarks call this).
+    The window's ``storage_ready`` / ``startup_failed`` signals report how opening went."""
+    from desktop.mainwindow import MainWindow
+    from desktop.theme import apply_theme
+
+    ctx = build_context(db_url)
+    apply_theme(ctx.prefs.theme)
+    window = MainWindow(ctx)
+    if open_storage_now:
+        start_storage(window)
     return window
 
 
@@ -188,21 +218,35 @@ def run_app(db_url: str | None = None, *, start: bool = False, record: bool = Fa
     start: begin listening as soon as the window is up; record: also record a take at once."""
     t0 = time.perf_counter()
     app = ensure_app()
-    try:
-        window = create_main_window(db_url)
-    except StartupError as exc:
-        QMessageBox.critical(None, "Etude cannot start", str(exc))
-        return 1
+    window = create_main_window(db_url, open_storage_now=False)
+    exit_code = {"code": 0}
+
+    def cannot_start(message: str) -> None:
+        exit_code["code"] = 1
+        QMessageBox.critical(window, "Etude cannot start", message)
+        window.close()
+        app.quit()
+
+    window.startup_failed.connect(cannot_start)
     window.show()
-    # Printed for the cold-start benchmark (tests/bench/desktop.py reads it from stderr).
-    QTimer.singleShot(
-        0,
-        lambda: print(
+
+    def shown() -> None:
+        # Printed for the cold-start benchmark (tests/bench/desktop.py reads it from stderr).
+        print(
             f"etude: window shown after {1000 * (time.perf_counter() - t0):.0f} ms",
             file=sys.stderr,
             flush=True,
-        ),
+        )
+        start_storage(window)
+
+    window.profiles_loaded.connect(
+        lambda _p: print(
+            f"etude: ready after {1000 * (time.perf_counter() - t0):.0f} ms",
+            file=sys.stderr,
+            flush=True,
+        )
     )
+    QTimer.singleShot(0, shown)
     if start or record:
         page = window.practice
         if record:
@@ -221,5 +265,7 @@ def run_app(db_url: str | None = None, *, start: bool = False, record: bool = Fa
     window.close()
     ctx = window.ctx
     ctx.db.wait_for_done(15_000)
-    ctx.database.dispose()  # type: ignore[attr-defined]
-    return int(code)
+    database = getattr(ctx, "database", None)
+    if database is not None:
+        database.dispose()
+    return int(code) or exit_code["code"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
@@ -31,6 +32,7 @@ class AppContext:
     db_url: str
     events: AppEvents = field(default_factory=AppEvents)
     profile: object | None = None  # storage.records.Profile of the chosen student
+    database: Any = None  # storage.db.Database once the database worker has opened it
 
     def save_preferences(self, prefs: Preferences) -> None:
         self.store.save(prefs)

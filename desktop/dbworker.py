@@ -31,23 +31,27 @@ class _Relay(QObject):
 
 
 class _OpRunnable(QRunnable):
-    def __init__(
-        self, ticket: int, op: Operation, factory: Callable[[], Any] | None, relay: _Relay
-    ):
+    def __init__(self, ticket: int, op: Operation, worker: DbWorker, raw: bool):
         super().__init__()
         self._ticket = ticket
         self._op = op
-        self._factory = factory
-        self._relay = relay
+        self._worker = worker
+        self._raw = raw
+        self._relay = worker._relay
 
     def run(self) -> None:
         try:
-            if self._factory is None:
-                # A compute runner: no database, the operation gets None.
+            if self._raw or not self._worker.needs_session:
+                # No database for this one (opening the database itself, or a compute runner).
                 result = self._op(None)
                 self._relay.op_finished.emit(self._ticket, result)
                 return
-            with self._factory() as session:
+            # Read at run time: the first operation of the queue may be the one that opens
+            # the database and installs the factory.
+            factory = self._worker.session_factory
+            if factory is None:
+                raise RuntimeError("the database is not open")
+            with factory() as session:
                 try:
                     result = self._op(session)
                     session.commit()
@@ -65,8 +69,10 @@ class DbWorker(QObject):
     """Runs database operations one at a time on a single background thread.
 
     ``session_factory`` is a SQLAlchemy ``sessionmaker`` (or any callable returning a context
-    manager session); None makes a compute runner whose operations get ``None`` (file analysis,
-    scoring, CSV export: long work that must not hold up the database queue).
+    manager session), or None until :meth:`set_session_factory` installs it (the app opens the
+    database as the queue's first, ``raw`` operation). ``needs_session=False`` makes a compute
+    runner whose operations get ``None`` (file analysis: long work that must not hold up the
+    database queue).
     ``busy_changed`` fires when the queue goes from idle to busy and back, so
     the window can show a small busy indicator.
     """
@@ -79,9 +85,11 @@ class DbWorker(QObject):
         session_factory: Callable[[], Any] | None,
         parent: QObject | None = None,
         threads: int = 1,
+        needs_session: bool = True,
     ):
         super().__init__(parent)
         self._factory = session_factory
+        self.needs_session = needs_session
         self._pool = QThreadPool(self)
         # One thread: SQLite allows one writer, and operations then apply in the order asked.
         self._pool.setMaxThreadCount(threads)
@@ -96,6 +104,10 @@ class DbWorker(QObject):
     def session_factory(self) -> Callable[[], Any] | None:
         return self._factory
 
+    def set_session_factory(self, factory: Callable[[], Any]) -> None:
+        """Install the sessionmaker (called from the worker thread by the opening operation)."""
+        self._factory = factory
+
     def is_busy(self) -> bool:
         return bool(self._pending)
 
@@ -105,14 +117,17 @@ class DbWorker(QObject):
         op: Operation,
         on_done: OnDone | None = None,
         on_error: OnError | None = None,
+        *,
+        raw: bool = False,
     ) -> int:
-        """Queue ``op(session)``; ``on_done(result)`` or ``on_error(exc)`` run on the GUI thread."""
+        """Queue ``op(session)``; ``on_done(result)`` or ``on_error(exc)`` run on the GUI thread.
+        ``raw``: run ``op(None)`` with no Session (used to open the database)."""
         ticket = next(self._tickets)
         was_idle = not self._pending
         self._pending[ticket] = (label, on_done, on_error)
         if was_idle:
             self.busy_changed.emit(True)
-        self._pool.start(_OpRunnable(ticket, op, self._factory, self._relay))
+        self._pool.start(_OpRunnable(ticket, op, self, raw))
         return ticket
 
     def wait_for_done(self, msecs: int = 10_000) -> bool:

@@ -4,6 +4,7 @@ window analyses it."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,8 @@ AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".mp3", ".op
 class MainWindow(QMainWindow):
     file_analysed = Signal(object)  # {"performance": ..., "analysis": ...}
     profiles_loaded = Signal(list)
+    storage_ready = Signal()  # the database is open and migrated
+    startup_failed = Signal(str)  # the database cannot be used; the message says why
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None):
         super().__init__(parent)
@@ -296,9 +299,8 @@ def audio_file_problem(path: Path) -> str | None:
 
 
 def _short_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)
+    """The URL with any password replaced by ***."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
 __all__ = ["AUDIO_SUFFIXES", "MainWindow", "audio_file_problem"]

@@ -18,7 +18,14 @@ from typing import Any
 from audio.records import Note, Onset
 from audio.settings import AnalysisSettings
 from desktop.session_form import SessionPlan
-from storage import service
+
+
+def _service() -> Any:
+    # Imported on first use, on the database worker's thread: SQLAlchemy is a large import and
+    # the window must be on screen before it has finished.
+    from storage import service
+
+    return service
 
 
 def record_dict(record: Any) -> dict[str, Any]:
@@ -33,21 +40,21 @@ def record_dict(record: Any) -> dict[str, Any]:
 
 def load_profiles(db: Any) -> list[Any]:
     """Every profile; the first start creates one named after the computer's user."""
-    profiles = service.list_profiles(db)
+    profiles = _service().list_profiles(db)
     if not profiles:
-        profiles = [service.ensure_default_profile(db)]
+        profiles = [_service().ensure_default_profile(db)]
     return profiles
 
 
 def create_profile(db: Any, name: str) -> Any:
-    return service.create_profile(db, name.strip())
+    return _service().create_profile(db, name.strip())
 
 
 # -- sessions ---------------------------------------------------------------------------------
 
 
 def start_session(db: Any, profile_id: uuid.UUID, plan: SessionPlan) -> Any:
-    return service.create_session(
+    return _service().create_session(
         db,
         profile_id,
         piece_name=plan.piece_name,
@@ -59,8 +66,8 @@ def start_session(db: Any, profile_id: uuid.UUID, plan: SessionPlan) -> Any:
 
 def finish_session(db: Any, session_id: uuid.UUID, hops: int) -> Any:
     if hops > 0:
-        service.update_chunks_processed(db, session_id, hops)
-    return service.end_session(db, session_id)
+        _service().update_chunks_processed(db, session_id, hops)
+    return _service().end_session(db, session_id)
 
 
 # -- takes ------------------------------------------------------------------------------------
@@ -172,7 +179,7 @@ def store_take(
         except Exception:
             midi_path = None  # the take and its scores matter more than the MIDI copy
     started = datetime.now(UTC) - timedelta(seconds=take.duration_s)
-    perf = service.create_performance(
+    perf = _service().create_performance(
         db,
         take.session_id,
         audio_path=str(take.audio_path),
@@ -184,7 +191,7 @@ def store_take(
         recording_duration=max(0.0, take.duration_s),
         recovered=take.recovered,
     )
-    analysis = service.create_analysis_result(
+    analysis = _service().create_analysis_result(
         db, perf.id, **{k: v for k, v in values.items() if k in _ANALYSIS_COLUMNS}
     )
     return {"performance": perf, "analysis": analysis}
@@ -237,20 +244,22 @@ def shift_onsets(onsets: list[Onset], start_s: float) -> tuple[Onset, ...]:
 def session_takes(db: Any, session_id: uuid.UUID) -> list[dict[str, Any]]:
     """The takes of a session, each with its latest analysis (or None)."""
     out = []
-    for perf in service.get_session_performances(db, session_id):
-        out.append({"performance": perf, "analysis": service.get_latest_analysis(db, perf.id)})
+    for perf in _service().get_session_performances(db, session_id):
+        out.append({"performance": perf, "analysis": _service().get_latest_analysis(db, perf.id)})
     return out
 
 
 def complete_session(db: Any, session_id: uuid.UUID) -> Any:
-    return service.get_complete_session_data(db, session_id)
+    return _service().get_complete_session_data(db, session_id)
 
 
 def list_sessions(db: Any, profile_id: uuid.UUID, status: str | None = None) -> list[Any]:
     out: list[Any] = []
     offset = 0
     while True:
-        batch = service.get_user_sessions(db, profile_id, limit=500, offset=offset, status=status)
+        batch = _service().get_user_sessions(
+            db, profile_id, limit=500, offset=offset, status=status
+        )
         out.extend(batch)
         if len(batch) < 500:
             return out
@@ -287,7 +296,7 @@ def store_recording(
     path = Path(fa.path)
     now = datetime.now(UTC)
     started = now - timedelta(seconds=fa.duration_s)
-    session = service.create_session(
+    session = _service().create_session(
         db,
         profile_id,
         piece_name=plan.piece_name or path.stem[:255],
@@ -308,6 +317,6 @@ def store_recording(
         midi_path=midi_dir / f"{path.stem}-{uuid.uuid4().hex[:8]}.mid",
     )
     saved = store_take(db, take, values, tuple(fa.notes))
-    service.update_chunks_processed(db, session.id, max(0, len(fa.frames)))
-    saved["session"] = service.end_session(db, session.id, ended_at=now)
+    _service().update_chunks_processed(db, session.id, max(0, len(fa.frames)))
+    saved["session"] = _service().end_session(db, session.id, ended_at=now)
     return saved

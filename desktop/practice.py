@@ -113,6 +113,9 @@ class PracticePage(QWidget):
         self.new_button.clicked.connect(self.edit_plan)
         self.start_button = QPushButton("Start practice  [Space]")
         self.start_button.clicked.connect(self.toggle_practice)
+        # Enabled once the database is open and a profile is chosen (a second after start-up).
+        self.start_button.setEnabled(False)
+        ctx.events.profile_changed.connect(lambda p: self.start_button.setEnabled(p is not None))
         self.record_button = QPushButton("Record take  [R]")
         self.record_button.setEnabled(False)
         self.record_button.clicked.connect(self.toggle_take)

@@ -4,6 +4,7 @@ a real take file, real SQLite rows, and the card showing what the rows hold."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,9 @@ def test_start_record_stop_stores_the_take_and_the_card_shows_the_row(qtbot, mai
     shown = page.card.feedback.text()
     for line in fb["strengths"] + fb["tips"]:
         assert line.replace("&", "&amp;") in shown
-    assert "E4 +35 ¢" in shown and "A4 +35 ¢" in shown
+    off = dict(re.findall(r"([A-G]♯?\d) ([+-]\d+) ¢", shown.split("Out of tune:")[1]))
+    assert set(off) == {"E4", "A4"}
+    assert all(30 <= int(c) <= 40 for c in off.values()), off
 
     # The takes list of the session shows the take.
     qtbot.waitUntil(lambda: len(page.takes.rows) == 1, timeout=5_000)

@@ -264,7 +264,7 @@ def test_a_crash_leaves_an_abandoned_session_and_a_recovered_take(qtbot, db_url,
 def test_a_database_from_a_newer_etude_is_refused_untouched(qtbot, db_url, tmp_path):
     from sqlalchemy import create_engine, text
 
-    from desktop.app import StartupError, create_main_window
+    from desktop.app import create_main_window
     from storage.db import open_database
 
     open_database(db_url).dispose()
@@ -274,8 +274,17 @@ def test_a_database_from_a_newer_etude_is_refused_untouched(qtbot, db_url, tmp_p
     engine.dispose()
     db_file = Path(db_url.removeprefix("sqlite:///"))
     before = db_file.read_bytes()
-    with pytest.raises(StartupError, match="newer than this Etude"):
-        create_main_window(db_url)
+    window = create_main_window(db_url, open_storage_now=False)
+    qtbot.addWidget(window)
+    from desktop.app import start_storage
+
+    with qtbot.waitSignal(window.startup_failed, timeout=20_000) as failed:
+        start_storage(window)
+    assert "newer than this Etude" in failed.args[0]
+    assert "was not touched" in failed.args[0]
+    wait_idle(qtbot, window.ctx)
+    assert window.ctx.database is None and window.ctx.profile is None
+    assert not window.practice.start_button.isEnabled()
     assert db_file.read_bytes() == before
 
 
