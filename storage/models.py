@@ -83,6 +83,8 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 class Base(DeclarativeBase):
+    """Declarative base of every Etude table; its MetaData carries the naming convention."""
+
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 

@@ -233,3 +233,15 @@ def test_db_upgrade_command_migrates_a_server(
         assert set(Base.metadata.tables) <= set(inspect(conn).get_table_names())
     assert stamped_version(engine)
     engine.dispose()
+
+
+def test_in_memory_database_keeps_its_schema_across_sessions() -> None:
+    db = open_database("sqlite://")
+    try:
+        assert db.backup_path is None
+        with db.transaction() as s:
+            uid = sv.create_profile(s, "Mem").id
+        with db.transaction() as s:
+            assert sv.get_profile(s, uid).display_name == "Mem"
+    finally:
+        db.dispose()
