@@ -168,6 +168,8 @@ class AnalysisWorker(threading.Thread):
         self._stop_event = threading.Event()
         self._stop_requested = threading.Event()
         self._latencies: collections.deque[float] = collections.deque(maxlen=LATENCY_HISTORY)
+        # Copying a deque while the worker appends would raise; the GUI may ask at any time.
+        self._latency_lock = threading.Lock()
         self._result: TakeResult | None = None
         self._failure: BaseException | None = None
         self.latest_level_db = -math.inf
@@ -197,8 +199,10 @@ class AnalysisWorker(threading.Thread):
             return self._recorder is not None
 
     def latencies_s(self) -> list[float]:
-        """Recent capture-to-outbox delays in seconds, one per analysed hop."""
-        return list(self._latencies)
+        """Recent capture-to-outbox delays in seconds, one per analysed hop (safe from any
+        thread, also while the worker runs)."""
+        with self._latency_lock:
+            return list(self._latencies)
 
     # -- takes -----------------------------------------------------------------------------
 
@@ -322,7 +326,9 @@ class AnalysisWorker(threading.Thread):
         if records and isinstance(records[0], PitchFrame):
             self.latest_level_db = records[0].level_db
         self.outbox.put(records)
-        self._latencies.append(time.perf_counter() - capture_time_s)
+        delay = time.perf_counter() - capture_time_s
+        with self._latency_lock:
+            self._latencies.append(delay)
 
     def stop(self, timeout_s: float = 10.0) -> TakeResult:
         """Stop the source, analyse what is still buffered, end any take, and return the run.
