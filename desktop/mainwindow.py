@@ -88,6 +88,9 @@ class MainWindow(QMainWindow):
             lambda label, exc: self.practice.show_problem(f"{label} failed: {exc}")
         )
         self.practice.takes.take_selected.connect(self._show_take)
+        from desktop.theme import ThemeFollower
+
+        self.theme_follower = ThemeFollower(ctx.prefs.theme)
 
     # -- profiles ----------------------------------------------------------------------------
 
@@ -190,6 +193,7 @@ class MainWindow(QMainWindow):
 
         self.ctx.save_preferences(prefs)
         apply_theme(prefs.theme)
+        self.theme_follower.theme = prefs.theme
 
     # -- analysing a file --------------------------------------------------------------------
 

@@ -46,6 +46,16 @@ class SessionPlan:
         return " · ".join(parts)
 
 
+def known_genres() -> list[str]:
+    """The genres the scoring has a profile for (resources/genres/genres.json)."""
+    try:
+        from audio.genres import genre_profiles
+
+        return sorted(genre_profiles())
+    except (OSError, ValueError, KeyError):
+        return []
+
+
 def resource_dir(name: str) -> Path:
     return Path(__file__).resolve().parent.parent / "resources" / name
 
@@ -62,7 +72,7 @@ class SessionForm(QDialog):
         self.genre = QComboBox()
         self.genre.setEditable(True)
         self.genre.addItem("")
-        for g in sorted(p.stem for p in resource_dir("genres").glob("*.json")):
+        for g in known_genres():
             self.genre.addItem(g)
         self.genre.setCurrentText(plan.genre or "")
         form.addRow("Genre", self.genre)

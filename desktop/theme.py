@@ -53,3 +53,16 @@ def apply_theme(theme: str) -> bool:
         antialias=True,
     )
     return dark
+
+
+class ThemeFollower:
+    """Re-applies the palette when the system switches light/dark, if the student chose
+    "Follow the system" (the charts pick the new colours up when next opened)."""
+
+    def __init__(self, theme: str) -> None:
+        self.theme = theme
+        QGuiApplication.styleHints().colorSchemeChanged.connect(self._changed)
+
+    def _changed(self, _scheme: object) -> None:
+        if self.theme == "system":
+            apply_theme("system")

@@ -128,3 +128,55 @@ def test_no_input_device_shows_a_message_and_the_rest_still_works(qtbot, main_wi
     win = main_window.open_progress()
     with qtbot.waitSignal(win.drawn, timeout=10_000):
         pass
+
+
+def test_a_reference_piece_draws_bars_and_the_card_marks_a_late_note(qtbot, main_window, tmp_path):
+    import mido
+
+    from audio.sources import SyntheticSource, SynthNote, render_notes
+    from desktop.session_form import SessionForm
+
+    # The reference: the C major scale, a note every 0.3 s (120 BPM, 480 ticks per beat).
+    ref = tmp_path / "scale.mid"
+    mid = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    track.append(mido.MetaMessage("set_tempo", tempo=500_000))
+    for m in SCALE:
+        track.append(mido.Message("note_on", note=m, velocity=80, time=0))
+        track.append(mido.Message("note_off", note=m, velocity=0, time=240))
+        track.append(mido.Message("note_on", note=m, velocity=0, time=48))
+    mid.save(str(ref))
+
+    # The performance: every note on time except the sixth (A4), 150 ms late.
+    notes = [
+        SynthNote(m, 0.5 + 0.3 * i + (0.15 if i == 5 else 0.0), 0.22, amplitude=0.4)
+        for i, m in enumerate(SCALE)
+    ]
+    signal = render_notes(notes, 48000, tail_s=1.0)
+
+    page = main_window.practice
+    form = SessionForm(parent=main_window)
+    qtbot.addWidget(form)
+    form.piece.setText("Scale with reference")
+    form._add_reference(ref)
+    page.set_plan(form.plan())
+    assert page.reference is not None and len(page.reference.notes) == len(SCALE)
+    page.source_factory = lambda prefs: SyntheticSource(signal=signal, sample_rate=48000)
+    with qtbot.waitSignal(page.practice_started, timeout=10_000):
+        page.start_practice()
+    page.start_take()
+    qtbot.waitUntil(lambda: page.worker.position_s >= 3.3, timeout=15_000)
+    assert page.pitch_view._ref_item.getData()[0] is not None  # reference bars drawn
+    with qtbot.waitSignal(page.take_saved, timeout=20_000) as saved:
+        page.stop_take()
+    page.stop_practice()
+    wait_idle(qtbot, main_window.ctx)
+
+    analysis = saved.args[0]["analysis"]
+    assert analysis.note_accuracy_rate == 1.0
+    timeline = json.loads(analysis.feedback_json)["timeline"]
+    late = [e for e in timeline if e.get("timing_ms", 0) > 50]
+    assert [e["target_midi"] for e in late] == [69]
+    assert page.card.timeline.late == 1 and page.card.timeline.early == 0
+    assert page.card.value_labels["note_accuracy_rate"].text() == "100 %"

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtCore import QDate, QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDropEvent, QImage
 
 from storage import progress, service
@@ -93,6 +93,19 @@ def test_export_dialog_writes_csv_off_the_gui_thread(qtbot, demo_window, tmp_pat
     assert not (tmp_path / "out" / "progress.csv").exists()
     assert dialog.bar.value() == dialog.bar.maximum()
     assert "Exported" in dialog.message.text()
+
+
+def test_cancelling_an_export_leaves_no_file(qtbot, demo_window, tmp_path):
+    dialog = demo_window.open_export()
+    qtbot.addWidget(dialog)
+    out = tmp_path / "cancelled"
+    dialog.folder.setText(str(out))
+    assert dialog.start_export()
+    dialog.cancel_button.click()  # while the export runs: cancel, not close
+    wait_idle(qtbot, demo_window.ctx)
+    assert "Export cancelled" in dialog.message.text()
+    assert dialog.result_data is None
+    assert list(out.glob("*.csv")) == [] and list(out.glob(".*.part")) == []
 
 
 def test_export_dialog_refuses_bad_input_without_writing(qtbot, main_window, tmp_path):
@@ -205,6 +218,10 @@ def test_dropping_a_recording_analyses_and_stores_it(qtbot, main_window, tmp_pat
     hist.status.setCurrentIndex(hist.status.findData("abandoned"))
     assert hist.shown == []
     hist.status.setCurrentIndex(hist.status.findData("completed"))
+    assert len(hist.shown) == 1
+    hist.since.setDate(QDate.currentDate().addDays(1))
+    assert hist.shown == []
+    hist.since.setDate(QDate.currentDate())
     assert len(hist.shown) == 1
     with qtbot.waitSignal(hist.session_opened, timeout=10_000) as opened:
         hist.open_session(saved["session"].id)
