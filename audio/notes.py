@@ -314,7 +314,7 @@ class NoteTracker:
         new_pitch = _median([p[1] for p in pending])
         interval = new_pitch - note.pitch()
         young = pending[0][0] - note.onset_s < SUBHARMONIC_MERGE_S
-        if young and any(abs(interval - k) < SPLIT_SEMITONES for k in (12, 19, 24)):
+        if young and any(abs(interval - k) < SPLIT_SEMITONES for k in (12, 19, 24, 28, 31)):
             # A short note an octave or a twelfth below the next one is the pitch detector
             # locking onto a common period while two notes overlap: it is the next note's
             # attack, so the note keeps its onset and takes the new pitch.

@@ -1,16 +1,27 @@
 """Per-hop measurements: fundamental frequency, voicing, level and onset detection.
 
 Pitch comes from aubio's ``yinfft``. aubio reports a confidence of 0 for ``yinfft`` on every
-frame, so voicing is decided here from two things this module measures itself:
+frame, so voicing is decided here from measurements this module makes itself:
 
-* **periodicity**: the normalised autocorrelation of the last ``buf_samples`` of audio at the
-  period yinfft found (1.0 = perfectly periodic, about 0 for noise). The same correlation, taken
-  at the neighbouring lags and interpolated, refines the yinfft period, which removes yinfft's few
-  cents of bias. A frame needs periodicity >= ``PERIODICITY_MIN`` (0.6).
-* **level**: the RMS of the newest hop in dBFS. A frame needs level >= ``LEVEL_MIN_DB`` (-60 dBFS).
+* **periodicity** (reported as the frame's ``confidence``): the normalised autocorrelation of
+  the window at the period yinfft found, refined to the best lag within ±4 samples and
+  interpolated (1.0 = perfectly periodic, about 0 for noise). The correlation is taken on the
+  window smoothed by a moving average one third of a period long, so the lowest partials set
+  the period (stretched upper partials of piano strings would read 15-30 cents sharp). The
+  refined period replaces yinfft's, removing its few cents of bias. A frame needs
+  periodicity >= ``PERIODICITY_MIN`` (0.6).
+* **level**: the RMS of the newest hop in dBFS. A frame needs level >= ``LEVEL_MIN_DB``
+  (-70 dBFS).
+* **filled window**: the older half of the window must hold at least 1 % of the newer half's
+  energy (``FILL_RATIO``); otherwise the sound starts after the frame's time.
+* **subharmonics**: on a note's first frame, and whenever the period jumps up 1.8-fold, a
+  period 2-5 times shorter that correlates at least 90 % as well replaces yinfft's (it locks
+  onto a common period when two notes overlap).
 
 The window a pitch estimate describes ends at the newest sample, so its centre lies
 ``buf_samples / 2`` samples in the past: that is the analysis delay subtracted from frame times.
+Onsets come from aubio's ``hfc`` detector (512-sample window, -55 dB silence gate, 50 ms minimum
+gap); its reports are moved back by its measured detection delay.
 """
 
 from __future__ import annotations
@@ -23,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 PERIODICITY_MIN = 0.6
-LEVEL_MIN_DB = -60.0
+LEVEL_MIN_DB = -70.0
 SILENCE_DB = -120.0
 F0_MIN_HZ = 50.0
 F0_MAX_HZ = 2100.0
@@ -180,7 +191,7 @@ class FrameAnalyzer:
         first frame and when the period jumps up by 1.8x or more, which keeps it cheap.
         """
         base = self._raw_corr(round(lag))
-        for k in (3, 2):
+        for k in (5, 4, 3, 2):
             sub = lag / k
             if sub < self._min_lag + 1:
                 continue
