@@ -175,7 +175,11 @@ class NoteTracker:
             if not note.onset_final and t_s - note.first_voiced_s >= MIN_NOTE_S:
                 note.onset_s = self._attack_time(note)
                 note.onset_final = True
-            if note.onset_final and not note.announced and t_s - note.onset_s >= MIN_NOTE_S:
+            if (
+                note.onset_final
+                and not note.announced
+                and note.last_voiced_s - note.onset_s >= MIN_NOTE_S
+            ):
                 note.announced = True
                 out.append(TrackerEvent(note.onset_s, None))
         return out
