@@ -120,9 +120,7 @@ class ExportDialog(QDialog):
             d.setCalendarPopup(True)
             d.setDisplayFormat("yyyy-MM-dd")
             d.setEnabled(False)
-        self.all_dates.toggled.connect(
-            lambda on: [w.setEnabled(not on) for w in (self.since, self.until)]
-        )
+        self.all_dates.toggled.connect(self._all_dates_toggled)
         drow = QHBoxLayout()
         drow.addWidget(self.all_dates)
         drow.addWidget(QLabel("from"))
@@ -156,6 +154,10 @@ class ExportDialog(QDialog):
         lay.addWidget(self.message)
         lay.addLayout(brow)
 
+    def _all_dates_toggled(self, on: bool) -> None:
+        self.since.setEnabled(not on)
+        self.until.setEnabled(not on)
+
     def _browse(self) -> None:
         name = QFileDialog.getExistingDirectory(self, "Export folder", self.folder.text())
         if name:
@@ -179,11 +181,12 @@ class ExportDialog(QDialog):
             return False
         since = until = None
         if not self.all_dates.isChecked():
-            d0, d1 = self.since.date().toPython(), self.until.date().toPython()
+            d0: date = self.since.date().toPython()  # type: ignore[assignment]
+            d1: date = self.until.date().toPython()  # type: ignore[assignment]
             if d1 < d0:
                 self.message.setText("The end date is before the start date.")
                 return False
-            since, until = _local_bound(d0, False), _local_bound(d1, True)  # type: ignore[arg-type]
+            since, until = _local_bound(d0, False), _local_bound(d1, True)
         user_id = self.profile.currentData()
         self._cancel.clear()
         self.bar.setRange(0, 0)  # busy until the first count arrives

@@ -88,7 +88,7 @@ class HistoryPage(QWidget):
         self.since.dateChanged.connect(self.apply_filter)
         self.until.dateChanged.connect(self.apply_filter)
         filters = QHBoxLayout()
-        for w in (
+        for widget in (
             self.piece,
             self.genre,
             self.status,
@@ -98,7 +98,7 @@ class HistoryPage(QWidget):
             self.until,
             refresh,
         ):
-            filters.addWidget(w)
+            filters.addWidget(widget)
 
         self.tree = QTreeWidget()
         self.tree.setHeaderLabels(["Started", "Piece", "Genre", "Tempo", "Length", "Status"])
@@ -134,15 +134,17 @@ class HistoryPage(QWidget):
 
     def apply_filter(self) -> None:
         since_q = self.since.date()
-        since = None if since_q == self.since.minimumDate() else since_q.toPython()
-        until = self.until.date().toPython()
+        since: date | None = (
+            None if since_q == self.since.minimumDate() else since_q.toPython()  # type: ignore[assignment]
+        )
+        until: date = self.until.date().toPython()  # type: ignore[assignment]
         status = str(self.status.currentData() or "")
         self.shown = [
             s
             for s in self.sessions
             if session_matches(
                 s, self.piece.text().strip(), self.genre.text().strip(), status, since, until
-            )  # type: ignore[arg-type]
+            )
         ]
         self.tree.clear()
         for i, s in enumerate(self.shown):

@@ -40,7 +40,7 @@ def record_dict(record: Any) -> dict[str, Any]:
 
 def load_profiles(db: Any) -> list[Any]:
     """Every profile; the first start creates one named after the computer's user."""
-    profiles = _service().list_profiles(db)
+    profiles: list[Any] = _service().list_profiles(db)
     if not profiles:
         profiles = [_service().ensure_default_profile(db)]
     return profiles

@@ -14,12 +14,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 MAX_BYTES = 300_000
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "resources" / "screenshots"
 
 
-def _melody() -> list[object]:
+def _melody() -> list[Any]:
     from audio.sources import SynthNote
 
     # "Ode to Joy", 100 BPM quarter notes, with a little vibrato; the second E and the G run

@@ -23,21 +23,23 @@ WINDOW_S = 8.0
 _RING = 4096  # frames: 8 s at 48 kHz / 256-sample hops is 1500, so this is ample
 
 
-class NoteAxis(pg.AxisItem):
+class NoteAxis(pg.AxisItem):  # type: ignore[misc]  # pyqtgraph is untyped
     """Left axis labelled with note names on every semitone (only naturals when crowded)."""
 
-    def tickValues(self, minVal: float, maxVal: float, size: float):
+    def tickValues(
+        self, minVal: float, maxVal: float, size: float
+    ) -> list[tuple[float, list[int]]]:
         lo, hi = int(np.floor(minVal)), int(np.ceil(maxVal))
         semis = list(range(lo, hi + 1))
         if size / max(1, len(semis)) < 14:
             semis = [m for m in semis if m % 12 in (0, 2, 4, 5, 7, 9, 11)]
         return [(1.0, semis)]
 
-    def tickStrings(self, values: Sequence[float], scale: float, spacing: float):
+    def tickStrings(self, values: Sequence[float], scale: float, spacing: float) -> list[str]:
         return [note_name(v) for v in values]
 
 
-class PitchView(pg.PlotWidget):
+class PitchView(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
     """Live pitch (fractional MIDI) over the last eight seconds."""
 
     def __init__(self, parent: QWidget | None = None):

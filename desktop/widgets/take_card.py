@@ -63,7 +63,7 @@ def _num(entry: Mapping[str, Any], *keys: str) -> float | None:
     return None
 
 
-class NoteTimeline(pg.PlotWidget):
+class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
     """One bar per note at its time, its colour saying how far it was from its target;
     ▲/▼ marks above a note that came early/late."""
 

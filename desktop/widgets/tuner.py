@@ -39,7 +39,7 @@ class TunerWidget(QWidget):
         p.setRenderHint(QPainter.RenderHint.Antialiasing)
         w, h = self.width(), self.height()
         fg = self.palette().windowText().color()
-        radius = min(w / 2 - 10, h - 40)
+        radius = float(min(w / 2 - 10, h - 40))
         centre = QPointF(w / 2, h - 28)
         arc = QRectF(centre.x() - radius, centre.y() - radius, 2 * radius, 2 * radius)
         # In-tune zone drawn as a green band so the target is visible without reading numbers.
@@ -64,9 +64,9 @@ class TunerWidget(QWidget):
         if self._midi is None or self._cents is None:
             p.drawText(QRectF(0, h - 26, w, 26), Qt.AlignmentFlag.AlignCenter, "—")
             return
-        c = max(-50.0, min(50.0, self._cents))
+        needle_cents = max(-50.0, min(50.0, self._cents))
         colour = QColor(*cents_colour(self._cents, self.tolerance_cents))
-        a = math.radians(90 - c * 1.8)
+        a = math.radians(90 - needle_cents * 1.8)
         p.setPen(QPen(colour, 4, Qt.PenStyle.SolidLine, Qt.PenCapStyle.RoundCap))
         p.drawLine(
             centre,
