@@ -18,8 +18,10 @@ full), target 0.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -44,6 +46,21 @@ def _music(seconds: float, folder: Path) -> Path:
     return path
 
 
+def _thread_cpu() -> dict[int, tuple[str, float]]:
+    """CPU seconds of every thread of this process, by native id (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, tuple[str, float]] = {}
+    for tid in os.listdir("/proc/self/task"):
+        try:
+            stat = Path(f"/proc/self/task/{tid}/stat").read_text()
+            comm = Path(f"/proc/self/task/{tid}/comm").read_text().strip()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        out[int(tid)] = (comm, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
 def _ms(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q) * 1000.0)
 
@@ -55,6 +72,8 @@ def latency_phase(seconds: float, device: str, sink: str, folder: Path) -> bool:
     worker.start()
     time.sleep(0.5)
     worker.start_take(folder / "take.flac")
+    recorder_ids = {t.native_id for t in threading.enumerate() if t.name == "TakeRecorder"}
+    threads0 = _thread_cpu()
     cpu0 = time.process_time()
     pos0 = worker.position_s
     player = play(music, sink)
@@ -64,6 +83,15 @@ def latency_phase(seconds: float, device: str, sink: str, folder: Path) -> bool:
         drained += len(worker.outbox.drain())
     audio_s = worker.position_s - pos0
     cpu_process = time.process_time() - cpu0
+    threads1 = _thread_cpu()
+    per_thread = {
+        tid: cpu - threads0.get(tid, (name, 0.0))[1] for tid, (name, cpu) in threads1.items()
+    }
+    main_id = threading.main_thread().native_id
+    cpu_main = per_thread.pop(main_id, 0.0)
+    cpu_worker = per_thread.pop(worker.native_id or -1, 0.0)
+    cpu_rec = sum(per_thread.pop(tid, 0.0) for tid in recorder_ids)
+    cpu_audio = sum(per_thread.values())
     worker.stop_take()
     result = worker.stop()
     lat = np.array(worker.latencies_s())
@@ -84,7 +112,13 @@ def latency_phase(seconds: float, device: str, sink: str, folder: Path) -> bool:
     print(f"  records drained by GUI   {drained:7d}")
     print("CPU per second of audio")
     print(f"  worker thread            {worker.cpu_time_s / result.duration_s:7.4f} CPU-s/audio-s")
-    print(f"  whole process            {cpu_process / audio_s:7.4f} CPU-s/audio-s (incl. take)")
+    print(f"  whole process            {cpu_process / audio_s:7.4f} CPU-s/audio-s, of which")
+    print(f"    analysis worker thread {cpu_worker / audio_s:7.4f} (same window, from /proc)")
+    print(f"    take recorder (FLAC)   {cpu_rec / audio_s:7.4f}")
+    print(
+        f"    PortAudio + Pulse I/O  {cpu_audio / audio_s:7.4f} (callback thread, client threads)"
+    )
+    print(f"    main thread (30 Hz GUI-like drain) {cpu_main / audio_s:7.4f}")
     print(f"  overflows                {result.overflows:7d}")
     if result.error is not None:
         print(f"  ERROR: {result.error}")
