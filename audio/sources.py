@@ -222,8 +222,8 @@ class MicrophoneSource:
         return self._error
 
     def _check_stall(self) -> None:
-        # PortAudio over PulseAudio sometimes keeps a dead stream "active" without calling back,
-        # so silence from the callback for too long counts as the device vanishing.
+        # A frozen sound server or a hung driver keeps the stream "active" without calling back
+        # and without an error, so no callback for too long counts as the device vanishing.
         ring = self._ring
         if self._finished or ring is None or self._stream is None or self._stopping:
             return
@@ -260,6 +260,8 @@ class MicrophoneSource:
                 ring.note_input_overflow()
             if self.channels == 1:
                 ring.write(indata[:, 0], now)
+            elif frames > self._mono.shape[0]:
+                ring.note_input_overflow()  # cannot happen with a fixed blocksize; never raise here
             else:
                 mono = self._mono[:frames]
                 np.sum(indata, axis=1, out=mono)
