@@ -257,6 +257,7 @@ class PracticePage(QWidget):
             return False
         self.messages.clear_message()
         self.worker = worker
+        self.session = None  # the new one arrives from the database worker
         self._hops = 0
         self._live_notes = []
         self._live_onsets = []
@@ -284,6 +285,16 @@ class PracticePage(QWidget):
 
     def _session_created(self, session: Any) -> None:
         self.session = session
+        if not self.is_live:
+            # Stopped before the database answered: end the session now, or it would stay
+            # "active" until the next start-up marks it abandoned.
+            hops = self._hops
+            self.ctx.db.submit(
+                "end session",
+                lambda s: ops.finish_session(s, session.id, hops),
+                self._session_ended,
+            )
+            return
         self.ctx.events.session_changed.emit(session)
         self.takes.show_session(session.id)
         self.practice_started.emit(session)
@@ -299,7 +310,8 @@ class PracticePage(QWidget):
         try:
             if self.is_recording:
                 self.stop_take()
-            self.tick()  # show what arrived since the last frame
+            self.tick_drain_only()  # count what arrived since the last frame
+            self.pitch_view.repaint_now()
             chunks = self._hops
             self._shutdown_audio()
         finally:

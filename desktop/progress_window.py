@@ -207,8 +207,12 @@ class ProgressWindow(QWidget):
         lay = QVBoxLayout(self)
         lay.addLayout(head)
         lay.addWidget(scroll, 1)
-        ctx.events.take_saved.connect(lambda _s: self.reload())
-        ctx.events.profile_changed.connect(lambda _p: self.reload())
+        ctx.events.take_saved.connect(self._reload_if_visible)
+        ctx.events.profile_changed.connect(self._reload_if_visible)
+
+    def _reload_if_visible(self, _event: object) -> None:
+        if self.isVisible():
+            self.reload()
 
     def charts(self) -> list[ChartBox]:
         return [self.scores, self.practice, self.intonation]

@@ -180,3 +180,18 @@ def test_a_reference_piece_draws_bars_and_the_card_marks_a_late_note(qtbot, main
     assert [e["target_midi"] for e in late] == [69]
     assert page.card.timeline.late == 1 and page.card.timeline.early == 0
     assert page.card.value_labels["note_accuracy_rate"].text() == "100 %"
+
+
+def test_stopping_before_the_database_answered_still_ends_the_session(qtbot, main_window):
+    page = main_window.practice
+    page.source_factory = lambda prefs: scale_source()
+    assert page.start_practice()
+    page.stop_practice()  # at once: the session row does not exist yet
+    assert not page.is_live
+    with qtbot.waitSignal(page.practice_stopped, timeout=10_000) as stopped:
+        pass
+    wait_idle(qtbot, main_window.ctx)
+    session, takes = _rows(main_window, stopped.args[0].id)
+    assert session.status == "completed" and takes == []
+    with main_window.ctx.database.sessionmaker() as s:
+        assert service.get_user_sessions(s, main_window.ctx.profile.id, status="active") == []
