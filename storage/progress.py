@@ -261,7 +261,9 @@ def _rollup(
         .outerjoin(Performance, Performance.session_id == RealtimeSession.id)
         .outerjoin(an, an.performance_id == Performance.id)
         .where(*window)
-        .group_by(RealtimeSession.id)
+        # Grouping by (started_at, id), not id alone, keeps SQLite on the (user_id, started_at)
+        # index: grouping by id lets it walk the whole primary key instead.
+        .group_by(RealtimeSession.started_at, RealtimeSession.id)
     ).all()
 
     # Aggregate by local day once; periods are sums of days.
@@ -315,12 +317,14 @@ def _rollup(
                 ProgressMetric.user_id == user.id,
                 ProgressMetric.metric_date >= local_midnight_utc(first_start, tz),
                 ProgressMetric.metric_date < hi_utc,
-                # A handful of touched rows when a session ends; the whole range on a rebuild.
+                # A handful of touched rows when a session ends (looked up by the unique key);
+                # the whole range on a rebuild.
                 *(
                     [
+                        ProgressMetric.period_type.in_({t for t, _ in touched}),
                         ProgressMetric.metric_date.in_(
                             {local_midnight_utc(p, tz) for _, p in touched}
-                        )
+                        ),
                     ]
                     if len(touched) <= 50
                     else []
