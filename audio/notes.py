@@ -37,7 +37,7 @@ ATTACK_S = 0.04
 START_LOOKBACK_S = 0.1
 RISE_DB = 25.0
 FLOOR_MARGIN_DB = 6.0
-REATTACK_DB = 6.0
+REATTACK_DB = 7.5
 REATTACK_MIN_AGE_S = 0.08
 HISTORY_S = 0.3
 DIP_DB = 9.0
@@ -373,9 +373,14 @@ class NoteTracker:
                 continue
             if o - note.onset_s < REATTACK_MIN_AGE_S or not note.onset_final:
                 continue
-            before = [lv for lt, lv in self._levels if o - 0.05 <= lt < o]
-            after = [lv for lt, lv in self._levels if o <= lt <= o + 0.04]
-            if before and after and max(after) - min(before) >= REATTACK_DB:
+            # The level must climb from its lowest point around the onset (which can sit a
+            # hop after the reported time) within 40 ms: a re-attack, not a fade or a drop.
+            around = [(lt, lv) for lt, lv in self._levels if o - 0.05 <= lt < o + 0.012]
+            if not around:
+                continue
+            bottom_t, bottom = min(around, key=lambda p: p[1])
+            after = [lv for lt, lv in self._levels if bottom_t < lt <= bottom_t + 0.04]
+            if after and max(after) - bottom >= REATTACK_DB:
                 self._split_at(o, capture_time_s, out)
                 note = self._note
                 if note is None:
