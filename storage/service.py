@@ -207,7 +207,8 @@ def create_session(
     check_enum("difficulty_level", difficulty_level, DIFFICULTY_LEVELS)
     check_text("websocket_session_id", websocket_session_id)
     check_aware("started_at", started_at)
-    _user(db, uid)
+    if db.scalar(select(User.id).where(User.id == uid)) is None:
+        raise NotFoundError("user", uid)
     row = RealtimeSession(
         user_id=uid,
         piece_name=piece_name,
@@ -368,7 +369,8 @@ def create_performance(
     _check_duration("recording_duration", recording_duration)
     if not isinstance(recovered, bool):
         raise ValidationError("recovered", "must be true or false", recovered)
-    _session(db, sid)
+    if db.scalar(select(RealtimeSession.id).where(RealtimeSession.id == sid)) is None:
+        raise NotFoundError("session", sid)
     row = Performance(
         session_id=sid,
         audio_path=audio_path,
@@ -501,7 +503,13 @@ def create_analysis_result(
     check_text("analysis_engine_version", analysis_engine_version, 64)
     check_int("processing_time_ms", processing_time_ms, 0)
     check_aware("created_at", created_at)
-    perf = _performance(db, pid)
+    owner = db.execute(
+        select(RealtimeSession.status, RealtimeSession.user_id, RealtimeSession.started_at)
+        .join(Performance, Performance.session_id == RealtimeSession.id)
+        .where(Performance.id == pid)
+    ).first()
+    if owner is None:
+        raise NotFoundError("performance", pid)
     row = AnalysisResult(
         performance_id=pid,
         avg_pitch_deviation_cents=avg_pitch_deviation_cents,
@@ -515,7 +523,6 @@ def create_analysis_result(
     db.add(row)
     db.flush()
     # A late (re-)analysis of an ended session changes that session's progress rows.
-    owner = _session(db, perf.session_id)
     if owner.status != "active":
         progress.recompute_for_sessions(db, owner.user_id, [owner.started_at])
     return snapshot(AnalysisRecord, row)
