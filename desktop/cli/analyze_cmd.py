@@ -33,7 +33,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "analyze",
         help="analyse recorded takes (WAV/FLAC/OGG): pitch, rhythm, feedback",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description=(
+            "Analyse recorded takes through the same analysis as live practice: notes, "
+            "intonation, rhythm and feedback per file."
+        ),
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="audio files to analyse")
     p.add_argument("--reference", metavar="MID", type=Path, help="MIDI file of the piece")
@@ -52,7 +55,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--pitch-tolerance", type=float, default=25.0, metavar="CENTS", help="1..100 (25)"
     )
     p.add_argument("--timing-tolerance", type=float, default=50.0, metavar="MS", help="5..500 (50)")
-    p.add_argument("--genre", metavar="NAME", help="score the fit to a genre profile")
+    p.add_argument(
+        "--genre",
+        metavar="NAME",
+        help="score the fit to a genre profile: " + ", ".join(sorted(genre_profiles())),
+    )
     p.add_argument("--json", action="store_true", help="one JSON object per file, one per line")
     p.add_argument("--frames", action="store_true", help="include every analysis frame in JSON")
     p.add_argument(
@@ -318,8 +325,3 @@ def summary(result: FileAnalysis, settings: AnalysisSettings) -> str:
     for t in fb["tips"]:
         lines.append(f"  - {t}")
     return "\n".join(lines)
-
-
-def known_genres() -> list[str]:
-    """Names accepted by ``--genre``."""
-    return sorted(genre_profiles())
