@@ -201,18 +201,19 @@ def calibration(program: int, lo: int, hi: int) -> dict[int, float]:
     return out
 
 
-def render(midi_path: Path, wav_path: Path) -> None:
+def render(midi_path: Path, wav_path: Path, effects: bool = False) -> None:
+    """Render with FluidR3 at 44.1 kHz. Dry by default (fluidsynth's chorus modulates pitch
+    and its reverb smears note ends, which blurs the truth); ``effects`` keeps both on, as
+    fluidsynth plays by default."""
     if wav_path.exists():
         return
+    fx = [] if effects else ["-C", "0", "-R", "0"]
     subprocess.run(
         [
             "fluidsynth",
             "-ni",
             "-q",
-            "-C",
-            "0",
-            "-R",
-            "0",
+            *fx,
             "-g",
             "0.6",
             "-F",
@@ -434,6 +435,10 @@ def main() -> int:
                 noisy = OUT / f"{name}_noise20.wav"
                 add_noise(wav, noisy, 20.0, seed=s)
                 items.append((name + "_noise20", noisy, truth))
+                if s == 1:
+                    room = OUT / f"{name}_fx.wav"
+                    render(midi, room, effects=True)
+                    items.append((name + "_fx", room, truth))
     items += synthetic_items()
 
     rows: dict[str, list[dict[str, float]]] = {"etude": [], "aubio": []}
@@ -482,7 +487,8 @@ def main() -> int:
     ]
     print(
         f"\nAccuracy over {len(items)} files, {audio_s:.0f} s of audio "
-        f"({len(INSTRUMENTS)} GM instruments{' dry + 20 dB noise' if not args.quick else ''},"
+        f"({len(INSTRUMENTS)} GM instruments"
+        f"{' dry, 20 dB noise, with reverb+chorus' if not args.quick else ''},"
         " synthetic vibrato and glides)"
     )
     print(f"{'figure':42s} {'etude':>8s} {'aubio':>8s}  target   met")
@@ -496,9 +502,8 @@ def main() -> int:
     print("\nper instrument (etude / aubio):")
     groups: dict[str, list[int]] = {}
     for k, (name, _, _) in enumerate(items):
-        groups.setdefault(
-            name.rstrip("0123456789").split("_noise")[0].rstrip("0123456789"), []
-        ).append(k)
+        group = name.split("_noise")[0].split("_fx")[0].rstrip("0123456789")
+        groups.setdefault(group, []).append(k)
     print(f"{'':10s} {'raw pitch':>13s} {'steady pitch':>13s} {'onset F1':>13s} {'note F1':>13s}")
     for g, idx in groups.items():
         cells = []
