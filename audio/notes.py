@@ -1,20 +1,29 @@
 """Causal note tracking: turns a stream of pitch frames and onsets into notes.
 
-Rules (all times in seconds, pitches in fractional MIDI):
+Rules (all times in seconds, pitches in fractional MIDI; the constants are below):
 
-* A note starts when frames become voiced. Its onset time is an aubio onset found up to
-  ``START_LOOKBACK_S`` before the first voiced frame, else the start of the level rise that led
-  to it (the earliest recent hop within ``RISE_DB`` of the note's level).
-* A note ends after ``END_GAP_S`` of unvoiced frames; its offset is its last voiced frame.
-* Legato split: frames more than ``SPLIT_SEMITONES`` from the note's pitch that agree with each
-  other for ``SPLIT_HOLD_S`` start a new note at the first of them. Vibrato (a swing around the
+* A note starts when frames become voiced. Its onset is the start of the level rise that led
+  to it -- the earliest hop, at most ``START_LOOKBACK_S`` (0.1 s) before the first voiced frame,
+  still above the quieter of ``RISE_DB`` (25 dB) under the note's peak and ``FLOOR_MARGIN_DB``
+  (6 dB) over the background -- moved to an aubio onset when one lies within 30 ms before it.
+* A note ends after ``END_GAP_S`` (35 ms) of unvoiced frames; its offset is its last voiced
+  frame.
+* Legato split: when frames more than ``SPLIT_SEMITONES`` (0.7) from the note's pitch have lasted
+  ``SPLIT_HOLD_S`` (45 ms) and three quarters of the recent ones agree within
+  ``SPLIT_SPREAD_SEMITONES`` (0.45), a new note starts where the crossfade began (frames leaning
+  towards the new pitch, or an aubio onset up to 0.1 s earlier). Vibrato (a swing around the
   pitch) and slides (frames that do not settle) never hold still long enough to split.
-* Octave jumps (an estimate one octave off the note) are folded back into the note unless they
-  last ``OCTAVE_HOLD_S``, which corrects the short octave errors of pitch detectors.
-* Repeated notes: an onset inside a note that is followed by a level rise of ``REATTACK_DB``
-  splits the note there, even without a pitch change.
-* Notes shorter than ``MIN_NOTE_S`` are dropped: they are attack noise or release tails.
-* A note's pitch is the median of its frames after the first ``ATTACK_S`` (its attack).
+* Octave jumps (±12, ±19, ±24 semitones: the pitch detector's harmonic errors) are folded back
+  into the note unless they last ``OCTAVE_HOLD_S`` (0.12 s). A note younger than
+  ``SUBHARMONIC_MERGE_S`` (0.15 s) that turns out to be 12-31 semitones below the next pitch is
+  the next note's attack and takes its pitch.
+* Repeated notes: an onset inside a note (from aubio, or a V-shaped level dip of ``DIP_DB``,
+  9 dB, within ``DIP_S``, 50 ms) splits the note when the level climbs ``REATTACK_DB`` (7.5 dB)
+  from its minimum around the onset within 40 ms, even without a pitch change.
+* Notes shorter than ``MIN_NOTE_S`` (60 ms) are dropped: they are attack noise or release
+  tails. An onset is published once its note has lasted that long.
+* A note's pitch is the median of its frames after the first ``ATTACK_S`` (40 ms); its level is
+  the median hop level.
 """
 
 from __future__ import annotations
