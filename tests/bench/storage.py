@@ -9,7 +9,8 @@ steady use). Then each operation runs ``--reps`` times, each in its own Session 
 like a user action, on random rows. "op" is the time of the service call (queries and flush); for
 write operations "commit" is the time of the COMMIT that follows (SQLite: synchronous=FULL, so an
 fsync). The table prints p50/p95 in milliseconds next to the seed's expected figure and the
-ratio seed / p95 (the goal is ≥ 10). PostgreSQL runs in a fresh schema that is dropped at the
+ratios seed / p50 and seed / p95 (the goal is ≥ 10). The load average is printed too: other
+work on the machine shows up mostly in p95. PostgreSQL runs in a fresh schema that is dropped at the
 end. Finally the demo generator's time for ten years is measured on each backend.
 """
 
@@ -265,37 +266,42 @@ def main(argv: list[str] | None = None) -> int:
 
     first = next(iter(runs.values()))
     st = first["stats"]
+    print(f"\nLoad average at the end: {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     print(
-        f"\nData: {args.years} years, {st.total_sessions} sessions, "
+        f"Data: {args.years} years, {st.total_sessions} sessions, "
         f"{st.total_sessions * 3} takes, {st.total_analyses} analyses; "
         f"{args.reps} repetitions per operation; times in ms."
     )
     head = f"{'operation':<46} {'seed':>5}"
     for label in runs:
-        head += f" | {label + ' p50':>15} {'p95':>6} {'ratio':>6} {'commit p50':>10}"
+        head += f" | {label + ' p50':>15} {'p95':>6} {'x p50':>6} {'x p95':>6} {'commit':>7}"
     print(head)
     print("-" * len(head))
     worst: dict[str, float] = {}
+    worst50: dict[str, float] = {}
     for name, seed in SEED_MS.items():
         line = f"{name:<46} {('<' + str(int(seed))) if seed else '-':>5}"
         for label, run in runs.items():
             ops, commits = run["results"][name]
             p50, p95 = pct(ops, 0.5), pct(ops, 0.95)
             ratio = seed / p95 if seed else float("nan")
+            ratio50 = seed / p50 if seed else float("nan")
             if seed:
                 worst[label] = min(worst.get(label, float("inf")), ratio)
+                worst50[label] = min(worst50.get(label, float("inf")), ratio50)
             is_write = name.startswith(("create", "update", "end"))
             commit = f"{pct(commits, 0.5):.3f}" if is_write else "-"
             ratio_text = f"{ratio:.0f}x" if seed else "-"
-            line += f" | {p50:>15.3f} {p95:>6.2f} {ratio_text:>6} {commit:>10}"
+            ratio50_text = f"{ratio50:.0f}x" if seed else "-"
+            line += f" | {p50:>15.3f} {p95:>6.2f} {ratio50_text:>6} {ratio_text:>6} {commit:>7}"
         print(line)
     print()
     for label, run in runs.items():
         print(
             f"{label}: heavy history generated and rolled up in {run['generate_s']:.1f} s; "
             f"demo generator, {args.years} years: {run['demo_s']:.1f} s; "
-            f"smallest ratio seed/p95: {worst[label]:.0f}x "
-            f"({'meets' if worst[label] >= 10 else 'MISSES'} the 10x goal)"
+            f"smallest ratio seed/p50 {worst50[label]:.1f}x, seed/p95 {worst[label]:.1f}x "
+            f"(goal 10x at p95: {'met' if worst[label] >= 10 else 'missed'})"
         )
     return 0
 
