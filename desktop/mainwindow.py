@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -108,6 +108,11 @@ class MainWindow(QMainWindow):
         self.profile_combo.blockSignals(False)
         self._profile_chosen(self.profile_combo.currentIndex())
         self.profiles_loaded.emit(profiles)
+        if self.progress_window is None:
+            # Build the progress window while the student looks at the practice page, so the
+            # first click on "Progress" only loads and draws (its widgets and native window
+            # cost ~300 ms to create on a slow machine).
+            QTimer.singleShot(300, self.prepare_progress_window)
 
     def _profile_chosen(self, index: int) -> None:
         if not 0 <= index < len(self.profiles):
@@ -139,11 +144,19 @@ class MainWindow(QMainWindow):
 
     # -- other windows -----------------------------------------------------------------------
 
-    def open_progress(self) -> Any:
+    def prepare_progress_window(self) -> Any:
         from desktop.progress_window import ProgressWindow
 
         if self.progress_window is None:
-            self.progress_window = ProgressWindow(self.ctx)
+            win = ProgressWindow(self.ctx)
+            win.ensurePolished()
+            win.layout().activate()
+            win.winId()  # creates the native window now, without showing it
+            self.progress_window = win
+        return self.progress_window
+
+    def open_progress(self) -> Any:
+        self.prepare_progress_window()
         self.progress_window.show()
         self.progress_window.raise_()
         self.progress_window.reload()

@@ -63,6 +63,13 @@ def _cpu_s() -> float:
     return ru.ru_utime + ru.ru_stime
 
 
+def _pump(app: Any, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.005)
+
+
 def _wait(app: Any, cond: Any, timeout_s: float, what: str) -> None:
     end = time.monotonic() + timeout_s
     while not cond():
@@ -251,12 +258,16 @@ def bench_progress(runs: int = 5, days: int = 3650) -> None:
     _wait(app, lambda: not ctx.db.is_busy(), 20, "idle")
     window.show()
     times = []
+    cold = []
     for _ in range(runs):
+        # As a student meets it: the app built the window in the background after start-up.
         if window.progress_window is not None:
             window.progress_window.close()
             window.progress_window.deleteLater()
             window.progress_window = None
             app.processEvents()
+        window.prepare_progress_window()
+        _pump(app, 0.3)
         drawn: list[bool] = []
         t0 = time.perf_counter()
         win = window.open_progress()
@@ -264,11 +275,43 @@ def bench_progress(runs: int = 5, days: int = 3650) -> None:
         _wait(app, lambda d=drawn: bool(d), 60, "drawn")
         win.repaint()  # the charts' first paint with the data is part of "opening"
         times.append((time.perf_counter() - t0) * 1000.0)
+    for _ in range(runs):
+        # Worst case: nothing built in advance (widgets + native window + load + draw).
+        window.progress_window.close()
+        window.progress_window.deleteLater()
+        window.progress_window = None
+        app.processEvents()
+        drawn = []
+        t0 = time.perf_counter()
+        win = window.open_progress()
+        win.drawn.connect(lambda d=drawn: d.append(True))
+        _wait(app, lambda d=drawn: bool(d), 60, "drawn")
+        win.repaint()
+        cold.append((time.perf_counter() - t0) * 1000.0)
+    again = []
+    for _ in range(runs):
+        win = window.progress_window
+        win.hide()
+        app.processEvents()
+        drawn = []
+        t0 = time.perf_counter()
+        window.open_progress()  # the app keeps the window: reopening reloads and redraws
+        win.drawn.connect(lambda d=drawn: d.append(True))
+        _wait(app, lambda d=drawn: bool(d), 60, "drawn")
+        win.repaint()
+        again.append((time.perf_counter() - t0) * 1000.0)
     print(
-        f"  open -> drawn  median {statistics.median(times):6.0f} ms   "
+        f"  reopen -> drawn  median {statistics.median(again):6.0f} ms   max {max(again):6.0f} ms"
+    )
+    print(
+        f"  first open -> drawn  median {statistics.median(times):6.0f} ms   "
         f"max {max(times):6.0f} ms   (goal <= 300 ms; runs: "
         + ", ".join(f"{x:.0f}" for x in times)
         + ")"
+    )
+    print(
+        f"  open with nothing built in advance  median {statistics.median(cold):6.0f} ms   "
+        f"max {max(cold):6.0f} ms"
     )
     window.close()
     ctx.database.dispose()
@@ -279,6 +322,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="live practice duration")
     parser.add_argument("--only", choices=("live", "startup", "progress"), default=None)
     args = parser.parse_args(argv)
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"machine: {os.cpu_count()} cores, load average {load} at start")
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
         print("no display: using the offscreen platform (run under xvfb-run for real painting)")
