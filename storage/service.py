@@ -84,11 +84,7 @@ def create_profile(
     (defines the local day for progress); settings: a JSON object (dict or text)."""
     check_text("display_name", display_name, MAX_NAME, required=True)
     check_timezone("timezone", timezone)
-    settings_json = check_json_object(
-        "settings_json",
-        dict(settings or {}) if not isinstance(settings, str) else settings,
-        allow_none=False,
-    )
+    settings_json = check_json_object("settings_json", _plain(settings or {}), allow_none=False)
     _check_name_free(db, display_name.strip())
     user = User(display_name=display_name.strip(), timezone=timezone, settings_json=settings_json)
     db.add(user)
@@ -153,9 +149,7 @@ def update_profile_settings(
     db: Session, user_id: uuid.UUID | str, settings: Mapping[str, Any] | str
 ) -> Profile:
     """Replace a profile's settings with ``settings`` (a JSON object, dict or text)."""
-    settings_json = check_json_object(
-        "settings_json", settings if isinstance(settings, str) else dict(settings), allow_none=False
-    )
+    settings_json = check_json_object("settings_json", _plain(settings), allow_none=False)
     user = _user(db, user_id)
     assert settings_json is not None
     user.settings_json = settings_json
@@ -495,10 +489,7 @@ def create_analysis_result(
             "must be between 0 and 1200 cents",
             avg_pitch_deviation_cents,
         )
-    feedback_text = check_json_object(
-        "feedback_json",
-        dict(feedback_json) if isinstance(feedback_json, Mapping) else feedback_json,
-    )
+    feedback_text = check_json_object("feedback_json", _plain(feedback_json))
     check_enum("difficulty_estimate", difficulty_estimate, DIFFICULTY_LEVELS)
     check_text("analysis_engine_version", analysis_engine_version, 64)
     check_int("processing_time_ms", processing_time_ms, 0)
@@ -601,7 +592,7 @@ def create_or_update_progress_metric(
             if value is not None and not -1.0 <= value <= 1.0:
                 raise ValidationError(name, "must be between -1 and 1", value)
         elif kind == "json":
-            value = check_json_object(name, dict(value) if isinstance(value, Mapping) else value)
+            value = check_json_object(name, _plain(value))
         else:
             value = _check_json_any(name, value)
         clean[name] = value
@@ -814,6 +805,11 @@ def _tombstone_performances(db: Session, perf_ids: list[uuid.UUID]) -> None:
         db.add(Tombstone(table_name="analysis_results", row_id=aid))
     for pid in perf_ids:
         db.add(Tombstone(table_name="performances", row_id=pid))
+
+
+def _plain(value: Any) -> Any:
+    """A Mapping as a dict (for JSON checks); anything else unchanged, for the check to judge."""
+    return dict(value) if isinstance(value, Mapping) else value
 
 
 def _opt_float(value: Any) -> float | None:

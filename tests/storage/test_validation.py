@@ -54,6 +54,18 @@ CASES: list[tuple[str, Call, str, str]] = [
         "valid JSON",
     ),
     (
+        "settings type",
+        lambda s, i: sv.create_profile(s, "Cy", settings=[("a", 1)]),  # type: ignore[arg-type]
+        "settings_json",
+        "JSON object",
+    ),
+    (
+        "feedback type",
+        lambda s, i: sv.create_analysis_result(s, i["perf"], feedback_json=[1]),  # type: ignore[arg-type]
+        "feedback_json",
+        "JSON object",
+    ),
+    (
         "settings list",
         lambda s, i: sv.create_profile(s, "Cy", settings="[1]"),
         "settings_json",
