@@ -161,6 +161,7 @@ class HistoryPage(QWidget):
             )
             item.setData(0, Qt.ItemDataRole.UserRole, i)
             self.tree.addTopLevelItem(item)
+        self.tree.resizeColumnToContents(0)
         self.count_label.setText(f"{len(self.shown)} of {len(self.sessions)} sessions")
 
     def _open_selected(self) -> None:

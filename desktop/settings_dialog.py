@@ -43,6 +43,7 @@ class SettingsDialog(QDialog):
     ):
         super().__init__(parent)
         self.setWindowTitle("Etude settings")
+        self.setMinimumWidth(560)
         self._prefs = prefs
         self._probe_factory = level_probe
         self._probe: Any = None

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from PySide6.QtCore import QDate, QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDropEvent, QImage
+from PySide6.QtGui import QDesktopServices, QDropEvent, QImage
 
 from storage import progress, service
 from storage.demo import DEMO_PROFILE_NAME, create_demo
@@ -151,6 +151,15 @@ def test_settings_persist_across_a_restart(qtbot, main_window, db_url):
     s = again.settings_dialog()
     qtbot.addWidget(s)
     assert s.a4.value() == 442.0 and s.data_label.text() == str(again.ctx.data_dir)
+    from tests.desktop.test_controls import _FolderOpener
+
+    opener = _FolderOpener()
+    QDesktopServices.setUrlHandler("file", opener, "open")
+    try:
+        assert s.open_data_folder()
+    finally:
+        QDesktopServices.unsetUrlHandler("file")
+    assert [u.toLocalFile() for u in opener.urls] == [str(again.ctx.data_dir)]
     wait_idle(qtbot, again.ctx)
     again.close()
     again.ctx.database.dispose()
