@@ -160,3 +160,21 @@ def test_settings_level_test_reports_a_device_that_cannot_open(qtbot, main_windo
 
 
 _ = time
+
+
+def test_level_meter_warns_on_clipping_and_the_warning_fades(qtbot):
+    from desktop.widgets.level import CLIP_HOLD_S, LevelMeter
+
+    meter = LevelMeter()
+    qtbot.addWidget(meter)
+    meter.set_level(-20.0, now_s=100.0)
+    assert not meter.is_clipping()
+    meter.set_level(-0.3, now_s=100.1)  # a peak at full scale
+    assert meter.is_clipping()
+    assert "clipping" in meter.warning.text()
+    meter.set_level(-18.0, now_s=100.1 + CLIP_HOLD_S / 2)
+    assert meter.is_clipping()  # held long enough to be read
+    meter.set_level(-18.0, now_s=100.2 + CLIP_HOLD_S)
+    assert not meter.is_clipping()
+    meter.set_level(float("-inf"), now_s=200.0)  # silence before the first block
+    assert meter.level_db == -60.0
