@@ -28,6 +28,7 @@ Rules (all times in seconds, pitches in fractional MIDI; the constants are below
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,10 @@ SPLIT_HOLD_S = 0.045
 SETTLED_SHARE = 0.75
 SUBHARMONIC_MERGE_S = 0.15
 LEGATO_LOOKBACK_S = 0.1
+REJOIN_S = 0.1
+SUBHARMONIC_INTERVALS = (12, 19, 24, 28, 31)
+# exact intervals of periods 2..6 times too long
+SUBHARMONIC_SEMITONES = tuple(12.0 * math.log2(n) for n in range(2, 7))
 LEAN_SEMITONES = 0.1
 OCTAVE_HOLD_S = 0.12
 ATTACK_S = 0.04
@@ -59,6 +64,15 @@ def _median(values: Sequence[float]) -> float:
     n = len(v)
     mid = n // 2
     return float(v[mid]) if n % 2 else 0.5 * (v[mid - 1] + v[mid])
+
+
+def _fold_subharmonic(midi: float, target: float) -> float:
+    """A frame 2-6 periods too long (12, 19, 24, 28 or 31 semitones under ``target``) is
+    raised to the pitch it is a subharmonic of."""
+    for k in SUBHARMONIC_SEMITONES:
+        if abs(target - midi - k) < SPLIT_SEMITONES:
+            return midi + k
+    return midi
 
 
 @dataclass(slots=True)
@@ -135,6 +149,7 @@ class NoteTracker:
         self._reattacks: list[float] = []
         self._levels: deque[tuple[float, float]] = deque()
         self._last_dip_s = -1.0
+        self._held: _Building | None = None
 
     def push(
         self,
@@ -172,7 +187,7 @@ class NoteTracker:
                 self._gap_s += self.hop_s
                 if self._gap_s >= END_GAP_S:
                     self._flush_pending_into(note)
-                    self._finish(capture_time_s, out)
+                    self._finish(capture_time_s, out, hold=True)
         elif note is None:
             self._start(t_s, midi, level_db)
         else:
@@ -180,22 +195,33 @@ class NoteTracker:
             self._continue(note, t_s, midi, level_db, capture_time_s, out)
 
         note = self._note
-        if note is not None:
-            if not note.onset_final and t_s - note.first_voiced_s >= MIN_NOTE_S:
-                note.onset_s = self._attack_time(note)
-                note.onset_final = True
-            if (
-                note.onset_final
-                and not note.announced
-                and note.last_voiced_s - note.onset_s >= MIN_NOTE_S
-            ):
-                note.announced = True
-                out.append(TrackerEvent(note.onset_s, None))
+        held = self._held
+        if held is not None and note is None and t_s - held.last_voiced_s > REJOIN_S:
+            self._release_held(capture_time_s, out)
+        if (
+            note is not None
+            and not note.onset_final
+            and t_s - note.first_voiced_s >= MIN_NOTE_S
+            and not self._merge_held(note)
+        ):
+            self._release_held(capture_time_s, out)
+            note.onset_s = self._attack_time(note)
+            note.onset_final = True
+        if note is not None and (
+            note.onset_final
+            and not note.announced
+            and note.last_voiced_s - note.onset_s >= MIN_NOTE_S
+        ):
+            note.announced = True
+            out.append(TrackerEvent(note.onset_s, None))
         return out
 
     def finish(self, capture_time_s: float) -> list[TrackerEvent]:
         """End of stream: finish the current note, if any."""
         out: list[TrackerEvent] = []
+        if self._note is not None and not self._note.onset_final:
+            self._merge_held(self._note)
+        self._release_held(capture_time_s, out)
         if self._note is not None:
             self._flush_pending_into(self._note)
             if not self._note.onset_final:
@@ -324,19 +350,12 @@ class NoteTracker:
         self._pending = []
         note = self._note
         assert note is not None
-        new_pitch = _median([p[1] for p in pending])
-        interval = new_pitch - note.pitch()
-        young = pending[0][0] - note.onset_s < SUBHARMONIC_MERGE_S
-        if young and any(abs(interval - k) < SPLIT_SEMITONES for k in (12, 19, 24, 28, 31)):
-            # A short note an octave or a twelfth below the next one is the pitch detector
-            # locking onto a common period while two notes overlap: it is the next note's
-            # attack, so the note keeps its onset and takes the new pitch.
-            note.times.clear()
-            note.midis.clear()
-            note.levels.clear()
-            for t, m, lv in pending:
-                note.add(t, m, lv)
-            self._anchor = None
+        # The pitch the recent frames settled on (the settle check's own window).
+        recent = pending[-1][0] - SPLIT_HOLD_S + 1e-9
+        new_pitch = _median([p[1] for p in pending if p[0] >= recent])
+        pending = [(t, _fold_subharmonic(m, new_pitch), lv) for t, m, lv in pending]
+        if self._is_subharmonic_attack(note, note.pitch(), new_pitch, pending[0][0]):
+            self._take_new_pitch(note, [], pending)
             return
         # The frames just before the change that already lean towards the new pitch are the
         # crossfade: the new note began with the first of them.
@@ -351,6 +370,11 @@ class NoteTracker:
         ):
             k -= 1
         moved = list(zip(note.times[k:], note.midis[k:], note.levels[k:], strict=True))
+        if k < len(note.times):
+            rest = _median(note.midis[:k])
+            if self._is_subharmonic_attack(note, rest, new_pitch, note.times[k]):
+                self._take_new_pitch(note, moved, pending)
+                return
         del note.times[k:], note.midis[k:], note.levels[k:]
         if note.times:
             note.last_voiced_s = note.times[-1]
@@ -364,6 +388,31 @@ class NoteTracker:
         self._reattacks = []
         for t, m, lv in moved + pending:
             self._note.add(t, m, lv)
+
+    @staticmethod
+    def _is_subharmonic_attack(
+        note: _Building, pitch: float, new_pitch: float, change_t: float
+    ) -> bool:
+        """A short note 12-31 semitones below the next one is the pitch detector locking onto
+        a common period while two notes overlap: it is the next note's attack."""
+        if change_t - note.onset_s >= SUBHARMONIC_MERGE_S:
+            return False
+        interval = new_pitch - pitch
+        return any(abs(interval - k) < SPLIT_SEMITONES for k in SUBHARMONIC_INTERVALS)
+
+    def _take_new_pitch(
+        self,
+        note: _Building,
+        moved: list[tuple[float, float, float]],
+        pending: list[tuple[float, float, float]],
+    ) -> None:
+        """The note keeps its onset and continues with only the frames of the new pitch."""
+        note.times.clear()
+        note.midis.clear()
+        note.levels.clear()
+        for t, m, lv in moved + pending:
+            note.add(t, m, lv)
+        self._anchor = None
 
     def _legato_onset(self, change_t: float) -> float:
         """An aubio onset shortly before the pitch change marks the change more precisely."""
@@ -414,15 +463,44 @@ class NoteTracker:
         self._note = new
         self._anchor = None
 
-    def _finish(self, capture_time_s: float, out: list[TrackerEvent]) -> None:
+    def _finish(self, capture_time_s: float, out: list[TrackerEvent], hold: bool = False) -> None:
         note = self._note
         self._note = None
         self._gap_s = 0.0
         self._anchor = None
         if note is None or not note.midis:
             return
+        self._release_held(capture_time_s, out)
         if note.last_voiced_s - note.onset_s < MIN_NOTE_S:
             return
+        if hold and note.last_voiced_s - note.onset_s < SUBHARMONIC_MERGE_S:
+            # A short note that broke off may be the subharmonic attack of the next one:
+            # kept back until the next note's pitch is known (at most REJOIN_S + MIN_NOTE_S).
+            self._held = note
+            return
+        self._emit(note, capture_time_s, out)
+
+    def _release_held(self, capture_time_s: float, out: list[TrackerEvent]) -> None:
+        held = self._held
+        self._held = None
+        if held is not None:
+            self._emit(held, capture_time_s, out)
+
+    def _merge_held(self, note: _Building) -> bool:
+        """Fold a held short note into ``note`` when it lay 12-31 semitones below it."""
+        held = self._held
+        if held is None or note.first_voiced_s - held.last_voiced_s > REJOIN_S:
+            return False
+        interval = note.pitch() - held.pitch()
+        if not any(abs(interval - k) < SPLIT_SEMITONES for k in SUBHARMONIC_INTERVALS):
+            return False
+        note.onset_s = held.onset_s
+        note.onset_final = True
+        note.announced = held.announced
+        self._held = None
+        return True
+
+    def _emit(self, note: _Building, capture_time_s: float, out: list[TrackerEvent]) -> None:
         if not note.announced:
             out.append(TrackerEvent(note.onset_s, None))
         out.append(
