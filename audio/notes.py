@@ -15,8 +15,9 @@ Rules (all times in seconds, pitches in fractional MIDI; the constants are below
   pitch) and slides (frames that do not settle) never hold still long enough to split.
 * Octave jumps (±12, ±19, ±24 semitones: the pitch detector's harmonic errors) are folded back
   into the note unless they last ``OCTAVE_HOLD_S`` (0.12 s). A note younger than
-  ``SUBHARMONIC_MERGE_S`` (0.15 s) that turns out to be 12-31 semitones below the next pitch is
-  the next note's attack and takes its pitch.
+  ``SUBHARMONIC_MERGE_S`` (0.15 s) that turns out to be 12-31 semitones below the next pitch
+  (reached by a split, or after a break of at most ``REJOIN_S``, 0.1 s) is the next note's
+  attack and takes its pitch; frames of a change that lie 2-6 periods too low are folded up.
 * Repeated notes: an onset inside a note (from aubio, or a V-shaped level dip of ``DIP_DB``,
   9 dB, within ``DIP_S``, 50 ms) splits the note when the level climbs ``REATTACK_DB`` (7.5 dB)
   from its minimum around the onset within 40 ms, even without a pitch change.

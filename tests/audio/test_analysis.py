@@ -191,3 +191,43 @@ def test_frame_track_reads_back_as_pitch_frames() -> None:
     assert voiced and all(f.target_midi == 69 and f.cents is not None for f in voiced)
     assert all(f.midi is None and f.f0_hz == 0.0 for f in frames if not f.voiced)
     assert an.frames[-1] == frames[-1]
+
+
+def _track(frames: list[tuple[float, float | None]], hop_s: float = 256 / SR) -> list[Note]:
+    """Feed (duration_s, midi or None) runs of frames at a constant level straight into the
+    note tracker; returns the notes it published."""
+    from audio.notes import NoteTracker
+
+    tracker = NoteTracker(hop_s)
+    t = 0.0
+    notes: list[Note] = []
+    for dur, midi in frames:
+        for _ in range(round(dur / hop_s)):
+            level = -20.0 if midi is not None else -90.0
+            for ev in tracker.push(t, midi, level, t, None, 0.0):
+                if ev.note is not None:
+                    n = ev.note
+                    notes.append(
+                        Note(n.onset_s, n.offset_s, n.midi, round(n.midi), 0.0, -20.0, 0.0)
+                    )
+            t += hop_s
+    for ev in tracker.finish(0.0):
+        if ev.note is not None:
+            n = ev.note
+            notes.append(Note(n.onset_s, n.offset_s, n.midi, round(n.midi), 0.0, -20.0, 0.0))
+    return notes
+
+
+def test_subharmonic_frames_in_a_legato_change_become_the_new_note() -> None:
+    # 76 -> 80 where the detector reads five periods (52.14) for 60 ms during the crossfade
+    notes = _track([(0.1, None), (0.5, 76.0), (0.06, 80.0 - 27.86), (0.4, 80.0), (0.1, None)])
+    assert [n.target_midi for n in notes] == [76, 80]
+    assert notes[1].onset_s == pytest.approx(0.6, abs=0.02)
+
+
+def test_short_subharmonic_note_after_a_break_merges_into_the_next() -> None:
+    notes = _track(
+        [(0.1, None), (0.4, 64.0), (0.05, None), (0.09, 72.0 - 19.02), (0.04, None), (0.4, 72.0)]
+    )
+    assert [n.target_midi for n in notes] == [64, 72]
+    assert notes[1].onset_s == pytest.approx(0.55, abs=0.02)
