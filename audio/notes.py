@@ -168,10 +168,12 @@ class NoteTracker:
         reported with this frame, seconds, or None.
         """
         out: list[TrackerEvent] = []
+        rising = bool(self._levels) and level_db > self._levels[-1][1]
         self._levels.append((level_t_s, level_db))
         while self._levels and self._levels[0][0] < level_t_s - HISTORY_S:
             self._levels.popleft()
-        if onset_t_s is None:
+        if onset_t_s is None and rising:
+            # a dip completes only on a hop that climbs
             onset_t_s = self._level_dip(level_t_s)
         if onset_t_s is not None:
             self._onsets.append(onset_t_s)

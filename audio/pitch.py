@@ -157,7 +157,8 @@ class FrameAnalyzer:
 
         periodicity = 0.0
         refined = 0.0
-        if f0 > 0.0 and level_db >= LEVEL_MIN_DB and self._filled(win):
+        # While a note sounds the window is full: the check matters only where voicing starts.
+        if f0 > 0.0 and level_db >= LEVEL_MIN_DB and (self._prev_lag > 0.0 or self._filled(win)):
             lag = self.sample_rate / f0
             if self._min_lag <= lag <= self._max_lag:
                 if self._prev_lag == 0.0 or lag >= SUBHARMONIC_JUMP * self._prev_lag:
@@ -205,7 +206,7 @@ class FrameAnalyzer:
         n = win.shape[0] - t0 - 2
         head = win[:n]
         cross = np.correlate(win[t0 - 1 : t0 + n + 1], head, "valid")
-        k = int(np.argmax(cross))
+        k = int(cross.argmax())
         seg = win[t0 - 1 + k : t0 - 1 + k + n]
         den = math.sqrt(float(np.dot(head, head)) * float(np.dot(seg, seg)))
         return float(cross[k]) / den if den > 0.0 else 0.0
@@ -235,7 +236,7 @@ class FrameAnalyzer:
         sig = csum[a + span : a + span + need] - csum[a : a + need]
         head = sig[:n]
         cross = np.correlate(sig[t0 - r : t0 + r + n], head, "valid")
-        k = int(np.argmax(cross))
+        k = int(cross.argmax())
         e_head = float(np.dot(head, head))
         best = sig[t0 - r + k : t0 - r + k + n]
         den = math.sqrt(float(np.dot(best, best)) * e_head)
