@@ -61,6 +61,7 @@ _ONE_DAY = timedelta(days=1)
 HOUR_MILESTONES = (10, 50, 100)
 PITCH_MILESTONE = 0.9
 _COUNTED = ("completed", "abandoned")
+IN_LIST_MAX = 2000
 
 
 # --------------------------------------------------------------------------------------------
@@ -238,14 +239,18 @@ def _rollup(
         RealtimeSession.started_at >= lo_utc,
         RealtimeSession.started_at < hi_utc,
     )
-    # One row per counted session with its analyses' sums (no ids: decoding UUIDs would cost
-    # more than the query itself).
-    an = AnalysisResult
-    rows = db.execute(
+    sessions = db.execute(
         select(
+            RealtimeSession.id,
             RealtimeSession.started_at,
             RealtimeSession.duration_seconds,
             RealtimeSession.genre,
+        ).where(*window)
+    ).all()
+    an = AnalysisResult
+    agg_stmt = (
+        select(
+            Performance.session_id,
             func.count(an.pitch_accuracy),
             func.sum(an.pitch_accuracy),
             func.count(an.rhythm_accuracy),
@@ -257,14 +262,20 @@ def _rollup(
             func.sum(an.overall_score * an.overall_score),
             func.max(an.pitch_accuracy),
         )
-        .select_from(RealtimeSession)
-        .outerjoin(Performance, Performance.session_id == RealtimeSession.id)
-        .outerjoin(an, an.performance_id == Performance.id)
-        .where(*window)
-        # Grouping by (started_at, id), not id alone, keeps SQLite on the (user_id, started_at)
-        # index: grouping by id lets it walk the whole primary key instead.
-        .group_by(RealtimeSession.started_at, RealtimeSession.id)
-    ).all()
+        .join(Performance, an.performance_id == Performance.id)
+        .group_by(Performance.session_id)
+    )
+    if len(sessions) <= IN_LIST_MAX:
+        # Naming the sessions keeps both planners on the session_id/performance_id indexes
+        # (a join on the time window let PostgreSQL hash-join a full scan of performances).
+        agg_stmt = agg_stmt.where(Performance.session_id.in_([r[0] for r in sessions]))
+    else:
+        agg_stmt = agg_stmt.join(
+            RealtimeSession, Performance.session_id == RealtimeSession.id
+        ).where(*window)
+    per_session = {r[0]: r[1:] for r in db.execute(agg_stmt)} if sessions else {}
+    empty = (0, None, 0, None, 0, None, 0, None, None, None)
+    rows = [(r[1], r[2], r[3], *per_session.get(r[0], empty)) for r in sessions]
 
     # Aggregate by local day once; periods are sums of days.
     days: dict[date, _Acc] = defaultdict(_Acc)

@@ -69,6 +69,7 @@ from storage.validation import (
 
 MAX_SAMPLE_RATE_HZ = 768_000
 MAX_CHUNKS_PER_CALL = 1_000_000
+IN_LIST_MAX = 2000
 
 # --------------------------------------------------------------------------------------------
 # Profiles
@@ -666,21 +667,27 @@ def calculate_user_stats(
         RealtimeSession.started_at <= end,
     )
     found = db.execute(
-        select(RealtimeSession.started_at, RealtimeSession.duration_seconds).where(*window)
-    ).all()
-    starts = [r[0] for r in found]
-    total_seconds = sum(r[1] or 0 for r in found)
-    agg = db.execute(
         select(
-            func.count(AnalysisResult.id),
-            func.avg(AnalysisResult.pitch_accuracy),
-            func.avg(AnalysisResult.rhythm_accuracy),
-            func.avg(AnalysisResult.overall_score),
-        )
-        .join(Performance, AnalysisResult.performance_id == Performance.id)
-        .join(RealtimeSession, Performance.session_id == RealtimeSession.id)
-        .where(*window)
-    ).one()
+            RealtimeSession.id, RealtimeSession.started_at, RealtimeSession.duration_seconds
+        ).where(*window)
+    ).all()
+    starts = [r[1] for r in found]
+    total_seconds = sum(r[2] or 0 for r in found)
+    agg_stmt = select(
+        func.count(AnalysisResult.id),
+        func.avg(AnalysisResult.pitch_accuracy),
+        func.avg(AnalysisResult.rhythm_accuracy),
+        func.avg(AnalysisResult.overall_score),
+    ).join(Performance, AnalysisResult.performance_id == Performance.id)
+    if len(found) <= IN_LIST_MAX:
+        # Naming the sessions keeps both planners on the session_id indexes; joining on the
+        # window let PostgreSQL hash-join a full scan of performances.
+        agg_stmt = agg_stmt.where(Performance.session_id.in_([r[0] for r in found]))
+    else:
+        agg_stmt = agg_stmt.join(
+            RealtimeSession, Performance.session_id == RealtimeSession.id
+        ).where(*window)
+    agg = db.execute(agg_stmt).one()
     current, longest = progress.streaks(starts, user.timezone, end)
     return UserStats(
         total_sessions=len(starts),
