@@ -142,7 +142,7 @@ class StreamAnalyzer:
         self.hop_samples: int = settings.hop_samples
         self.delay_s: float = self._frames_an.delay_s
         self._hop_s = self.hop_samples / sample_rate
-        self._tracker = NoteTracker(self._hop_s)
+        self._tracker = NoteTracker(self._hop_s, settings.buf_samples / sample_rate)
         self._follower = _Follower(reference) if reference is not None else None
         self.reference = reference
         self.notes: list[Note] = []

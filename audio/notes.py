@@ -6,6 +6,10 @@ Rules (all times in seconds, pitches in fractional MIDI; the constants are below
   to it -- the earliest hop, at most ``START_LOOKBACK_S`` (0.1 s) before the first voiced frame,
   still above the quieter of ``RISE_DB`` (25 dB) under the note's peak and ``FLOOR_MARGIN_DB``
   (6 dB) over the background -- moved to an aubio onset when one lies within 30 ms before it.
+* When voicing broke for at most ``REJOIN_BREAK_S`` (0.15 s) without the level falling
+  ``RISE_DB`` under the notes (a legato change that scrambled the pitch detector), the new note
+  began at an aubio onset in that break, else half a window before the previous note's last
+  voiced frame.
 * A note ends after ``END_GAP_S`` (35 ms) of unvoiced frames; its offset is its last voiced
   frame.
 * Legato split: when frames more than ``SPLIT_SEMITONES`` (0.7) from the note's pitch have lasted
@@ -43,6 +47,7 @@ SETTLED_SHARE = 0.75
 SUBHARMONIC_MERGE_S = 0.15
 LEGATO_LOOKBACK_S = 0.1
 REJOIN_S = 0.1
+REJOIN_BREAK_S = 0.15
 SUBHARMONIC_INTERVALS = (12, 19, 24, 28, 31)
 # exact intervals of periods 2..6 times too long
 SUBHARMONIC_SEMITONES = tuple(12.0 * math.log2(n) for n in range(2, 7))
@@ -139,8 +144,11 @@ class NoteTracker:
     hop_s: seconds between frames (> 0).
     """
 
-    def __init__(self, hop_s: float) -> None:
+    def __init__(self, hop_s: float, window_s: float = 2048 / 44100) -> None:
         self.hop_s = hop_s
+        self.window_s = window_s
+        self._last_end_s = -1.0
+        self._last_end_level = -120.0
         self._note: _Building | None = None
         self._pending: list[tuple[float, float, float]] = []
         self._anchor: float | None = None
@@ -274,6 +282,19 @@ class NoteTracker:
         moved to an aubio onset when one lies close to it."""
         lo = note.first_voiced_s - START_LOOKBACK_S
         peak = max(note.levels) if note.levels else -60.0
+        brk = note.first_voiced_s - self._last_end_s
+        if 0.0 <= brk <= REJOIN_BREAK_S:
+            gap = [lv for lt, lv in self._levels if self._last_end_s <= lt <= note.first_voiced_s]
+            if gap and min(gap) >= max(peak, self._last_end_level) - RISE_DB:
+                # Voicing broke without the sound falling away: the new note's attack broke
+                # it, and that attack already disturbed windows reaching half a window back
+                # from the previous note's last clean frame.
+                near = [
+                    o for o in self._onsets if self._last_end_s - 0.05 <= o <= note.first_voiced_s
+                ]
+                if near:
+                    return near[0]
+                return max(self._last_end_s - 0.5 * self.window_s, lo)
         floor = min((lv for lt, lv in self._levels if lt >= lo - 0.1), default=-120.0)
         threshold = max(peak - RISE_DB, floor + FLOOR_MARGIN_DB)
         rise = note.first_voiced_s
@@ -504,6 +525,8 @@ class NoteTracker:
         return True
 
     def _emit(self, note: _Building, capture_time_s: float, out: list[TrackerEvent]) -> None:
+        self._last_end_s = note.last_voiced_s
+        self._last_end_level = note.levels[-1] if note.levels else -120.0
         if not note.announced:
             out.append(TrackerEvent(note.onset_s, None))
         out.append(
