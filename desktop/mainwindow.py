@@ -132,7 +132,7 @@ class MainWindow(QMainWindow):
 
     def create_profile(self, name: str) -> None:
         def done(profile: Any) -> None:
-            self.ctx.prefs = replace(self.ctx.prefs, profile_id=str(profile.id))
+            self.ctx.save_preferences(replace(self.ctx.prefs, profile_id=str(profile.id)))
             self.load_profiles()
 
         self.ctx.db.submit(

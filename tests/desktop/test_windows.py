@@ -325,3 +325,35 @@ def test_a_bad_reference_file_is_reported_and_the_plan_is_kept(qtbot, main_windo
     assert "cannot be used" in page.messages.text()
     assert page.plan.piece_name == "Minuet"
     assert page.reference is None
+
+
+def test_new_profile_is_created_selected_and_a_duplicate_is_refused(qtbot, main_window):
+    with qtbot.waitSignal(main_window.profiles_loaded, timeout=10_000):
+        main_window.create_profile("Clara")
+    assert main_window.ctx.profile.display_name == "Clara"
+    assert main_window.profile_combo.currentText() == "Clara"
+    assert main_window.ctx.store.load().profile_id == str(main_window.ctx.profile.id)
+    main_window.create_profile("Clara")
+    wait_idle(qtbot, main_window.ctx)
+    assert "The profile was not created" in main_window.practice.messages.text()
+    assert [main_window.profile_combo.itemText(i) for i in range(2)].count("Clara") == 1
+
+
+def test_session_form_refuses_a_name_that_is_too_long(qtbot, main_window):
+    from desktop.session_form import SessionForm
+
+    form = SessionForm(parent=main_window)
+    qtbot.addWidget(form)
+    form.piece.setText("x" * 256)
+    form._accept()
+    assert "too long" in form.error.text()
+    assert form.result() == 0
+    form.piece.setText("Minuet in G")
+    form.tempo.setValue(112)
+    form.difficulty.setCurrentIndex(form.difficulty.findData("beginner"))
+    plan = form.plan()
+    assert (plan.piece_name, plan.target_tempo_bpm, plan.difficulty_level) == (
+        "Minuet in G",
+        112,
+        "beginner",
+    )
