@@ -88,6 +88,9 @@ class MainWindow(QMainWindow):
             lambda label, exc: self.practice.show_problem(f"{label} failed: {exc}")
         )
         self.practice.takes.take_selected.connect(self._show_take)
+        # A session belongs to one student: no switching profiles while listening.
+        self.practice.live_changed.connect(lambda live: self.profile_combo.setEnabled(not live))
+        self.practice.live_changed.connect(lambda live: self.act_new_profile.setEnabled(not live))
         from desktop.theme import ThemeFollower
 
         self.theme_follower = ThemeFollower(ctx.prefs.theme)

@@ -83,6 +83,7 @@ class PracticePage(QWidget):
     take_started = Signal(str)  # path being recorded
     take_saved = Signal(object)  # {"performance": PerformanceRecord, "analysis": AnalysisRecord}
     problem = Signal(str)
+    live_changed = Signal(bool)  # listening started (True) or ended (False)
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None):
         super().__init__(parent)
@@ -272,6 +273,7 @@ class PracticePage(QWidget):
         self.new_button.setEnabled(False)
         self.status.setText("Listening…")
         self.timer.start()
+        self.live_changed.emit(True)
         self._metronome_toggled(self.metronome_box.isChecked())
         profile_id = self.ctx.profile.id  # type: ignore[attr-defined]
         plan = self.plan
@@ -340,6 +342,8 @@ class PracticePage(QWidget):
         self.record_button.setEnabled(False)
         self.record_button.setText("Record take  [R]")
         self.new_button.setEnabled(True)
+        if worker is not None:
+            self.live_changed.emit(False)
 
     # -- takes -------------------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ def test_start_record_stop_stores_the_take_and_the_card_shows_the_row(qtbot, mai
     with qtbot.waitSignal(page.practice_started, timeout=10_000):
         assert page.start_practice()
     assert page.is_live
+    assert not main_window.profile_combo.isEnabled()  # no switching student mid-session
     assert page.start_take()
     qtbot.waitUntil(
         lambda: page.worker is not None and page.worker.position_s >= 3.2, timeout=15_000
@@ -44,6 +45,7 @@ def test_start_record_stop_stores_the_take_and_the_card_shows_the_row(qtbot, mai
     with qtbot.waitSignal(page.practice_stopped, timeout=10_000):
         page.stop_practice()
     wait_idle(qtbot, main_window.ctx)
+    assert main_window.profile_combo.isEnabled()
 
     saved = saved_sig.args[0]
     session, takes = _rows(main_window, saved["performance"].session_id)
