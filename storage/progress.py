@@ -53,6 +53,7 @@ from storage.models import (
     RealtimeSession,
     Tombstone,
     User,
+    id_in,
     utcnow,
 )
 
@@ -268,7 +269,8 @@ def _rollup(
     if len(sessions) <= IN_LIST_MAX:
         # Naming the sessions keeps both planners on the session_id/performance_id indexes
         # (a join on the time window let PostgreSQL hash-join a full scan of performances).
-        agg_stmt = agg_stmt.where(Performance.session_id.in_([r[0] for r in sessions]))
+        ids = [r[0] for r in sessions]
+        agg_stmt = agg_stmt.where(id_in(Performance.session_id, ids, db.get_bind().dialect.name))
     else:
         agg_stmt = agg_stmt.join(
             RealtimeSession, Performance.session_id == RealtimeSession.id

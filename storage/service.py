@@ -38,6 +38,7 @@ from storage.models import (
     RealtimeSession,
     Tombstone,
     User,
+    id_in,
     utcnow,
 )
 from storage.records import (
@@ -682,7 +683,8 @@ def calculate_user_stats(
     if len(found) <= IN_LIST_MAX:
         # Naming the sessions keeps both planners on the session_id indexes; joining on the
         # window let PostgreSQL hash-join a full scan of performances.
-        agg_stmt = agg_stmt.where(Performance.session_id.in_([r[0] for r in found]))
+        ids = [r[0] for r in found]
+        agg_stmt = agg_stmt.where(id_in(Performance.session_id, ids, db.get_bind().dialect.name))
     else:
         agg_stmt = agg_stmt.join(
             RealtimeSession, Performance.session_id == RealtimeSession.id

@@ -245,3 +245,14 @@ def test_in_memory_database_keeps_its_schema_across_sessions() -> None:
             assert sv.get_profile(s, uid).display_name == "Mem"
     finally:
         db.dispose()
+
+
+@pytest.mark.postgres
+def test_postgres_connections_cost_random_reads_as_cached(pg_url: str) -> None:
+    db = open_database(pg_url)
+    try:
+        for _ in range(2):  # also after the pool's rollback-on-return
+            with db.engine.connect() as conn:
+                assert conn.exec_driver_sql("SHOW random_page_cost").scalar() == "1.1"
+    finally:
+        db.dispose()
