@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QComboBox,
@@ -26,8 +26,6 @@ from desktop import ops
 from desktop.context import AppContext
 from desktop.history import HistoryPage
 from desktop.practice import PracticePage
-
-AUDIO_SUFFIXES = {".wav", ".flac", ".ogg", ".oga", ".aif", ".aiff", ".mp3", ".opus"}
 
 
 class MainWindow(QMainWindow):
@@ -153,7 +151,9 @@ class MainWindow(QMainWindow):
         if self.progress_window is None:
             win = ProgressWindow(self.ctx)
             win.ensurePolished()
-            win.layout().activate()
+            layout = win.layout()
+            if layout is not None:
+                layout.activate()
             win.winId()  # creates the native window now, without showing it
             self.progress_window = win
         return self.progress_window
@@ -323,5 +323,4 @@ def _short_url(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
-__all__ = ["AUDIO_SUFFIXES", "MainWindow", "audio_file_problem"]
-_ = Qt
+__all__ = ["MainWindow", "audio_file_problem"]

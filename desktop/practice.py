@@ -99,7 +99,6 @@ class PracticePage(QWidget):
         # that finish just after the R key still belong to it.
         self._live_notes: list[Note] = []
         self._live_onsets: list[Onset] = []
-        self._take_started_wall: datetime | None = None
         self._take_count = 0
         self._hops = 0
         self._click: ClickStream | None = None
@@ -371,7 +370,6 @@ class PracticePage(QWidget):
             return False
         self._take_path = path
         self._take_start_s = self._stream_s
-        self._take_started_wall = datetime.now().astimezone()
         self.record_button.setText("Stop take  [R]")
         self.status.setText("Recording a take…")
         self.take_started.emit(str(path))

@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
 
-from desktop.notes import cents_colour, note_name
+from desktop.notes import cents_colour
 
 # (field, label, kind): kind "pct" shows 0..1 as a percentage, "cents", "int", "text".
 SCORE_FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -202,4 +202,4 @@ def _esc(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-__all__ = ["NoteTimeline", "TakeCard", "format_value", "note_name", "parse_feedback"]
+__all__ = ["NoteTimeline", "TakeCard", "format_value", "parse_feedback"]

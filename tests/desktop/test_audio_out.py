@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -12,22 +13,32 @@ from audio.sources import MicrophoneSource
 from audio.worker import AnalysisWorker
 from desktop.takes import play_file
 from desktop.widgets.metronome import ClickStream
-from tests.audio.nullsink import PORTAUDIO_DEVICE, require_null_sink
+from tests.audio.nullsink import PORTAUDIO_DEVICE, private_null_sink, require_null_sink
 
 pytestmark = pytest.mark.mic
 
 
 def _listen(seconds: float, action) -> list[float]:
-    """Times (s) where the level heard on the null-sink microphone rises above -30 dBFS while
-    ``action`` makes sound (level, not the note onset detector: a click has no pitch)."""
-    worker = AnalysisWorker(MicrophoneSource(PORTAUDIO_DEVICE, sample_rate=48000))
-    worker.start()
-    time.sleep(0.3)
-    stop = action()
-    time.sleep(seconds)
-    stop()
-    time.sleep(0.2)
-    result = worker.stop()
+    """Times (s) where the level heard on a private null sink rises above -30 dBFS while
+    ``action`` plays into it (level, not the note onset detector: a click has no pitch). The
+    private sink keeps out sound that other tests play into the shared one at the same time."""
+    with private_null_sink("etude_desktop_out") as sink:
+        old = os.environ.get("PULSE_SINK")
+        os.environ["PULSE_SINK"] = sink  # libpulse's default output for streams opened now
+        try:
+            worker = AnalysisWorker(MicrophoneSource(PORTAUDIO_DEVICE, sample_rate=48000))
+            worker.start()
+            time.sleep(0.3)
+            stop = action()
+            time.sleep(seconds)
+            stop()
+            time.sleep(0.2)
+            result = worker.stop()
+        finally:
+            if old is None:
+                os.environ.pop("PULSE_SINK", None)
+            else:
+                os.environ["PULSE_SINK"] = old
     assert result.error is None
     t = np.array([f.t_s for f in result.frames])
     loud = np.array([f.level_db for f in result.frames]) > -30.0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -157,9 +156,6 @@ def test_settings_level_test_reports_a_device_that_cannot_open(qtbot, main_windo
         dialog.device_message.text()
     ) == "Could not open the input: No input device is called 'USB mic'."
     assert not dialog.test_button.isChecked()
-
-
-_ = time
 
 
 def test_level_meter_warns_on_clipping_and_the_warning_fades(qtbot):
