@@ -7,9 +7,9 @@ Rules (all times in seconds, pitches in fractional MIDI; the constants are below
   still above the quieter of ``RISE_DB`` (25 dB) under the note's peak and ``FLOOR_MARGIN_DB``
   (6 dB) over the background -- moved to an aubio onset when one lies within 30 ms before it.
 * When voicing broke for at most ``REJOIN_BREAK_S`` (0.15 s) without the level falling
-  ``RISE_DB`` under the notes (a legato change that scrambled the pitch detector), the new note
-  began at an aubio onset in that break, else half a window before the previous note's last
-  voiced frame.
+  ``REJOIN_DROP_DB`` (12 dB) under the notes (a legato change that scrambled the pitch
+  detector), the new note began at an aubio onset in that break, else half a window before the
+  previous note's last voiced frame.
 * A note ends after ``END_GAP_S`` (35 ms) of unvoiced frames; its offset is its last voiced
   frame.
 * Legato split: when frames more than ``SPLIT_SEMITONES`` (0.7) from the note's pitch have lasted
@@ -48,6 +48,7 @@ SUBHARMONIC_MERGE_S = 0.15
 LEGATO_LOOKBACK_S = 0.1
 REJOIN_S = 0.1
 REJOIN_BREAK_S = 0.15
+REJOIN_DROP_DB = 12.0
 SUBHARMONIC_INTERVALS = (12, 19, 24, 28, 31)
 # exact intervals of periods 2..6 times too long
 SUBHARMONIC_SEMITONES = tuple(12.0 * math.log2(n) for n in range(2, 7))
@@ -285,7 +286,7 @@ class NoteTracker:
         brk = note.first_voiced_s - self._last_end_s
         if 0.0 <= brk <= REJOIN_BREAK_S:
             gap = [lv for lt, lv in self._levels if self._last_end_s <= lt <= note.first_voiced_s]
-            if gap and min(gap) >= max(peak, self._last_end_level) - RISE_DB:
+            if gap and min(gap) >= max(peak, self._last_end_level) - REJOIN_DROP_DB:
                 # Voicing broke without the sound falling away: the new note's attack broke
                 # it, and that attack already disturbed windows reaching half a window back
                 # from the previous note's last clean frame.
