@@ -50,7 +50,7 @@ import aubio
 import numpy as np
 
 from audio.feedback import NoteResult, TimingSummary, build_feedback, note_name
-from audio.genres import genre_match, get_genre
+from audio.genres import UnknownGenreError, genre_match, get_genre
 from audio.records import Note, Onset, PitchFrame
 from audio.reference import Alignment, Reference, align
 from audio.settings import AnalysisSettings
@@ -272,12 +272,19 @@ def score_take(
     """Score a take. Notes/onsets as the StreamAnalyzer produced them (times in seconds).
 
     frames: the take's frames (used for the duration when ``duration_s`` is None).
-    genre: a name from resources/genres/genres.json, None for no genre score (raises
-    UnknownGenreError for an unknown name). analysis_cpu_s: CPU seconds the analysis took,
-    added to the scoring's own CPU time in processing_time_ms.
+    genre: a name from resources/genres/genres.json; None or a name without a profile gives
+    genre_match_score None (check names with audio.genres.get_genre).
+    analysis_cpu_s: CPU seconds the analysis took, added to the scoring's own CPU time in
+    processing_time_ms.
     """
     cpu0 = time.process_time()
-    profile = get_genre(genre) if genre is not None else None
+    profile = None
+    if genre is not None:
+        try:
+            profile = get_genre(genre)
+        except UnknownGenreError:
+            # A session's genre is free text; without a profile there is nothing to match.
+            profile = None
     if duration_s is None:
         duration_s = frames[-1].t_s if len(frames) else 0.0
     notes = sorted(notes, key=lambda n: n.onset_s)
