@@ -30,7 +30,7 @@ Definitions (tolerances come from AnalysisSettings; times in seconds, pitches in
 * **difficulty_estimate** from points: notes per second >= 5 (2 points) or >= 2.5 (1), pitch
   range >= 19 semitones (2) or >= 12 (1), tempo >= 150 BPM (1); 0-1 beginner, 2-3 intermediate,
   4+ advanced. Null below 3 notes.
-* **genre_match_score**: see audio.genres; null without a genre.
+* **genre_match_score**: see audio.genres; null without a genre or for a genre with no profile.
 * **processing_time_ms** = CPU time of the analysis plus scoring, in ms.
 
 Silence (no notes) leaves every score null; the counts are still reported.
