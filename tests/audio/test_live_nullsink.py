@@ -1,8 +1,16 @@
-"""Live end to end: a WAV played into the PulseAudio null sink is recorded by PortAudio through
-the real MicrophoneSource, analysed by the real worker + StreamAnalyzer, and recorded as a take."""
+"""Live end to end: a WAV played into a PulseAudio null sink is recorded by PortAudio through
+the real MicrophoneSource, analysed by the real worker + StreamAnalyzer, and recorded as a take.
+
+Tests that assert what was heard play into a private null sink of their own (same daemon, same
+ALSA "pulse" device, its monitor chosen with PULSE_SOURCE), so sound other tests play into the
+shared ``etude_null`` at the same moment cannot leak in. The default-source path itself
+(``etude_null.monitor`` as the system's default input) is checked separately.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
 import time
 from pathlib import Path
 
@@ -21,7 +29,13 @@ from audio.sources import (
     resolve_input_device,
 )
 from audio.worker import AnalysisWorker
-from tests.audio.nullsink import PORTAUDIO_DEVICE, SINK, play, require_null_sink
+from tests.audio.nullsink import (
+    PORTAUDIO_DEVICE,
+    SOURCE,
+    play,
+    private_null_sink,
+    require_null_sink,
+)
 
 pytestmark = pytest.mark.mic
 
@@ -41,20 +55,21 @@ def test_notes_played_into_the_null_sink_are_found_live_and_recorded(tmp_path: P
     require_null_sink()
     wav = _melody_wav(tmp_path)
     take = tmp_path / "take.flac"
-    worker = AnalysisWorker(MicrophoneSource(PORTAUDIO_DEVICE, sample_rate=SR))
-    worker.start()
-    drained = []
-    time.sleep(0.3)
-    worker.start_take(take)
-    player = play(wav, SINK)
-    while player.poll() is None:  # the GUI's timer: drain while the music plays
-        time.sleep(0.05)
+    with private_null_sink(f"etude_test_{os.getpid()}") as sink:
+        worker = AnalysisWorker(MicrophoneSource(PORTAUDIO_DEVICE, sample_rate=SR))
+        worker.start()
+        drained = []
+        time.sleep(0.3)
+        worker.start_take(take)
+        player = play(wav, sink)
+        while player.poll() is None:  # the GUI's timer: drain while the music plays
+            time.sleep(0.05)
+            drained.extend(worker.outbox.drain())
+        assert player.returncode == 0, player.stderr.read() if player.stderr else ""
+        time.sleep(0.4)
+        assert worker.stop_take() == take
+        result = worker.stop()
         drained.extend(worker.outbox.drain())
-    assert player.returncode == 0, player.stderr.read() if player.stderr else ""
-    time.sleep(0.4)
-    assert worker.stop_take() == take
-    result = worker.stop()
-    drained.extend(worker.outbox.drain())
 
     assert result.error is None
     assert result.overflows == 0
@@ -80,6 +95,23 @@ def test_notes_played_into_the_null_sink_are_found_live_and_recorded(tmp_path: P
     assert [n.target_midi for n in again.stop().notes] == MELODY
 
 
+def test_the_default_input_is_the_null_sink_and_delivers_audio_in_real_time() -> None:
+    require_null_sink()
+    default = subprocess.run(
+        ["pactl", "get-default-source"], capture_output=True, text=True, check=True
+    )
+    assert default.stdout.strip() == SOURCE
+    src = MicrophoneSource(None, sample_rate=SR, block_frames=256)  # the system default
+    ring = SampleRing(SR * 4)
+    src.start(ring)
+    time.sleep(1.0)
+    src.stop()
+    assert src.error is None and src.device_info is not None and src.device_info.is_default
+    # A microphone, not a file: about one second of audio in one second, nothing dropped.
+    assert 0.8 * SR <= ring.available <= 1.2 * SR
+    assert ring.overflows == 0
+
+
 def test_the_null_sink_microphone_is_listed_and_chosen_by_name() -> None:
     require_null_sink()
     devices = list_input_devices()
@@ -100,13 +132,14 @@ def test_a_stereo_microphone_is_mixed_to_mono_in_the_callback(tmp_path: Path) ->
     sf.write(wav, render_notes([SynthNote(69, 0.05, 0.6, amplitude=0.5)], SR), SR)
     src = MicrophoneSource(PORTAUDIO_DEVICE, sample_rate=SR, channels=2)
     ring = SampleRing(SR * 4)
-    src.start(ring)
-    try:
-        player = play(wav, SINK)
-        player.wait(10)
-        time.sleep(0.2)
-    finally:
-        src.stop()
+    with private_null_sink(f"etude_test_{os.getpid()}") as sink:
+        src.start(ring)
+        try:
+            player = play(wav, sink)
+            player.wait(10)
+            time.sleep(0.2)
+        finally:
+            src.stop()
     assert src.error is None and src.finished
     got = ring.read_rest()
     assert got is not None
