@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
-from storage.errors import DatabaseTooNewError, MigrationError
+from storage.errors import DatabaseTooNewError, MigrationError, SchemaPendingError
 
 BUSY_TIMEOUT_MS = 15_000
 
@@ -247,23 +247,36 @@ def _sqlite_file(url: str) -> Path | None:
 def open_database(
     url: str,
     *,
-    migrate_schema: bool = True,
+    migrate_schema: bool | None = None,
     script_location: Path | None = None,
     **engine_kwargs: Any,
 ) -> Database:
-    """Open (and by default migrate) the database at ``url``; see the module docstring.
+    """Open the database at ``url``; see the module docstring.
 
-    An in-memory SQLite URL (``sqlite://``) shares one connection so the schema persists."""
+    migrate_schema: None (the default) migrates a local SQLite database and only checks a
+    server: a server whose schema is behind raises SchemaPendingError (a MigrationError) telling
+    to run ``etude db upgrade``, so a student's app never migrates a shared server by surprise.
+    True/False force migrating/checking. An in-memory SQLite URL (``sqlite://``) shares one
+    connection so the schema persists."""
     if _sqlite_file(url) is None and make_url(url).get_backend_name() == "sqlite":
         engine_kwargs.setdefault("poolclass", StaticPool)
         engine_kwargs.setdefault("connect_args", {"check_same_thread": False})
     engine = make_engine(url, **engine_kwargs)
+    if migrate_schema is None:
+        migrate_schema = engine.dialect.name == "sqlite"
     try:
         if migrate_schema:
             backup_path = migrate_engine(engine, script_location=script_location)
         else:
             backup_path = None
-            check_revision(engine, script_location)
+            rev, pending = check_revision(engine, script_location)
+            if pending:
+                safe = engine.url.render_as_string(hide_password=True)
+                raise SchemaPendingError(
+                    f"the database {safe} is at schema revision {rev or '(empty)'} but this "
+                    f"Etude needs {head_revision(script_location)}: run "
+                    f"`etude db upgrade --db {safe}` first"
+                )
     except BaseException:
         engine.dispose()
         raise

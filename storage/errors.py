@@ -36,3 +36,7 @@ class DatabaseTooNewError(StorageError):
 
 class MigrationError(StorageError):
     """A schema migration failed; for SQLite the backup copy is named in the message."""
+
+
+class SchemaPendingError(MigrationError):
+    """A server database needs ``etude db upgrade`` before this Etude can use it."""

@@ -188,7 +188,7 @@ def run_ops(db: Database, uid: uuid.UUID, reps: int) -> dict[str, tuple[list[flo
 
 
 def time_demo(url: str, years: int) -> float:
-    db = open_database(url)
+    db = open_database(url, migrate_schema=True)
     try:
         t0 = time.perf_counter()
         with db.transaction() as s:
@@ -220,7 +220,7 @@ def pg_schema(url: str) -> tuple[str, Callable[[], None]]:
 
 def backend(label: str, url: str, years: int, reps: int) -> dict[str, Any]:
     print(f"[{label}] generating {years} years of heavy use ...", file=sys.stderr, flush=True)
-    db = open_database(url)
+    db = open_database(url, migrate_schema=True)
     try:
         uid, gen_s = populate(db, years)
         with db.transaction() as s:

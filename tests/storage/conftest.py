@@ -86,7 +86,7 @@ def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
 
 @pytest.fixture
 def store(backend_url: str) -> Iterator[Database]:
-    db = open_database(backend_url)
+    db = open_database(backend_url, migrate_schema=True)
     try:
         yield db
     finally:

@@ -17,7 +17,7 @@ PER_THREAD = 60
 
 def test_concurrent_chunk_updates_lose_nothing(backend_url: str) -> None:
     """Each thread has its own engine (as separate processes would): one UPDATE per call."""
-    setup = open_database(backend_url)
+    setup = open_database(backend_url, migrate_schema=True)
     with setup.transaction() as s:
         uid = sv.create_profile(s, "Ann").id
         sid = sv.create_session(s, uid, started_at=T0).id

@@ -26,7 +26,7 @@ from storage.db import (
     run_alembic,
     stamped_version,
 )
-from storage.errors import DatabaseTooNewError
+from storage.errors import DatabaseTooNewError, SchemaPendingError
 from storage.models import Base
 
 T0 = datetime(2025, 3, 10, 18, 0, tzinfo=UTC)
@@ -93,7 +93,7 @@ def test_single_head_and_linear_history() -> None:
 
 
 def test_upgrade_downgrade_upgrade_on_seeded_database(backend_url: str) -> None:
-    db = open_database(backend_url)
+    db = open_database(backend_url, migrate_schema=True)
     try:
         _seed(db)
         assert _count(db, "analysis_results") == 1 and _count(db, "progress_metrics") == 3
@@ -112,7 +112,7 @@ def test_upgrade_downgrade_upgrade_on_seeded_database(backend_url: str) -> None:
 
 
 def test_later_revision_round_trip_keeps_data(backend_url: str, newer_scripts: Path) -> None:
-    db = open_database(backend_url)
+    db = open_database(backend_url, migrate_schema=True)
     try:
         _seed(db)
         for action, target in (
@@ -132,7 +132,7 @@ def test_later_revision_round_trip_keeps_data(backend_url: str, newer_scripts: P
 
 
 def test_autogenerate_finds_no_difference(backend_url: str) -> None:
-    db = open_database(backend_url)
+    db = open_database(backend_url, migrate_schema=True)
     try:
         with db.engine.connect() as conn:
             ctx = MigrationContext.configure(conn, opts={"compare_type": True})
@@ -209,7 +209,7 @@ def test_newer_postgres_database_is_refused_by_db_upgrade(
 ) -> None:
     from desktop.cli import main
 
-    open_database(pg_url, script_location=newer_scripts).dispose()
+    open_database(pg_url, migrate_schema=True, script_location=newer_scripts).dispose()
     assert main(["db", "upgrade", "--db", pg_url]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "newer than this Etude" in err[0]
@@ -249,10 +249,29 @@ def test_in_memory_database_keeps_its_schema_across_sessions() -> None:
 
 @pytest.mark.postgres
 def test_postgres_connections_cost_random_reads_as_cached(pg_url: str) -> None:
-    db = open_database(pg_url)
+    db = open_database(pg_url, migrate_schema=True)
     try:
         for _ in range(2):  # also after the pool's rollback-on-return
             with db.engine.connect() as conn:
                 assert conn.exec_driver_sql("SHOW random_page_cost").scalar() == "1.1"
     finally:
         db.dispose()
+
+
+@pytest.mark.postgres
+def test_a_server_is_only_migrated_by_db_upgrade(
+    pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from desktop.cli import main
+
+    with pytest.raises(SchemaPendingError, match="etude db upgrade"):
+        open_database(pg_url)
+    assert main(["--db", pg_url, "sessions"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "etude db upgrade" in err[0]
+    engine = make_engine(pg_url)
+    with engine.connect() as conn:
+        assert inspect(conn).get_table_names() == []  # untouched
+    engine.dispose()
+    assert main(["db", "upgrade", "--db", pg_url]) == 0
+    open_database(pg_url).dispose()  # now current: opens without migrating
