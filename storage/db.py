@@ -1,9 +1,10 @@
 """Engine and Session factory, and migrations at start-up.
 
-:func:`open_database` is what the app and the commands call: it migrates the database to this
-Etude's schema (for a local SQLite file, after copying it aside when a migration is pending),
-refuses a database written by a newer Etude without touching it, and returns a
-:class:`Database` whose :meth:`Database.transaction` gives the one Session of a user action.
+:func:`open_database` is what the app and the commands call: it migrates a local SQLite
+database to this Etude's schema (after copying the file aside when a migration is pending),
+only checks a server (``etude db upgrade`` migrates one, see :func:`migrate`), refuses a database
+written by a newer Etude without touching it, and returns a :class:`Database` whose
+:meth:`Database.transaction` gives the one Session of a user action.
 
 SQLite connections get, per connection: WAL journal (readers never block the writer),
 ``synchronous=FULL`` (a committed take survives a power cut), foreign keys on (ON DELETE CASCADE
