@@ -63,7 +63,7 @@ def main() -> int:
     hops = [x[i : i + h] for i in range(0, x.size - h + 1, h)]
     # warm-up: first calls allocate aubio's buffers and numpy imports lazily (one-off costs)
     warm = StreamAnalyzer(SR, settings)
-    for hop in hops[:200]:
+    for hop in hops[:1500]:
         warm.process(hop, 0.0)
     score_take(warm.notes, warm.onsets, warm.frames, settings, duration_s=1.0)
 
