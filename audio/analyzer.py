@@ -103,22 +103,31 @@ class FrameTrack(Sequence[PitchFrame]):
 
 @dataclass(slots=True)
 class _Follower:
-    """A cheap live score follower: the next reference notes a performed note may be."""
+    """A cheap live score follower: the next reference notes a performed note may be.
+
+    A note matches a reference note of the same semitone among the next three; a note that
+    matches none is taken as a wrong note in place of the next one. If the following note turns
+    out to be that one after all, the guess was an extra note and the follower steps back.
+    """
 
     reference: Reference
     pos: int = 0
+    guess: int | None = None
 
     def target(self, midi: float) -> tuple[int, int | None]:
         notes = self.reference.notes
-        look = notes[self.pos : self.pos + 3]
-        for k, rn in enumerate(look):
-            if abs(midi - rn.midi) <= 1.0:
-                self.pos += k + 1
-                return rn.midi, self.pos - 1
+        cands = [] if self.guess is None else [self.guess]
+        cands += range(self.pos, min(len(notes), self.pos + 3))
+        for j in cands:
+            if abs(midi - notes[j].midi) <= 0.5:
+                self.pos = j + 1
+                self.guess = None
+                return notes[j].midi, j
         if self.pos < len(notes):
-            # Most likely a wrong note in place of the expected one.
+            self.guess = self.pos
             self.pos += 1
-            return notes[self.pos - 1].midi, self.pos - 1
+            return notes[self.guess].midi, self.guess
+        self.guess = None
         return round(midi), None
 
 
