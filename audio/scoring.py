@@ -96,6 +96,8 @@ class TakeScore:
     feedback: {"strengths": [...], "tips": [...], "per_note": [...], "timing": {...}}.
     notes: the notes re-targeted against the aligned reference (same order as given).
     alignment: the reference alignment, None without a reference.
+    estimated_tempo_bpm: quarter-note tempo estimated from the note gaps (40..240), None with
+    fewer than five usable gaps. extra: {"duration_s": the take's length in seconds}.
     """
 
     metrics: dict[str, Any]
