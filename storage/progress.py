@@ -41,7 +41,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, func, insert, select
+from sqlalchemy import and_, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from storage.errors import NotFoundError, ValidationError
@@ -53,7 +53,6 @@ from storage.models import (
     RealtimeSession,
     Tombstone,
     User,
-    id_in,
     utcnow,
 )
 
@@ -62,7 +61,6 @@ _ONE_DAY = timedelta(days=1)
 HOUR_MILESTONES = (10, 50, 100)
 PITCH_MILESTONE = 0.9
 _COUNTED = ("completed", "abandoned")
-IN_LIST_MAX = 2000
 
 
 # --------------------------------------------------------------------------------------------
@@ -240,18 +238,15 @@ def _rollup(
         RealtimeSession.started_at >= lo_utc,
         RealtimeSession.started_at < hi_utc,
     )
-    sessions = db.execute(
+    # One row per counted session with its analyses' sums. Grouping by (started_at, id), not
+    # id alone, keeps SQLite on the (user_id, started_at) index; PostgreSQL needs the lower
+    # random_page_cost set in storage.db to prefer the index lookups to a hash join.
+    an = AnalysisResult
+    rows = db.execute(
         select(
-            RealtimeSession.id,
             RealtimeSession.started_at,
             RealtimeSession.duration_seconds,
             RealtimeSession.genre,
-        ).where(*window)
-    ).all()
-    an = AnalysisResult
-    agg_stmt = (
-        select(
-            Performance.session_id,
             func.count(an.pitch_accuracy),
             func.sum(an.pitch_accuracy),
             func.count(an.rhythm_accuracy),
@@ -263,21 +258,12 @@ def _rollup(
             func.sum(an.overall_score * an.overall_score),
             func.max(an.pitch_accuracy),
         )
-        .join(Performance, an.performance_id == Performance.id)
-        .group_by(Performance.session_id)
-    )
-    if len(sessions) <= IN_LIST_MAX:
-        # Naming the sessions keeps both planners on the session_id/performance_id indexes
-        # (a join on the time window let PostgreSQL hash-join a full scan of performances).
-        ids = [r[0] for r in sessions]
-        agg_stmt = agg_stmt.where(id_in(Performance.session_id, ids, db.get_bind().dialect.name))
-    else:
-        agg_stmt = agg_stmt.join(
-            RealtimeSession, Performance.session_id == RealtimeSession.id
-        ).where(*window)
-    per_session = {r[0]: r[1:] for r in db.execute(agg_stmt)} if sessions else {}
-    empty = (0, None, 0, None, 0, None, 0, None, None, None)
-    rows = [(r[1], r[2], r[3], *per_session.get(r[0], empty)) for r in sessions]
+        .select_from(RealtimeSession)
+        .outerjoin(Performance, Performance.session_id == RealtimeSession.id)
+        .outerjoin(an, an.performance_id == Performance.id)
+        .where(*window)
+        .group_by(RealtimeSession.started_at, RealtimeSession.id)
+    ).all()
 
     # Aggregate by local day once; periods are sums of days.
     days: dict[date, _Acc] = defaultdict(_Acc)
@@ -455,37 +441,19 @@ def _milestones(
             is not None
         )
         month_utc = local_midnight_utc(period_start(data_lo, "monthly"), tz)
-        stored = (ProgressMetric.user_id == user.id,)
-        earlier_rows = (
-            and_(ProgressMetric.period_type == "monthly", ProgressMetric.metric_date < month_utc),
-            and_(
-                ProgressMetric.period_type == "daily",
-                ProgressMetric.metric_date >= month_utc,
-                ProgressMetric.metric_date < lo_utc,
-            ),
+        pm = ProgressMetric
+        earlier = or_(
+            and_(pm.period_type == "monthly", pm.metric_date < month_utc),
+            and_(pm.period_type == "daily", pm.metric_date >= month_utc, pm.metric_date < lo_utc),
         )
-        for cond in earlier_rows:
-            cumulative += int(
-                db.scalar(
-                    select(func.sum(ProgressMetric.total_practice_time_seconds)).where(
-                        *stored, cond
-                    )
-                )
-                or 0
-            )
-            if not pitch_before:
-                pitch_before = (
-                    db.scalar(
-                        select(ProgressMetric.id)
-                        .where(
-                            *stored,
-                            cond,
-                            ProgressMetric.milestones_json.contains('"first_pitch_90"'),
-                        )
-                        .limit(1)
-                    )
-                    is not None
-                )
+        seconds, pitch_rows = db.execute(
+            select(
+                func.sum(pm.total_practice_time_seconds),
+                func.count(pm.id).filter(pm.milestones_json.contains('"first_pitch_90"')),
+            ).where(pm.user_id == user.id, earlier)
+        ).one()
+        cumulative = int(seconds or 0)
+        pitch_before = bool(pitch_rows)
     ordered = sorted(days)
     if ordered and not session_before:
         out[ordered[0]].append("first_session")
