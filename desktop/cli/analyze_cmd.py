@@ -16,13 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from audio.fileanalysis import AudioFileError, FileAnalysis, analyze_file
 from audio.genres import UnknownGenreError, genre_profiles, get_genre
-from audio.midi_out import write_notes_midi
-from audio.reference import Reference, ReferenceError, load_reference
 from audio.settings import AnalysisSettings
+
+if TYPE_CHECKING:
+    from audio.fileanalysis import FileAnalysis
+    from audio.reference import Reference
 
 EXIT_FILE_ERROR = 1
 EXIT_USAGE = 2
@@ -101,6 +102,12 @@ def _settings(args: argparse.Namespace) -> AnalysisSettings:
 
 def run(args: argparse.Namespace) -> int:
     """Analyse every file; 0 when all were analysed, 1 when any failed, 2 for bad options."""
+    # Imported here, not at the top: every `etude` start (the GUI too) builds this parser, and
+    # numpy/aubio/mido would add to that start-up for nothing.
+    from audio.fileanalysis import AudioFileError, analyze_file
+    from audio.midi_out import write_notes_midi
+    from audio.reference import ReferenceError, load_reference
+
     try:
         settings = _settings(args)
         if args.genre is not None:
