@@ -67,7 +67,8 @@ def analyze_file(
             raise AudioFileError(f"{p}: sample rate {sr} Hz is outside 8000..192000 Hz")
         analyzer = StreamAnalyzer(sr, settings, reference)
         hop = analyzer.hop_samples
-        cpu0 = time.process_time()
+        # thread_time, not process_time: in the app other threads (GUI, audio) run meanwhile.
+        cpu0 = time.thread_time()
         carry = np.zeros(0, dtype=np.float32)
         fed = 0
         try:
@@ -93,7 +94,7 @@ def analyze_file(
             analyzer.process(last, 0.0)
             fed += carry.size
         analyzer.finish(0.0)
-        cpu = time.process_time() - cpu0
+        cpu = time.thread_time() - cpu0
     duration = fed / sr
     if fed == 0:
         raise AudioFileError(f"{p}: the audio file holds no samples")

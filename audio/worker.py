@@ -97,6 +97,7 @@ class TakeSpan:
     path: Path
     start_s: float
     end_s: float
+    analysis_cpu_s: float = 0.0  # CPU seconds the analyzer spent on this take's audio
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +175,10 @@ class AnalysisWorker(threading.Thread):
         self._failure: BaseException | None = None
         self.latest_level_db = -math.inf
         self.cpu_time_s = 0.0
+        # CPU seconds spent inside the analyzer so far; a take's share is what processing_time_ms
+        # reports, so a live take and the same file through `etude analyze` measure alike.
+        self.analysis_cpu_s = 0.0
+        self._take_start_cpu_s = 0.0
 
     # -- state the GUI reads ---------------------------------------------------------------
 
@@ -217,6 +222,7 @@ class AnalysisWorker(threading.Thread):
             with self._recorder_lock:
                 self._recorder = rec
                 self._take_start_sample = self._fed_samples
+                self._take_start_cpu_s = self.analysis_cpu_s
 
     def stop_take(self) -> Path:
         """Finish the running take: everything captured so far is written, the file renamed
@@ -225,11 +231,17 @@ class AnalysisWorker(threading.Thread):
             with self._recorder_lock:
                 rec, self._recorder = self._recorder, None
                 end = self._fed_samples
+                take_cpu_s = self.analysis_cpu_s - self._take_start_cpu_s
             if rec is None:
                 raise RuntimeError("no take is being recorded")
             path = rec.close()
             self._takes.append(
-                TakeSpan(path, self._take_start_sample / self.sample_rate, end / self.sample_rate)
+                TakeSpan(
+                    path,
+                    self._take_start_sample / self.sample_rate,
+                    end / self.sample_rate,
+                    take_cpu_s,
+                )
             )
             return path
 
@@ -320,7 +332,10 @@ class AnalysisWorker(threading.Thread):
 
     def _analyse(self, samples: FloatArray, capture_time_s: float) -> None:
         self._record(samples)
-        self._publish(self.analyzer.process(samples, capture_time_s), capture_time_s)
+        cpu0 = time.thread_time()
+        records = self.analyzer.process(samples, capture_time_s)
+        self.analysis_cpu_s += time.thread_time() - cpu0
+        self._publish(records, capture_time_s)
 
     def _publish(self, records: list[Record], capture_time_s: float) -> None:
         if records and isinstance(records[0], PitchFrame):

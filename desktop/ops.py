@@ -87,6 +87,7 @@ class TakeToSave:
     note_text: str | None = None
     recovered: bool = False
     midi_path: Path | None = None  # default: beside the audio, same stem
+    analysis_cpu_s: float = 0.0  # the worker's analyzer CPU for this take (processing_time_ms)
 
 
 def timeline(notes: Sequence[Note], alignment: Any, reference: Any) -> list[dict[str, Any]]:
@@ -115,6 +116,7 @@ def score_take_values(
     settings: AnalysisSettings,
     reference: Any,
     genre: str | None,
+    analysis_cpu_s: float = 0.0,
 ) -> dict[str, Any]:
     """The AnalysisResult columns for a take: audio.scoring's metrics, with the per-note
     timeline added to the feedback so the card and the history redraw it from the stored row."""
@@ -128,6 +130,7 @@ def score_take_values(
         reference=reference,
         duration_s=duration_s,
         genre=genre,
+        analysis_cpu_s=analysis_cpu_s,
     )
     values = dict(score.metrics)
     feedback = dict(score.feedback)
@@ -202,7 +205,13 @@ def save_take(
 ) -> dict[str, Any]:
     """Score a live take and store it (one database operation)."""
     values = score_take_values(
-        take.notes, take.onsets, take.duration_s, settings, reference, _known_genre(take.genre)
+        take.notes,
+        take.onsets,
+        take.duration_s,
+        settings,
+        reference,
+        _known_genre(take.genre),
+        take.analysis_cpu_s,
     )
     return store_take(db, take, values, take.notes)
 

@@ -418,6 +418,7 @@ class PracticePage(QWidget):
             sample_rate=self._sample_rate(),
             genre=plan.genre,
             note_text=problem,
+            analysis_cpu_s=span.analysis_cpu_s if span is not None else 0.0,
         )
         self.status.setText("Scoring the take…")
 

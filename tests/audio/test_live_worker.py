@@ -89,6 +89,8 @@ def test_a_take_started_and_stopped_mid_stream_holds_exactly_that_audio(tmp_path
     assert data.shape[0] == round((span.end_s - span.start_s) * SR)
     assert np.max(np.abs(data - signal[start : start + data.shape[0]])) < 1e-6
     assert sorted(p.name for p in tmp_path.iterdir()) == ["t1.wav"]
+    # The take's share of the analyzer's CPU: some, and less than the whole run's.
+    assert 0 < span.analysis_cpu_s < worker.analysis_cpu_s <= worker.cpu_time_s
 
 
 def test_a_source_failing_mid_take_ends_the_take_cleanly_and_reports_why(tmp_path: Path) -> None:

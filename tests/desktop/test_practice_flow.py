@@ -67,6 +67,9 @@ def test_start_record_stop_stores_the_take_and_the_card_shows_the_row(qtbot, mai
     # The synthetic scale: 8 notes, E4 and A4 35 cents sharp, everything else in tune.
     assert analysis.total_notes_detected == len(SCALE)
     assert abs(analysis.pitch_accuracy - 6 / 8) < 1e-9
+    # processing_time_ms counts the worker's analysis of the take's 3+ s, not only the scoring
+    # (about 10 ms of CPU per audio second here; scoring alone takes a few ms).
+    assert analysis.processing_time_ms >= 10
     fb = json.loads(analysis.feedback_json)
     assert len(fb["timeline"]) == len(SCALE)
     sharp = [e for e in fb["timeline"] if e["cents"] > 25]
