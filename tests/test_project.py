@@ -51,3 +51,24 @@ def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "uv run pytest" in readme
     assert "uv run pytest" in ci
+
+
+def test_building_the_etude_parser_loads_no_heavy_library() -> None:
+    # Every `etude` start builds the parser; the GUI's cold start depends on it staying light.
+    code = (
+        "import sys\n"
+        "from desktop.cli import build_parser\n"
+        "build_parser()\n"
+        "heavy = ('sqlalchemy', 'alembic', 'aubio', 'numpy', 'mido', 'PySide6', 'pyqtgraph')\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & set(heavy)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
+
+
+def test_the_export_command_offers_exactly_the_exported_tables() -> None:
+    from desktop.cli.storage_cmds import EXPORT_TABLES
+    from storage.export import TABLES
+
+    assert tuple(EXPORT_TABLES) == tuple(TABLES)

@@ -15,19 +15,21 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
 
-from storage import progress, service
-from storage.config import resolve_db_url
-from storage.db import Database, migrate, open_database
-from storage.errors import StorageError
-from storage.export import TABLES, export_csv, parse_bound
-from storage.records import Profile
+    from storage.db import Database
+    from storage.records import Profile
+
+# Storage (SQLAlchemy, Alembic) is imported inside the commands, not here: every `etude` start,
+# the GUI's too, builds this parser, and those imports cost over a second.
 
 EXIT_ERROR = 1
+# storage.export.TABLES, spelled out so building the parser loads no storage code (a test keeps
+# the two equal).
+EXPORT_TABLES = ("sessions", "performances", "analyses", "progress")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -45,7 +47,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_guard(_cmd_stats))
 
     p = sub.add_parser("export", help="export sessions, takes, analyses and progress to CSV")
-    p.add_argument("--table", choices=(*TABLES, "all"), default="all")
+    p.add_argument("--table", choices=(*EXPORT_TABLES, "all"), default="all")
     _profile_arg(p)
     p.add_argument("--since", metavar="DATE", help="YYYY-MM-DD (local day) or ISO datetime")
     p.add_argument("--until", metavar="DATE", help="YYYY-MM-DD (inclusive) or ISO datetime")
@@ -85,6 +87,10 @@ def _profile_arg(p: argparse.ArgumentParser) -> None:
 
 def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
+        from sqlalchemy.exc import SQLAlchemyError
+
+        from storage.errors import StorageError
+
         try:
             return fn(args)
         except (StorageError, ValueError, OSError) as exc:
@@ -102,6 +108,9 @@ def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namesp
 
 @contextmanager
 def _database(args: argparse.Namespace) -> Iterator[Database]:
+    from storage.config import resolve_db_url
+    from storage.db import open_database
+
     db = open_database(resolve_db_url(getattr(args, "db", None)))
     try:
         if db.backup_path is not None:
@@ -114,6 +123,8 @@ def _database(args: argparse.Namespace) -> Iterator[Database]:
 
 
 def _profile(s: Session, name: str | None) -> Profile:
+    from storage import service
+
     if name:
         return service.get_profile_by_name(s, name)
     return service.ensure_default_profile(s)
@@ -128,6 +139,8 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def _cmd_sessions(args: argparse.Namespace) -> int:
+    from storage import service
+
     with _database(args) as db, db.transaction() as s:
         profile = _profile(s, args.profile)
         rows = service.get_user_sessions(s, profile.id, args.limit, args.offset, args.status)
@@ -143,6 +156,8 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
+    from storage import service
+
     with _database(args) as db, db.transaction() as s:
         profile = _profile(s, args.profile)
         st = service.calculate_user_stats(s, profile.id, args.days)
@@ -162,6 +177,8 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
+    from storage.export import export_csv, parse_bound
+
     with _database(args) as db, db.transaction() as s:
         profile = _profile(s, args.profile)
         since = parse_bound(args.since, profile.timezone, end=False) if args.since else None
@@ -173,6 +190,9 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
 
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from storage.config import resolve_db_url
+    from storage.db import migrate
+
     url = resolve_db_url(getattr(args, "db", None))
     backup = migrate(url)
     print("database is at the current schema" + (f" (previous copy: {backup})" if backup else ""))
@@ -180,6 +200,8 @@ def _cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def _cmd_progress_rebuild(args: argparse.Namespace) -> int:
+    from storage import progress
+
     with _database(args) as db, db.transaction() as s:
         if args.all:
             n = progress.rebuild_all(s)
@@ -192,6 +214,7 @@ def _cmd_progress_rebuild(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    from storage import service
     from storage.demo import DEMO_PROFILE_NAME, create_demo
 
     with _database(args) as db, db.transaction() as s:
@@ -205,6 +228,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_profiles(args: argparse.Namespace) -> int:
+    from storage import service
+
     with _database(args) as db, db.transaction() as s:
         if args.profiles_command == "create":
             tz = args.timezone or service.local_timezone_name()
