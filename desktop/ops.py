@@ -147,28 +147,6 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} in feedback")
 
 
-_ANALYSIS_COLUMNS = frozenset(
-    {
-        "pitch_accuracy",
-        "rhythm_accuracy",
-        "dynamics_range",
-        "overall_score",
-        "avg_pitch_deviation_cents",
-        "timing_consistency",
-        "tempo_stability",
-        "note_accuracy_rate",
-        "total_notes_detected",
-        "total_onsets_detected",
-        "total_dynamics_events",
-        "feedback_json",
-        "difficulty_estimate",
-        "genre_match_score",
-        "analysis_engine_version",
-        "processing_time_ms",
-    }
-)
-
-
 def store_take(
     db: Any, take: TakeToSave, values: dict[str, Any], midi_notes: tuple[Note, ...]
 ) -> dict[str, Any]:
@@ -194,8 +172,10 @@ def store_take(
         recording_duration=max(0.0, take.duration_s),
         recovered=take.recovered,
     )
+    from audio.scoring import METRIC_KEYS  # the AnalysisResult fields scoring fills
+
     analysis = _service().create_analysis_result(
-        db, perf.id, **{k: v for k, v in values.items() if k in _ANALYSIS_COLUMNS}
+        db, perf.id, **{k: v for k, v in values.items() if k in METRIC_KEYS}
     )
     return {"performance": perf, "analysis": analysis}
 

@@ -72,3 +72,13 @@ def test_the_export_command_offers_exactly_the_exported_tables() -> None:
     from storage.export import TABLES
 
     assert tuple(EXPORT_TABLES) == tuple(TABLES)
+
+
+def test_scoring_fills_exactly_the_analysis_result_columns_of_the_seed() -> None:
+    from audio.scoring import METRIC_KEYS
+    from storage.models import AnalysisResult
+
+    bookkeeping = {"id", "performance_id", "created_at", "updated_at", "usn"}
+    columns = {c.name for c in AnalysisResult.__table__.columns} - bookkeeping
+    assert set(METRIC_KEYS) == columns
+    assert len(METRIC_KEYS) == len(set(METRIC_KEYS)) == 16
