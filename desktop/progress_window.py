@@ -50,6 +50,25 @@ MILESTONE_WORDS = {
 PERIOD_DAYS = {"daily": 1.0, "weekly": 7.0, "monthly": 30.0}
 
 
+def milestone_lines(milestones: list[tuple[date, str]]) -> list[str]:
+    """One line per kind of milestone, most recently reached first. Streaks are reached again by
+    every new run of days; listing each time would bury the rest, so repeats are counted."""
+    by_kind: dict[str, list[date]] = {}
+    for d, key in milestones:
+        by_kind.setdefault(key, []).append(d)
+    lines = []
+    for key, dates in sorted(by_kind.items(), key=lambda kv: max(kv[1]), reverse=True):
+        words = MILESTONE_WORDS.get(key, key)
+        if len(dates) == 1:
+            lines.append(f"{dates[0].isoformat()}  {words}")
+        else:
+            lines.append(
+                f"{max(dates).isoformat()}  {words}: {len(dates)} times, "
+                f"first on {min(dates).isoformat()}"
+            )
+    return lines
+
+
 @dataclass
 class ProgressData:
     period_type: str
@@ -263,8 +282,7 @@ class ProgressWindow(QWidget):
             if days in data.stats:
                 card.set_stats(data.stats[days])
         self.milestones.clear()
-        for d, key in reversed(data.milestones):
-            self.milestones.addItem(f"{d.isoformat()}  {MILESTONE_WORDS.get(key, key)}")
+        self.milestones.addItems(milestone_lines(data.milestones))
         self.drawn.emit()
 
     def _draw_intonation(self, tendencies: dict[str, list[tuple[date, float, int]]]) -> None:

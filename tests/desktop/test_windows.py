@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from PySide6.QtCore import QDate, QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QDropEvent, QImage
 
+from desktop.progress_window import MILESTONE_WORDS, milestone_lines
 from storage import progress, service
 from storage.demo import DEMO_PROFILE_NAME, create_demo
 from tests.desktop.conftest import wait_idle
@@ -56,10 +58,11 @@ def test_progress_window_draws_the_demo_series(qtbot, demo_window, tmp_path):
     assert win.streak.text() == (
         f"Streak: {stats365.current_streak_days} days (longest {stats365.longest_streak_days})"
     )
-    assert win.milestones.count() >= 1
-    assert any(
-        "First session" in win.milestones.item(i).text() for i in range(win.milestones.count())
-    )
+    shown = [win.milestones.item(i).text() for i in range(win.milestones.count())]
+    assert any("First session" in line for line in shown)
+    # Each kind of milestone once: years of streaks do not bury the rest.
+    kinds = [line.split("  ", 1)[1].split(":")[0] for line in shown]
+    assert len(kinds) == len(set(kinds)) <= len(MILESTONE_WORDS)
 
     # Monthly granularity redraws from the monthly rows.
     with qtbot.waitSignal(win.drawn, timeout=10_000):
@@ -357,3 +360,21 @@ def test_session_form_refuses_a_name_that_is_too_long(qtbot, main_window):
         112,
         "beginner",
     )
+
+
+def test_milestones_are_listed_once_per_kind_newest_first() -> None:
+    d = date.fromisoformat
+    lines = milestone_lines(
+        [
+            (d("2025-01-03"), "first_session"),
+            (d("2025-01-05"), "streak_3"),
+            (d("2025-03-01"), "streak_3"),
+            (d("2025-02-10"), "hours_10"),
+            (d("2025-06-30"), "streak_3"),
+        ]
+    )
+    assert lines == [
+        "2025-06-30  3 days in a row: 3 times, first on 2025-01-05",
+        "2025-02-10  10 hours of practice",
+        "2025-01-03  First session",
+    ]
