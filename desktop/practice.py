@@ -375,14 +375,17 @@ class PracticePage(QWidget):
         self.take_started.emit(str(path))
         return True
 
-    def stop_take(self, problem: str | None = None) -> None:
+    def stop_take(self, problem: str | None = None) -> bool:
+        """End the take and queue saving it. False when its file could not be finished (the
+        audio so far stays in its ``.part`` for the repair at the next start-up)."""
         if not self.is_recording:
-            return
+            return False
         path = self._take_path
         self._take_path = None
         self.record_button.setText("Record take  [R]")
         worker = self.worker
         span = None
+        close_error: BaseException | None = None
         try:
             if worker is not None:
                 # The worker ends the take itself when its source fails; then only read it.
@@ -390,14 +393,37 @@ class PracticePage(QWidget):
                     worker.stop_take()
                 span = worker.last_take
         except Exception as exc:
+            close_error = exc
             problem = (problem or "") + f" Closing the take failed: {exc}"
         self.tick_drain_only()
+        if span is not None and Path(span.path) != path:
+            # The worker's newest finished take is an earlier one: this take never finished.
+            span = None
         if span is not None:
             final_path = Path(span.path)
             start_s, end_s = span.start_s, span.end_s
         else:
             final_path = Path(str(path))
             start_s, end_s = self._take_start_s, self._stream_s
+        if not final_path.is_file():
+            # A row must never point at a file that is not there; the .part is repaired and
+            # attached as a recovered take at the next start-up.
+            from audio.recorder import PART_SUFFIX
+
+            part = final_path.with_name(final_path.name + PART_SUFFIX)
+            error = close_error or getattr(worker, "error", None)
+            self.show_problem(
+                "The take could not be finished"
+                + (f" ({error})" if error is not None else "")
+                + (
+                    f". The audio recorded so far is kept in {part}; it will be repaired and "
+                    "added to your history the next time Etude starts."
+                    if part.is_file()
+                    else "; no audio of it reached the disk."
+                )
+            )
+            self.status.setText("The take could not be saved.")
+            return False
         notes = ops.shift_notes(
             [n for n in self._live_notes if start_s - 1e-6 <= n.onset_s < end_s], start_s
         )
@@ -434,6 +460,7 @@ class PracticePage(QWidget):
             self._take_stored,
             failed,
         )
+        return True
 
     def _sample_rate(self) -> int:
         src = getattr(self.worker, "source", None)
@@ -499,8 +526,11 @@ class PracticePage(QWidget):
         was_recording = self.is_recording
         msg = f"The input stopped: {error}"
         if was_recording:
-            self.stop_take(problem="input stopped during this take")
-            msg += " Your take was kept up to that moment and saved."
+            if not self.stop_take(problem="input stopped during this take"):
+                # stop_take already told the student where the audio is.
+                msg = f"{self.messages.text()}\n\n{msg}"
+            else:
+                msg += " Your take was kept up to that moment and saved."
         self.stop_practice("Input lost.")
         self.show_problem(msg)
 
