@@ -23,6 +23,11 @@ from typing import Literal
 import numpy as np
 import soundfile as sf
 
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; a .part in use is then not detected
+    fcntl = None  # type: ignore[assignment]
+
 from audio.ringbuffer import FloatArray
 
 FLUSH_INTERVAL_S = 0.5
@@ -71,6 +76,9 @@ class TakeRecorder:
             )
         except (sf.LibsndfileError, OSError) as exc:
             raise RecorderError(f"cannot create {self.part_path}: {exc}") from exc
+        # Held until the take is closed; the kernel drops it if the process dies, so
+        # repair_partial_takes can tell a take still being written from a crashed one.
+        self._lock_fd = _lock_in_use(self.part_path)
         self._queue: queue.SimpleQueue[FloatArray | None] = queue.SimpleQueue()
         self._wake = threading.Event()
         self.frames_written = 0
@@ -141,6 +149,8 @@ class TakeRecorder:
             self._file.close()
         except Exception as exc:
             self.error = self.error or exc
+        finally:
+            self._release_lock()
         if self.error is not None:
             raise RecorderError(
                 f"the take could not be fully written ({self.error}); "
@@ -148,6 +158,46 @@ class TakeRecorder:
             )
         os.replace(self.part_path, self.path)
         return self.path
+
+    def _release_lock(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)  # closing the descriptor releases its flock
+
+
+def _lock_in_use(part: Path) -> int | None:
+    """Take an exclusive advisory lock on ``part``; returns the descriptor holding it."""
+    if fcntl is None:
+        return None
+    try:
+        fd = os.open(part, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # a file system without flock: recording matters more than the lock
+        os.close(fd)
+        return None
+    return fd
+
+
+def _in_use(part: Path) -> bool:
+    """True while a live TakeRecorder (in any process) holds ``part``'s lock."""
+    if fcntl is None:
+        return False
+    try:
+        fd = os.open(part, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)  # also drops the probe's own lock
+    return False
 
 
 def _unique(path: Path) -> Path:
@@ -239,14 +289,16 @@ def repair_partial_takes(folder: str | Path) -> list[Path]:
     ``<stem>.recovered.wav``. FLAC: every frame that decodes is re-encoded into
     ``<stem>.recovered.flac``; the original is kept next to it as ``<name>.part.orig``.
     A ``.part`` that holds no readable audio at all is renamed to ``<name>.part.unreadable`` and
-    left alone. Returns the recovered takes' paths (empty when nothing needed repair).
+    left alone. A ``.part`` a running take is still writing (locked by its recorder, in this
+    or another process) is skipped. Returns the recovered takes' paths (empty when nothing
+    needed repair).
     """
     root = Path(folder)
     if not root.is_dir():
         raise ValueError(f"{root}: not a folder")
     recovered: list[Path] = []
     for part in sorted(root.glob(f"*{PART_SUFFIX}")):
-        if not part.is_file():
+        if not part.is_file() or _in_use(part):
             continue
         target, ext = _recovered_name(part)
         ok = False

@@ -146,3 +146,21 @@ def test_a_wav_part_cut_inside_its_header_is_set_aside_and_others_still_recovere
     data, _ = sf.read(recovered[0], dtype="float32")
     assert np.max(np.abs(data - _tone(0.5))) < 1e-6
     assert (tmp_path / "cut.wav.part.unreadable").read_bytes() == raw[:20]
+
+
+@pytest.mark.parametrize("fmt", ["FLAC", "WAV"])
+def test_a_part_still_being_recorded_is_not_repaired(tmp_path: Path, fmt: str) -> None:
+    """A second Etude starting (or a repair run) while a take records must leave that take's
+    .part alone: the recorder is still writing it and renames it when the take ends."""
+    ext = ".flac" if fmt == "FLAC" else ".wav"
+    rec = TakeRecorder(tmp_path / f"take{ext}", 48000, fmt)  # type: ignore[arg-type]
+    x = (0.2 * np.sin(np.arange(48000) * 0.05)).astype(np.float32)
+    rec.write(x)
+    time.sleep(0.7)  # past a flush: the .part holds readable audio a repair could take
+    assert repair_partial_takes(tmp_path) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"take{ext}.part"]
+    rec.write(x)
+    final = rec.close()
+    data, sr = sf.read(str(final), dtype="float32")
+    assert sr == 48000 and data.shape[0] == 2 * 48000
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"take{ext}"]
