@@ -1,6 +1,8 @@
 """CSV export of sessions, takes, analyses and progress rows.
 
-Format (stdlib ``csv``, the "excel" dialect): UTF-8 without BOM, a header row of the field names
+Format (stdlib ``csv``, the "excel" dialect): UTF-8 with a byte-order mark (Excel reads a file
+without one in the local ANSI code page and garbles every accent; read it back with
+``encoding="utf-8-sig"``), a header row of the field names
 (the seed's), one row per database row. Timestamps are ISO 8601 in UTC with their offset
 (``2025-03-01T18:30:00.250000+00:00``); null is an empty cell; floats are written with ``repr`` so
 they read back exactly; booleans are ``true``/``false``; UUIDs in their 36-character form.
@@ -179,7 +181,7 @@ def export_csv(
             temps.append(temp)
             columns = _columns(t)
             count = 0
-            with open(temp, "w", encoding="utf-8", newline="") as fh:
+            with open(temp, "w", encoding="utf-8-sig", newline="") as fh:
                 writer = csv.writer(fh)
                 writer.writerow(columns)
                 for obj in _stream(db, queries[t]):

@@ -89,7 +89,7 @@ def test_export_dialog_writes_csv_off_the_gui_thread(qtbot, demo_window, tmp_pat
     result = sig.args[0]
     assert set(result["files"]) == {"sessions", "performances", "analyses"}
     pid = str(demo_window.ctx.profile.id)
-    with (tmp_path / "out" / "sessions.csv").open(encoding="utf-8") as fh:
+    with (tmp_path / "out" / "sessions.csv").open(encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == result["rows"]["sessions"] > 0
     assert {r["user_id"] for r in rows} == {pid}
@@ -268,6 +268,7 @@ def test_a_crash_leaves_an_abandoned_session_and_a_recovered_take(qtbot, db_url,
     part = rec.part_path
     assert part.exists()
     rec._closed = True
+    rec._release_lock()  # the kernel drops a dead process's lock on the .part
 
     window = create_main_window(db_url)
     qtbot.addWidget(window)

@@ -27,7 +27,7 @@ TRICKY = ["=SUM(A1:A9)", "+33 6 12", "-3 dB", "@home", 'Für Elise, "Op." 59\nli
 
 
 def _read(path: Path) -> list[dict[str, str]]:
-    with open(path, encoding="utf-8", newline="") as fh:
+    with open(path, encoding="utf-8-sig", newline="") as fh:
         return list(csv.DictReader(fh))
 
 
@@ -184,3 +184,22 @@ def test_bad_arguments_and_cancel_leave_nothing(
             export_csv(s, tmp_path / "keep.csv", "sessions", uid, progress=lambda d, t: False)
     assert (tmp_path / "keep.csv").read_text() == "old content"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.csv"]
+
+
+def test_the_file_starts_with_a_utf8_bom_so_excel_reads_accents_right(
+    sqlite_store: Database, tmp_path: Path
+) -> None:
+    """Excel opens a CSV without a byte-order mark in the local ANSI code page: "Für Elise"
+    would show as "FÃ¼r Elise". The BOM makes it read UTF-8; the csv module skips it with
+    utf-8-sig."""
+    with sqlite_store.transaction() as s:
+        uid = sv.create_profile(s, "Zoë").id
+        sv.create_session(s, uid, "Für Elise — E♭", started_at=T0)
+    out = tmp_path / "sessions.csv"
+    with sqlite_store.transaction() as s:
+        export_csv(s, out, "sessions")
+    raw = out.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbfid,")
+    assert raw.count(b"\xef\xbb\xbf") == 1
+    (row,) = _read(out)
+    assert row["piece_name"] == "Für Elise — E♭"
