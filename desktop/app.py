@@ -86,17 +86,24 @@ def recover_after_crash(db: Any, recordings_dir: Path) -> dict[str, Any]:
         session = _session_by_prefix(db, m.group("sid"), abandoned)
         if session is None:
             continue
-        info = sf.info(str(path))
-        service.create_performance(
-            db,
-            session,
-            audio_path=str(path),
-            sample_rate=int(info.samplerate),
-            audio_format=path.suffix.lstrip("."),
-            notes="recovered after Etude stopped unexpectedly",
-            recording_duration=float(info.frames) / float(info.samplerate),
-            recovered=True,
-        )
+        # The .part is already renamed, so a failure here would never be retried: one take
+        # that cannot be stored must not roll back the others or the abandoned sessions.
+        try:
+            with db.begin_nested():
+                info = sf.info(str(path))
+                service.create_performance(
+                    db,
+                    session,
+                    audio_path=str(path),
+                    sample_rate=int(info.samplerate),
+                    audio_format=path.suffix.lstrip("."),
+                    notes="recovered after Etude stopped unexpectedly",
+                    recording_duration=float(info.frames) / float(info.samplerate),
+                    recovered=True,
+                )
+        except Exception:
+            log.exception("the recovered take %s could not be added to the history", path)
+            continue
         attached += 1
     return {"abandoned": abandoned, "repaired": repaired, "attached": attached}
 

@@ -1,0 +1,51 @@
+"""Start-up recovery: one take that cannot be registered must not cost the others (or the
+abandoned sessions) their registration, since its .part has already been renamed."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from audio.recorder import TakeRecorder
+from desktop.app import recover_after_crash
+from storage import service
+from storage.config import recordings_dir
+from storage.db import open_database
+
+
+def _crashed_take(folder, session_id, n):  # type: ignore[no-untyped-def]
+    name = f"take-20260101-120000-{str(session_id)[:8]}-{n:02d}.wav"
+    rec = TakeRecorder(folder / name, 48000, "WAV")
+    rec.write(np.full(24000, 0.1, dtype=np.float32))
+    time.sleep(0.7)  # past the recorder's flush
+    # Simulate kill -9: never closed, and the kernel drops a dead process's lock.
+    rec._closed = True
+    rec._release_lock()
+    return rec.part_path
+
+
+def test_a_take_that_cannot_be_registered_does_not_undo_the_rest(db_url):
+    database = open_database(db_url)
+    with database.transaction() as s:
+        profile = service.ensure_default_profile(s)
+        session = service.create_session(s, profile.id, piece_name="Interrupted")
+    root = recordings_dir()
+    good = _crashed_take(root, session.id, 1)
+    # A folder so deep that the repaired take's path is longer than the 500 characters a
+    # performance row can hold.
+    deep = root / ("d" * 200) / ("e" * 200)
+    deep.mkdir(parents=True)
+    bad = _crashed_take(deep, session.id, 2)
+
+    with database.sessionmaker() as s:
+        result = recover_after_crash(s, root)
+        s.commit()
+    assert result["abandoned"] == [session.id]
+    assert result["attached"] == 1
+    assert not good.exists() and not bad.exists()
+    with database.sessionmaker() as s:
+        assert service.get_session(s, session.id).status == "abandoned"
+        (perf,) = service.get_session_performances(s, session.id)
+    assert perf.recovered and perf.audio_path.endswith("-01.recovered.wav")
+    database.dispose()
