@@ -14,6 +14,7 @@ import signal
 import sys
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from desktop.settings import SettingsStore
 
 log = logging.getLogger(__name__)
 APP_NAME = "Etude"
-_TAKE_NAME = re.compile(r"^take-\d{8}-\d{6}-(?P<sid>[0-9a-f]{8})-\d+")
+_TAKE_NAME = re.compile(r"^take-(?P<stamp>\d{8}-\d{6})-(?P<sid>[0-9a-f]{8})-\d+")
 
 
 class StartupError(Exception):
@@ -66,11 +67,15 @@ def recover_after_crash(db: Any, recordings_dir: Path) -> dict[str, Any]:
     repaired into ``<name>.recovered.<ext>``, and when the session named in the file is known,
     stored as a Performance with ``recovered=True`` so the history shows it."""
     import soundfile as sf
+    from sqlalchemy import select
 
     from audio.recorder import repair_partial_takes
     from storage import service
+    from storage.models import RealtimeSession
 
-    abandoned = service.recover_abandoned_sessions(db)
+    # Takes are attached before the sessions are closed as abandoned: an abandoned session ends
+    # at the end of its last take, so its recovered takes must already be there.
+    active = list(db.scalars(select(RealtimeSession.id).where(RealtimeSession.status == "active")))
     repaired: list[Path] = []
     folders = [recordings_dir, *[p for p in recordings_dir.rglob("*") if p.is_dir()]]
     for folder in folders:
@@ -83,7 +88,7 @@ def recover_after_crash(db: Any, recordings_dir: Path) -> dict[str, Any]:
         m = _TAKE_NAME.match(path.name)
         if not m:
             continue
-        session = _session_by_prefix(db, m.group("sid"), abandoned)
+        session = _session_by_prefix(db, m.group("sid"), active)
         if session is None:
             continue
         # The .part is already renamed, so a failure here would never be retried: one take
@@ -91,6 +96,7 @@ def recover_after_crash(db: Any, recordings_dir: Path) -> dict[str, Any]:
         try:
             with db.begin_nested():
                 info = sf.info(str(path))
+                duration_s = float(info.frames) / float(info.samplerate)
                 service.create_performance(
                     db,
                     session,
@@ -98,14 +104,26 @@ def recover_after_crash(db: Any, recordings_dir: Path) -> dict[str, Any]:
                     sample_rate=int(info.samplerate),
                     audio_format=path.suffix.lstrip("."),
                     notes="recovered after Etude stopped unexpectedly",
-                    recording_duration=float(info.frames) / float(info.samplerate),
+                    recording_started_at=_take_started_at(m.group("stamp"), duration_s),
+                    recording_duration=duration_s,
                     recovered=True,
                 )
         except Exception:
             log.exception("the recovered take %s could not be added to the history", path)
             continue
         attached += 1
+    abandoned = service.recover_abandoned_sessions(db)
     return {"abandoned": abandoned, "repaired": repaired, "attached": attached}
+
+
+def _take_started_at(stamp: str, duration_s: float) -> datetime:
+    """When a take began: the local time in its file name (not the start-up that found it)."""
+    now = datetime.now(UTC)
+    try:
+        started = datetime.strptime(stamp, "%Y%m%d-%H%M%S").astimezone().astimezone(UTC)
+    except ValueError:
+        return now - timedelta(seconds=duration_s)
+    return min(started, now - timedelta(seconds=duration_s))
 
 
 def _session_by_prefix(db: Any, prefix: str, candidates: list[uuid.UUID]) -> uuid.UUID | None:

@@ -49,3 +49,39 @@ def test_a_take_that_cannot_be_registered_does_not_undo_the_rest(db_url):
         (perf,) = service.get_session_performances(s, session.id)
     assert perf.recovered and perf.audio_path.endswith("-01.recovered.wav")
     database.dispose()
+
+
+def test_a_recovered_take_counts_in_its_abandoned_session_at_the_time_it_was_played(db_url):
+    from datetime import UTC, datetime, timedelta
+
+    database = open_database(db_url)
+    began = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
+    with database.transaction() as s:
+        profile = service.ensure_default_profile(s)
+        session = service.create_session(s, profile.id, piece_name="Crashed", started_at=began)
+    # The take was started 6 minutes into the session (its name carries the local time).
+    take_start = began + timedelta(minutes=6)
+    stamp = take_start.astimezone().strftime("%Y%m%d-%H%M%S")
+    name = f"take-{stamp}-{str(session.id)[:8]}-01.wav"
+    rec = TakeRecorder(recordings_dir() / name, 48000, "WAV")
+    rec.write(np.full(48000, 0.1, dtype=np.float32))  # one second
+    time.sleep(0.7)
+    rec._closed = True
+    rec._release_lock()
+
+    with database.sessionmaker() as s:
+        result = recover_after_crash(s, recordings_dir())
+        s.commit()
+    assert result["attached"] == 1
+    with database.sessionmaker() as s:
+        row = service.get_session(s, session.id)
+        (perf,) = service.get_session_performances(s, session.id)
+        stats = service.calculate_user_stats(s, profile.id, days=1)
+    assert perf.recording_started_at == take_start
+    assert abs(perf.recording_duration - 1.0) < 1e-6
+    # The session ran until the end of that take: 6 min 1 s of practice, not 0 and not "until
+    # Etude was started again".
+    assert row.status == "abandoned"
+    assert row.duration_seconds == 361
+    assert stats.total_practice_hours == round(361 / 3600, 2)
+    database.dispose()
