@@ -84,12 +84,12 @@ def recover_after_crash(db: Any, recordings_dir: Path) -> dict[str, Any]:
         except Exception:
             log.exception("repairing takes in %s failed", folder)
     attached = 0
+    unattached: list[Path] = []
     for path in repaired:
         m = _TAKE_NAME.match(path.name)
-        if not m:
-            continue
-        session = _session_by_prefix(db, m.group("sid"), active)
-        if session is None:
+        session = _session_by_prefix(db, m.group("sid"), active) if m else None
+        if m is None or session is None:
+            unattached.append(path)
             continue
         # The .part is already renamed, so a failure here would never be retried: one take
         # that cannot be stored must not roll back the others or the abandoned sessions.
@@ -110,10 +110,16 @@ def recover_after_crash(db: Any, recordings_dir: Path) -> dict[str, Any]:
                 )
         except Exception:
             log.exception("the recovered take %s could not be added to the history", path)
+            unattached.append(path)
             continue
         attached += 1
     abandoned = service.recover_abandoned_sessions(db)
-    return {"abandoned": abandoned, "repaired": repaired, "attached": attached}
+    return {
+        "abandoned": abandoned,
+        "repaired": repaired,
+        "attached": attached,
+        "unattached": unattached,
+    }
 
 
 def _take_started_at(stamp: str, duration_s: float) -> datetime:
@@ -182,19 +188,36 @@ def start_storage(window: Any) -> None:
     def recovered(result: dict[str, Any]) -> None:
         n_sessions = len(result["abandoned"])
         n_takes = len(result["repaired"])
+        loose: list[Path] = result.get("unattached", [])
         if n_sessions or n_takes:
-            window.practice.messages.show_message(
+            text = (
                 f"Etude stopped unexpectedly last time. {n_sessions} unfinished session(s) were "
-                f"kept as 'abandoned' and {n_takes} interrupted take(s) were repaired; you find "
-                "them in History.",
-                "info",
+                f"kept as 'abandoned' and {n_takes} interrupted take(s) were repaired"
             )
+            if loose:
+                # Their session is unknown (deleted, or another database): say where they are.
+                names = ", ".join(p.name for p in loose[:5]) + (" …" if len(loose) > 5 else "")
+                text += (
+                    f". {n_takes - len(loose)} of them are in History; the others ({names}) "
+                    f"could not be matched to a session and are in {rec_dir}."
+                )
+            else:
+                text += "; you find them in History."
+            window.practice.messages.show_message(text, "info")
         window.history.reload()
+
+    def recovery_failed(exc: BaseException) -> None:
+        if getattr(ctx, "database", None) is None:
+            return  # the failed open already told the student
+        window.practice.show_problem(
+            f"Etude could not finish checking for sessions and takes interrupted last time "
+            f"({exc}). Nothing was deleted: interrupted recordings are in {rec_dir}."
+        )
 
     worker.submit("open database", open_db, opened, failed, raw=True)
     rec_dir = ctx.recordings_dir
-    # A failed open already told the student; these would only repeat it.
-    worker.submit("recover", lambda s: recover_after_crash(s, rec_dir), recovered, lambda e: None)
+    worker.submit("recover", lambda s: recover_after_crash(s, rec_dir), recovered, recovery_failed)
+    # A failed open already told the student; this would only repeat it.
     worker.submit("profiles", _load_profiles, window._profiles_loaded, lambda e: None)
 
 

@@ -85,3 +85,53 @@ def test_a_recovered_take_counts_in_its_abandoned_session_at_the_time_it_was_pla
     assert row.duration_seconds == 361
     assert stats.total_practice_hours == round(361 / 3600, 2)
     database.dispose()
+
+
+def test_a_failing_recovery_is_reported_not_swallowed(qtbot, db_url):
+    from sqlalchemy import text
+
+    from desktop.app import create_main_window
+    from tests.desktop.conftest import wait_idle
+
+    database = open_database(db_url)
+    with database.transaction() as s:
+        profile = service.ensure_default_profile(s)
+        service.create_session(s, profile.id, piece_name="Crashed")
+        # A zone this machine's tz database does not know (a database copied from a machine
+        # with newer tzdata): closing the abandoned session's progress rows raises.
+        s.execute(text("UPDATE users SET timezone = 'Mars/Olympus_Mons'"))
+    database.dispose()
+
+    window = create_main_window(db_url)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.ctx.profile is not None, timeout=20_000)
+    wait_idle(qtbot, window.ctx)
+    text_shown = window.practice.messages.text()
+    assert "could not finish checking" in text_shown
+    assert "Mars/Olympus_Mons" in text_shown
+    assert str(recordings_dir()) in text_shown
+    window.close()
+    window.ctx.database.dispose()
+
+
+def test_a_repaired_take_without_a_known_session_is_pointed_to(qtbot, db_url):
+    from desktop.app import create_main_window
+    from tests.desktop.conftest import wait_idle
+
+    # A take of a session that no longer exists (deleted) is repaired but cannot be attached.
+    name = "take-20260101-120000-0badc0de-01.wav"
+    rec = TakeRecorder(recordings_dir() / name, 48000, "WAV")
+    rec.write(np.full(24000, 0.1, dtype=np.float32))
+    time.sleep(0.7)
+    rec._closed = True
+    rec._release_lock()
+
+    window = create_main_window(db_url)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.ctx.profile is not None, timeout=20_000)
+    wait_idle(qtbot, window.ctx)
+    shown = window.practice.messages.text()
+    assert "take-20260101-120000-0badc0de-01.recovered.wav" in shown
+    assert str(recordings_dir()) in shown
+    window.close()
+    window.ctx.database.dispose()
