@@ -14,9 +14,11 @@ Rules (all times in seconds, pitches in fractional MIDI; the constants are below
   frame.
 * Legato split: when frames more than ``SPLIT_SEMITONES`` (0.7) from the note's pitch have lasted
   ``SPLIT_HOLD_S`` (45 ms) and three quarters of the recent ones agree within
-  ``SPLIT_SPREAD_SEMITONES`` (0.45), a new note starts where the crossfade began (frames leaning
-  towards the new pitch, or an aubio onset up to 0.1 s earlier). Vibrato (a swing around the
-  pitch) and slides (frames that do not settle) never hold still long enough to split.
+  ``SPLIT_SPREAD_SEMITONES`` (0.45), a new note starts where the crossfade began (the run of
+  frames just before that already moved more than ``LEAN_SEMITONES`` off the old pitch, in
+  either direction, at most 0.1 s back; or an aubio onset up to 0.1 s earlier). Vibrato (a
+  swing around the pitch) and slides (frames that do not settle) never hold still long enough
+  to split.
 * Octave jumps (±12, ±19, ±24 semitones: the pitch detector's harmonic errors) are folded back
   into the note unless they last ``OCTAVE_HOLD_S`` (0.12 s). A note younger than
   ``SUBHARMONIC_MERGE_S`` (0.15 s) that turns out to be 12-31 semitones below the next pitch
@@ -24,7 +26,11 @@ Rules (all times in seconds, pitches in fractional MIDI; the constants are below
   attack and takes its pitch; frames of a change that lie 2-6 periods too low are folded up.
 * Repeated notes: an onset inside a note (from aubio, or a V-shaped level dip of ``DIP_DB``,
   9 dB, within ``DIP_S``, 50 ms) splits the note when the level climbs ``REATTACK_DB`` (7.5 dB)
-  from its minimum around the onset within 40 ms, even without a pitch change.
+  from its minimum around the onset within 40 ms and that minimum lies at least
+  ``REATTACK_DEPTH_DB`` (6 dB) under the median level of the 0.2 s before the onset, even
+  without a pitch change. (Ensemble swells climb as fast but dip only a few dB.)
+* The level rules read an envelope, the mean hop energy over one period of the sounding pitch
+  (1 to ``ENVELOPE_MAX_HOPS`` hops), so a low note's hop-to-hop flutter is not a dip.
 * Notes shorter than ``MIN_NOTE_S`` (60 ms) are dropped: they are attack noise or release
   tails. An onset is published once its note has lasted that long.
 * A note's pitch is the median of its frames after the first ``ATTACK_S`` (40 ms); its level is
@@ -63,6 +69,9 @@ REATTACK_MIN_AGE_S = 0.08
 HISTORY_S = 0.3
 DIP_DB = 9.0
 DIP_S = 0.05
+ENVELOPE_MAX_HOPS = 3
+REATTACK_DEPTH_DB = 6.0
+REATTACK_BEFORE_S = 0.25
 
 
 def _median(values: Sequence[float]) -> float:
@@ -160,6 +169,8 @@ class NoteTracker:
         self._levels: deque[tuple[float, float]] = deque()
         self._last_dip_s = -1.0
         self._held: _Building | None = None
+        self._energies: deque[float] = deque()
+        self._env_hops = 1
 
     def push(
         self,
@@ -177,6 +188,20 @@ class NoteTracker:
         reported with this frame, seconds, or None.
         """
         out: list[TrackerEvent] = []
+        # The level rules read an envelope: the mean energy over the hops that span one period
+        # of the sounding pitch (1..ENVELOPE_MAX_HOPS). A single hop of a low note is shorter
+        # than its period, so its RMS flutters with the waveform (9 dB hop to hop on a 92 Hz
+        # cello), which the dip rule took for re-attacks; higher notes keep one-hop detail.
+        if midi is not None:
+            period_s = 1.0 / (440.0 * 2.0 ** ((midi - 69.0) / 12.0))
+            self._env_hops = min(ENVELOPE_MAX_HOPS, max(1, math.ceil(period_s / self.hop_s)))
+        self._energies.append(10.0 ** (level_db / 10.0))
+        if len(self._energies) > ENVELOPE_MAX_HOPS:
+            self._energies.popleft()
+        if self._env_hops > 1:
+            span = list(self._energies)[-self._env_hops :]
+            energy = sum(span) / len(span)
+            level_db = 10.0 * math.log10(energy) if energy > 1e-12 else level_db
         rising = bool(self._levels) and level_db > self._levels[-1][1]
         self._levels.append((level_t_s, level_db))
         while self._levels and self._levels[0][0] < level_t_s - HISTORY_S:
@@ -382,15 +407,16 @@ class NoteTracker:
         if self._is_subharmonic_attack(note, note.pitch(), new_pitch, pending[0][0]):
             self._take_new_pitch(note, [], pending)
             return
-        # The frames just before the change that already lean towards the new pitch are the
-        # crossfade: the new note began with the first of them.
+        # The frames just before the change that already moved off the old pitch are the
+        # crossfade: the new note began with the first of them. They may move either way (a
+        # player's finger or bow disturbs the old note before the new one sounds, and a
+        # window holding both notes can read between or beside them).
         anchor = self._anchor if self._anchor is not None else note.pitch()
-        direction = 1.0 if new_pitch > anchor else -1.0
         k = len(note.times)
         while (
             k > 1
             and pending[0][0] - note.times[k - 1] <= LEGATO_LOOKBACK_S
-            and (note.midis[k - 1] - anchor) * direction > LEAN_SEMITONES
+            and abs(note.midis[k - 1] - anchor) > LEAN_SEMITONES
             and note.times[k - 1] - note.onset_s > ATTACK_S
         ):
             k -= 1
@@ -463,6 +489,12 @@ class NoteTracker:
                 continue
             bottom_t, bottom = min(around, key=lambda p: p[1])
             after = [lv for lt, lv in self._levels if bottom_t < lt <= bottom_t + 0.04]
+            # The dip must also reach REATTACK_DEPTH_DB under the level the note held before
+            # it: voices of an ensemble (choir, string section) beat by a few dB several
+            # times a second, and those swells are not new notes.
+            before = [lv for lt, lv in self._levels if o - REATTACK_BEFORE_S <= lt < o - DIP_S]
+            if before and _median(before) - bottom < REATTACK_DEPTH_DB:
+                continue
             if after and max(after) - bottom >= REATTACK_DB:
                 self._split_at(o, capture_time_s, out)
                 note = self._note

@@ -231,3 +231,37 @@ def test_short_subharmonic_note_after_a_break_merges_into_the_next() -> None:
     )
     assert [n.target_midi for n in notes] == [64, 72]
     assert notes[1].onset_s == pytest.approx(0.55, abs=0.02)
+
+
+@pytest.mark.parametrize("midi", [40, 42, 45])
+def test_low_note_level_flutter_is_not_a_reattack(midi: int) -> None:
+    # A 6 ms hop is shorter than the period of a low, bright tone (82-110 Hz), so the hop RMS
+    # swings by several dB with the waveform; only the envelope over a period may count.
+    x = np.concatenate(
+        [sg.silence(0.2), sg.tone(midi, 1.5, harmonics=12, rolloff=0.9), sg.silence(0.2)]
+    )
+    an = run(x)
+    assert [n.target_midi for n in an.notes] == [midi]
+    assert an.notes[0].onset_s == pytest.approx(0.2, abs=0.03)
+
+
+def test_ensemble_swells_are_not_reattacks() -> None:
+    # Voices beating: the level dips 5 dB and swells 3 dB over it four times a second. The
+    # swell climbs 8 dB in 15 ms, enough for a re-attack, but the dip never falls far under
+    # the level the note held.
+    base = sg.tone(57, 2.0)
+    phase = (np.arange(base.size) / SR % 0.25) / 0.25
+    gain_db = np.interp(phase, [0.0, 0.4, 0.5, 0.56, 0.7, 1.0], [0.0, 0.0, -5.0, 3.0, 0.0, 0.0])
+    swelling = (base * 10.0 ** (gain_db / 20.0)).astype(np.float32)
+    an = run(np.concatenate([sg.silence(0.2), swelling, sg.silence(0.2)]))
+    assert [n.target_midi for n in an.notes] == [57]
+
+
+@pytest.mark.parametrize(("away", "new"), [(60.3, 57), (59.7, 64)])
+def test_legato_change_starts_where_the_old_pitch_began_to_move(away: float, new: int) -> None:
+    # Before the change the old note wavers 30 cents AWAY from the new pitch for 50 ms (a
+    # finger or bow disturbing it): the new note starts there, not where its pitch settled.
+    x, truth = sg.melody([(60, 0.5), (away, 0.05), (new, 0.5)], legato=True)
+    an = run(x)
+    assert [n.target_midi for n in an.notes] == [60, new]
+    assert an.notes[1].onset_s == pytest.approx(truth[1].onset_s, abs=0.015)
