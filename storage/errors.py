@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime
 from typing import Any
 
 
@@ -16,7 +18,18 @@ class ValidationError(StorageError, ValueError):
         self.field = field
         self.rule = rule
         self.value = value
-        super().__init__(f"invalid {field}: {rule} (got {value!r})")
+        super().__init__(f"invalid {field}: {rule} (got {_shown(value)})")
+
+
+def _shown(value: Any) -> str:
+    # The value as the student wrote it: a date or id in its usual form, a long text cut short.
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, str) and len(value) > 80:
+        return f"{value[:60]!r}… ({len(value)} characters)"
+    return repr(value)
 
 
 class NotFoundError(StorageError, LookupError):

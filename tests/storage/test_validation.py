@@ -398,3 +398,16 @@ def test_check_constraints_refuse_bad_enum_even_without_service(store: Database)
             {"id": sid.hex if store.engine.dialect.name == "sqlite" else sid},
         )
     assert table_snapshot(store) == before
+
+
+def test_error_messages_show_values_as_a_student_typed_them() -> None:
+    """A date, an id or a very long text is shown readably, not as a Python repr."""
+    when = datetime(2025, 1, 2, tzinfo=UTC)
+    msg = str(ValidationError("until", "must be after since", when))
+    assert msg == "invalid until: must be after since (got 2025-01-02T00:00:00+00:00)"
+    uid = uuid.UUID(int=7)
+    assert str(ValidationError("session_id", "is not active", uid)).endswith(f"(got {uid})")
+    long = "/music/" + "x" * 600
+    msg = str(ValidationError("audio_path", "must be at most 500 characters", long))
+    assert "(got '/music/xxx" in msg and "… (607 characters))" in msg and len(msg) < 200
+    assert str(ValidationError("genre", "must be text", 5)) == "invalid genre: must be text (got 5)"
