@@ -27,8 +27,8 @@ Rules (all times in seconds, pitches in fractional MIDI; the constants are below
 * Repeated notes: an onset inside a note (from aubio, or a V-shaped level dip of ``DIP_DB``,
   9 dB, within ``DIP_S``, 50 ms) splits the note when the level climbs ``REATTACK_DB`` (7.5 dB)
   from its minimum around the onset within 40 ms and that minimum lies at least
-  ``REATTACK_DEPTH_DB`` (6 dB) under the median level of the 0.2 s before the onset, even
-  without a pitch change. (Ensemble swells climb as fast but dip only a few dB.)
+  ``REATTACK_DEPTH_DB`` (6 dB) under the median level over the 0.2 s that end ``DIP_S`` before
+  the onset, even without a pitch change. (Ensemble swells climb as fast but dip only a few dB.)
 * The level rules read an envelope, the mean hop energy over one period of the sounding pitch
   (1 to ``ENVELOPE_MAX_HOPS`` hops), so a low note's hop-to-hop flutter is not a dip.
 * Notes shorter than ``MIN_NOTE_S`` (60 ms) are dropped: they are attack noise or release
