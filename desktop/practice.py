@@ -103,6 +103,7 @@ class PracticePage(QWidget):
         self._hops = 0
         self._click: ClickStream | None = None
         self._stopping = False
+        self._run = 0  # counts Starts, so a late database answer finds the run it belongs to
         self.latencies_ms: deque[float] = deque(maxlen=20000)
         self.ticks = 0
 
@@ -257,6 +258,7 @@ class PracticePage(QWidget):
             return False
         self.messages.clear_message()
         self.worker = worker
+        self._run += 1
         self.session = None  # the new one arrives from the database worker
         self._hops = 0
         self._live_notes = []
@@ -276,15 +278,25 @@ class PracticePage(QWidget):
         self._metronome_toggled(self.metronome_box.isChecked())
         profile_id = self.ctx.profile.id  # type: ignore[attr-defined]
         plan = self.plan
+        run = self._run
         self.ctx.db.submit(
             "start session",
             lambda s: ops.start_session(s, profile_id, plan),
-            self._session_created,
-            self._session_failed,
+            lambda session: self._session_created(session, run),
+            lambda exc: self._session_failed(exc, run),
         )
         return True
 
-    def _session_created(self, session: Any) -> None:
+    def _session_created(self, session: Any, run: int | None = None) -> None:
+        if run is not None and run != self._run:
+            # Stop and Start again before the database answered: this session belongs to a
+            # run that has already ended; end it instead of adopting it.
+            self.ctx.db.submit(
+                "end session",
+                lambda s: ops.finish_session(s, session.id, 0),
+                self._late_session_ended,
+            )
+            return
         self.session = session
         if not self.is_live:
             # Stopped before the database answered: end the session now, or it would stay
@@ -300,7 +312,12 @@ class PracticePage(QWidget):
         self.takes.show_session(session.id)
         self.practice_started.emit(session)
 
-    def _session_failed(self, exc: BaseException) -> None:
+    def _late_session_ended(self, session: Any) -> None:
+        self.ctx.events.session_changed.emit(session)
+
+    def _session_failed(self, exc: BaseException, run: int | None = None) -> None:
+        if run is not None and run != self._run:
+            return  # an earlier run's session; the running one is not affected
         self._shutdown_audio()
         self.show_problem(f"The session could not be started: {exc}")
 

@@ -200,3 +200,27 @@ def test_stopping_before_the_database_answered_still_ends_the_session(qtbot, mai
     assert session.status == "completed" and takes == []
     with main_window.ctx.database.sessionmaker() as s:
         assert service.get_user_sessions(s, main_window.ctx.profile.id, status="active") == []
+
+
+def test_start_stop_start_before_the_database_answered_keeps_the_sessions_apart(qtbot, main_window):
+    page = main_window.practice
+    page.source_factory = lambda prefs: scale_source(total_s=30.0)
+    assert page.start_practice()
+    page.stop_practice()  # the first session's row does not exist yet
+    assert page.start_practice()  # nor does it now: its answer must not become this run's
+    with qtbot.waitSignal(page.practice_started, timeout=10_000) as started:
+        pass
+    wait_idle(qtbot, main_window.ctx)
+    current = started.args[0]
+    assert page.session.id == current.id
+    with main_window.ctx.database.sessionmaker() as s:
+        rows = service.get_user_sessions(s, main_window.ctx.profile.id)
+    assert len(rows) == 2
+    (first,) = [r for r in rows if r.id != current.id]
+    assert first.status == "completed"  # ended, not left active until the next start-up
+    assert {r.id: r.status for r in rows}[current.id] == "active"
+    with qtbot.waitSignal(page.practice_stopped, timeout=10_000):
+        page.stop_practice()
+    wait_idle(qtbot, main_window.ctx)
+    with main_window.ctx.database.sessionmaker() as s:
+        assert service.get_user_sessions(s, main_window.ctx.profile.id, status="active") == []
