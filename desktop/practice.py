@@ -583,7 +583,12 @@ class PracticePage(QWidget):
         self.beat.stop()
         if self._click is not None:
             click, self._click = self._click, None
-            click.stop()
+            try:
+                click.stop()
+            except Exception as exc:
+                # An output that vanished (a USB interface unplugged) cannot be closed cleanly;
+                # that must not keep the input, the take or the session from being stopped.
+                self.status.setText(f"The metronome's output could not be closed: {exc}")
 
     def shutdown(self) -> None:
         """Called when the window closes: a take in progress is kept."""

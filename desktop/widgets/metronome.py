@@ -64,11 +64,11 @@ class ClickStream:
 
     def stop(self) -> None:
         if self._stream is not None:
+            stream, self._stream = self._stream, None
             try:
-                self._stream.stop()
-                self._stream.close()
+                stream.stop()
             finally:
-                self._stream = None
+                stream.close(ignore_errors=True)
 
 
 class BeatLight(QWidget):

@@ -224,3 +224,26 @@ def test_start_stop_start_before_the_database_answered_keeps_the_sessions_apart(
     wait_idle(qtbot, main_window.ctx)
     with main_window.ctx.database.sessionmaker() as s:
         assert service.get_user_sessions(s, main_window.ctx.profile.id, status="active") == []
+
+
+def test_a_metronome_output_that_fails_to_close_does_not_stop_the_stop(qtbot, main_window):
+    """A USB interface unplugged takes the click's output with it: closing that stream then
+    raises, and stopping must still end the input, the worker and the session."""
+    import sounddevice as sd
+
+    class VanishedOutput:
+        def stop(self) -> None:
+            raise sd.PortAudioError("Unanticipated host error [PaErrorCode -9999]")
+
+    page = main_window.practice
+    page.source_factory = lambda prefs: scale_source(total_s=30.0)
+    with qtbot.waitSignal(page.practice_started, timeout=10_000):
+        assert page.start_practice()
+    worker = page.worker
+    page._click = VanishedOutput()
+    with qtbot.waitSignal(page.practice_stopped, timeout=10_000) as stopped:
+        page.stop_practice()
+    assert not page.is_live and not worker.is_alive()
+    assert page.start_button.text().startswith("Start")
+    wait_idle(qtbot, main_window.ctx)
+    assert stopped.args[0].status == "completed"
