@@ -4,7 +4,7 @@ progress bar (storage.export does the writing and calls back with row counts).""
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, time
+from datetime import date, datetime, time, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -40,14 +40,15 @@ class _ProgressRelay(QObject):
     rows = Signal(int, int)
 
 
-def _local_bound(d: date, end: bool) -> datetime:
-    # The whole local day is included: "until" is the next local midnight (exclusive).
-    moment = datetime.combine(d, time.min).astimezone()
-    if end:
-        from datetime import timedelta
+def _local_bound(d: date, end: bool, tz: tzinfo | None = None) -> datetime:
+    """Midnight starting day ``d`` (``end``: the next one, exclusive) in ``tz`` (a profile's
+    zone, as `etude export` and the progress rows use), else in the computer's zone."""
+    from datetime import timedelta
 
-        moment = datetime.combine(d + timedelta(days=1), time.min).astimezone()
-    return moment
+    day = d + timedelta(days=1) if end else d
+    if tz is None:
+        return datetime.combine(day, time.min).astimezone()
+    return datetime.combine(day, time.min, tzinfo=tz)
 
 
 def run_export(
@@ -186,7 +187,8 @@ class ExportDialog(QDialog):
             if d1 < d0:
                 self.message.setText("The end date is before the start date.")
                 return False
-            since, until = _local_bound(d0, False), _local_bound(d1, True)
+            tz = self._profile_zone()
+            since, until = _local_bound(d0, False, tz), _local_bound(d1, True, tz)
         user_id = self.profile.currentData()
         self._cancel.clear()
         self.bar.setRange(0, 0)  # busy until the first count arrives
@@ -201,6 +203,16 @@ class ExportDialog(QDialog):
             self._failed,
         )
         return True
+
+    def _profile_zone(self) -> tzinfo | None:
+        """The chosen profile's zone; None (the computer's) for "All profiles"."""
+        profile = self.ctx.profile
+        chosen = self.profile.currentData()
+        if chosen is None or profile is None or profile.id != chosen:  # type: ignore[attr-defined]
+            return None
+        from zoneinfo import ZoneInfo
+
+        return ZoneInfo(profile.timezone)  # type: ignore[attr-defined]
 
     def _progress(self, done: int, total: int) -> None:
         self.bar.setRange(0, max(total, 1))

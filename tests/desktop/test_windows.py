@@ -379,3 +379,38 @@ def test_milestones_are_listed_once_per_kind_newest_first() -> None:
         "2025-02-10  10 hours of practice",
         "2025-01-03  First session",
     ]
+
+
+def test_export_dialog_dates_are_the_profiles_local_days(qtbot, main_window, tmp_path, monkeypatch):
+    """Like `etude export` and the progress rows, a chosen day is the profile's local day."""
+    import datetime as dt
+    import time
+
+    monkeypatch.setenv("TZ", "UTC")  # the computer's zone differs from the profile's
+    time.tzset()
+
+    from PySide6.QtCore import QDate
+
+    ctx = main_window.ctx
+    with ctx.database.sessionmaker() as s:
+        service.set_profile_timezone(s, ctx.profile.id, "Pacific/Auckland")
+        ctx.profile = service.get_profile(s, ctx.profile.id)
+        # 11 March 00:30 in Auckland, still 10 March in UTC (this machine's zone in CI).
+        started = dt.datetime(2025, 3, 10, 11, 30, tzinfo=dt.UTC)
+        service.create_session(s, ctx.profile.id, piece_name="Late night", started_at=started)
+        s.commit()
+    dialog = main_window.open_export()
+    qtbot.addWidget(dialog)
+    for key, box in dialog.table_boxes.items():
+        box.setChecked(key == "sessions")
+    dialog.all_dates.setChecked(False)
+    dialog.since.setDate(QDate(2025, 3, 11))
+    dialog.until.setDate(QDate(2025, 3, 11))
+    dialog.folder.setText(str(tmp_path / "out"))
+    try:
+        with qtbot.waitSignal(dialog.export_finished, timeout=30_000) as sig:
+            assert dialog.start_export()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert sig.args[0]["rows"]["sessions"] == 1
