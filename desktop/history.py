@@ -49,6 +49,16 @@ def session_matches(
     return not (until and day > until)
 
 
+def session_length(seconds: int | None) -> str:
+    """A session's length for the list: a 45-second session is "45 s", not "0 min"."""
+    if seconds is None:
+        return "–"
+    if seconds < 60:
+        return f"{seconds} s"
+    hours, minutes = divmod(seconds // 60, 60)
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
 def _local(dt: datetime | None) -> str:
     return dt.astimezone().strftime("%Y-%m-%d %H:%M") if dt else "–"
 
@@ -148,7 +158,7 @@ class HistoryPage(QWidget):
         ]
         self.tree.clear()
         for i, s in enumerate(self.shown):
-            length = f"{s.duration_seconds // 60} min" if s.duration_seconds is not None else "–"
+            length = session_length(s.duration_seconds)
             item = QTreeWidgetItem(
                 [
                     _local(s.started_at),

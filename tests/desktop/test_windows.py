@@ -414,3 +414,14 @@ def test_export_dialog_dates_are_the_profiles_local_days(qtbot, main_window, tmp
         monkeypatch.undo()
         time.tzset()
     assert sig.args[0]["rows"]["sessions"] == 1
+
+
+def test_history_shows_a_short_session_in_seconds_not_as_0_min() -> None:
+    from desktop.history import session_length
+
+    assert session_length(None) == "–"
+    assert session_length(45) == "45 s"
+    assert session_length(0) == "0 s"
+    assert session_length(60) == "1 min"
+    assert session_length(3599) == "59 min"
+    assert session_length(3 * 3600 + 25 * 60) == "3 h 25 min"
