@@ -8,6 +8,7 @@ also run unchanged from a test or a script.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields, is_dataclass, replace
@@ -18,6 +19,8 @@ from typing import Any
 from audio.records import Note, Onset
 from audio.settings import AnalysisSettings
 from desktop.session_form import SessionPlan
+
+log = logging.getLogger(__name__)
 
 
 def _service() -> Any:
@@ -183,17 +186,46 @@ def store_take(
 def save_take(
     db: Any, take: TakeToSave, settings: AnalysisSettings, reference: Any = None
 ) -> dict[str, Any]:
-    """Score a live take and store it (one database operation)."""
-    values = score_take_values(
-        take.notes,
-        take.onsets,
-        take.duration_s,
-        settings,
-        reference,
-        _known_genre(take.genre),
-        take.analysis_cpu_s,
+    """Score a live take and store it (one database operation).
+
+    The recording is already on disk: if scoring it or storing its scores fails, the take is
+    still stored, without an analysis, and ``"problem"`` says why (analysis is then None)."""
+    try:
+        values = score_take_values(
+            take.notes,
+            take.onsets,
+            take.duration_s,
+            settings,
+            reference,
+            _known_genre(take.genre),
+            take.analysis_cpu_s,
+        )
+    except Exception as exc:
+        log.exception("scoring a take failed")
+        return _store_unscored(db, take, f"the take could not be scored ({exc})")
+    try:
+        with db.begin_nested():
+            return store_take(db, take, values, take.notes)
+    except Exception as exc:
+        log.exception("storing a take's scores failed")
+        return _store_unscored(db, take, f"its scores could not be stored ({exc})")
+
+
+def _store_unscored(db: Any, take: TakeToSave, problem: str) -> dict[str, Any]:
+    started = datetime.now(UTC) - timedelta(seconds=take.duration_s)
+    note = f"{take.note_text} {problem}" if take.note_text else problem
+    perf = _service().create_performance(
+        db,
+        take.session_id,
+        audio_path=str(take.audio_path),
+        sample_rate=take.sample_rate,
+        audio_format=take.audio_path.suffix.lstrip(".").lower() or None,
+        notes=note[:10_000],
+        recording_started_at=started,
+        recording_duration=max(0.0, take.duration_s),
+        recovered=take.recovered,
     )
-    return store_take(db, take, values, take.notes)
+    return {"performance": perf, "analysis": None, "problem": problem}
 
 
 def _known_genre(genre: str | None) -> str | None:

@@ -490,9 +490,15 @@ class PracticePage(QWidget):
     def _take_stored(self, saved: dict[str, Any]) -> None:
         analysis = saved["analysis"]
         perf = saved["performance"]
-        self.card.show_analysis(
-            ops.record_dict(analysis), title=f"Take {Path(perf.audio_path).name}"
-        )
+        if analysis is not None:
+            self.card.show_analysis(
+                ops.record_dict(analysis), title=f"Take {Path(perf.audio_path).name}"
+            )
+        else:
+            self.show_problem(
+                f"The take {Path(perf.audio_path).name} was saved in your history, but "
+                f"{saved.get('problem') or 'it has no scores'}."
+            )
         self.status.setText("Take saved." if self.is_live else self.status.text())
         self.takes.show_session(perf.session_id)
         self.take_saved.emit(saved)
