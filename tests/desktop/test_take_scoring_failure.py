@@ -64,3 +64,33 @@ def test_scores_the_database_refuses_still_leave_the_take_stored(take_setup, mon
     with db.sessionmaker() as s:
         perfs = service.get_complete_session_data(s, sid).performances
     assert len(perfs) == 1 and perfs[0].analysis_results == ()
+
+
+def test_the_page_says_a_take_was_saved_without_scores(qtbot, main_window, tmp_path, monkeypatch):
+    import audio.scoring
+    from tests.desktop.conftest import wait_idle
+
+    monkeypatch.setattr(
+        audio.scoring, "score_take", lambda *a, **k: (_ for _ in ()).throw(ValueError("bad"))
+    )
+    ctx = main_window.ctx
+    with ctx.database.transaction() as s:
+        sid = service.create_session(s, ctx.profile.id).id
+    audio_file = tmp_path / "t.flac"
+    sf.write(str(audio_file), np.zeros(4800, dtype=np.float32), 48000, subtype="PCM_24")
+    take = ops.TakeToSave(
+        session_id=sid,
+        audio_path=audio_file,
+        notes=(),
+        onsets=(),
+        duration_s=0.1,
+        sample_rate=48000,
+    )
+    page = main_window.practice
+    with qtbot.waitSignal(page.take_saved, timeout=10_000):
+        ctx.db.submit(
+            "save", lambda s: ops.save_take(s, take, AnalysisSettings()), page._take_stored
+        )
+    wait_idle(qtbot, ctx)
+    text = page.messages.text()
+    assert "t.flac was saved in your history" in text and "could not be scored (bad)" in text
