@@ -104,10 +104,18 @@ class SettingsStore:
                 values[f.name] = _coerce(raw, default)
             except (TypeError, ValueError):
                 continue  # a hand-edited bad value falls back to the default
-        prefs = replace(defaults, **values)
+        # A bad value (hand-edited, or from another version) falls back on its own: resetting
+        # every preference would lose the student's device and tolerances at the next save.
+        good: dict[str, Any] = {}
+        for name, value in values.items():
+            try:
+                replace(defaults, **{name: value}).validated()
+            except (TypeError, ValueError):
+                continue
+            good[name] = value
         try:
-            return prefs.validated()
-        except ValueError:
+            return replace(defaults, **good).validated()
+        except (TypeError, ValueError):
             return defaults
 
     def save(self, prefs: Preferences) -> None:

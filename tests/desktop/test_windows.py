@@ -425,3 +425,15 @@ def test_history_shows_a_short_session_in_seconds_not_as_0_min() -> None:
     assert session_length(60) == "1 min"
     assert session_length(3599) == "59 min"
     assert session_length(3 * 3600 + 25 * 60) == "3 h 25 min"
+
+
+def test_one_bad_value_in_the_settings_file_does_not_reset_the_others(tmp_path):
+    from desktop.settings import SettingsStore
+
+    (tmp_path / "etude.ini").write_text(
+        "[preferences]\nsample_rate_hz=44100\ntheme=dark\npitch_tolerance_cents=5000\n",
+        encoding="utf-8",
+    )
+    prefs = SettingsStore(tmp_path).load()
+    assert prefs.sample_rate_hz == 44100 and prefs.theme == "dark"
+    assert prefs.pitch_tolerance_cents == 25.0  # only the bad one falls back
