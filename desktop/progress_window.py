@@ -227,6 +227,8 @@ class ProgressWindow(QWidget):
         lay.addLayout(head)
         lay.addWidget(scroll, 1)
         ctx.events.take_saved.connect(self._reload_if_visible)
+        # Ending a session is what rebuilds the progress rows.
+        ctx.events.session_changed.connect(self._reload_if_visible)
         ctx.events.profile_changed.connect(self._reload_if_visible)
 
     def _reload_if_visible(self, _event: object) -> None:

@@ -247,3 +247,22 @@ def test_a_metronome_output_that_fails_to_close_does_not_stop_the_stop(qtbot, ma
     assert page.start_button.text().startswith("Start")
     wait_idle(qtbot, main_window.ctx)
     assert stopped.args[0].status == "completed"
+
+
+def test_an_open_progress_window_shows_a_session_once_it_has_ended(qtbot, main_window):
+    """The progress rows are rebuilt when a session ends, after its takes were saved: a
+    visible progress window must redraw then, not keep showing the figures from before."""
+    win = main_window.open_progress()
+    with qtbot.waitSignal(win.drawn, timeout=10_000):
+        pass
+    assert win.data.practice_minutes == []
+    page = main_window.practice
+    page.source_factory = lambda prefs: scale_source()
+    with qtbot.waitSignal(page.practice_started, timeout=10_000):
+        assert page.start_practice()
+    qtbot.wait(1500)
+    with qtbot.waitSignal(page.practice_stopped, timeout=10_000):
+        page.stop_practice()
+    qtbot.waitUntil(lambda: sum(m for _, m in win.data.practice_minutes) > 0, timeout=10_000)
+    wait_idle(qtbot, main_window.ctx)
+    win.close()
