@@ -165,6 +165,26 @@ def build_context(db_url: str | None) -> AppContext:
     )
 
 
+def claim_data_folder(data_dir: Path) -> Any | None:
+    """Lock ``<data folder>/etude.lock`` for as long as the returned handle stays open.
+
+    None when another running Etude holds it: that Etude's active session and takes are live,
+    so this one must not treat them as left behind by a crash. The kernel drops the lock when
+    a process dies, so after a real crash the next start gets it. (No fcntl, on Windows: the
+    lock is always granted.)"""
+    handle = open(data_dir / "etude.lock", "a")  # noqa: SIM115 - held open on purpose
+    try:
+        import fcntl
+    except ImportError:
+        return handle
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        return None
+    return handle
+
+
 def start_storage(window: Any) -> None:
     """Queue, in order: open + migrate the database, crash recovery, the profiles. Opening runs
     on the database worker so the window is already on screen while SQLAlchemy and Alembic load
@@ -216,7 +236,15 @@ def start_storage(window: Any) -> None:
 
     worker.submit("open database", open_db, opened, failed, raw=True)
     rec_dir = ctx.recordings_dir
-    worker.submit("recover", lambda s: recover_after_crash(s, rec_dir), recovered, recovery_failed)
+    if getattr(window, "data_folder_lock", None) is None:
+        window.data_folder_lock = claim_data_folder(ctx.data_dir)
+    if window.data_folder_lock is not None:
+        worker.submit(
+            "recover", lambda s: recover_after_crash(s, rec_dir), recovered, recovery_failed
+        )
+    else:
+        log.info("another Etude is running on %s: no crash recovery", ctx.data_dir)
+        worker.submit("history", lambda s: None, lambda _r: window.history.reload())
     # A failed open already told the student; this would only repeat it.
     worker.submit("profiles", _load_profiles, window._profiles_loaded, lambda e: None)
 

@@ -38,6 +38,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.ctx = ctx
         self.setWindowTitle("Etude — practice")
+        self.data_folder_lock: Any = None  # desktop.app.claim_data_folder's handle
         self.resize(1200, 820)
         self.setAcceptDrops(True)
         self.profiles: list[Any] = []
@@ -296,6 +297,9 @@ class MainWindow(QMainWindow):
         # Let the last save finish so nothing the student recorded is lost.
         self.ctx.db.wait_for_done(15_000)
         self.ctx.compute.wait_for_done(5_000)
+        lock, self.data_folder_lock = self.data_folder_lock, None
+        if lock is not None:
+            lock.close()  # the next Etude started may now recover what this one left
         super().closeEvent(event)
 
 

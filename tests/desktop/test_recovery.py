@@ -135,3 +135,40 @@ def test_a_repaired_take_without_a_known_session_is_pointed_to(qtbot, db_url):
     assert str(recordings_dir()) in shown
     window.close()
     window.ctx.database.dispose()
+
+
+def test_a_second_etude_does_not_abandon_the_session_the_first_is_recording(qtbot, db_url):
+    from desktop.app import create_main_window
+    from tests.desktop.conftest import wait_idle
+    from tests.desktop.helpers import scale_source
+
+    first = create_main_window(db_url)
+    qtbot.addWidget(first)
+    qtbot.waitUntil(lambda: first.ctx.profile is not None, timeout=20_000)
+    wait_idle(qtbot, first.ctx)
+    page = first.practice
+    page.source_factory = lambda prefs: scale_source(total_s=30.0)
+    with qtbot.waitSignal(page.practice_started, timeout=10_000):
+        assert page.start_practice()
+    assert page.start_take()
+    qtbot.waitUntil(lambda: page.worker.position_s >= 1.0, timeout=10_000)
+
+    # Etude opened a second time on the same computer, while the first is recording.
+    second = create_main_window(db_url)
+    qtbot.addWidget(second)
+    qtbot.waitUntil(lambda: second.ctx.profile is not None, timeout=20_000)
+    wait_idle(qtbot, second.ctx)
+    with second.ctx.database.sessionmaker() as s:
+        assert service.get_session(s, page.session.id).status == "active"
+    assert "stopped unexpectedly" not in second.practice.messages.text()
+
+    with qtbot.waitSignal(page.take_saved, timeout=20_000):
+        page.stop_take()
+    with qtbot.waitSignal(page.practice_stopped, timeout=10_000) as stopped:
+        page.stop_practice()
+    wait_idle(qtbot, first.ctx)
+    assert stopped.args[0].status == "completed"
+    assert not page.messages.isVisible() or "failed" not in page.messages.text()
+    for w in (second, first):
+        w.close()
+        w.ctx.database.dispose()
