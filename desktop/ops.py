@@ -91,6 +91,8 @@ class TakeToSave:
     recovered: bool = False
     midi_path: Path | None = None  # default: beside the audio, same stem
     analysis_cpu_s: float = 0.0  # the worker's analyzer CPU for this take (processing_time_ms)
+    # When the take began (aware); default: its duration before the moment it is stored.
+    started_at: datetime | None = None
 
 
 def timeline(notes: Sequence[Note], alignment: Any, reference: Any) -> list[dict[str, Any]]:
@@ -162,7 +164,7 @@ def store_take(
             export_midi(midi_notes, midi_path)
         except Exception:
             midi_path = None  # the take and its scores matter more than the MIDI copy
-    started = datetime.now(UTC) - timedelta(seconds=take.duration_s)
+    started = take.started_at or datetime.now(UTC) - timedelta(seconds=take.duration_s)
     perf = _service().create_performance(
         db,
         take.session_id,
@@ -212,7 +214,7 @@ def save_take(
 
 
 def _store_unscored(db: Any, take: TakeToSave, problem: str) -> dict[str, Any]:
-    started = datetime.now(UTC) - timedelta(seconds=take.duration_s)
+    started = take.started_at or datetime.now(UTC) - timedelta(seconds=take.duration_s)
     note = f"{take.note_text} {problem}" if take.note_text else problem
     perf = _service().create_performance(
         db,

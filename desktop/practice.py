@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -95,6 +95,7 @@ class PracticePage(QWidget):
         self.reference: Any = None
         self._take_path: Path | None = None
         self._take_start_s = 0.0
+        self._take_started_at: datetime | None = None
         # Everything played since Start; a take picks its notes by time when it ends, so notes
         # that finish just after the R key still belong to it.
         self._live_notes: list[Note] = []
@@ -387,6 +388,8 @@ class PracticePage(QWidget):
             return False
         self._take_path = path
         self._take_start_s = self._stream_s
+        # Saving waits behind other database work; the take is dated when it was played.
+        self._take_started_at = datetime.now(UTC)
         self.record_button.setText("Stop take  [R]")
         self.status.setText("Recording a take…")
         self.take_started.emit(str(path))
@@ -462,6 +465,7 @@ class PracticePage(QWidget):
             genre=plan.genre,
             note_text=problem,
             analysis_cpu_s=span.analysis_cpu_s if span is not None else 0.0,
+            started_at=self._take_started_at,
         )
         self.status.setText("Scoring the take…")
 

@@ -266,3 +266,26 @@ def test_an_open_progress_window_shows_a_session_once_it_has_ended(qtbot, main_w
     qtbot.waitUntil(lambda: sum(m for _, m in win.data.practice_minutes) > 0, timeout=10_000)
     wait_idle(qtbot, main_window.ctx)
     win.close()
+
+
+def test_a_take_is_dated_when_it_was_played_even_if_saving_waited(qtbot, main_window):
+    """The database worker may be busy (an export, a progress rebuild) when a take ends: the
+    take's start time must still be when the student played it."""
+    import time
+    from datetime import UTC, datetime
+
+    page = main_window.practice
+    page.source_factory = lambda prefs: scale_source(total_s=30.0)
+    with qtbot.waitSignal(page.practice_started, timeout=10_000):
+        assert page.start_practice()
+    before = datetime.now(UTC)
+    assert page.start_take()
+    after = datetime.now(UTC)
+    qtbot.waitUntil(lambda: page.worker.position_s >= 2.0, timeout=10_000)
+    main_window.ctx.db.submit("busy", lambda s: time.sleep(2.5))
+    with qtbot.waitSignal(page.take_saved, timeout=20_000) as saved:
+        page.stop_take()
+    page.stop_practice()
+    wait_idle(qtbot, main_window.ctx)
+    started = saved.args[0]["performance"].recording_started_at
+    assert before.timestamp() - 0.3 <= started.timestamp() <= after.timestamp() + 0.3
