@@ -60,6 +60,7 @@ def run_export(
     until: datetime | None,
     report: Any,
     cancelled: threading.Event,
+    excel_bom: bool = False,
 ) -> dict[str, Any]:
     """Export each chosen table into ``folder`` (the database worker's operation)."""
     from storage.export import FILE_NAMES, export_csv
@@ -81,6 +82,7 @@ def run_export(
             since=since,
             until=until,
             progress=progress,
+            excel_bom=excel_bom,
         )
         files.update(result.files)
         rows.update(result.rows)
@@ -136,6 +138,11 @@ class ExportDialog(QDialog):
         frow.addWidget(self.folder, 1)
         frow.addWidget(browse)
         form.addRow("Folder", frow)
+        # On by default here: people who export from the window mostly open the files in a
+        # spreadsheet, and Excel garbles accents in UTF-8 without a byte-order mark.
+        self.excel_bom = QCheckBox("For Excel (UTF-8 with a byte-order mark)")
+        self.excel_bom.setChecked(True)
+        form.addRow("", self.excel_bom)
         self.bar = QProgressBar()
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
@@ -195,10 +202,12 @@ class ExportDialog(QDialog):
         self.export_button.setEnabled(False)
         self.cancel_button.setText("Cancel")
         self.message.setText("Exporting…")
-        relay, cancel = self._relay, self._cancel
+        relay, cancel, bom = self._relay, self._cancel, self.excel_bom.isChecked()
         self.ctx.db.submit(
             "export",
-            lambda s: run_export(s, folder, tables, user_id, since, until, relay.rows.emit, cancel),
+            lambda s: run_export(
+                s, folder, tables, user_id, since, until, relay.rows.emit, cancel, bom
+            ),
             self._done,
             self._failed,
         )

@@ -1,9 +1,11 @@
 """CSV export of sessions, takes, analyses and progress rows.
 
-Format (stdlib ``csv``, the "excel" dialect): UTF-8 with a byte-order mark (Excel reads a file
-without one in the local ANSI code page and garbles every accent; read it back with
-``encoding="utf-8-sig"``), a header row of the field names
-(the seed's), one row per database row. Timestamps are ISO 8601 in UTC with their offset
+Format (stdlib ``csv``, the "excel" dialect): UTF-8, a header row of the field names (the
+seed's), one row per database row. With ``excel_bom=True`` the file starts with a UTF-8
+byte-order mark: Excel opens a file without one in the local ANSI code page and garbles every
+accent ("FÃ¼r Elise"), but a plain ``open(..., encoding="utf-8")`` then reads the mark as part
+of the first header, so it is a choice (the GUI's export dialog offers it, ``etude export --bom``)
+and plain UTF-8 is the default. Timestamps are ISO 8601 in UTC with their offset
 (``2025-03-01T18:30:00.250000+00:00``); null is an empty cell; floats are written with ``repr`` so
 they read back exactly; booleans are ``true``/``false``; UUIDs in their 36-character form.
 
@@ -136,6 +138,7 @@ def export_csv(
     since: datetime | None = None,
     until: datetime | None = None,
     progress: ProgressCallback | None = None,
+    excel_bom: bool = False,
 ) -> ExportResult:
     """Export ``table`` (sessions|performances|analyses|progress|all) to CSV.
 
@@ -143,7 +146,7 @@ def export_csv(
     performances.csv, analyses.csv, progress.csv). user_id: one profile, None for all.
     since (inclusive)/until (exclusive): aware bounds on the session's started_at (takes and
     analyses follow their session) or the progress row's metric_date. progress: see
-    :data:`ProgressCallback`."""
+    :data:`ProgressCallback`. excel_bom: start each file with a UTF-8 byte-order mark."""
     if table not in (*TABLES, "all"):
         raise ValidationError("table", f"must be one of {', '.join((*TABLES, 'all'))}", table)
     for name, bound in (("since", since), ("until", until)):
@@ -181,7 +184,8 @@ def export_csv(
             temps.append(temp)
             columns = _columns(t)
             count = 0
-            with open(temp, "w", encoding="utf-8-sig", newline="") as fh:
+            encoding = "utf-8-sig" if excel_bom else "utf-8"
+            with open(temp, "w", encoding=encoding, newline="") as fh:
                 writer = csv.writer(fh)
                 writer.writerow(columns)
                 for obj in _stream(db, queries[t]):

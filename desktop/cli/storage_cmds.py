@@ -52,6 +52,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--since", metavar="DATE", help="YYYY-MM-DD (local day) or ISO datetime")
     p.add_argument("--until", metavar="DATE", help="YYYY-MM-DD (inclusive) or ISO datetime")
     p.add_argument("--out", required=True, type=Path, help="a file for one table, a folder for all")
+    p.add_argument(
+        "--bom",
+        action="store_true",
+        help="start each file with a UTF-8 byte-order mark, so Excel shows accents right",
+    )
     p.set_defaults(func=_guard(_cmd_export))
 
     p = sub.add_parser("db", help="database administration")
@@ -183,7 +188,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
         profile = _profile(s, args.profile)
         since = parse_bound(args.since, profile.timezone, end=False) if args.since else None
         until = parse_bound(args.until, profile.timezone, end=True) if args.until else None
-        result = export_csv(s, args.out, args.table, profile.id, since, until)
+        result = export_csv(s, args.out, args.table, profile.id, since, until, excel_bom=args.bom)
     for table, path in result.files.items():
         print(f"{table}: {result.rows[table]} row(s) -> {path}")
     return 0

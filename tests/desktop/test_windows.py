@@ -96,6 +96,13 @@ def test_export_dialog_writes_csv_off_the_gui_thread(qtbot, demo_window, tmp_pat
     assert not (tmp_path / "out" / "progress.csv").exists()
     assert dialog.bar.value() == dialog.bar.maximum()
     assert "Exported" in dialog.message.text()
+    # The window's export is for spreadsheets by default (byte-order mark); unticked, plain UTF-8.
+    assert (tmp_path / "out" / "sessions.csv").read_bytes().startswith(b"\xef\xbb\xbfid,")
+    dialog.excel_bom.setChecked(False)
+    dialog.folder.setText(str(tmp_path / "plain"))
+    with qtbot.waitSignal(dialog.export_finished, timeout=30_000):
+        assert dialog.start_export()
+    assert (tmp_path / "plain" / "sessions.csv").read_bytes().startswith(b"id,")
 
 
 def test_cancelling_an_export_leaves_no_file(qtbot, demo_window, tmp_path):

@@ -51,7 +51,7 @@ def test_commands_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert main(["progress", "rebuild", "--all"]) == 0
     out_dir = tmp_path / "csv"
     assert main(["export", "--profile", DEMO_PROFILE_NAME, "--out", str(out_dir)]) == 0
-    with open(out_dir / "sessions.csv", encoding="utf-8-sig", newline="") as fh:
+    with open(out_dir / "sessions.csv", encoding="utf-8", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) > 20
     one = tmp_path / "p.csv"
@@ -71,7 +71,11 @@ def test_commands_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         )
         == 0
     )
-    assert one.exists()
+    assert not one.read_bytes().startswith(b"\xef\xbb\xbf")  # plain UTF-8 unless --bom
+    excel = tmp_path / "p-excel.csv"
+    argv = ["export", "--table", "progress", "--profile", DEMO_PROFILE_NAME, "--out", str(excel)]
+    assert main([*argv, "--since", "2020-01-01", "--bom"]) == 0
+    assert excel.read_bytes() == b"\xef\xbb\xbf" + one.read_bytes()
 
 
 @pytest.mark.parametrize(

@@ -26,8 +26,8 @@ T0 = datetime(2025, 4, 1, 17, 0, tzinfo=UTC)
 TRICKY = ["=SUM(A1:A9)", "+33 6 12", "-3 dB", "@home", 'Für Elise, "Op." 59\nline 2', "ok"]
 
 
-def _read(path: Path) -> list[dict[str, str]]:
-    with open(path, encoding="utf-8-sig", newline="") as fh:
+def _read(path: Path, encoding: str = "utf-8") -> list[dict[str, str]]:
+    with open(path, encoding=encoding, newline="") as fh:
         return list(csv.DictReader(fh))
 
 
@@ -186,20 +186,25 @@ def test_bad_arguments_and_cancel_leave_nothing(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.csv"]
 
 
-def test_the_file_starts_with_a_utf8_bom_so_excel_reads_accents_right(
+def test_plain_utf8_by_default_and_a_byte_order_mark_for_excel_on_request(
     sqlite_store: Database, tmp_path: Path
 ) -> None:
-    """Excel opens a CSV without a byte-order mark in the local ANSI code page: "Für Elise"
-    would show as "FÃ¼r Elise". The BOM makes it read UTF-8; the csv module skips it with
-    utf-8-sig."""
+    """Plain UTF-8 reads back with the csv module as it is. Excel opens a CSV without a
+    byte-order mark in the local ANSI code page ("Für Elise" shows as "FÃ¼r Elise"), so the
+    mark is there when asked for, and utf-8-sig reads it back."""
     with sqlite_store.transaction() as s:
         uid = sv.create_profile(s, "Zoë").id
         sv.create_session(s, uid, "Für Elise — E♭", started_at=T0)
-    out = tmp_path / "sessions.csv"
+    plain, excel = tmp_path / "sessions.csv", tmp_path / "sessions-excel.csv"
     with sqlite_store.transaction() as s:
-        export_csv(s, out, "sessions")
-    raw = out.read_bytes()
+        export_csv(s, plain, "sessions")
+        export_csv(s, excel, "sessions", excel_bom=True)
+    assert plain.read_bytes().startswith(b"id,")
+    (row,) = _read(plain)
+    assert row["piece_name"] == "Für Elise — E♭"
+    raw = excel.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbfid,")
     assert raw.count(b"\xef\xbb\xbf") == 1
-    (row,) = _read(out)
+    assert raw[3:] == plain.read_bytes()
+    (row,) = _read(excel, "utf-8-sig")
     assert row["piece_name"] == "Für Elise — E♭"
