@@ -164,6 +164,12 @@ class StreamAnalyzer:
         """Seconds of audio fed so far."""
         return self._frames_an.samples_fed / self.sample_rate
 
+    def restart_reference(self) -> None:
+        """The student starts the reference piece again (a new take): follow it from its first
+        note. Safe to call from another thread; it replaces the follower in one assignment."""
+        if self.reference is not None:
+            self._follower = _Follower(self.reference)
+
     def process(self, hop: npt.NDArray[np.float32], capture_time_s: float) -> list[Record]:
         """Analyse one hop: float32 mono samples in -1..1, exactly ``hop_samples`` long.
 

@@ -223,6 +223,8 @@ class AnalysisWorker(threading.Thread):
                 self._recorder = rec
                 self._take_start_sample = self._fed_samples
                 self._take_start_cpu_s = self.analysis_cpu_s
+            # A take is the student playing the piece (again): the live targets follow it anew.
+            self.analyzer.restart_reference()
 
     def stop_take(self) -> Path:
         """Finish the running take: everything captured so far is written, the file renamed

@@ -388,6 +388,7 @@ class PracticePage(QWidget):
             return False
         self._take_path = path
         self._take_start_s = self._stream_s
+        self.pitch_view.reanchor_reference()  # the worker's follower starts the piece again too
         # Saving waits behind other database work; the take is dated when it was played.
         self._take_started_at = datetime.now(UTC)
         self.record_button.setText("Stop take  [R]")

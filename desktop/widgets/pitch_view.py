@@ -59,6 +59,12 @@ class PitchView(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         self._onsets: deque[float] = deque(maxlen=256)
         self._notes: deque[Note] = deque(maxlen=256)
         self._reference: list[tuple[float, float, int]] = []  # (onset_s, offset_s, midi)
+        # Where the piece sits on the stream's time axis: the student starts when they like, so
+        # the bars are anchored at their first onset, then kept on the median offset of the notes
+        # the live follower matched to the piece (None: not anchored yet, bars from t = 0).
+        self._ref_onsets: list[float] = []  # in the piece's own order (Note.ref_index)
+        self._ref_offset_s: float | None = None
+        self._ref_matches: deque[float] = deque(maxlen=8)
         self._now_s = 0.0
         self._dirty = False
         self.frames_painted = 0
@@ -89,8 +95,12 @@ class PitchView(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         self.setXRange(-WINDOW_S, 0.25, padding=0)
 
     def set_reference(self, notes: Iterable[tuple[float, float, int]]) -> None:
-        """Reference notes as (onset_s, offset_s, midi) bars; empty for a note-name grid only."""
-        self._reference = sorted(notes)
+        """Reference notes as (onset_s, offset_s, midi) bars, in the piece's order; empty for a
+        note-name grid only. The bars wait for the student's first onset to anchor them."""
+        given = list(notes)
+        self._ref_onsets = [a for a, _, _ in given]
+        self._reference = sorted(given)
+        self.reanchor_reference()
         if self._reference:
             lo = min(m for _, _, m in self._reference)
             hi = max(m for _, _, m in self._reference)
@@ -98,8 +108,31 @@ class PitchView(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
             self.setYRange(*self._y_range, padding=0)
         self._dirty = True
 
+    def reanchor_reference(self) -> None:
+        """The student starts the piece again (a new take): anchor the bars at the next onset."""
+        self._ref_offset_s = None
+        self._ref_matches.clear()
+        self._dirty = True
+
+    @property
+    def reference_offset_s(self) -> float:
+        """Seconds from the stream's start to the piece's time zero, as drawn."""
+        return self._ref_offset_s or 0.0
+
+    def _follow_reference(self, r: object) -> None:
+        if not self._ref_onsets:
+            return
+        if isinstance(r, Onset) and self._ref_offset_s is None:
+            self._ref_offset_s = r.t_s - self._ref_onsets[0]
+        elif isinstance(r, Note) and r.ref_index is not None:
+            if r.ref_index >= len(self._ref_onsets):
+                return
+            self._ref_matches.append(r.onset_s - self._ref_onsets[r.ref_index])
+            self._ref_offset_s = float(np.median(self._ref_matches))
+
     def reset(self) -> None:
         """Forget everything shown (a new practice run starts at t = 0)."""
+        self.reanchor_reference()
         self._t[:] = np.nan
         self._m[:] = np.nan
         self._n = 0
@@ -119,8 +152,10 @@ class PitchView(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
                 self.last_capture_time_s = r.capture_time_s
             elif isinstance(r, Onset):
                 self._onsets.append(r.t_s)
+                self._follow_reference(r)
             elif isinstance(r, Note):
                 self._notes.append(r)
+                self._follow_reference(r)
             self._dirty = True
 
     def frames_seen(self) -> int:
@@ -166,9 +201,12 @@ class PitchView(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
             self._onset_item.setData(xs, ys, connect="pairs")
         else:
             self._onset_item.setData([], [])
-        ref = [(a, b, m) for a, b, m in self._reference if b >= lo and a <= now + 2.0]
+        shift = self.reference_offset_s
+        ref = [
+            (a, b, m) for a, b, m in self._reference if b + shift >= lo and a + shift <= now + 2.0
+        ]
         if ref:
-            xs = np.array([[a, b] for a, b, _ in ref]).ravel() - now
+            xs = np.array([[a, b] for a, b, _ in ref]).ravel() + (shift - now)
             ys = np.repeat([float(m) for _, _, m in ref], 2)
             self._ref_item.setData(xs, ys, connect="pairs")
         else:

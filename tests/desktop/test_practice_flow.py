@@ -289,3 +289,54 @@ def test_a_take_is_dated_when_it_was_played_even_if_saving_waited(qtbot, main_wi
     wait_idle(qtbot, main_window.ctx)
     started = saved.args[0]["performance"].recording_started_at
     assert before.timestamp() - 0.3 <= started.timestamp() <= after.timestamp() + 0.3
+
+
+def _scale_midi(path: Path) -> Path:
+    """The test scale as a reference piece: the same notes 0.3 s apart, starting at 0 s."""
+    import mido
+
+    mid = mido.MidiFile(ticks_per_beat=480)  # 120 BPM: 0.3 s = 288 ticks
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    for m in SCALE:
+        track.append(mido.Message("note_on", note=m, velocity=80, time=0))
+        track.append(mido.Message("note_off", note=m, velocity=0, time=240))
+        track.append(mido.Message("note_on", note=m, velocity=0, time=48))
+    mid.save(path)
+    return path
+
+
+def test_reference_bars_follow_when_the_student_starts_and_restarts_the_piece(
+    qtbot, main_window, tmp_path
+):
+    from audio.sources import SyntheticSource, SynthNote
+    from tests.desktop.helpers import FIRST_ONSET_S, NOTE_SPACING_S, SR
+
+    page = main_window.practice
+    page.set_plan(SessionPlan(piece_name="Scale", reference_path=_scale_midi(tmp_path / "s.mid")))
+    again_s = 3.4  # the student plays the scale once from 0.4 s, then again from 3.4 s
+    notes = [
+        SynthNote(midi=m, start_s=start + i * NOTE_SPACING_S, dur_s=0.25, amplitude=0.4)
+        for start in (FIRST_ONSET_S, again_s)
+        for i, m in enumerate(SCALE)
+    ]
+    page.source_factory = lambda prefs: SyntheticSource(notes, sample_rate=SR, realtime=True)
+    with qtbot.waitSignal(page.practice_started, timeout=10_000):
+        assert page.start_practice()
+    # Before the first onset the piece is drawn from t = 0; then it sits where the student began.
+    qtbot.waitUntil(lambda: page.worker.position_s >= 2.9, timeout=15_000)
+    assert abs(page.pitch_view.reference_offset_s - FIRST_ONSET_S) < 0.03
+    # A take restarts the piece: the bars wait for the next onset and follow the second run.
+    qtbot.waitUntil(lambda: page.session is not None, timeout=5_000)
+    assert page.start_take()
+    assert page.pitch_view.reference_offset_s == 0.0
+    qtbot.waitUntil(lambda: page.worker.position_s >= 6.0, timeout=15_000)
+    assert abs(page.pitch_view.reference_offset_s - again_s) < 0.03
+    # And the live targets of the second run are the piece's notes in order again.
+    second = [n for n in page._live_notes if n.onset_s >= again_s - 0.05]
+    assert [n.ref_index for n in second] == list(range(len(SCALE)))
+    with qtbot.waitSignal(page.take_saved, timeout=20_000):
+        page.stop_take()
+    with qtbot.waitSignal(page.practice_stopped, timeout=10_000):
+        page.stop_practice()
+    wait_idle(qtbot, main_window.ctx)
