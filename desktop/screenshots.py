@@ -20,27 +20,31 @@ MAX_BYTES = 300_000
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "resources" / "screenshots"
 
 
-def _melody() -> list[Any]:
-    from audio.sources import SynthNote
+PIECE = DEFAULT_OUT.parent / "pieces" / "ode_to_joy.mid"
+# Silence before the tune, so the take (R is pressed once the session exists) holds all of it,
+# and after it, so practice is still running when the picture is taken.
+LEAD_IN_S = 1.0
+TAIL_S = 4.0
 
-    # "Ode to Joy", 100 BPM quarter notes, with a little vibrato; the second E and the G run
-    # sharp so the card has something to say.
-    tune = [64, 64, 65, 67, 67, 65, 64, 62, 60, 60, 62, 64, 64, 62, 62]
-    beat = 0.6
-    notes = []
-    for i, m in enumerate(tune):
-        cents = 30.0 if i in (1, 4) else (-8.0 if i % 3 == 0 else 4.0)
-        notes.append(
-            SynthNote(
-                midi=m,
-                start_s=0.3 + i * beat,
-                dur_s=beat * (1.6 if i in (12, 14) else 0.9),
-                amplitude=0.25 + 0.1 * (i % 4) / 3,
-                cents=cents,
-                vibrato_cents=12.0,
-            )
+
+def _melody() -> Any:
+    """The reference piece as a student might play it: its own notes and rhythm, a little
+    vibrato, the second E and the second G 30 cents sharp so the card has something to say."""
+    from audio.reference import load_reference
+    from audio.sources import SynthNote, render_notes
+
+    notes = [
+        SynthNote(
+            midi=n.midi,
+            start_s=LEAD_IN_S + n.onset_s,
+            dur_s=0.9 * (n.offset_s - n.onset_s),
+            amplitude=0.25 + 0.1 * (i % 4) / 3,
+            cents=30.0 if i in (1, 4) else (-8.0 if i % 3 == 0 else 4.0),
+            vibrato_cents=12.0,
         )
-    return notes
+        for i, n in enumerate(load_reference(PIECE).notes)
+    ]
+    return render_notes(notes, 48000, tail_s=TAIL_S), notes[-1].start_s + notes[-1].dur_s
 
 
 def _pump(app: object, seconds: float) -> None:
@@ -89,17 +93,22 @@ def take_screenshots(out: Path) -> list[Path]:
     _wait(app, lambda: ctx.profile is not None and not ctx.db.is_busy(), 20, "the profile")
 
     page = window.practice
-    page.set_plan(SessionPlan(piece_name="Ode to Joy", genre="classical", target_tempo_bpm=100))
-    page.source_factory = lambda prefs: SyntheticSource(_melody(), sample_rate=48000)
+    page.set_plan(
+        SessionPlan(
+            piece_name="Ode to Joy", genre="classical", target_tempo_bpm=100, reference_path=PIECE
+        )
+    )
+    signal, tune_end_s = _melody()
+    page.source_factory = lambda prefs: SyntheticSource(signal=signal, sample_rate=48000)
     saved: list[object] = []
     page.take_saved.connect(saved.append)
     page.start_practice()
     _wait(app, lambda: page.session is not None, 10, "the session")
     page.start_take()
-    _wait(app, lambda: page.worker.position_s >= 5.2, 20, "the first take")
+    _wait(app, lambda: page.worker.position_s >= tune_end_s + 0.3, 30, "the whole piece")
     page.stop_take()
     _wait(app, lambda: bool(saved), 20, "the take to be scored")
-    _wait(app, lambda: page.worker is not None and page.worker.position_s >= 7.9, 20, "playing")
+    _wait(app, lambda: len(page.takes.rows) == 1, 10, "the takes list")
     paths = [_save(window, out / "practice.png")]
     page.stop_practice()
     _wait(app, lambda: not ctx.db.is_busy(), 20, "saving")

@@ -12,7 +12,14 @@ from typing import Any
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFrame, QGridLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QLabel,
+    QScrollArea,
+    QVBoxLayout,
+    QWidget,
+)
 
 from desktop.notes import cents_colour
 
@@ -147,7 +154,16 @@ class TakeCard(QFrame):
         self.feedback = QLabel("")
         self.feedback.setWordWrap(True)
         self.feedback.setTextFormat(Qt.TextFormat.RichText)
-        lay.addWidget(self.feedback)
+        self.feedback.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        # A wrapped label squeezed by the layout is cut off mid-sentence; in a scroll area every
+        # strength and tip stays readable however small the card gets.
+        self.feedback_area = QScrollArea(self)
+        self.feedback_area.setWidget(self.feedback)
+        self.feedback_area.setWidgetResizable(True)
+        self.feedback_area.setFrameShape(QFrame.Shape.NoFrame)
+        self.feedback_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.feedback_area.setMinimumHeight(44)
+        lay.addWidget(self.feedback_area, 1)
         self.timeline = NoteTimeline(self)
         lay.addWidget(self.timeline, 1)
 
