@@ -15,15 +15,33 @@ Conventions (every function):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import getpass
 import json
+import typing
 import uuid
 from collections.abc import Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import (
+    Insert,
+    Integer,
+    Select,
+    Table,
+    bindparam,
+    cast,
+    exists,
+    extract,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from storage import progress
 from storage.errors import NotFoundError, ValidationError
@@ -203,22 +221,26 @@ def create_session(
     check_enum("difficulty_level", difficulty_level, DIFFICULTY_LEVELS)
     check_text("websocket_session_id", websocket_session_id)
     check_aware("started_at", started_at)
-    if db.scalar(select(User.id).where(User.id == uid)) is None:
-        raise NotFoundError("user", uid)
-    row = RealtimeSession(
+    now = utcnow()
+    record = SessionRecord(
+        id=uuid.uuid4(),
         user_id=uid,
         piece_name=piece_name,
         genre=genre,
         target_tempo=target_tempo,
         difficulty_level=difficulty_level,
+        started_at=(started_at or now).astimezone(UTC),
+        ended_at=None,
+        duration_seconds=None,
         websocket_session_id=websocket_session_id,
-        started_at=started_at or utcnow(),
         chunks_processed=0,
         status="active",
+        created_at=now,
+        updated_at=now,
     )
-    db.add(row)
-    db.flush()
-    return snapshot(SessionRecord, row)
+    if not _insert_record(db, record, User, "user_id"):
+        raise NotFoundError("user", uid)
+    return record
 
 
 def end_session(
@@ -233,24 +255,31 @@ def end_session(
     monthly progress rows it touches (unless ``update_progress`` is False)."""
     sid = check_uuid("session_id", session_id)
     check_aware("ended_at", ended_at)
-    row = _session(db, sid)
-    if row.status != "active":
-        raise ValidationError("status", f"session must be active to end (it is {row.status})", sid)
-    end = ended_at or utcnow()
-    if end < row.started_at:
-        raise ValidationError("ended_at", "must not be before started_at", ended_at)
-    row.ended_at = end
-    row.duration_seconds = int((end - row.started_at).total_seconds())
-    row.status = "completed"
+    end = (ended_at or utcnow()).astimezone(UTC)
+    postgres = db.get_bind().dialect.name == "postgresql"
+    params: dict[str, Any] = {"sid": sid, "end": end, "now": utcnow()}
+    if not postgres:
+        # SQLite has no exact timestamp arithmetic; its round trips are cheap, so read first.
+        started = db.connection().execute(_session_started_stmt(), {"sid": sid}).scalar()
+        params["duration"] = 0 if started is None else int((end - started).total_seconds())
     db.flush()
+    row = db.connection().execute(_end_session_stmt(postgres), params).first()
+    if row is None:
+        _explain_end_refused(db, sid, end, ended_at)
+    _expire_loaded(db, RealtimeSession, sid)
+    record = SessionRecord(*row)
     if update_progress:
-        progress.recompute_for_sessions(db, row.user_id, [row.started_at])
-    return snapshot(SessionRecord, row)
+        progress.recompute_for_sessions(db, record.user_id, [record.started_at])
+    return record
 
 
 def get_session(db: Session, session_id: uuid.UUID | str) -> SessionRecord:
     """The session with id ``session_id``; NotFoundError if none."""
-    return snapshot(SessionRecord, _session(db, check_uuid("session_id", session_id)))
+    sid = check_uuid("session_id", session_id)
+    row = db.execute(_get_session_stmt(), {"sid": sid}).first()
+    if row is None:
+        raise NotFoundError("session", sid)
+    return SessionRecord(*row)
 
 
 def get_user_sessions(
@@ -365,22 +394,24 @@ def create_performance(
     _check_duration("recording_duration", recording_duration)
     if not isinstance(recovered, bool):
         raise ValidationError("recovered", "must be true or false", recovered)
-    if db.scalar(select(RealtimeSession.id).where(RealtimeSession.id == sid)) is None:
-        raise NotFoundError("session", sid)
-    row = Performance(
+    now = utcnow()
+    record = PerformanceRecord(
+        id=uuid.uuid4(),
         session_id=sid,
+        recording_started_at=(recording_started_at or now).astimezone(UTC),
+        recording_duration=float(recording_duration),
         audio_path=audio_path,
         midi_path=midi_path,
         sample_rate=sample_rate,
         audio_format=audio_format,
         notes=notes,
-        recording_started_at=recording_started_at or utcnow(),
-        recording_duration=float(recording_duration),
         recovered=recovered,
+        created_at=now,
+        updated_at=now,
     )
-    db.add(row)
-    db.flush()
-    return snapshot(PerformanceRecord, row)
+    if not _insert_record(db, record, RealtimeSession, "session_id"):
+        raise NotFoundError("session", sid)
+    return record
 
 
 def get_session_performances(db: Session, session_id: uuid.UUID | str) -> list[PerformanceRecord]:
@@ -496,29 +527,35 @@ def create_analysis_result(
     check_text("analysis_engine_version", analysis_engine_version, 64)
     check_int("processing_time_ms", processing_time_ms, 0)
     check_aware("created_at", created_at)
-    owner = db.execute(
-        select(RealtimeSession.status, RealtimeSession.user_id, RealtimeSession.started_at)
-        .join(Performance, Performance.session_id == RealtimeSession.id)
-        .where(Performance.id == pid)
-    ).first()
-    if owner is None:
-        raise NotFoundError("performance", pid)
-    row = AnalysisResult(
+    now = utcnow()
+    scores_and_counts: dict[str, Any] = {name: _opt_float(values[name]) for name in _SCORE_FIELDS}
+    scores_and_counts.update((name, values[name]) for name in _COUNT_FIELDS)
+    record = AnalysisRecord(
+        id=uuid.uuid4(),
         performance_id=pid,
-        avg_pitch_deviation_cents=avg_pitch_deviation_cents,
+        avg_pitch_deviation_cents=_opt_float(avg_pitch_deviation_cents),
         feedback_json=feedback_text,
         difficulty_estimate=difficulty_estimate,
         analysis_engine_version=analysis_engine_version,
         processing_time_ms=processing_time_ms,
-        created_at=created_at or utcnow(),
-        **values,
+        created_at=(created_at or now).astimezone(UTC),
+        updated_at=now,
+        **scores_and_counts,
     )
-    db.add(row)
+    # One statement: the insert, guarded by the take's existence, returns its session's status.
     db.flush()
+    inserted = db.connection().execute(_analysis_insert(), _insert_params(record)).first()
+    if inserted is None:
+        raise NotFoundError("performance", pid)
     # A late (re-)analysis of an ended session changes that session's progress rows.
-    if owner.status != "active":
+    if inserted[1] != "active":
+        owner = db.execute(
+            select(RealtimeSession.user_id, RealtimeSession.started_at)
+            .join(Performance, Performance.session_id == RealtimeSession.id)
+            .where(Performance.id == pid)
+        ).one()
         progress.recompute_for_sessions(db, owner.user_id, [owner.started_at])
-    return snapshot(AnalysisRecord, row)
+    return record
 
 
 def get_performance_analysis(db: Session, performance_id: uuid.UUID | str) -> list[AnalysisRecord]:
@@ -598,23 +635,27 @@ def create_or_update_progress_metric(
         else:
             value = _check_json_any(name, value)
         clean[name] = value
-    _user(db, uid)
-    row = db.scalar(
-        select(ProgressMetric).where(
-            ProgressMetric.user_id == uid,
-            ProgressMetric.period_type == period_type,
-            ProgressMetric.metric_date == metric_date,
-        )
+    now = utcnow()
+    values: dict[str, Any] = {f.name: None for f in dataclasses.fields(ProgressRecord)}
+    values.update(
+        id=uuid.uuid4(),
+        user_id=uid,
+        metric_date=metric_date,
+        period_type=period_type,
+        total_sessions=0,
+        total_practice_time_seconds=0,
+        created_at=now,
+        updated_at=now,
+        usn=-1,
     )
-    if row is None:
-        row = ProgressMetric(user_id=uid, metric_date=metric_date, period_type=period_type)
-        row.total_sessions = 0
-        row.total_practice_time_seconds = 0
-        db.add(row)
-    for name, value in clean.items():
-        setattr(row, name, value)
+    values.update(clean)
+    stmt = _progress_upsert(db.get_bind().dialect.name, tuple(sorted(clean)))
     db.flush()
-    return snapshot(ProgressRecord, row)
+    row = db.connection().execute(stmt, values).first()
+    if row is None:
+        raise NotFoundError("user", uid)
+    _expire_loaded(db, ProgressMetric, row.id)
+    return ProgressRecord(*row)
 
 
 def get_user_progress(
@@ -740,6 +781,141 @@ def get_complete_session_data(db: Session, session_id: uuid.UUID | str) -> Sessi
 # Helpers
 
 
+# Writes of new rows are single Core statements: INSERT ... SELECT :values WHERE EXISTS (parent).
+# The guard makes the parent check and the insert one round trip (the PostgreSQL server is a
+# loopback hop away, so round trips dominate), and a missing parent inserts nothing, so nothing
+# is written for an unknown id. The record returned is built from the very values inserted
+# (ids, created_at/updated_at and usn generated here once), so no read-back is needed.
+
+
+_INSERTS: dict[tuple[type[Any], type[Base], str], Insert] = {}
+
+
+def _guarded_insert(record_cls: type[Any], parent: type[Base], fk: str) -> Insert:
+    key = (record_cls, parent, fk)
+    if key in _INSERTS:
+        return _INSERTS[key]
+    table = typing.cast(Table, _RECORD_MODELS[record_cls].__table__)
+    names = [f.name for f in dataclasses.fields(record_cls)] + ["usn"]
+    params = {n: bindparam(f"v_{n}", type_=table.c[n].type) for n in names}
+    guard = exists().where(parent.__table__.c.id == params[fk])
+    # RETURNING tells whether a row went in: psycopg reports no rowcount for INSERT ... SELECT.
+    _INSERTS[key] = (
+        insert(table)
+        .from_select(names, select(*params.values()).where(guard))
+        .returning(table.c.id)
+    )
+    return _INSERTS[key]
+
+
+@functools.cache
+def _analysis_insert() -> Insert:
+    # RETURNING a subquery: the status of the take's session, read in the same round trip.
+    # Nested single-table subqueries, not a join: SQLite renders RETURNING columns unqualified.
+    session_id = (
+        select(Performance.session_id)
+        .where(Performance.id == bindparam("v_performance_id"))
+        .scalar_subquery()
+    )
+    status = (
+        select(RealtimeSession.status).where(RealtimeSession.id == session_id).scalar_subquery()
+    )
+    return _guarded_insert(AnalysisRecord, Performance, "performance_id").returning(status)
+
+
+@functools.lru_cache(maxsize=128)
+def _progress_upsert(dialect_name: str, changed: tuple[str, ...]) -> Any:
+    """INSERT ... SELECT ... WHERE EXISTS (user) ON CONFLICT (user, period, date) DO UPDATE of
+    the ``changed`` fields, RETURNING the row: one round trip for insert-or-update."""
+    table = typing.cast(Table, ProgressMetric.__table__)
+    names = [f.name for f in dataclasses.fields(ProgressRecord)] + ["usn"]
+    params = {n: bindparam(n, type_=table.c[n].type) for n in names}
+    guard = exists().where(User.__table__.c.id == params["user_id"])
+    # SQLite needs the WHERE on the SELECT to parse ON CONFLICT as the upsert clause.
+    dialect_insert = pg_insert if dialect_name == "postgresql" else sqlite_insert
+    stmt = dialect_insert(table).from_select(names, select(*params.values()).where(guard))
+    if changed:
+        set_ = {n: stmt.excluded[n] for n in (*changed, "updated_at", "usn")}
+    else:
+        set_ = {"user_id": table.c.user_id}  # nothing to change: a no-op keeps updated_at
+    return stmt.on_conflict_do_update(
+        index_elements=[table.c.user_id, table.c.period_type, table.c.metric_date], set_=set_
+    ).returning(*_record_columns(ProgressRecord, ProgressMetric))
+
+
+@functools.cache
+def _get_session_stmt() -> Select[Any]:
+    return _select_record(SessionRecord, RealtimeSession).where(
+        RealtimeSession.id == bindparam("sid")
+    )
+
+
+@functools.cache
+def _session_started_stmt() -> Select[Any]:
+    return select(RealtimeSession.started_at).where(RealtimeSession.id == bindparam("sid"))
+
+
+@functools.cache
+def _end_session_stmt(postgres: bool) -> Any:
+    """One UPDATE that ends an active session and returns it; it matches no row (and changes
+    nothing) when the session is unknown, not active or started after ``end``."""
+    table = typing.cast(Table, RealtimeSession.__table__)
+    end = bindparam("end", type_=table.c.ended_at.type)
+    duration: Any
+    if postgres:
+        # Whole seconds, truncated like int(timedelta.total_seconds()); epoch of an interval is
+        # an exact numeric on PostgreSQL >= 14, so exact second boundaries stay exact.
+        duration = cast(func.floor(extract("epoch", end - table.c.started_at)), Integer)
+    else:
+        duration = bindparam("duration", type_=Integer())
+    return (
+        update(table)
+        .where(table.c.id == bindparam("sid"), table.c.status == "active")
+        .where(table.c.started_at <= end)
+        .values(
+            ended_at=end,
+            duration_seconds=duration,
+            status="completed",
+            updated_at=bindparam("now", type_=table.c.updated_at.type),
+            usn=-1,
+        )
+        .returning(*_record_columns(SessionRecord, RealtimeSession))
+    )
+
+
+def _explain_end_refused(
+    db: Session, sid: uuid.UUID, end: datetime, ended_at: datetime | None
+) -> typing.NoReturn:
+    row = _session(db, sid)
+    if row.status != "active":
+        raise ValidationError("status", f"session must be active to end (it is {row.status})", sid)
+    if end < row.started_at:
+        raise ValidationError("ended_at", "must not be before started_at", ended_at)
+    raise RuntimeError(f"session {sid} could not be ended")  # not reachable in one transaction
+
+
+def _expire_loaded(db: Session, model: type[Base], row_id: uuid.UUID) -> None:
+    """Expire the Session's copy of a row changed by a Core statement, if it holds one, so later
+    ORM reads in the same Session see the new values."""
+    obj = db.identity_map.get(identity_key(model, row_id))
+    if obj is not None:
+        db.expire(obj)
+
+
+def _insert_params(record: Any) -> dict[str, Any]:
+    values = {f"v_{f.name}": getattr(record, f.name) for f in dataclasses.fields(record)}
+    values["v_usn"] = -1  # pending sync, as the models' default
+    return values
+
+
+def _insert_record(db: Session, record: Any, parent: type[Base], fk: str) -> bool:
+    """Insert ``record`` if its parent row (``parent`` with id ``record.<fk>``) exists; whether
+    it was inserted."""
+    stmt = _guarded_insert(type(record), parent, fk)
+    db.flush()  # a parent the caller added but has not flushed yet must be visible
+    return db.connection().execute(stmt, _insert_params(record)).first() is not None
+
+
 _RECORD_COLUMNS: dict[tuple[type[Any], type[Base]], tuple[Any, ...]] = {}
 
 
@@ -748,6 +924,14 @@ def _record_columns(cls: type[Any], model: type[Base]) -> tuple[Any, ...]:
     if key not in _RECORD_COLUMNS:
         _RECORD_COLUMNS[key] = tuple(model.__table__.c[f.name] for f in dataclasses.fields(cls))
     return _RECORD_COLUMNS[key]
+
+
+_RECORD_MODELS: dict[type[Any], type[Base]] = {
+    SessionRecord: RealtimeSession,
+    PerformanceRecord: Performance,
+    AnalysisRecord: AnalysisResult,
+    ProgressRecord: ProgressMetric,
+}
 
 
 def _select_record(cls: type[Any], model: type[Base]) -> Select[Any]:
