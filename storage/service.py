@@ -29,6 +29,7 @@ from sqlalchemy import (
     Integer,
     Select,
     Table,
+    and_,
     bindparam,
     cast,
     exists,
@@ -310,14 +311,9 @@ def update_chunks_processed(db: Session, session_id: uuid.UUID | str, chunks: in
     UPDATE, so concurrent callers lose no increment. Returns the new total."""
     sid = check_uuid("session_id", session_id)
     check_int("chunks", chunks, 0, MAX_CHUNKS_PER_CALL, required=True)
-    result = db.execute(
-        update(RealtimeSession)
-        .where(RealtimeSession.id == sid, RealtimeSession.status == "active")
-        .values(chunks_processed=RealtimeSession.chunks_processed + chunks)
-        .returning(RealtimeSession.chunks_processed)
-        .execution_options(synchronize_session=False)
-    )
-    total = result.scalar_one_or_none()
+    db.flush()
+    params = {"sid": sid, "chunks": chunks, "now": utcnow()}
+    total = db.connection().execute(_add_chunks_stmt(), params).scalar_one_or_none()
     if total is None:
         row = _session(db, sid)
         raise ValidationError(
@@ -700,7 +696,6 @@ def calculate_user_stats(
     uid = check_uuid("user_id", user_id)
     check_int("days", days, 1, 3650, required=True)
     check_aware("now", now)
-    user = _user(db, uid)
     end = now or utcnow()
     start = end - timedelta(days=days)
     window = (
@@ -708,11 +703,13 @@ def calculate_user_stats(
         RealtimeSession.started_at >= start,
         RealtimeSession.started_at <= end,
     )
-    found = db.execute(
-        select(
-            RealtimeSession.id, RealtimeSession.started_at, RealtimeSession.duration_seconds
-        ).where(*window)
-    ).all()
+    # The profile's timezone and its sessions in the window in one round trip; no row at all
+    # means no such profile.
+    rows = db.execute(_stats_sessions_stmt(), {"uid": uid, "start": start, "end": end}).all()
+    if not rows:
+        raise NotFoundError("user", uid)
+    timezone = rows[0][0]
+    found = [r[1:] for r in rows if r[1] is not None]
     starts = [r[1] for r in found]
     total_seconds = sum(r[2] or 0 for r in found)
     agg_stmt = select(
@@ -731,7 +728,7 @@ def calculate_user_stats(
             RealtimeSession, Performance.session_id == RealtimeSession.id
         ).where(*window)
     agg = db.execute(agg_stmt).one()
-    current, longest = progress.streaks(starts, user.timezone, end)
+    current, longest = progress.streaks(starts, timezone, end)
     return UserStats(
         total_sessions=len(starts),
         total_practice_hours=round((total_seconds or 0) / 3600.0, 2),
@@ -900,6 +897,40 @@ def _expire_loaded(db: Session, model: type[Base], row_id: uuid.UUID) -> None:
     obj = db.identity_map.get(identity_key(model, row_id))
     if obj is not None:
         db.expire(obj)
+
+
+@functools.cache
+def _add_chunks_stmt() -> Any:
+    # A Core statement built once: the ORM bulk-UPDATE path cost more than the query on SQLite.
+    table = typing.cast(Table, RealtimeSession.__table__)
+    return (
+        update(table)
+        .where(table.c.id == bindparam("sid"), table.c.status == "active")
+        .values(
+            chunks_processed=table.c.chunks_processed + bindparam("chunks", type_=Integer()),
+            updated_at=bindparam("now", type_=table.c.updated_at.type),
+            usn=-1,
+        )
+        .returning(table.c.chunks_processed)
+    )
+
+
+@functools.cache
+def _stats_sessions_stmt() -> Select[Any]:
+    sessions = typing.cast(Table, RealtimeSession.__table__)
+    users = typing.cast(Table, User.__table__)
+    moment = sessions.c.started_at.type
+    uid = bindparam("uid", type_=users.c.id.type)
+    in_window = and_(
+        sessions.c.user_id == users.c.id,
+        sessions.c.started_at >= bindparam("start", type_=moment),
+        sessions.c.started_at <= bindparam("end", type_=moment),
+    )
+    return (
+        select(users.c.timezone, sessions.c.id, sessions.c.started_at, sessions.c.duration_seconds)
+        .select_from(users.outerjoin(sessions, in_window))
+        .where(users.c.id == uid)
+    )
 
 
 def _insert_params(record: Any) -> dict[str, Any]:

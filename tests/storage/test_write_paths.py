@@ -199,3 +199,20 @@ def test_progress_upsert_inserts_then_updates_only_given_fields(store: Database)
         assert sv.get_user_progress(s, uid, "daily") == [changed]
         weekly = sv.create_or_update_progress_metric(s, uid, day, "weekly", total_sessions=1)
     assert weekly.id != made.id
+
+
+def test_stats_tell_an_unknown_profile_from_one_without_sessions_in_the_window(
+    store: Database,
+) -> None:
+    uid = _profile(store)
+    with store.transaction() as s:
+        sid = sv.create_session(s, uid, started_at=T0).id
+        sv.end_session(s, sid, T0 + timedelta(minutes=45))
+    with store.transaction() as s:
+        with pytest.raises(NotFoundError, match="user"):
+            sv.calculate_user_stats(s, uuid.uuid4(), 30, now=T0)
+        outside = sv.calculate_user_stats(s, uid, 7, now=T0 + timedelta(days=30))
+        inside = sv.calculate_user_stats(s, uid, 7, now=T0 + timedelta(days=1))
+    assert (outside.total_sessions, outside.total_practice_hours) == (0, 0.0)
+    assert (inside.total_sessions, inside.total_practice_hours) == (1, 0.75)
+    assert inside.current_streak_days == 1
