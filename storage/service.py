@@ -296,11 +296,9 @@ def get_user_sessions(
     check_int("limit", limit, 1, MAX_LIMIT, required=True)
     check_int("offset", offset, 0, required=True)
     check_enum("status", status, SESSION_STATUSES)
-    stmt = _select_record(SessionRecord, RealtimeSession).where(RealtimeSession.user_id == uid)
-    if status is not None:
-        stmt = stmt.where(RealtimeSession.status == status)
-    stmt = stmt.order_by(RealtimeSession.started_at.desc(), RealtimeSession.id)
-    rows = [SessionRecord(*r) for r in db.execute(stmt.limit(limit).offset(offset))]
+    params = {"uid": uid, "status": status, "limit": limit, "offset": offset}
+    stmt = _user_sessions_stmt(status is not None)
+    rows = [SessionRecord(*r) for r in db.execute(stmt, params)]
     if not rows:
         _user(db, uid)
     return rows
@@ -930,6 +928,20 @@ def _stats_sessions_stmt() -> Select[Any]:
         select(users.c.timezone, sessions.c.id, sessions.c.started_at, sessions.c.duration_seconds)
         .select_from(users.outerjoin(sessions, in_window))
         .where(users.c.id == uid)
+    )
+
+
+@functools.cache
+def _user_sessions_stmt(by_status: bool) -> Select[Any]:
+    # Built once with parameters for everything, so no per-call statement building and hashing.
+    stmt = _select_record(SessionRecord, RealtimeSession).where(
+        RealtimeSession.user_id == bindparam("uid")
+    )
+    if by_status:
+        stmt = stmt.where(RealtimeSession.status == bindparam("status"))
+    stmt = stmt.order_by(RealtimeSession.started_at.desc(), RealtimeSession.id)
+    return stmt.limit(bindparam("limit", type_=Integer())).offset(
+        bindparam("offset", type_=Integer())
     )
 
 
