@@ -43,7 +43,7 @@ import json
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aubio
@@ -421,16 +421,7 @@ def score_take(
 
 
 def _retarget(n: Note, target: int, ref_index: int | None) -> Note:
-    return Note(
-        onset_s=n.onset_s,
-        offset_s=n.offset_s,
-        midi=n.midi,
-        target_midi=target,
-        cents=(n.midi - target) * 100.0,
-        level_db=n.level_db,
-        capture_time_s=n.capture_time_s,
-        ref_index=ref_index,
-    )
+    return replace(n, target_midi=target, cents=(n.midi - target) * 100.0, ref_index=ref_index)
 
 
 def _ref_tempo(reference: Reference | None, alignment: Alignment | None) -> float | None:
