@@ -115,6 +115,10 @@ class ChartBox(QFrame):
         self.plot.setMenuEnabled(False)
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setMinimumHeight(200)
+        # Fixed axis sizes: when the data arrives, new tick labels would otherwise resize the
+        # axes, relayout the chart and paint it again (the bulk of a first open's time).
+        self.plot.getAxis("left").setWidth(48)
+        self.plot.getAxis("bottom").setHeight(32)
         self.title = title
         head = QHBoxLayout()
         label = QLabel(title)
