@@ -70,11 +70,6 @@ def hz_to_midi(f0_hz: float, a4_hz: float = 440.0) -> float:
     return 69.0 + 12.0 * math.log2(f0_hz / a4_hz)
 
 
-def midi_to_hz(midi: float, a4_hz: float = 440.0) -> float:
-    """Frequency in Hz of a (fractional) MIDI pitch for the given A4 in Hz."""
-    return float(a4_hz * 2.0 ** ((midi - 69.0) / 12.0))
-
-
 class FrameAnalyzer:
     """Runs aubio pitch (yinfft) and onset (hfc) detection on consecutive hops.
 

@@ -112,7 +112,6 @@ class TakeScore:
 class _Rhythm:
     grid: str
     deviations: list[float]
-    on_time_idx: list[int]
     beat_parity: list[bool | None]
     ratios_expected: list[float]
     ratios_played: list[float]
@@ -178,7 +177,6 @@ def _grid_rhythm(onsets: np.ndarray, levels: np.ndarray, unit: float, grid: str)
     return _Rhythm(
         grid=grid,
         deviations=dev.tolist(),
-        on_time_idx=list(range(len(onsets))),
         beat_parity=parity,
         ratios_expected=(steps * unit).tolist(),
         ratios_played=iois.tolist(),
@@ -219,7 +217,6 @@ def _ref_rhythm(onsets: np.ndarray, alignment: Alignment, reference: Reference) 
     return _Rhythm(
         grid="reference",
         deviations=dev.tolist(),
-        on_time_idx=[i for i, _ in pairs],
         beat_parity=parity,
         ratios_expected=exp,
         ratios_played=played,

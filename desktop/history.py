@@ -71,7 +71,6 @@ class HistoryPage(QWidget):
         self.ctx = ctx
         self.sessions: list[Any] = []
         self.shown: list[Any] = []
-        self.detail_data: Any = None
         self.piece = QLineEdit()
         self.piece.setPlaceholderText("piece")
         self.genre = QLineEdit()
@@ -185,7 +184,6 @@ class HistoryPage(QWidget):
         )
 
     def _show_detail(self, data: Any) -> None:
-        self.detail_data = data
         self.detail.setHtml(detail_html(data))
         self.session_opened.emit(data)
 

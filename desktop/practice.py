@@ -106,7 +106,6 @@ class PracticePage(QWidget):
         self._stopping = False
         self._run = 0  # counts Starts, so a late database answer finds the run it belongs to
         self.latencies_ms: deque[float] = deque(maxlen=20000)
-        self.ticks = 0
 
         self.messages = MessageBar()
         self.plan_label = QLabel(self.plan.describe())
@@ -535,7 +534,6 @@ class PracticePage(QWidget):
         worker = self.worker
         if worker is None:
             return
-        self.ticks += 1
         self._consume(worker.outbox.drain())
         self.level.set_level(getattr(worker, "latest_level_db", None))
         if self.pitch_view.repaint_now():

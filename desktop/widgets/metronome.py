@@ -91,7 +91,6 @@ class BeatLight(QWidget):
         self._fade.setInterval(30)
         self._fade.timeout.connect(self._decay)
         self.beats_per_bar = 4
-        self.beats_shown = 0
 
     def start(self, bpm: float) -> None:
         self._period_ms = 60000.0 / bpm
@@ -106,16 +105,12 @@ class BeatLight(QWidget):
         self._flash = 0.0
         self.update()
 
-    def is_running(self) -> bool:
-        return self._timer.isActive()
-
     def _tick(self) -> None:
         # Derive the beat from elapsed time so late timer ticks never accumulate drift.
         idx = int(self._clock.elapsed() // self._period_ms)
         if idx != self._beat_index:
             self._beat_index = idx
             self._flash = 1.0 if idx % self.beats_per_bar == 0 else 0.6
-            self.beats_shown += 1
             self.beat.emit(idx)
             self.update()
 

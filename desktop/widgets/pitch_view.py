@@ -158,9 +158,6 @@ class PitchView(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
                 self._follow_reference(r)
             self._dirty = True
 
-    def frames_seen(self) -> int:
-        return self._n
-
     def drawn_points(self) -> int:
         """Voiced points of the contour currently in the scene (0 if the curve is detached)."""
         if self._curve.scene() is None:

@@ -177,13 +177,6 @@ class TakeCard(QFrame):
         notes = fb.get("timeline") or []
         self.timeline.set_notes([n for n in notes if isinstance(n, Mapping)])
 
-    def clear_analysis(self, message: str) -> None:
-        self.title.setText(message)
-        for label in self.value_labels.values():
-            label.setText("–")
-        self.feedback.setText("")
-        self.timeline.set_notes([])
-
 
 def _as_lines(value: Any) -> list[str]:
     if isinstance(value, str):
