@@ -10,8 +10,11 @@ frame, so voicing is decided here from measurements this module makes itself:
   the period (stretched upper partials of piano strings would read 15-30 cents sharp). The
   refined period replaces yinfft's, removing its few cents of bias. A frame needs
   periodicity >= ``PERIODICITY_MIN`` (0.6).
-* **level**: the RMS of the newest hop in dBFS. A frame needs level >= ``LEVEL_MIN_DB``
-  (-70 dBFS).
+* **level**: the RMS of the newest hop in dBFS (what a level meter shows). Voicing needs the
+  RMS of the hop that starts at the window's centre (the frame's time) to reach
+  ``LEVEL_MIN_DB`` (-70 dBFS), so a note that just stopped stays voiced until its end; yinfft
+  reports nothing for a silent newest hop, and then the previous frame's period is the
+  candidate.
 * **filled window**: the older half of the window must hold at least 1 % of the newer half's
   energy (``FILL_RATIO``); otherwise the sound starts after the frame's time.
 * **subharmonics**: on a note's first frame, and whenever the period jumps up 1.8-fold, a
@@ -152,14 +155,24 @@ class FrameAnalyzer:
 
         periodicity = 0.0
         refined = 0.0
+        # Voicing describes the window's centre (the frame's time), so the level gate reads the
+        # hop that starts there, not only the newest hop: a note that has just stopped still
+        # sounds at the centre for half a window.
+        middle = win[n // 2 : n // 2 + h]
+        centre_energy = float(np.dot(middle, middle)) / h
+        centre_db = 10.0 * math.log10(centre_energy) if centre_energy > 1e-12 else SILENCE_DB
+        if f0 <= 0.0 and self._prev_lag > 0.0:
+            # yinfft reports nothing when the newest hop is silent; the period heard so far is
+            # the candidate while the window's centre still sounds.
+            f0 = self.sample_rate / self._prev_lag
         # While a note sounds the window is full: the check matters only where voicing starts.
-        if f0 > 0.0 and level_db >= LEVEL_MIN_DB and (self._prev_lag > 0.0 or self._filled(win)):
+        if f0 > 0.0 and centre_db >= LEVEL_MIN_DB and (self._prev_lag > 0.0 or self._filled(win)):
             lag = self.sample_rate / f0
             if self._min_lag <= lag <= self._max_lag:
                 if self._prev_lag == 0.0 or lag >= SUBHARMONIC_JUMP * self._prev_lag:
                     lag = self._undo_subharmonic(lag)
                 periodicity, refined = self._correlate(lag)
-        voiced = periodicity >= PERIODICITY_MIN and level_db >= LEVEL_MIN_DB and refined > 0.0
+        voiced = periodicity >= PERIODICITY_MIN and centre_db >= LEVEL_MIN_DB and refined > 0.0
         self._prev_lag = self.sample_rate / refined if voiced else 0.0
         return FrameMeasure(
             f0_hz=refined if voiced else 0.0,

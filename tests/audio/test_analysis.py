@@ -109,6 +109,25 @@ def test_lasting_octave_change_is_a_new_note() -> None:
     assert [n.target_midi for n in an.notes] == [55, 67]
 
 
+def test_frames_stay_voiced_until_the_sound_stops() -> None:
+    # A frame describes its window's centre: a tone that stops dead (digital silence after it)
+    # still sounds there for half a window, so frames up to its end are voiced and in tune.
+    x = np.concatenate([sg.silence(0.3), sg.tone(67, 0.6, amp=0.3), sg.silence(0.3)])
+    an = run(x)
+    t, f0 = an.frames.t_s, an.frames.f0_hz
+    inside = (t >= 0.33) & (t <= 0.9 - 0.006)
+    assert inside.sum() > 90
+    assert np.all(f0[inside] > 0.0), t[inside & (f0 <= 0.0)]
+    # the last frames' correlation reaches into the silence: a few cents of bias, no more
+    settled = (t >= 0.33) & (t <= 0.9 - 0.012)
+    cents = 1200 * np.log2(f0[settled] / (440.0 * 2 ** (-2 / 12)))
+    assert np.all(np.abs(cents) < 10.0)
+    end_cents = 1200 * np.log2(f0[inside & ~settled] / (440.0 * 2 ** (-2 / 12)))
+    assert np.all(np.abs(end_cents) < 25.0)
+    after = t >= 0.9 + 0.03
+    assert not an.frames.voiced[after].any()
+
+
 def test_silence_gives_no_notes_and_unvoiced_frames() -> None:
     an = run(sg.silence(1.0))
     assert an.notes == [] and an.onsets == []
