@@ -1,10 +1,12 @@
 """A preallocated single-producer/single-consumer ring of mono float32 samples.
 
 The producer is the PortAudio callback (or a file/synthetic feeder thread); the consumer is the
-analysis worker. The producer side does no allocation of arrays, no logging and no locking: it
-copies the block into preallocated storage, stamps the block with its capture time and then
-publishes it by advancing one integer. Under CPython a single attribute store is atomic, and the
-consumer only ever reads samples below the published write position, so no lock is needed.
+analysis worker. The producer side does no allocation of arrays, no logging and never waits on a
+lock: it copies the block into preallocated storage, stamps the block with its capture time,
+publishes it by advancing one integer, and, only when the consumer asked for that much, wakes it
+by releasing a lock (a release never blocks). Under CPython a single attribute store is atomic,
+and the consumer only ever reads samples below the published write position, so the samples
+need no lock.
 
 Capture time: ``time.perf_counter()`` read inside the callback when the block arrives. We do not
 use ``time_info.inputBufferAdcTime``: with PortAudio's ALSA backend over the PulseAudio plugin it
@@ -57,7 +59,16 @@ class SampleRing:
         self.dropped_blocks = 0
         self.dropped_samples = 0
         self.last_write_time_s = 0.0
-        self._ready = threading.Event()
+        # The wake-up flag is a bare lock used as a binary semaphore: held = nothing to report,
+        # released = wake the consumer. threading.Event would do, but its wait and set run a
+        # Condition in Python (lock allocation, waiter list) on every block; a lock's
+        # acquire/release are single C calls, for the callback and for the worker.
+        self._signal = threading.Lock()
+        self._signal.acquire()
+        # The producer signals only once the write position reaches _wake_at (set by
+        # wait_available); 0 means "every write", as wait() wants. _woken: wake() was called.
+        self._wake_at = 0
+        self._woken = False
 
     # -- producer side -----------------------------------------------------------------------
 
@@ -91,8 +102,17 @@ class SampleRing:
         # Publish the samples only after they and their timestamp are in place.
         self._write_pos = wpos + n
         self._blocks_written += 1
-        self._ready.set()
+        # Wake the consumer only once its threshold is reached, and only if not already done.
+        if wpos + n >= self._wake_at and self._signal.locked():
+            self._raise_signal()
         return True
+
+    def _raise_signal(self) -> None:
+        # try/except rather than contextlib.suppress: no object built on the audio callback.
+        try:  # noqa: SIM105
+            self._signal.release()
+        except RuntimeError:
+            pass  # wake() from another thread released it at the same moment: already up
 
     def note_input_overflow(self) -> None:
         """Count one PortAudio ``input_overflow`` report (audio lost before the callback)."""
@@ -116,6 +136,13 @@ class SampleRing:
         return self._read_pos
 
     @property
+    def oldest_capture_s(self) -> float | None:
+        """``perf_counter()`` time when the oldest unread sample arrived, None when empty."""
+        if self._write_pos == self._read_pos:
+            return None
+        return float(self._block_time[self._blocks_read % self._max_blocks])
+
+    @property
     def overflows(self) -> int:
         """Driver overflows plus blocks dropped because the ring was full."""
         return self.input_overflows + self.dropped_blocks
@@ -126,13 +153,41 @@ class SampleRing:
         Returns True when woken by a write. Clears the wake-up flag first, so a write that lands
         while the consumer is busy still wakes the next wait at once.
         """
-        woke = self._ready.wait(timeout_s)
-        self._ready.clear()
-        return woke
+        self._wake_at = 0
+        self._woken = False
+        # Taking the lock consumes the signal: the flag is cleared for the next wait.
+        return self._signal.acquire(timeout=max(0.0, timeout_s))
+
+    def wait_available(self, n: int, timeout_s: float) -> bool:
+        """Block the consumer until at least ``n`` samples are available, :meth:`wake` was
+        called, or ``timeout_s`` seconds passed; return True when ``n`` samples are available.
+
+        Unlike :meth:`wait`, the writes in between do not wake the consumer: the producer sets
+        the flag only once the threshold is reached, so a consumer that wants several blocks at
+        a time is woken once for them (each wake-up of an idle thread is costly, see
+        tests/bench/live.py). A :meth:`wake` since the previous wait returns at once.
+        """
+        if n <= 0:
+            raise ValueError(f"wait size must be positive, got {n}")
+        # Order matters (no lost wake-up): clear, publish the threshold, then look at the data.
+        # A write the check below misses publishes its samples after this threshold was set, so
+        # the producer sees it and raises the flag after the clear.
+        self._signal.acquire(blocking=False)  # clear a signal meant for an earlier threshold
+        self._wake_at = self._read_pos + n
+        if self._woken:
+            self._woken = False
+            return self._write_pos - self._read_pos >= n
+        if self._write_pos - self._read_pos >= n:
+            return True
+        # _woken stays up if wake() ended this wait: the next wait returns at once (harmless).
+        self._signal.acquire(timeout=max(0.0, timeout_s))
+        return self._write_pos - self._read_pos >= n
 
     def wake(self) -> None:
         """Wake a waiting consumer without writing (used to stop the worker promptly)."""
-        self._ready.set()
+        self._woken = True
+        if self._signal.locked():
+            self._raise_signal()
 
     def read(self, n: int) -> tuple[FloatArray, float] | None:
         """Take exactly ``n`` samples as a new array, with the capture time of the block that
@@ -143,24 +198,48 @@ class SampleRing:
         rpos = self._read_pos
         if self._write_pos - rpos < n:
             return None
+        out = self._copy_out(rpos, n)
+        capture = self._capture_at(rpos + n)
+        self._read_pos = rpos + n
+        return out, capture
+
+    def read_hops(self, hop: int, max_hops: int) -> tuple[FloatArray, list[float]] | None:
+        """Take as many whole hops of ``hop`` samples as are available, at most ``max_hops``,
+        in one new array (hop ``i`` is ``samples[i * hop : (i + 1) * hop]``), with each hop's
+        capture time as :meth:`read` gives it; None when not even one hop is available.
+        """
+        if hop <= 0 or max_hops <= 0:
+            raise ValueError(f"hop and max_hops must be positive, got {hop} and {max_hops}")
+        rpos = self._read_pos
+        k = min((self._write_pos - rpos) // hop, max_hops)
+        if k <= 0:
+            return None
+        out = self._copy_out(rpos, k * hop)
+        captures = [self._capture_at(rpos + (i + 1) * hop) for i in range(k)]
+        self._read_pos = rpos + k * hop
+        return out, captures
+
+    def _copy_out(self, rpos: int, n: int) -> FloatArray:
         out: FloatArray = np.empty(n, dtype=np.float32)
         start = rpos % self.capacity_samples
         first = min(n, self.capacity_samples - start)
         out[:first] = self._data[start : start + first]
         if first < n:
             out[first:] = self._data[: n - first]
-        end = rpos + n
-        # The block whose end is the first at or past our last sample delivered it.
+        return out
+
+    def _capture_at(self, end: int) -> float:
+        # The block whose end is the first at or past ``end`` delivered that sample; blocks
+        # wholly consumed are released. Reads must ask for increasing ``end``.
         while True:
             slot = self._blocks_read % self._max_blocks
-            if self._block_end[slot] >= end:
+            block_end = self._block_end[slot]
+            if block_end >= end:
                 capture = float(self._block_time[slot])
-                if self._block_end[slot] == end:
+                if block_end == end:
                     self._blocks_read += 1
-                break
+                return capture
             self._blocks_read += 1
-        self._read_pos = end
-        return out, capture
 
     def read_rest(self) -> tuple[FloatArray, float] | None:
         """Take everything still available (fewer than a hop at the end of a stream), or None."""

@@ -41,6 +41,18 @@ OUTBOX_MAX_FRAMES = 4096
 LATENCY_HISTORY = 65536
 # Ring size: two seconds of audio absorbs any hiccup of the worker short of a real stall.
 RING_SECONDS = 2.0
+# How long the worker may leave a captured hop waiting so that it wakes once for several hops.
+# Every wake-up of the idle worker costs far more than the hop it brings: after a few ms asleep
+# the caches are cold, and the first StreamAnalyzer.process after a sleep takes 2-3x as long as
+# the next ones (measured live: about 300 us, then 100-130 us; see tests/bench/live.py).
+# Waiting for 3 hops at 48 kHz / 256 (2 at 44.1 kHz) adds at most this much, within the
+# latency target of one hop + 15 ms; the worker wakes at this deadline even when the device
+# delivers irregularly.
+BATCH_WAIT_S = 0.012
+# Most hops analysed per read, so a worker catching up still checks for stop regularly.
+MAX_HOPS_PER_BATCH = 32
+# Longest sleep of the worker: it then checks whether the source ended or stalled.
+WAIT_TIMEOUT_S = 0.05
 
 
 class Outbox:
@@ -127,6 +139,9 @@ class AnalysisWorker(threading.Thread):
     analyzer: an already built StreamAnalyzer at the source's rate (default: a new one).
     take_format: "FLAC" or "WAV" for :meth:`start_take`. outbox_max_frames: pitch frames the
     outbox keeps for a GUI that stopped draining (oldest dropped; notes and onsets never).
+    hops_per_wake: the worker sleeps until this many hops are waiting, 1..64 (default: as many
+    as fit in ``BATCH_WAIT_S`` of extra delay, 3 at 48 kHz / 256), or until the oldest waiting
+    hop has waited ``max_wait_s``; the end of a stream and :meth:`stop` wake it for fewer.
 
     Use: ``w = AnalysisWorker(src); w.start(); ... w.outbox.drain() ...; result = w.stop()``.
     """
@@ -141,6 +156,7 @@ class AnalysisWorker(threading.Thread):
         analyzer: StreamAnalyzer | None = None,
         take_format: Literal["FLAC", "WAV"] = "FLAC",
         outbox_max_frames: int = OUTBOX_MAX_FRAMES,
+        hops_per_wake: int | None = None,
     ) -> None:
         super().__init__(name="AnalysisWorker", daemon=True)
         self.source = source
@@ -155,10 +171,20 @@ class AnalysisWorker(threading.Thread):
         self.hop_samples = int(self.analyzer.hop_samples)
         if not 1 <= self.hop_samples <= 4096:
             raise ValueError(f"analyzer hop must be 1..4096 samples, got {self.hop_samples}")
-        self.ring = SampleRing(max(int(self.sample_rate * RING_SECONDS), 8 * self.hop_samples))
+        if hops_per_wake is None:
+            hops_per_wake = 1 + int(BATCH_WAIT_S * self.sample_rate) // self.hop_samples
+        if not 1 <= hops_per_wake <= 64:
+            raise ValueError(f"hops_per_wake must be 1..64, got {hops_per_wake}")
+        self.hops_per_wake = int(hops_per_wake)
+        # A regular device fills the batch first; the deadline bounds the delay when it doesn't.
+        hop_s = self.hop_samples / self.sample_rate
+        self.max_wait_s = max(BATCH_WAIT_S, (self.hops_per_wake - 1) * hop_s + 0.001)
+        self.ring = SampleRing(
+            max(int(self.sample_rate * RING_SECONDS), 8 * self.hop_samples * self.hops_per_wake)
+        )
         self.outbox = Outbox(outbox_max_frames)
         self.take_format: Literal["FLAC", "WAV"] = take_format
-        # _recorder_lock guards the hand-over of each hop; _take_lock a whole start/stop of a
+        # _recorder_lock guards the hand-over of each batch; _take_lock a whole start/stop of a
         # take, so the GUI never sees "not recording" before the finished take is listed.
         self._recorder_lock = threading.Lock()
         self._take_lock = threading.RLock()
@@ -179,6 +205,9 @@ class AnalysisWorker(threading.Thread):
         # reports, so a live take and the same file through `etude analyze` measure alike.
         self.analysis_cpu_s = 0.0
         self._take_start_cpu_s = 0.0
+        # Times the worker woke up, and hops it analysed (for the benchmark: hops per wake-up).
+        self.wakeups = 0
+        self.hops_analysed = 0
 
     # -- state the GUI reads ---------------------------------------------------------------
 
@@ -297,16 +326,22 @@ class AnalysisWorker(threading.Thread):
 
     def _loop(self) -> None:
         hop = self.hop_samples
+        want = hop * self.hops_per_wake
+        max_hops = max(MAX_HOPS_PER_BATCH, self.hops_per_wake)
         ring = self.ring
+        max_wait_s = self.max_wait_s
         while True:
-            ring.wait(0.05)
-            while True:
-                item = ring.read(hop)
+            timeout = WAIT_TIMEOUT_S
+            oldest = ring.oldest_capture_s
+            if oldest is not None and ring.available >= hop:
+                timeout = min(timeout, oldest + max_wait_s - time.perf_counter())
+            ring.wait_available(want, timeout)
+            self.wakeups += 1
+            while not self._stop_event.is_set():
+                item = ring.read_hops(hop, max_hops)
                 if item is None:
                     break
-                self._analyse(item[0], item[1])
-                if self._stop_event.is_set():
-                    break
+                self._analyse_batch(item[0], item[1])
             if self._stop_event.is_set():
                 return
             ended = self.source.finished or self._stop_requested.is_set()
@@ -322,8 +357,8 @@ class AnalysisWorker(threading.Thread):
             self._record(samples)
             padded = np.zeros(self.hop_samples, dtype=np.float32)
             padded[: samples.shape[0]] = samples
-            self._publish(self.analyzer.process(padded, capture), capture)
-        self._publish(self.analyzer.finish(capture), capture)
+            self._publish(self.analyzer.process(padded, capture), [capture])
+        self._publish(self.analyzer.finish(capture), [])
 
     def _record(self, samples: FloatArray) -> None:
         with self._recorder_lock:
@@ -332,20 +367,31 @@ class AnalysisWorker(threading.Thread):
             if self._recorder is not None:
                 self._recorder.write(samples)
 
-    def _analyse(self, samples: FloatArray, capture_time_s: float) -> None:
+    def _analyse_batch(self, samples: FloatArray, captures: list[float]) -> None:
+        """Record and analyse consecutive hops (``samples`` holds ``len(captures)`` of them),
+        then publish all their records at once: one lock each for the recorder, the outbox
+        and the latency history per batch instead of per hop."""
         self._record(samples)
+        hop = self.hop_samples
+        process = self.analyzer.process
+        records: list[Record] = []
         cpu0 = time.thread_time()
-        records = self.analyzer.process(samples, capture_time_s)
+        for i, capture in enumerate(captures):
+            records += process(samples[i * hop : (i + 1) * hop], capture)
         self.analysis_cpu_s += time.thread_time() - cpu0
-        self._publish(records, capture_time_s)
+        self._publish(records, captures)
 
-    def _publish(self, records: list[Record], capture_time_s: float) -> None:
-        if records and isinstance(records[0], PitchFrame):
-            self.latest_level_db = records[0].level_db
+    def _publish(self, records: list[Record], captures: list[float]) -> None:
+        # Each hop's delay runs to this moment, when its records are in the outbox.
+        for rec in reversed(records):
+            if isinstance(rec, PitchFrame):
+                self.latest_level_db = rec.level_db
+                break
         self.outbox.put(records)
-        delay = time.perf_counter() - capture_time_s
+        now = time.perf_counter()
         with self._latency_lock:
-            self._latencies.append(delay)
+            self._latencies.extend([now - capture for capture in captures])
+        self.hops_analysed += len(captures)
 
     def stop(self, timeout_s: float = 10.0) -> TakeResult:
         """Stop the source, analyse what is still buffered, end any take, and return the run.

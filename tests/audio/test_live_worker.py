@@ -182,3 +182,48 @@ def test_a_microphone_that_cannot_open_fails_start_on_the_callers_thread() -> No
     with pytest.raises(AudioUnavailableError):
         worker.start()
     assert not worker.is_alive()
+
+
+@pytest.mark.parametrize("hops_per_wake", [1, 3, 64])
+def test_waking_for_several_hops_at_once_changes_nothing_in_the_analysis(
+    tmp_path: Path, hops_per_wake: int
+) -> None:
+    signal = render_notes(SCALE, SR)
+    direct = StreamAnalyzer(SR)
+    hop = direct.hop_samples
+    for i in range(0, signal.shape[0] - hop + 1, hop):
+        direct.process(signal[i : i + hop], 0.0)
+    # Real time, like a microphone: the worker sleeps until hops_per_wake hops are waiting.
+    source = SyntheticSource(signal=signal[: signal.shape[0] // hop * hop], sample_rate=SR)
+    worker = AnalysisWorker(source, hops_per_wake=hops_per_wake, take_format="WAV")
+    worker.start()
+    worker.start_take(tmp_path / "take.wav")
+    assert worker.wait_finished(30)
+    result = worker.stop()
+
+    assert result.error is None and result.overflows == 0
+    assert np.array_equal(result.frames.f0_hz, direct.frames.f0_hz)  # type: ignore[attr-defined]
+    assert [(n.onset_s, n.midi) for n in result.notes] == [
+        (n.onset_s, n.midi) for n in direct.notes
+    ]
+    # One latency per hop, and every record reached the outbox in order.
+    assert worker.hops_analysed == len(result.frames) == len(worker.latencies_s())
+    got = worker.outbox.drain()
+    assert [r for r in got if isinstance(r, PitchFrame)] == list(result.frames)
+    assert [r for r in got if isinstance(r, Note)] == result.notes
+    # The take holds every sample although the recorder now gets several hops per write.
+    take = sf.read(tmp_path / "take.wav", dtype="float32")[0]
+    start = round(result.takes[0].start_s * SR)
+    assert take.shape[0] == signal.shape[0] // hop * hop - start
+    assert np.max(np.abs(take - signal[start : start + take.shape[0]])) < 1e-6
+    if hops_per_wake > 1:
+        assert worker.wakeups < worker.hops_analysed
+
+
+def test_hops_per_wake_out_of_range_is_refused() -> None:
+    with pytest.raises(ValueError, match="hops_per_wake"):
+        AnalysisWorker(SyntheticSource(sample_rate=SR), hops_per_wake=0)
+    with pytest.raises(ValueError, match="hops_per_wake"):
+        AnalysisWorker(SyntheticSource(sample_rate=SR), hops_per_wake=65)
+    # The default waits for as many hops as fit in the latency budget: 3 at 48 kHz / 256.
+    assert AnalysisWorker(SyntheticSource(sample_rate=SR)).hops_per_wake == 3

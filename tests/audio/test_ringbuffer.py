@@ -93,3 +93,98 @@ def test_a_dropped_block_still_counts_as_a_sign_of_life_from_the_device() -> Non
     ring.write(np.zeros(128, dtype=np.float32), 1.0)
     assert not ring.write(np.zeros(64, dtype=np.float32), 2.0)
     assert ring.last_write_time_s == 2.0
+
+
+def test_read_hops_gives_what_reads_of_one_hop_give() -> None:
+    hop = 64
+    batched, single = SampleRing(1000), SampleRing(1000)
+    ramp = np.arange(5000, dtype=np.float32)
+    got_b: list[np.ndarray] = []
+    times_b: list[float] = []
+    got_s: list[np.ndarray] = []
+    times_s: list[float] = []
+    for k in range(50):  # blocks of 100 samples, batches of up to 3 hops, across the wrap
+        block = ramp[100 * k : 100 * (k + 1)]
+        assert batched.write(block, float(k)) and single.write(block, float(k))
+        while (many := batched.read_hops(hop, 3)) is not None:
+            assert many[0].shape[0] == hop * len(many[1]) and 1 <= len(many[1]) <= 3
+            got_b.append(many[0])
+            times_b += many[1]
+        while (one := single.read(hop)) is not None:
+            got_s.append(one[0])
+            times_s.append(one[1])
+    assert np.array_equal(np.concatenate(got_b), np.concatenate(got_s))
+    assert times_b == times_s
+    assert batched.available == single.available < hop
+    with pytest.raises(ValueError, match="positive"):
+        batched.read_hops(0, 3)
+
+
+def test_oldest_capture_is_the_first_unread_block() -> None:
+    ring = SampleRing(1000)
+    assert ring.oldest_capture_s is None
+    ring.write(np.zeros(100, dtype=np.float32), 1.0)
+    ring.write(np.zeros(100, dtype=np.float32), 2.0)
+    assert ring.oldest_capture_s == 1.0
+    ring.read(50)
+    assert ring.oldest_capture_s == 1.0  # half of the first block is still waiting
+    ring.read(50)
+    assert ring.oldest_capture_s == 2.0
+    ring.read(100)
+    assert ring.oldest_capture_s is None
+
+
+def test_wait_available_reports_whether_enough_is_there() -> None:
+    ring = SampleRing(1000)
+    assert not ring.wait_available(200, 0.01)
+    ring.write(np.zeros(100, dtype=np.float32))
+    assert not ring.wait_available(200, 0.01)  # a write below the threshold does not count
+    ring.write(np.zeros(100, dtype=np.float32))
+    assert ring.wait_available(200, 0.01)
+    assert ring.wait_available(150, 0.0)
+    ring.wake()
+    assert not ring.wait_available(300, 5.0)  # woken: returns at once with too little
+    with pytest.raises(ValueError, match="positive"):
+        ring.wait_available(0, 0.0)
+
+
+def test_a_waiting_consumer_sleeps_through_writes_below_its_threshold() -> None:
+    ring = SampleRing(4096)
+    outcome: list[bool] = []
+    ring.wait_available(768, 0.0)  # nothing there yet: the threshold is now 768 samples
+    consumer = threading.Thread(target=lambda: outcome.append(ring.wait_available(768, 30.0)))
+    consumer.start()
+    ring.write(np.zeros(256, dtype=np.float32))
+    ring.write(np.zeros(256, dtype=np.float32))
+    consumer.join(0.2)
+    assert consumer.is_alive() and outcome == []  # two blocks of three: still asleep
+    ring.write(np.zeros(256, dtype=np.float32))
+    consumer.join(30.0)
+    assert outcome == [True]
+
+
+def test_batched_consumer_and_producer_threads_lose_nothing() -> None:
+    ring = SampleRing(4096)
+    total = 300_000
+    signal = np.arange(total, dtype=np.float32)
+    done = threading.Event()
+
+    def produce() -> None:
+        for i in range(0, total, 256):
+            while not ring.write(signal[i : i + 256]):
+                pass
+        done.set()
+        ring.wake()
+
+    t = threading.Thread(target=produce)
+    t.start()
+    got = []
+    while not (done.is_set() and ring.available < 100):
+        ring.wait_available(300, 0.05)
+        while (item := ring.read_hops(100, 8)) is not None:
+            got.append(item[0])
+    t.join()
+    rest = ring.read_rest()
+    if rest is not None:
+        got.append(rest[0])
+    assert np.array_equal(np.concatenate(got), signal)
