@@ -61,19 +61,42 @@ def _thread_cpu() -> dict[int, tuple[str, float]]:
     return out
 
 
+def _wakeups(tid: int) -> int:
+    """Times thread ``tid`` of this process went to sleep voluntarily (Linux /proc)."""
+    try:
+        status = Path(f"/proc/self/task/{tid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("voluntary_ctxt_switches:"):
+            return int(line.split()[1])
+    return 0
+
+
 def _ms(values: np.ndarray, q: float) -> float:
     return float(np.percentile(values, q) * 1000.0)
 
 
-def latency_phase(seconds: float, device: str, sink: str, folder: Path) -> bool:
+def _worker(device: str, args: argparse.Namespace) -> AnalysisWorker:
+    mic = MicrophoneSource(
+        device, sample_rate=SR, block_frames=args.block_frames, latency=args.latency
+    )
+    return AnalysisWorker(mic, hops_per_wake=args.hops_per_wake)
+
+
+def latency_phase(
+    seconds: float, device: str, sink: str, folder: Path, args: argparse.Namespace
+) -> bool:
     music = _music(seconds, folder)
-    worker = AnalysisWorker(MicrophoneSource(device, sample_rate=SR, block_frames=256))
+    worker = _worker(device, args)
     hop_ms = worker.hop_samples / SR * 1000
     worker.start()
     time.sleep(0.5)
     worker.start_take(folder / "take.flac")
     recorder_ids = {t.native_id for t in threading.enumerate() if t.name == "TakeRecorder"}
     threads0 = _thread_cpu()
+    switches0 = {tid: _wakeups(tid) for tid in threads0}
+    wakeups0, hops0 = worker.wakeups, worker.hops_analysed
     cpu0 = time.process_time()
     pos0 = worker.position_s
     player = play(music, sink)
@@ -84,6 +107,8 @@ def latency_phase(seconds: float, device: str, sink: str, folder: Path) -> bool:
     audio_s = worker.position_s - pos0
     cpu_process = time.process_time() - cpu0
     threads1 = _thread_cpu()
+    switches = {tid: _wakeups(tid) - switches0.get(tid, 0) for tid in threads1}
+    wakeups, hops = worker.wakeups - wakeups0, worker.hops_analysed - hops0
     per_thread = {
         tid: cpu - threads0.get(tid, (name, 0.0))[1] for tid, (name, cpu) in threads1.items()
     }
@@ -92,6 +117,8 @@ def latency_phase(seconds: float, device: str, sink: str, folder: Path) -> bool:
     cpu_worker = per_thread.pop(worker.native_id or -1, 0.0)
     cpu_rec = sum(per_thread.pop(tid, 0.0) for tid in recorder_ids)
     cpu_audio = sum(per_thread.values())
+    io_switches = sum(switches.get(tid, 0) for tid in per_thread)
+    worker_switches = switches.get(worker.native_id or -1, 0)
     worker.stop_take()
     result = worker.stop()
     lat = np.array(worker.latencies_s())
@@ -119,15 +146,34 @@ def latency_phase(seconds: float, device: str, sink: str, folder: Path) -> bool:
         f"    PortAudio + Pulse I/O  {cpu_audio / audio_s:7.4f} (callback thread, client threads)"
     )
     print(f"    main thread (30 Hz GUI-like drain) {cpu_main / audio_s:7.4f}")
+    blocks = audio_s * SR / mic.block_frames
+    print("per hop / per wake-up (same window)")
+    print(
+        f"  worker thread            {1e6 * cpu_worker / max(hops, 1):7.1f} us CPU per hop "
+        f"(analyzer alone warm: see tests.bench.speed)"
+    )
+    print(
+        f"  worker wake-ups          {wakeups / audio_s:7.1f} /s "
+        f"({hops / max(wakeups, 1):.2f} hops each, hops_per_wake={worker.hops_per_wake}); "
+        "sleeps from /proc "
+        f"{worker_switches / audio_s:.1f} /s"
+    )
+    print(
+        f"  PortAudio + Pulse I/O    {1e6 * cpu_audio / blocks:7.1f} us CPU per block of "
+        f"{mic.block_frames} ({blocks / audio_s:.1f} blocks/s, latency={mic.latency!r}); "
+        f"sleeps {io_switches / audio_s:.1f} /s"
+    )
     print(f"  overflows                {result.overflows:7d}")
     if result.error is not None:
         print(f"  ERROR: {result.error}")
     return p95 <= target and result.overflows == 0 and result.error is None
 
 
-def overflow_phase(minutes: float, device: str, sink: str, folder: Path) -> bool:
+def overflow_phase(
+    minutes: float, device: str, sink: str, folder: Path, args: argparse.Namespace
+) -> bool:
     music = _music(60.0, folder)
-    worker = AnalysisWorker(MicrophoneSource(device, sample_rate=SR, block_frames=256))
+    worker = _worker(device, args)
     worker.start()
     end = time.monotonic() + minutes * 60
     player = play(music, sink)
@@ -166,7 +212,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=60.0, help="latency run length (s)")
     parser.add_argument("--overflow-minutes", type=float, default=10.0, help="0 to skip")
     parser.add_argument("--device", default="pulse", help="PortAudio input device name/index")
+    parser.add_argument("--block-frames", type=int, default=256, help="PortAudio block size")
+    parser.add_argument(
+        "--latency", default="low", help="PortAudio latency: low, high or seconds (default low)"
+    )
+    parser.add_argument(
+        "--hops-per-wake", type=int, default=None, help="worker batch (default: the app's)"
+    )
     args = parser.parse_args(argv)
+    if args.latency not in ("low", "high"):
+        args.latency = float(args.latency)
     reason = setup_null_sink()
     if reason is not None:
         print(f"cannot run: {reason}", file=sys.stderr)
@@ -178,9 +233,9 @@ def main(argv: list[str] | None = None) -> int:
     ):
         folder = Path(tmp)
         if args.seconds > 0:
-            ok &= latency_phase(args.seconds, args.device, sink, folder)
+            ok &= latency_phase(args.seconds, args.device, sink, folder, args)
         if args.overflow_minutes > 0:
-            ok &= overflow_phase(args.overflow_minutes, args.device, sink, folder)
+            ok &= overflow_phase(args.overflow_minutes, args.device, sink, folder, args)
     print("RESULT", "meets targets" if ok else "misses a target")
     return 0 if ok else 1
 

@@ -7,6 +7,12 @@ then score_take (alignment-free scoring with a target tempo, feedback). Prints C
 second of audio for the analyzer alone and for the whole chain, and the per-hop cost in
 microseconds (mean and 99th percentile of wall time per hop; the live budget per hop is
 hop / sample rate = 5.8 ms). Target: <= 0.01 CPU-s per audio-s.
+
+    --music live     the live benchmark's music instead (tests.bench.live: a synthesised scale,
+                     a note every 250 ms, at 48 kHz), to compare like with like with it.
+    --gap-ms X       also run the analyzer once more sleeping X ms before every hop, as the live
+                     worker does between blocks (5.33 = one hop at 48 kHz), and print its CPU per
+                     hop: after a sleep the caches are cold and a hop costs several times more.
 """
 
 from __future__ import annotations
@@ -20,9 +26,11 @@ import numpy as np
 from audio.analyzer import StreamAnalyzer
 from audio.scoring import score_take
 from audio.settings import AnalysisSettings
+from audio.sources import SynthNote, render_notes
 from tests.audio import signals as sg
 
 SR = 44100
+LIVE_SR = 48000
 
 
 def make_take(seconds: float, seed: int = 3) -> np.ndarray:
@@ -52,17 +60,52 @@ def make_take(seconds: float, seed: int = 3) -> np.ndarray:
     return take.astype(np.float32)
 
 
+def live_music(seconds: float) -> np.ndarray:
+    """The live benchmark's music at 48 kHz, as the null sink carries it (16-bit)."""
+    scale = [60, 62, 64, 65, 67, 69, 71, 72, 71, 69, 67, 65, 64, 62]
+    notes = [
+        SynthNote(scale[i % len(scale)], 0.25 * i, 0.22, amplitude=0.3)
+        for i in range(int(seconds / 0.25))
+    ]
+    x = render_notes(notes, LIVE_SR, tail_s=0.2)
+    return (np.round(x * 32767.0) / 32767.0).astype(np.float32)
+
+
+def paced_cpu_per_hop(
+    hops: list[np.ndarray], sr: int, settings: AnalysisSettings, gap_s: float
+) -> tuple[float, float]:
+    """Mean CPU microseconds per hop of a fresh analyzer when the thread sleeps ``gap_s``
+    before every hop, then back to back (warm), on the same hops."""
+    out = []
+    for gap in (gap_s, 0.0):
+        an = StreamAnalyzer(sr, settings)
+        cpu = 0.0
+        for hop in hops:
+            if gap > 0:
+                time.sleep(gap)
+            c0 = time.thread_time()
+            an.process(hop, 0.0)
+            cpu += time.thread_time() - c0
+        out.append(1e6 * cpu / len(hops))
+    return out[0], out[1]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description="CPU cost of the analysis chain")
     ap.add_argument("--seconds", type=float, default=120.0, help="audio length (default 120)")
+    ap.add_argument(
+        "--music", choices=("take", "live"), default="take", help="what to analyse (see above)"
+    )
+    ap.add_argument("--gap-ms", type=float, default=0.0, help="also measure with sleeps")
     args = ap.parse_args()
-    x = make_take(args.seconds)
+    sr = LIVE_SR if args.music == "live" else SR
+    x = live_music(args.seconds) if args.music == "live" else make_take(args.seconds)
     settings = AnalysisSettings(target_tempo_bpm=120.0)
-    an = StreamAnalyzer(SR, settings)
+    an = StreamAnalyzer(sr, settings)
     h = an.hop_samples
     hops = [x[i : i + h] for i in range(0, x.size - h + 1, h)]
     # warm-up: first calls allocate aubio's buffers and numpy imports lazily (one-off costs)
-    warm = StreamAnalyzer(SR, settings)
+    warm = StreamAnalyzer(sr, settings)
     for hop in hops[:1500]:
         warm.process(hop, 0.0)
     score_take(warm.notes, warm.onsets, warm.frames, settings, duration_s=1.0)
@@ -77,11 +120,14 @@ def main() -> int:
     cpu_an = time.process_time() - cpu0
     cpu1 = time.process_time()
     score = score_take(
-        an.notes, an.onsets, an.frames, settings, duration_s=x.size / SR, analysis_cpu_s=cpu_an
+        an.notes, an.onsets, an.frames, settings, duration_s=x.size / sr, analysis_cpu_s=cpu_an
     )
     cpu_score = time.process_time() - cpu1
-    audio_s = len(hops) * h / SR
-    print(f"audio: {audio_s:.0f} s at {SR} Hz, hop {h} samples ({1000 * h / SR:.2f} ms)")
+    audio_s = len(hops) * h / sr
+    print(
+        f"audio: {audio_s:.0f} s at {sr} Hz ({args.music}), hop {h} samples "
+        f"({1000 * h / sr:.2f} ms)"
+    )
     print(f"notes found: {len(an.notes)}, onsets: {len(an.onsets)}, frames: {len(an.frames)}")
     print(f"analyzer CPU:        {cpu_an / audio_s:.4f} s per audio second")
     print(f"scoring CPU:         {cpu_score:.3f} s for the take")
@@ -94,6 +140,12 @@ def main() -> int:
         f"p99 {1e6 * np.percentile(per_hop, 99):.0f} us, max {1e6 * per_hop.max():.0f} us"
     )
     print(f"processing_time_ms reported by scoring: {score.metrics['processing_time_ms']}")
+    if args.gap_ms > 0:
+        paced, warm_us = paced_cpu_per_hop(hops, sr, settings, args.gap_ms / 1000.0)
+        print(
+            f"per hop (CPU), sleeping {args.gap_ms:g} ms before each hop: {paced:.0f} us; "
+            f"back to back: {warm_us:.0f} us"
+        )
     return 0
 
 
