@@ -136,13 +136,6 @@ class SampleRing:
         return self._read_pos
 
     @property
-    def oldest_capture_s(self) -> float | None:
-        """``perf_counter()`` time when the oldest unread sample arrived, None when empty."""
-        if self._write_pos == self._read_pos:
-            return None
-        return float(self._block_time[self._blocks_read % self._max_blocks])
-
-    @property
     def overflows(self) -> int:
         """Driver overflows plus blocks dropped because the ring was full."""
         return self.input_overflows + self.dropped_blocks

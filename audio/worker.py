@@ -41,13 +41,14 @@ OUTBOX_MAX_FRAMES = 4096
 LATENCY_HISTORY = 65536
 # Ring size: two seconds of audio absorbs any hiccup of the worker short of a real stall.
 RING_SECONDS = 2.0
-# How long the worker may leave a captured hop waiting so that it wakes once for several hops.
-# Every wake-up of the idle worker costs far more than the hop it brings: after a few ms asleep
-# the caches are cold, and the first StreamAnalyzer.process after a sleep takes 2-3x as long as
-# the next ones (measured live: about 300 us, then 100-130 us; see tests/bench/live.py).
-# Waiting for 3 hops at 48 kHz / 256 (2 at 44.1 kHz) adds at most this much, within the
-# latency target of one hop + 15 ms; the worker wakes at this deadline even when the device
-# delivers irregularly.
+# How long a device delivering at a steady pace makes a hop wait so that the worker wakes once
+# for several hops. Every wake-up of the idle worker costs far more than the hop it brings:
+# after a few ms asleep the caches are cold, and the first StreamAnalyzer.process after a sleep
+# takes 2-3x as long as the next ones (measured live: about 300 us, then 100-130 us; see
+# tests/bench/live.py). This gives 3 hops per wake-up at 48 kHz / 256 and 44.1 kHz / 256.
+# PulseAudio's ALSA plugin delivers the 256-frame blocks in bursts about 7.5 ms apart, so
+# waiting for 3 hops measures p95 16 ms (target: one hop + 15 ms = 20.3 ms); 4 would exceed the
+# target whenever three blocks come alone.
 BATCH_WAIT_S = 0.012
 # Most hops analysed per read, so a worker catching up still checks for stop regularly.
 MAX_HOPS_PER_BATCH = 32
@@ -140,8 +141,8 @@ class AnalysisWorker(threading.Thread):
     take_format: "FLAC" or "WAV" for :meth:`start_take`. outbox_max_frames: pitch frames the
     outbox keeps for a GUI that stopped draining (oldest dropped; notes and onsets never).
     hops_per_wake: the worker sleeps until this many hops are waiting, 1..64 (default: as many
-    as fit in ``BATCH_WAIT_S`` of extra delay, 3 at 48 kHz / 256), or until the oldest waiting
-    hop has waited ``max_wait_s``; the end of a stream and :meth:`stop` wake it for fewer.
+    as fit in ``BATCH_WAIT_S`` of extra delay, 3 at 48 kHz / 256); the end of a stream,
+    :meth:`stop` and a 50 ms timeout (a device that stops delivering) wake it for fewer.
 
     Use: ``w = AnalysisWorker(src); w.start(); ... w.outbox.drain() ...; result = w.stop()``.
     """
@@ -176,9 +177,6 @@ class AnalysisWorker(threading.Thread):
         if not 1 <= hops_per_wake <= 64:
             raise ValueError(f"hops_per_wake must be 1..64, got {hops_per_wake}")
         self.hops_per_wake = int(hops_per_wake)
-        # A regular device fills the batch first; the deadline bounds the delay when it doesn't.
-        hop_s = self.hop_samples / self.sample_rate
-        self.max_wait_s = max(BATCH_WAIT_S, (self.hops_per_wake - 1) * hop_s + 0.001)
         self.ring = SampleRing(
             max(int(self.sample_rate * RING_SECONDS), 8 * self.hop_samples * self.hops_per_wake)
         )
@@ -329,13 +327,8 @@ class AnalysisWorker(threading.Thread):
         want = hop * self.hops_per_wake
         max_hops = max(MAX_HOPS_PER_BATCH, self.hops_per_wake)
         ring = self.ring
-        max_wait_s = self.max_wait_s
         while True:
-            timeout = WAIT_TIMEOUT_S
-            oldest = ring.oldest_capture_s
-            if oldest is not None and ring.available >= hop:
-                timeout = min(timeout, oldest + max_wait_s - time.perf_counter())
-            ring.wait_available(want, timeout)
+            ring.wait_available(want, WAIT_TIMEOUT_S)
             self.wakeups += 1
             while not self._stop_event.is_set():
                 item = ring.read_hops(hop, max_hops)

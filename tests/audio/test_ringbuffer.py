@@ -120,20 +120,6 @@ def test_read_hops_gives_what_reads_of_one_hop_give() -> None:
         batched.read_hops(0, 3)
 
 
-def test_oldest_capture_is_the_first_unread_block() -> None:
-    ring = SampleRing(1000)
-    assert ring.oldest_capture_s is None
-    ring.write(np.zeros(100, dtype=np.float32), 1.0)
-    ring.write(np.zeros(100, dtype=np.float32), 2.0)
-    assert ring.oldest_capture_s == 1.0
-    ring.read(50)
-    assert ring.oldest_capture_s == 1.0  # half of the first block is still waiting
-    ring.read(50)
-    assert ring.oldest_capture_s == 2.0
-    ring.read(100)
-    assert ring.oldest_capture_s is None
-
-
 def test_wait_available_reports_whether_enough_is_there() -> None:
     ring = SampleRing(1000)
     assert not ring.wait_available(200, 0.01)
