@@ -45,11 +45,13 @@ RING_SECONDS = 2.0
 # for several hops. Every wake-up of the idle worker costs far more than the hop it brings:
 # after a few ms asleep the caches are cold, and the first StreamAnalyzer.process after a sleep
 # takes 2-3x as long as the next ones (measured live: about 300 us, then 100-130 us; see
-# tests/bench/live.py). This gives 3 hops per wake-up at 48 kHz / 256 and 44.1 kHz / 256.
+# tests/bench/live.py).
 # PulseAudio's ALSA plugin delivers the 256-frame blocks in bursts about 7.5 ms apart, so
-# waiting for 3 hops measures p95 16 ms (target: one hop + 15 ms = 20.3 ms); 4 would exceed the
-# target whenever three blocks come alone.
-BATCH_WAIT_S = 0.012
+# waiting for 3 hops (0.012 s) measures p95 16 ms against 0.6 ms for one hop, for about 20 % less
+# worker CPU (0.040 instead of 0.050 CPU-s per audio-s). The default stays at one hop: what the
+# student sees on screen is the point of the live view, and 15 ms more would use half of the
+# 30 ms capture-to-painted budget; a caller that prefers the CPU passes hops_per_wake.
+BATCH_WAIT_S = 0.0
 # Most hops analysed per read, so a worker catching up still checks for stop regularly.
 MAX_HOPS_PER_BATCH = 32
 # Longest sleep of the worker: it then checks whether the source ended or stalled.
@@ -141,7 +143,7 @@ class AnalysisWorker(threading.Thread):
     take_format: "FLAC" or "WAV" for :meth:`start_take`. outbox_max_frames: pitch frames the
     outbox keeps for a GUI that stopped draining (oldest dropped; notes and onsets never).
     hops_per_wake: the worker sleeps until this many hops are waiting, 1..64 (default: as many
-    as fit in ``BATCH_WAIT_S`` of extra delay, 3 at 48 kHz / 256); the end of a stream,
+    as fit in ``BATCH_WAIT_S`` of extra delay, i.e. 1); the end of a stream,
     :meth:`stop` and a 50 ms timeout (a device that stops delivering) wake it for fewer.
 
     Use: ``w = AnalysisWorker(src); w.start(); ... w.outbox.drain() ...; result = w.stop()``.

@@ -226,4 +226,4 @@ def test_hops_per_wake_out_of_range_is_refused() -> None:
     with pytest.raises(ValueError, match="hops_per_wake"):
         AnalysisWorker(SyntheticSource(sample_rate=SR), hops_per_wake=65)
     # The default waits for as many hops as fit in the latency budget: 3 at 48 kHz / 256.
-    assert AnalysisWorker(SyntheticSource(sample_rate=SR)).hops_per_wake == 3
+    assert AnalysisWorker(SyntheticSource(sample_rate=SR)).hops_per_wake == 1
