@@ -41,17 +41,14 @@ OUTBOX_MAX_FRAMES = 4096
 LATENCY_HISTORY = 65536
 # Ring size: two seconds of audio absorbs any hiccup of the worker short of a real stall.
 RING_SECONDS = 2.0
-# How long a device delivering at a steady pace makes a hop wait so that the worker wakes once
-# for several hops. Every wake-up of the idle worker costs far more than the hop it brings:
-# after a few ms asleep the caches are cold, and the first StreamAnalyzer.process after a sleep
-# takes 2-3x as long as the next ones (measured live: about 300 us, then 100-130 us; see
-# tests/bench/live.py).
-# PulseAudio's ALSA plugin delivers the 256-frame blocks in bursts about 7.5 ms apart, so
-# waiting for 3 hops (0.012 s) measures p95 16 ms against 0.6 ms for one hop, for about 20 % less
-# worker CPU (0.040 instead of 0.050 CPU-s per audio-s). The default stays at one hop: what the
-# student sees on screen is the point of the live view, and 15 ms more would use half of the
-# 30 ms capture-to-painted budget; a caller that prefers the CPU passes hops_per_wake.
-BATCH_WAIT_S = 0.0
+# hops_per_wake > 1 lets the worker sleep until several hops wait. Every wake-up of the idle
+# worker costs far more than the hop it brings: after a few ms asleep the caches are cold, and
+# the first StreamAnalyzer.process after a sleep takes 2-3x as long as the next ones (measured
+# live: about 300 us, then 100-130 us; see tests/bench/live.py). PulseAudio's ALSA plugin
+# delivers the 256-frame blocks in bursts about 7.5 ms apart, so waiting for 3 hops measures
+# p95 16 ms against 0.6 ms for one hop, for about 20 % less worker CPU (0.040 instead of 0.050
+# CPU-s per audio-s). The default stays at one hop: what the student sees on screen is the
+# point of the live view, and 15 ms more would use half of the 30 ms capture-to-painted budget.
 # Most hops analysed per read, so a worker catching up still checks for stop regularly.
 MAX_HOPS_PER_BATCH = 32
 # Longest sleep of the worker: it then checks whether the source ended or stalled.
@@ -142,8 +139,8 @@ class AnalysisWorker(threading.Thread):
     analyzer: an already built StreamAnalyzer at the source's rate (default: a new one).
     take_format: "FLAC" or "WAV" for :meth:`start_take`. outbox_max_frames: pitch frames the
     outbox keeps for a GUI that stopped draining (oldest dropped; notes and onsets never).
-    hops_per_wake: the worker sleeps until this many hops are waiting, 1..64 (default: as many
-    as fit in ``BATCH_WAIT_S`` of extra delay, i.e. 1); the end of a stream,
+    hops_per_wake: the worker sleeps until this many hops are waiting, 1..64 (default 1, see
+    the comment on hops_per_wake at the top of this module); the end of a stream,
     :meth:`stop` and a 50 ms timeout (a device that stops delivering) wake it for fewer.
 
     Use: ``w = AnalysisWorker(src); w.start(); ... w.outbox.drain() ...; result = w.stop()``.
@@ -159,7 +156,7 @@ class AnalysisWorker(threading.Thread):
         analyzer: StreamAnalyzer | None = None,
         take_format: Literal["FLAC", "WAV"] = "FLAC",
         outbox_max_frames: int = OUTBOX_MAX_FRAMES,
-        hops_per_wake: int | None = None,
+        hops_per_wake: int = 1,
     ) -> None:
         super().__init__(name="AnalysisWorker", daemon=True)
         self.source = source
@@ -174,8 +171,6 @@ class AnalysisWorker(threading.Thread):
         self.hop_samples = int(self.analyzer.hop_samples)
         if not 1 <= self.hop_samples <= 4096:
             raise ValueError(f"analyzer hop must be 1..4096 samples, got {self.hop_samples}")
-        if hops_per_wake is None:
-            hops_per_wake = 1 + int(BATCH_WAIT_S * self.sample_rate) // self.hop_samples
         if not 1 <= hops_per_wake <= 64:
             raise ValueError(f"hops_per_wake must be 1..64, got {hops_per_wake}")
         self.hops_per_wake = int(hops_per_wake)

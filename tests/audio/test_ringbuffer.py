@@ -62,30 +62,41 @@ def test_wait_returns_on_write_and_times_out_without() -> None:
     assert not ring.wait(0.01)  # the flag was cleared by the previous wait
 
 
-def test_producer_and_consumer_threads_lose_nothing() -> None:
-    ring = SampleRing(4096)
-    total = 300_000
-    signal = np.arange(total, dtype=np.float32)
+def _ramp_producer(ring: SampleRing) -> tuple[np.ndarray, threading.Thread, threading.Event]:
+    """Start a thread writing a 300,000-sample ramp in 256-sample blocks; returns the ramp,
+    the thread and the event it sets when done (it also wakes the ring then)."""
+    signal = np.arange(300_000, dtype=np.float32)
     done = threading.Event()
 
     def produce() -> None:
-        for i in range(0, total, 256):
+        for i in range(0, signal.size, 256):
             while not ring.write(signal[i : i + 256]):
                 pass  # a well-sized consumer keeps up; retry instead of losing the ramp
         done.set()
+        ring.wake()
 
     t = threading.Thread(target=produce)
     t.start()
+    return signal, t, done
+
+
+def _rest(ring: SampleRing, t: threading.Thread, got: list[np.ndarray]) -> np.ndarray:
+    t.join()
+    rest = ring.read_rest()
+    if rest is not None:
+        got.append(rest[0])
+    return np.concatenate(got)
+
+
+def test_producer_and_consumer_threads_lose_nothing() -> None:
+    ring = SampleRing(4096)
+    signal, t, done = _ramp_producer(ring)
     got = []
     while not (done.is_set() and ring.available < 100):
         ring.wait(0.01)
         while (item := ring.read(100)) is not None:
             got.append(item[0])
-    t.join()
-    rest = ring.read_rest()
-    if rest is not None:
-        got.append(rest[0])
-    assert np.array_equal(np.concatenate(got), signal)
+    assert np.array_equal(_rest(ring, t, got), signal)
 
 
 def test_a_dropped_block_still_counts_as_a_sign_of_life_from_the_device() -> None:
@@ -151,26 +162,10 @@ def test_a_waiting_consumer_sleeps_through_writes_below_its_threshold() -> None:
 
 def test_batched_consumer_and_producer_threads_lose_nothing() -> None:
     ring = SampleRing(4096)
-    total = 300_000
-    signal = np.arange(total, dtype=np.float32)
-    done = threading.Event()
-
-    def produce() -> None:
-        for i in range(0, total, 256):
-            while not ring.write(signal[i : i + 256]):
-                pass
-        done.set()
-        ring.wake()
-
-    t = threading.Thread(target=produce)
-    t.start()
+    signal, t, done = _ramp_producer(ring)
     got = []
     while not (done.is_set() and ring.available < 100):
         ring.wait_available(300, 0.05)
         while (item := ring.read_hops(100, 8)) is not None:
             got.append(item[0])
-    t.join()
-    rest = ring.read_rest()
-    if rest is not None:
-        got.append(rest[0])
-    assert np.array_equal(np.concatenate(got), signal)
+    assert np.array_equal(_rest(ring, t, got), signal)

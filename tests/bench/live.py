@@ -28,21 +28,17 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from audio.sources import MicrophoneSource, SynthNote, render_notes
+from audio.sources import MicrophoneSource
 from audio.worker import AnalysisWorker
 from tests.audio.nullsink import play, private_null_sink, setup_null_sink
+from tests.bench.speed import LIVE_SR, live_melody
 
-SR = 48000
+SR = LIVE_SR
 
 
 def _music(seconds: float, folder: Path) -> Path:
-    scale = [60, 62, 64, 65, 67, 69, 71, 72, 71, 69, 67, 65, 64, 62]
-    notes = [
-        SynthNote(scale[i % len(scale)], 0.25 * i, 0.22, amplitude=0.3)
-        for i in range(int(seconds / 0.25))
-    ]
     path = folder / "music.wav"
-    sf.write(path, render_notes(notes, SR, tail_s=0.2), SR, subtype="PCM_16")
+    sf.write(path, live_melody(seconds), SR, subtype="PCM_16")
     return path
 
 
@@ -217,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         "--latency", default="low", help="PortAudio latency: low, high or seconds (default low)"
     )
     parser.add_argument(
-        "--hops-per-wake", type=int, default=None, help="worker batch (default: the app's)"
+        "--hops-per-wake", type=int, default=1, help="worker batch (default 1, the app's)"
     )
     args = parser.parse_args(argv)
     if args.latency not in ("low", "high"):

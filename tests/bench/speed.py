@@ -60,14 +60,19 @@ def make_take(seconds: float, seed: int = 3) -> np.ndarray:
     return take.astype(np.float32)
 
 
-def live_music(seconds: float) -> np.ndarray:
-    """The live benchmark's music at 48 kHz, as the null sink carries it (16-bit)."""
+def live_melody(seconds: float) -> np.ndarray:
+    """The live benchmark's music: a scale up and down, a note every 250 ms, float at 48 kHz."""
     scale = [60, 62, 64, 65, 67, 69, 71, 72, 71, 69, 67, 65, 64, 62]
     notes = [
         SynthNote(scale[i % len(scale)], 0.25 * i, 0.22, amplitude=0.3)
         for i in range(int(seconds / 0.25))
     ]
-    x = render_notes(notes, LIVE_SR, tail_s=0.2)
+    return render_notes(notes, LIVE_SR, tail_s=0.2)
+
+
+def live_music(seconds: float) -> np.ndarray:
+    """The live benchmark's music as the null sink carries it (16-bit)."""
+    x = live_melody(seconds)
     return (np.round(x * 32767.0) / 32767.0).astype(np.float32)
 
 
