@@ -7,9 +7,9 @@ Rules (all times in seconds, pitches in fractional MIDI; the constants are below
   still above the quieter of ``RISE_DB`` (25 dB) under the note's peak and ``FLOOR_MARGIN_DB``
   (6 dB) over the background -- moved to an aubio onset when one lies within 30 ms before it.
 * When voicing broke for at most ``REJOIN_BREAK_S`` (0.15 s) without the level falling
-  ``REJOIN_DROP_DB`` (12 dB) under the notes (a legato change that scrambled the pitch
-  detector), the new note began at an aubio onset in that break, else half a window before the
-  previous note's last voiced frame.
+  ``REJOIN_DROP_DB`` (12 dB) under the notes -- the new one, the previous one's end and its
+  median level -- (a legato change that scrambled the pitch detector), the new note began at an
+  aubio onset in that break, else half a window before the previous note's last voiced frame.
 * A note ends after ``END_GAP_S`` (35 ms) of unvoiced frames; its offset is its last voiced
   frame.
 * Legato split: when frames more than ``SPLIT_SEMITONES`` (0.7) from the note's pitch have lasted
@@ -29,6 +29,11 @@ Rules (all times in seconds, pitches in fractional MIDI; the constants are below
   from its minimum around the onset within 40 ms and that minimum lies at least
   ``REATTACK_DEPTH_DB`` (6 dB) under the median level over the 0.2 s that end ``DIP_S`` before
   the onset, even without a pitch change. (Ensemble swells climb as fast but dip only a few dB.)
+  A note that has faded ``CLIMB_DB`` (15 dB) under its own peak is re-attacked, dip or not,
+  when the level climbs that much again out of a flat stretch (a repeat after a long fade).
+  Re-attacks count only once a note is ``REATTACK_MIN_AGE_S`` (0.12 s) old (a sung attack can
+  swell twice), and not after the pitch has already begun to move (then the pitch change is
+  the boundary).
 * The level rules read an envelope, the mean hop energy over one period of the sounding pitch
   (1 to ``ENVELOPE_MAX_HOPS`` hops), so a low note's hop-to-hop flutter is not a dip.
 * Notes shorter than ``MIN_NOTE_S`` (60 ms) are dropped: they are attack noise or release
@@ -65,13 +70,14 @@ START_LOOKBACK_S = 0.1
 RISE_DB = 25.0
 FLOOR_MARGIN_DB = 6.0
 REATTACK_DB = 7.5
-REATTACK_MIN_AGE_S = 0.08
+REATTACK_MIN_AGE_S = 0.12
 HISTORY_S = 0.3
 DIP_DB = 9.0
 DIP_S = 0.05
 ENVELOPE_MAX_HOPS = 3
 REATTACK_DEPTH_DB = 6.0
 REATTACK_BEFORE_S = 0.25
+CLIMB_DB = 15.0
 
 
 def _median(values: Sequence[float]) -> float:
@@ -159,6 +165,7 @@ class NoteTracker:
         self.window_s = window_s
         self._last_end_s = -1.0
         self._last_end_level = -120.0
+        self._last_body_level = -120.0
         self._note: _Building | None = None
         self._pending: list[tuple[float, float, float]] = []
         self._anchor: float | None = None
@@ -291,12 +298,25 @@ class NoteTracker:
         if len(recent) < 3:
             return None
         j = min(range(len(recent)), key=lambda k: recent[k][1])
-        if j == 0 or j == len(recent) - 1:
+        if j == len(recent) - 1:
             return None
         bottom_t, bottom = recent[j]
-        before = max(lv for _, lv in recent[:j])
-        if before - bottom < DIP_DB or recent[-1][1] - bottom < DIP_DB:
-            return None
+        climb = recent[-1][1] - bottom
+        note = self._note
+        # A climb out of a note that had faded far under its own peak is a repeat after a
+        # long fade, which has no V-shaped dip.
+        from_fade = (
+            climb >= CLIMB_DB
+            and note is not None
+            and bool(note.levels)
+            and max(note.levels) - bottom >= CLIMB_DB
+        )
+        if not from_fade:
+            if j == 0:
+                return None
+            before = max(lv for _, lv in recent[:j])
+            if before - bottom < DIP_DB or climb < DIP_DB:
+                return None
         if bottom_t - self._last_dip_s < MIN_NOTE_S:
             return None
         self._last_dip_s = bottom_t
@@ -311,10 +331,12 @@ class NoteTracker:
         brk = note.first_voiced_s - self._last_end_s
         if 0.0 <= brk <= REJOIN_BREAK_S:
             gap = [lv for lt, lv in self._levels if self._last_end_s <= lt <= note.first_voiced_s]
-            if gap and min(gap) >= max(peak, self._last_end_level) - REJOIN_DROP_DB:
+            held = max(peak, self._last_end_level, self._last_body_level)
+            if gap and min(gap) >= held - REJOIN_DROP_DB:
                 # Voicing broke without the sound falling away: the new note's attack broke
                 # it, and that attack already disturbed windows reaching half a window back
-                # from the previous note's last clean frame.
+                # from the previous note's last clean frame. (A note that faded into the
+                # background before the break is not that: its median level is far above.)
                 near = [
                     o for o in self._onsets if self._last_end_s - 0.05 <= o <= note.first_voiced_s
                 ]
@@ -482,6 +504,9 @@ class NoteTracker:
                 continue
             if o - note.onset_s < REATTACK_MIN_AGE_S or not note.onset_final:
                 continue
+            if self._pending and o >= self._pending[0][0]:
+                # The pitch already moved before this dip: the pitch change is the boundary.
+                continue
             # The level must climb from its lowest point around the onset (which can sit a
             # hop after the reported time) within 40 ms: a re-attack, not a fade or a drop.
             around = [(lt, lv) for lt, lv in self._levels if o - 0.05 <= lt < o + 0.012]
@@ -493,7 +518,14 @@ class NoteTracker:
             # it: voices of an ensemble (choir, string section) beat by a few dB several
             # times a second, and those swells are not new notes.
             before = [lv for lt, lv in self._levels if o - REATTACK_BEFORE_S <= lt < o - DIP_S]
-            if before and _median(before) - bottom < REATTACK_DEPTH_DB:
+            # A climb of CLIMB_DB out of a note that had already decayed that far under its
+            # own peak re-attacks it, even without a dip (a repeat after a long fade).
+            climbed = max(after) - bottom if after else 0.0
+            faded = max(note.levels) - bottom if note.levels else 0.0
+            lead = [lv for lt, lv in self._levels if bottom_t - DIP_S <= lt < bottom_t]
+            flat = not lead or max(lead) - bottom < DIP_DB
+            from_fade = climbed >= CLIMB_DB and faded >= CLIMB_DB and flat
+            if before and _median(before) - bottom < REATTACK_DEPTH_DB and not from_fade:
                 continue
             if after and max(after) - bottom >= REATTACK_DB:
                 self._split_at(o, capture_time_s, out)
@@ -560,6 +592,7 @@ class NoteTracker:
     def _emit(self, note: _Building, capture_time_s: float, out: list[TrackerEvent]) -> None:
         self._last_end_s = note.last_voiced_s
         self._last_end_level = note.levels[-1] if note.levels else -120.0
+        self._last_body_level = _median(note.levels) if note.levels else -120.0
         if not note.announced:
             out.append(TrackerEvent(note.onset_s, None))
         out.append(

@@ -284,3 +284,57 @@ def test_legato_change_starts_where_the_old_pitch_began_to_move(away: float, new
     an = run(x)
     assert [n.target_midi for n in an.notes] == [60, new]
     assert an.notes[1].onset_s == pytest.approx(truth[1].onset_s, abs=0.015)
+
+
+def test_repeat_after_a_long_fade_splits_without_a_dip() -> None:
+    # A note fades 30 dB over 0.8 s, then the same pitch is attacked again at full level: the
+    # level climbs straight out of the faded tail, with no V-shaped dip before it.
+    first = sg.tone(72, 0.8, release_s=0.0)
+    first = (first * np.geomspace(1.0, 10 ** (-30 / 20), first.size)).astype(np.float32)
+    second = sg.tone(72, 0.6, attack_s=0.005)
+    x = np.concatenate([sg.silence(0.2), first, second, sg.silence(0.2)])
+    an = run(x + sg.noise(x.size / SR, level_db=-70.0))
+    assert [n.target_midi for n in an.notes] == [72, 72]
+    assert an.notes[1].onset_s == pytest.approx(1.0, abs=0.03)
+
+
+def _track_levels(frames: list[tuple[float, float | None, float, float]]) -> list[Note]:
+    """Feed (duration_s, midi or None, level_db at start, level_db at end) runs of frames
+    straight into the note tracker, the level moving linearly; returns the notes."""
+    from audio.notes import NoteTracker
+
+    hop_s = 256 / SR
+    tracker = NoteTracker(hop_s)
+    t = 0.0
+    notes: list[Note] = []
+    events = []
+    for dur, midi, lv0, lv1 in frames:
+        n = round(dur / hop_s)
+        for k in range(n):
+            events += tracker.push(t, midi, lv0 + (lv1 - lv0) * k / n, t, None, 0.0)
+            t += hop_s
+    events += tracker.finish(0.0)
+    for ev in events:
+        if ev.note is not None:
+            m = ev.note
+            notes.append(Note(m.onset_s, m.offset_s, m.midi, round(m.midi), 0.0, -20.0, 0.0))
+    return notes
+
+
+def test_note_after_a_tail_faded_into_noise_starts_at_its_own_rise() -> None:
+    # A note held at -35 dB fades into background noise at -48 dB, still read as voiced; after
+    # 80 ms of noise alone the next note rises. The break did not come from the new note's
+    # attack (the sound had fallen away from the old note), so the new note starts where its
+    # level rose, not back at the old note's end.
+    notes = _track_levels(
+        [
+            (0.1, None, -90.0, -90.0),
+            (1.0, 56.0, -35.0, -35.0),
+            (0.25, 56.0, -35.0, -48.0),
+            (0.08, None, -48.5, -48.5),
+            (0.03, None, -48.0, -44.0),
+            (0.5, 61.0, -44.0, -30.0),
+        ]
+    )
+    assert [n.target_midi for n in notes] == [56, 61]
+    assert notes[1].onset_s == pytest.approx(1.43, abs=0.03)
