@@ -50,9 +50,10 @@ SUBHARMONIC_JUMP = 1.8
 SEARCH_SAMPLES = 4
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FrameMeasure:
-    """What one hop measured.
+    """What one hop measured (not frozen: a frozen dataclass costs twice as much to build, and
+    this one is made every hop and read only by the analyzer).
 
     f0_hz: refined fundamental in Hz (0.0 when unvoiced), 50..2100 Hz when voiced.
     periodicity: 0..1 (normalised autocorrelation at the period). level_db: hop RMS in dBFS,
@@ -107,6 +108,9 @@ class FrameAnalyzer:
         size = buf_samples + SLACK_HOPS * hop_samples
         self._store = np.zeros(size, dtype=np.float32)
         self._csum_store = np.zeros(size, dtype=np.float64)
+        # The hop widened to float64 before its running sum: ``np.add.accumulate`` on a float64
+        # array skips the casting machinery (and ``np.cumsum``'s Python wrapper), same sums.
+        self._hop64 = np.zeros(hop_samples, dtype=np.float64)
         self._pos = buf_samples
         self._window = self._store[:buf_samples]
         self._csum = self._csum_store[:buf_samples]
@@ -136,15 +140,18 @@ class FrameAnalyzer:
             cstore[:n] = cstore[pos - n : pos] - cstore[pos - n]
             pos = n
         store[pos : pos + h] = hop
-        np.cumsum(hop, dtype=np.float64, out=cstore[pos : pos + h])
-        cstore[pos : pos + h] += cstore[pos - 1]
+        hop64 = self._hop64
+        hop64[:] = hop
+        csum_hop = cstore[pos : pos + h]
+        np.add.accumulate(hop64, out=csum_hop)
+        np.add(csum_hop, cstore[pos - 1], out=csum_hop)
         pos += h
         self._pos = pos
         self._window = win = store[pos - n : pos]
         self._csum = cstore[pos - n : pos]
         self._samples_fed += h
 
-        energy = float(np.dot(hop, hop)) / h
+        energy = float(hop.dot(hop)) / h
         level_db = 10.0 * math.log10(energy) if energy > 1e-12 else SILENCE_DB
 
         f0 = float(self._pitch(hop)[0])
@@ -159,7 +166,7 @@ class FrameAnalyzer:
         # hop that starts there, not only the newest hop: a note that has just stopped still
         # sounds at the centre for half a window.
         middle = win[n // 2 : n // 2 + h]
-        centre_energy = float(np.dot(middle, middle)) / h
+        centre_energy = float(middle.dot(middle)) / h
         centre_db = 10.0 * math.log10(centre_energy) if centre_energy > 1e-12 else SILENCE_DB
         if f0 <= 0.0 and self._prev_lag > 0.0:
             # yinfft reports nothing when the newest hop is silent; the period heard so far is
@@ -189,7 +196,7 @@ class FrameAnalyzer:
         half = self.buf_samples // 2
         older = win[:half]
         newer = win[half:]
-        return float(np.dot(older, older)) >= FILL_RATIO * float(np.dot(newer, newer))
+        return float(older.dot(older)) >= FILL_RATIO * float(newer.dot(newer))
 
     def _undo_subharmonic(self, lag: float) -> float:
         """Correct yinfft locking onto two or three times the true period.
@@ -216,7 +223,7 @@ class FrameAnalyzer:
         cross = np.correlate(win[t0 - 1 : t0 + n + 1], head, "valid")
         k = int(cross.argmax())
         seg = win[t0 - 1 + k : t0 - 1 + k + n]
-        den = math.sqrt(float(np.dot(head, head)) * float(np.dot(seg, seg)))
+        den = math.sqrt(float(head.dot(head)) * float(seg.dot(seg)))
         return float(cross[k]) / den if den > 0.0 else 0.0
 
     def _correlate(self, lag: float) -> tuple[float, float]:
@@ -245,17 +252,17 @@ class FrameAnalyzer:
         head = sig[:n]
         cross = np.correlate(sig[t0 - r : t0 + r + n], head, "valid")
         k = int(cross.argmax())
-        e_head = float(np.dot(head, head))
+        e_head = float(head.dot(head))
         best = sig[t0 - r + k : t0 - r + k + n]
-        den = math.sqrt(float(np.dot(best, best)) * e_head)
+        den = math.sqrt(float(best.dot(best)) * e_head)
         if den <= 0.0:
             return 0.0, 0.0
         # Neighbouring lags shift the segment by one sample: its energy is the same to within
         # a sample's worth, so one normalisation serves all three.
-        vals = [
-            float(cross[kk]) / den if 0 <= kk < cross.shape[0] else -1.0 for kk in (k - 1, k, k + 1)
-        ]
-        left, mid, right = vals
+        c = cross.tolist()
+        left = c[k - 1] / den if k > 0 else -1.0
+        mid = c[k] / den
+        right = c[k + 1] / den if k + 1 < len(c) else -1.0
         shift = 0.0
         if left > -1.0 and right > -1.0:
             curv = left - 2.0 * mid + right
