@@ -180,31 +180,33 @@ class StreamAnalyzer:
             raise ValueError(f"hop must be {self.hop_samples} samples, got shape {hop.shape}")
         if hop.dtype != np.float32:
             hop = hop.astype(np.float32)
-        m = self._frames_an.process(hop)
-        end_s = self._frames_an.samples_fed / self.sample_rate
+        frames_an = self._frames_an
+        m = frames_an.process(hop)
+        end_s = frames_an.samples_fed / self.sample_rate
         t_s = max(0.0, end_s - self.delay_s)
         level_t = end_s - 0.5 * self._hop_s
+        f0, periodicity, level_db = m.f0_hz, m.periodicity, m.level_db
+        midi: float | None = None
+        target: int | None = None
+        cents: float | None = None
         if m.voiced:
-            midi: float | None = hz_to_midi(m.f0_hz, self._a4)
-            assert midi is not None
-            target: int | None = round(midi)
-            cents: float | None = (midi - round(midi)) * 100.0
-        else:
-            midi = target = cents = None
+            midi = hz_to_midi(f0, self._a4)
+            target = round(midi)
+            cents = (midi - target) * 100.0
         frame = PitchFrame(
             t_s=t_s,
-            f0_hz=m.f0_hz,
+            f0_hz=f0,
             midi=midi,
             target_midi=target,
             cents=cents,
             voiced=m.voiced,
-            confidence=m.periodicity,
-            level_db=m.level_db,
+            confidence=periodicity,
+            level_db=level_db,
             capture_time_s=capture_time_s,
         )
-        self.frames.append(t_s, m.f0_hz, m.periodicity, m.level_db, capture_time_s)
+        self.frames.append(t_s, f0, periodicity, level_db, capture_time_s)
         out: list[Record] = [frame]
-        events = self._tracker.push(t_s, midi, m.level_db, level_t, m.onset_t_s, capture_time_s)
+        events = self._tracker.push(t_s, midi, level_db, level_t, m.onset_t_s, capture_time_s)
         if events:
             self._publish(events, capture_time_s, out)
         return out

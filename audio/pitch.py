@@ -112,8 +112,8 @@ class FrameAnalyzer:
         # array skips the casting machinery (and ``np.cumsum``'s Python wrapper), same sums.
         self._hop64 = np.zeros(hop_samples, dtype=np.float64)
         self._pos = buf_samples
-        self._window = self._store[:buf_samples]
-        self._csum = self._csum_store[:buf_samples]
+        # The moving-averaged window of ``_correlate``, written in place (no array per hop).
+        self._smooth = np.zeros(buf_samples, dtype=np.float64)
         self._prev_lag = 0.0
         self._samples_fed = 0
         self._min_lag = max(2, int(sample_rate / F0_MAX_HZ))
@@ -147,8 +147,6 @@ class FrameAnalyzer:
         np.add(csum_hop, cstore[pos - 1], out=csum_hop)
         pos += h
         self._pos = pos
-        self._window = win = store[pos - n : pos]
-        self._csum = cstore[pos - n : pos]
         self._samples_fed += h
 
         energy = float(hop.dot(hop)) / h
@@ -165,7 +163,7 @@ class FrameAnalyzer:
         # Voicing describes the window's centre (the frame's time), so the level gate reads the
         # hop that starts there, not only the newest hop: a note that has just stopped still
         # sounds at the centre for half a window.
-        middle = win[n // 2 : n // 2 + h]
+        middle = store[pos - n // 2 : pos - n // 2 + h]
         centre_energy = float(middle.dot(middle)) / h
         centre_db = 10.0 * math.log10(centre_energy) if centre_energy > 1e-12 else SILENCE_DB
         if f0 <= 0.0 and self._prev_lag > 0.0:
@@ -173,7 +171,7 @@ class FrameAnalyzer:
             # the candidate while the window's centre still sounds.
             f0 = self.sample_rate / self._prev_lag
         # While a note sounds the window is full: the check matters only where voicing starts.
-        if f0 > 0.0 and centre_db >= LEVEL_MIN_DB and (self._prev_lag > 0.0 or self._filled(win)):
+        if f0 > 0.0 and centre_db >= LEVEL_MIN_DB and (self._prev_lag > 0.0 or self._filled()):
             lag = self.sample_rate / f0
             if self._min_lag <= lag <= self._max_lag:
                 if self._prev_lag == 0.0 or lag >= SUBHARMONIC_JUMP * self._prev_lag:
@@ -190,9 +188,14 @@ class FrameAnalyzer:
             onset_t_s=onset_t,
         )
 
-    def _filled(self, win: npt.NDArray[np.float32]) -> bool:
+    def _window(self) -> npt.NDArray[np.float32]:
+        """The pitch window: the newest ``buf_samples`` samples."""
+        return self._store[self._pos - self.buf_samples : self._pos]
+
+    def _filled(self) -> bool:
         """A window whose older half is (nearly) silent describes a sound that starts after
         the frame's time: its pitch belongs to later frames."""
+        win = self._window()
         half = self.buf_samples // 2
         older = win[:half]
         newer = win[half:]
@@ -217,7 +220,7 @@ class FrameAnalyzer:
 
     def _raw_corr(self, t0: int) -> float:
         """Best normalised autocorrelation of the raw window at lags t0-1..t0+1."""
-        win = self._window
+        win = self._window()
         n = win.shape[0] - t0 - 2
         head = win[:n]
         cross = np.correlate(win[t0 - 1 : t0 + n + 1], head, "valid")
@@ -237,7 +240,7 @@ class FrameAnalyzer:
         # damps all higher ones: stretched upper partials (piano strings) otherwise pull the
         # period sharp by 15-30 cents, while the ear and a tuner follow the lowest partials.
         span = max(1, round(lag / 3.0))
-        csum = self._csum
+        csum = self._csum_store[self._pos - self.buf_samples : self._pos]
         full = csum.shape[0] - span
         r = min(SEARCH_SAMPLES, t0 - 1)
         n = full - (t0 + r) - 1
@@ -248,7 +251,8 @@ class FrameAnalyzer:
         n = min(n, max(3 * t0, MIN_CORR_SAMPLES))
         need = n + t0 + r + 1
         a = (full - need) // 2
-        sig = csum[a + span : a + span + need] - csum[a : a + need]
+        sig = self._smooth[:need]
+        np.subtract(csum[a + span : a + span + need], csum[a : a + need], out=sig)
         head = sig[:n]
         cross = np.correlate(sig[t0 - r : t0 + r + n], head, "valid")
         k = int(cross.argmax())
