@@ -303,15 +303,7 @@ class NoteTracker:
         bottom_t, bottom = recent[j]
         climb = recent[-1][1] - bottom
         note = self._note
-        # A climb out of a note that had faded far under its own peak is a repeat after a
-        # long fade, which has no V-shaped dip.
-        from_fade = (
-            climb >= CLIMB_DB
-            and note is not None
-            and bool(note.levels)
-            and max(note.levels) - bottom >= CLIMB_DB
-        )
-        if not from_fade:
+        if note is None or not self._climbs_out_of_fade(note, bottom, climb):
             if j == 0:
                 return None
             before = max(lv for _, lv in recent[:j])
@@ -321,6 +313,14 @@ class NoteTracker:
             return None
         self._last_dip_s = bottom_t
         return bottom_t
+
+    @staticmethod
+    def _climbs_out_of_fade(note: _Building, bottom_db: float, climb_db: float) -> bool:
+        """The level climbs ``CLIMB_DB`` from ``bottom_db`` after ``note`` had faded that far
+        under its own peak: a repeat after a long fade, which needs no V-shaped dip."""
+        return (
+            climb_db >= CLIMB_DB and bool(note.levels) and max(note.levels) - bottom_db >= CLIMB_DB
+        )
 
     def _attack_time(self, note: _Building) -> float:
         """Where the note's sound began: the start of the level rise above the background
@@ -518,15 +518,14 @@ class NoteTracker:
             # it: voices of an ensemble (choir, string section) beat by a few dB several
             # times a second, and those swells are not new notes.
             before = [lv for lt, lv in self._levels if o - REATTACK_BEFORE_S <= lt < o - DIP_S]
-            # A climb of CLIMB_DB out of a note that had already decayed that far under its
-            # own peak re-attacks it, even without a dip (a repeat after a long fade).
-            climbed = max(after) - bottom if after else 0.0
-            faded = max(note.levels) - bottom if note.levels else 0.0
-            lead = [lv for lt, lv in self._levels if bottom_t - DIP_S <= lt < bottom_t]
-            flat = not lead or max(lead) - bottom < DIP_DB
-            from_fade = climbed >= CLIMB_DB and faded >= CLIMB_DB and flat
-            if before and _median(before) - bottom < REATTACK_DEPTH_DB and not from_fade:
-                continue
+            if before and _median(before) - bottom < REATTACK_DEPTH_DB:
+                # Too shallow for a dip; still a re-attack when the level climbs out of a flat
+                # stretch of a faded note (a dip that came out of an attack is not that).
+                climbed = max(after) - bottom if after else 0.0
+                lead = [lv for lt, lv in self._levels if bottom_t - DIP_S <= lt < bottom_t]
+                flat = not lead or max(lead) - bottom < DIP_DB
+                if not (flat and self._climbs_out_of_fade(note, bottom, climbed)):
+                    continue
             if after and max(after) - bottom >= REATTACK_DB:
                 self._split_at(o, capture_time_s, out)
                 note = self._note

@@ -212,29 +212,12 @@ def test_frame_track_reads_back_as_pitch_frames() -> None:
     assert an.frames[-1] == frames[-1]
 
 
-def _track(frames: list[tuple[float, float | None]], hop_s: float = 256 / SR) -> list[Note]:
-    """Feed (duration_s, midi or None) runs of frames at a constant level straight into the
-    note tracker; returns the notes it published."""
-    from audio.notes import NoteTracker
-
-    tracker = NoteTracker(hop_s)
-    t = 0.0
-    notes: list[Note] = []
-    for dur, midi in frames:
-        for _ in range(round(dur / hop_s)):
-            level = -20.0 if midi is not None else -90.0
-            for ev in tracker.push(t, midi, level, t, None, 0.0):
-                if ev.note is not None:
-                    n = ev.note
-                    notes.append(
-                        Note(n.onset_s, n.offset_s, n.midi, round(n.midi), 0.0, -20.0, 0.0)
-                    )
-            t += hop_s
-    for ev in tracker.finish(0.0):
-        if ev.note is not None:
-            n = ev.note
-            notes.append(Note(n.onset_s, n.offset_s, n.midi, round(n.midi), 0.0, -20.0, 0.0))
-    return notes
+def _track(frames: list[tuple[float, float | None]]) -> list[Note]:
+    """Feed (duration_s, midi or None) runs of frames straight into the note tracker, at
+    -20 dB where voiced and -90 dB where not; returns the notes it published."""
+    return _track_levels(
+        [(d, m, -20.0, -20.0) if m is not None else (d, m, -90.0, -90.0) for d, m in frames]
+    )
 
 
 def test_subharmonic_frames_in_a_legato_change_become_the_new_note() -> None:
