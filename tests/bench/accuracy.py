@@ -557,10 +557,12 @@ def main() -> int:
     for k, (name, _, _) in enumerate(items):
         group = name.split("_noise")[0].split("_fx")[0].rstrip("0123456789")
         groups.setdefault(group, []).append(k)
-    print(f"{'':10s} {'raw pitch':>13s} {'steady pitch':>13s} {'onset F1':>13s} {'note F1':>13s}")
+    cols = ("raw_pitch", "steady_pitch", "sounding_pitch", "onset_f1", "note_f1")
+    heads = ("raw pitch", "steady pitch", "sounding", "onset F1", "note F1")
+    print(f"{'':10s} " + " ".join(f"{h:>13s}" for h in heads))
     for g, idx in groups.items():
         cells = []
-        for key in ("raw_pitch", "steady_pitch", "onset_f1", "note_f1"):
+        for key in cols:
             e = np.mean([rows["etude"][k][key] for k in idx])
             b = np.mean([rows["aubio"][k][key] for k in idx])
             cells.append(f"{e:.3f}/{b:.3f}")
