@@ -31,6 +31,7 @@ ignored), mean |metric - truth| for pitch_accuracy, avg_pitch_deviation_cents, r
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 import subprocess
@@ -346,6 +347,16 @@ def truth_frames(truth: Truth, t: np.ndarray) -> np.ndarray:
     return f
 
 
+@functools.lru_cache(maxsize=2)
+def _stem_energy(mid: Path) -> np.ndarray:
+    """Running sum of squared samples of a stem rendered dry (kept for the piece's three
+    variants and both analyses, which follow one another)."""
+    wav = mid.with_suffix(".wav")
+    render(mid, wav)
+    x = read_mono(wav).astype(np.float64)
+    return np.concatenate([[0.0], np.cumsum(x * x)])
+
+
 def sounding_mask(truth: Truth, t: np.ndarray) -> np.ndarray | None:
     """True where a frame's own note is at least as loud as the other stem (the note before or
     after it) over the 1024 samples centred on the frame; None without stems."""
@@ -355,12 +366,9 @@ def sounding_mask(truth: Truth, t: np.ndarray) -> np.ndarray | None:
     half = 512
     idx = np.round(t * SR).astype(int)
     for mid in truth.stems:
-        wav = mid.with_suffix(".wav")
-        render(mid, wav)
-        x = read_mono(wav).astype(np.float64)
-        csum = np.concatenate([[0.0], np.cumsum(x * x)])
-        a = np.clip(idx - half, 0, x.size)
-        b = np.clip(idx + half, 0, x.size)
+        csum = _stem_energy(mid)
+        a = np.clip(idx - half, 0, csum.size - 1)
+        b = np.clip(idx + half, 0, csum.size - 1)
         energies.append(csum[b] - csum[a])
     own = np.ones(t.size, dtype=bool)
     for k, (on, off, _) in enumerate(truth.notes):
