@@ -10,10 +10,13 @@ Definitions (tolerances come from AnalysisSettings; times in seconds, pitches in
 * **avg_pitch_deviation_cents** = mean |cents| over notes.
 * **rhythm_accuracy** = share of notes whose onset deviation is within the timing tolerance
   (default 50 ms). Deviation with a reference: onset minus the aligned reference onset mapped
-  through the fitted start offset and tempo scale, over paired notes, median (constant lag)
-  removed. Without a reference but with a target tempo: onset minus the nearest point of an
-  eighth-note grid at that tempo whose phase is the circular mean of all onsets (this removes the
-  constant lag), over all notes. Null with neither, or with fewer than ``MIN_RHYTHM_NOTES``.
+  through the fitted start offset and tempo scale, over paired notes, the constant lag removed.
+  Without a reference but with a target tempo: onset minus the nearest point of an eighth-note
+  grid at that tempo, over all notes, the grid's phase fitted (which removes the constant lag).
+  The lag (grid phase) is the one that puts the most notes within the tolerance, centred on the
+  median of those notes; a mean or median over all notes would let a few late or rushed notes
+  pull it off the notes played on time. Null with neither, or with fewer than
+  ``MIN_RHYTHM_NOTES``.
 * **timing_consistency** = clamp(1 - s / (2 x timing tolerance)), s = standard deviation of those
   onset deviations; without reference and tempo the grid is an eighth-note grid at the tempo
   estimated from the notes. 1 = every note deviates the same way, 0 = spread of 100 ms or more.
@@ -40,7 +43,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -123,11 +125,36 @@ def _clamp01(x: float) -> float:
     return max(0.0, min(1.0, x))
 
 
-def _circular_grid(times: np.ndarray, unit: float) -> tuple[np.ndarray, np.ndarray, float]:
-    """Deviations (s) from the nearest point of a grid of step ``unit`` with fitted phase."""
-    ang = 2.0 * np.pi * times / unit
-    phase = math.atan2(float(np.mean(np.sin(ang))), float(np.mean(np.cos(ang))))
-    origin = phase / (2.0 * np.pi) * unit
+def _consensus(values: np.ndarray, window: float, period: float | None = None) -> float:
+    """The shift (s) that puts the most ``values`` within ``window`` seconds of it.
+
+    The interval of width 2 x ``window`` holding the most values is found (the tightest such
+    interval on a tie); the result is those values' median, moved only as far as it takes to
+    keep all of them within ``window``. With ``period``, values lie on a circle of that length
+    (grid phases) and the result is in [0, period). Unlike a mean or a median of all values, a
+    few late or rushed notes cannot pull the shift off the notes played on time.
+    O(n log n); ``values`` must not be empty.
+    """
+    v = np.sort(np.mod(values, period) if period else values)
+    n = v.size
+    ext = np.concatenate([v, v + period]) if period else v
+    width = min(2.0 * window, period) if period else 2.0 * window
+    last = np.searchsorted(ext, v + width, "right") - 1
+    if period:
+        last = np.minimum(last, np.arange(n) + n - 1)
+    counts = last - np.arange(n)
+    spans = ext[last] - v
+    best = int(np.lexsort((spans, -counts))[0])
+    centre = float(np.median(ext[best : last[best] + 1]))
+    return float(np.mod(centre, period)) if period else centre
+
+
+def _circular_grid(
+    times: np.ndarray, unit: float, window: float
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Deviations (s) from the nearest point of a grid of step ``unit`` whose phase puts the
+    most onsets within ``window`` seconds of a grid point (see :func:`_consensus`)."""
+    origin = _consensus(times, window, period=unit)
     k = np.round((times - origin) / unit)
     dev = times - (origin + k * unit)
     return dev, k.astype(np.int64), origin
@@ -158,8 +185,10 @@ def unit_to_tempo(unit_s: float) -> float:
     return tempo
 
 
-def _grid_rhythm(onsets: np.ndarray, levels: np.ndarray, unit: float, grid: str) -> _Rhythm:
-    dev, k, origin = _circular_grid(onsets, unit)
+def _grid_rhythm(
+    onsets: np.ndarray, levels: np.ndarray, unit: float, grid: str, window: float
+) -> _Rhythm:
+    dev, k, origin = _circular_grid(onsets, unit, window)
     # Which eighth of the pair is the beat is unknown from phase alone: the one holding more
     # notes (then the louder) is taken as the beat.
     even = k % 2 == 0
@@ -185,13 +214,15 @@ def _grid_rhythm(onsets: np.ndarray, levels: np.ndarray, unit: float, grid: str)
     )
 
 
-def _ref_rhythm(onsets: np.ndarray, alignment: Alignment, reference: Reference) -> _Rhythm | None:
+def _ref_rhythm(
+    onsets: np.ndarray, alignment: Alignment, reference: Reference, window: float
+) -> _Rhythm | None:
     pairs = alignment.pairs
     if len(pairs) < MIN_RHYTHM_NOTES:
         return None
     ref = reference.notes
     dev = np.array([onsets[i] - alignment.expected_s(ref[j].onset_s) for i, j in pairs])
-    lag = float(np.median(dev))
+    lag = _consensus(dev, window)
     dev = dev - lag
     parity: list[bool | None] = []
     beat = 60.0 / reference.tempo_bpm if reference.tempo_bpm else None
@@ -339,14 +370,15 @@ def score_take(
         if est_unit is not None:
             est_tempo = unit_to_tempo(est_unit)
         if reference is not None and alignment is not None:
-            rh = _ref_rhythm(onsets_arr, alignment, reference)
+            rh = _ref_rhythm(onsets_arr, alignment, reference, tol_s)
         elif settings.target_tempo_bpm is not None and len(notes) >= MIN_RHYTHM_NOTES:
-            rh = _grid_rhythm(onsets_arr, levels, 30.0 / settings.target_tempo_bpm, "tempo")
+            unit = 30.0 / settings.target_tempo_bpm
+            rh = _grid_rhythm(onsets_arr, levels, unit, "tempo", tol_s)
         if rh is not None:
             dev = np.asarray(rh.deviations)
             metrics["rhythm_accuracy"] = float(np.mean(np.abs(dev) <= tol_s + 1e-9))
         elif est_unit is not None:
-            rh = _grid_rhythm(onsets_arr, levels, est_unit, "estimated")
+            rh = _grid_rhythm(onsets_arr, levels, est_unit, "estimated", tol_s)
         if rh is not None and len(rh.deviations) >= MIN_RHYTHM_NOTES:
             sd = float(np.std(rh.deviations))
             metrics["timing_consistency"] = _clamp01(1.0 - sd / (2.0 * tol_s))
