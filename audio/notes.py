@@ -16,9 +16,10 @@ Rules (all times in seconds, pitches in fractional MIDI; the constants are below
   ``SPLIT_HOLD_S`` (45 ms) and three quarters of the recent ones agree within
   ``SPLIT_SPREAD_SEMITONES`` (0.45), a new note starts where the crossfade began (the run of
   frames just before that already moved more than ``LEAN_SEMITONES`` off the old pitch, in
-  either direction, at most 0.1 s back; or an aubio onset up to 0.1 s earlier). Vibrato (a
-  swing around the pitch) and slides (frames that do not settle) never hold still long enough
-  to split.
+  either direction, at most 0.1 s back; or an aubio onset up to 0.1 s earlier). When that
+  start lies within ``MIN_NOTE_S`` of the note's own onset (a scoop or glide into the note),
+  the note keeps its onset and takes the new pitch instead. Vibrato (a swing around the pitch)
+  and slides (frames that do not settle) never hold still long enough to split.
 * Octave jumps (±12, ±19, ±24 semitones: the pitch detector's harmonic errors) are folded back
   into the note unless they last ``OCTAVE_HOLD_S`` (0.12 s). A note younger than
   ``SUBHARMONIC_MERGE_S`` (0.15 s) that turns out to be 12-31 semitones below the next pitch
@@ -453,6 +454,11 @@ class NoteTracker:
             note.last_voiced_s = note.times[-1]
         change_t = moved[0][0] if moved else pending[0][0]
         start_t = self._legato_onset(change_t)
+        if start_t - note.onset_s < MIN_NOTE_S:
+            # The change began with the note itself (its onset is the aubio onset the change
+            # would start at): the note is the new one, not a note of its own.
+            self._take_new_pitch(note, moved, pending)
+            return
         self._finish(capture_time_s, out)
         self._note = _Building(
             onset_s=start_t, onset_final=True, first_voiced_s=start_t, last_voiced_s=start_t

@@ -281,9 +281,12 @@ def test_repeat_after_a_long_fade_splits_without_a_dip() -> None:
     assert an.notes[1].onset_s == pytest.approx(1.0, abs=0.03)
 
 
-def _track_levels(frames: list[tuple[float, float | None, float, float]]) -> list[Note]:
+def _track_levels(
+    frames: list[tuple[float, float | None, float, float]], onsets_s: tuple[float, ...] = ()
+) -> list[Note]:
     """Feed (duration_s, midi or None, level_db at start, level_db at end) runs of frames
-    straight into the note tracker, the level moving linearly; returns the notes."""
+    straight into the note tracker, the level moving linearly, with an aubio onset reported at
+    each of ``onsets_s`` (on the first frame at or after it); returns the notes."""
     from audio.notes import NoteTracker
 
     hop_s = 256 / SR
@@ -291,10 +294,12 @@ def _track_levels(frames: list[tuple[float, float | None, float, float]]) -> lis
     t = 0.0
     notes: list[Note] = []
     events = []
+    pending = sorted(onsets_s)
     for dur, midi, lv0, lv1 in frames:
         n = round(dur / hop_s)
         for k in range(n):
-            events += tracker.push(t, midi, lv0 + (lv1 - lv0) * k / n, t, None, 0.0)
+            onset = pending.pop(0) if pending and pending[0] <= t + 1e-9 else None
+            events += tracker.push(t, midi, lv0 + (lv1 - lv0) * k / n, t, onset, 0.0)
             t += hop_s
     events += tracker.finish(0.0)
     for ev in events:
@@ -302,6 +307,23 @@ def _track_levels(frames: list[tuple[float, float | None, float, float]]) -> lis
             m = ev.note
             notes.append(Note(m.onset_s, m.offset_s, m.midi, round(m.midi), 0.0, -20.0, 0.0))
     return notes
+
+
+def test_a_scoop_into_a_note_is_part_of_it() -> None:
+    # A sung note starts with an onset and scoops up from 3 semitones below for 80 ms before
+    # it settles. The pitch change begins at the note's own onset: one note, at the settled
+    # pitch and from that onset (not a scoop note and a second note sharing its onset).
+    notes = _track_levels(
+        [
+            (0.2, None, -90.0, -90.0),
+            (0.08, 60.0, -40.0, -30.0),
+            (0.5, 63.0, -30.0, -30.0),
+            (0.2, None, -90.0, -90.0),
+        ],
+        onsets_s=(0.2,),
+    )
+    assert [n.target_midi for n in notes] == [63]
+    assert notes[0].onset_s == pytest.approx(0.2, abs=0.01)
 
 
 def test_note_after_a_tail_faded_into_noise_starts_at_its_own_rise() -> None:
