@@ -21,6 +21,8 @@ so a frame the MIDI labels with the new note can hold the old one. "Sounding" fi
 the truly voiced frames whose own note is at least as loud as its neighbour over the central
 1024 samples (23 ms) around the frame; they are printed for information, beside the targets.
 
+``--losses`` sorts each note-F1 miss by cause (see ``LOSS_KINDS``), per instrument.
+
 Truth metrics are the same scoring code applied to the true performed notes, so a metric error
 is the error that note detection causes. Figures: raw pitch / raw chroma accuracy (50 cents,
 over truly voiced frames), onset F1 (50 ms), note F1 (onset 50 ms, pitch 50 cents, offsets
@@ -399,6 +401,61 @@ def truth_notes(truth: Truth) -> list[Note]:
     return out
 
 
+LOSS_KINDS = (
+    "missed: merged into the note before (same pitch)",
+    "missed: found 50-300 ms late",
+    "missed: onset found, pitch off",
+    "missed: nothing there",
+    "extra: late start of a true note",
+    "extra: splits a true note (same pitch)",
+    "extra: under 0.15 s, other pitch",
+    "extra: other",
+)
+
+
+def note_losses(truth: Truth, notes: list[Note]) -> dict[str, int]:
+    """Why each note-F1 miss happened: every true note the matching (onset 50 ms, pitch 50 c)
+    left unpaired and every detected note it left unpaired, sorted into ``LOSS_KINDS``."""
+    out = dict.fromkeys(LOSS_KINDS, 0)
+    ri = np.array([[a, max(b, a + 0.01)] for a, b, _ in truth.notes])
+    rp = np.array([440.0 * 2 ** ((m - 69) / 12) for *_, m in truth.notes])
+    ei = np.array([[n.onset_s, max(n.offset_s, n.onset_s + 0.01)] for n in notes]).reshape(-1, 2)
+    ep = np.array([440.0 * 2 ** ((n.midi - 69) / 12) for n in notes])
+    pairs = mir_eval.transcription.match_notes(
+        ri, rp, ei, ep, onset_tolerance=0.05, pitch_tolerance=50.0, offset_ratio=None
+    )
+    paired_ref = {i for i, _ in pairs}
+    paired_est = {j for _, j in pairs}
+    for i, (on, _, m) in enumerate(truth.notes):
+        if i in paired_ref:
+            continue
+        same = [n for n in notes if abs(n.midi - m) <= 0.5]
+        if any(on + 0.05 < n.onset_s <= on + 0.3 for n in same):
+            out["missed: found 50-300 ms late"] += 1
+        elif any(n.onset_s < on - 0.05 and n.offset_s > on for n in same):
+            out["missed: merged into the note before (same pitch)"] += 1
+        elif any(abs(n.onset_s - on) <= 0.05 for n in notes):
+            out["missed: onset found, pitch off"] += 1
+        else:
+            out["missed: nothing there"] += 1
+    for j, n in enumerate(notes):
+        if j in paired_est:
+            continue
+        inside = [x for x in truth.notes if x[0] + 0.05 < n.onset_s < x[1]]
+        if inside and abs(inside[0][2] - n.midi) <= 0.5:
+            late = n.onset_s - inside[0][0] <= 0.3
+            out[
+                "extra: late start of a true note"
+                if late
+                else "extra: splits a true note (same pitch)"
+            ] += 1
+        elif n.offset_s - n.onset_s < 0.15:
+            out["extra: under 0.15 s, other pitch"] += 1
+        else:
+            out["extra: other"] += 1
+    return out
+
+
 def evaluate(
     name: str,
     truth: Truth,
@@ -470,6 +527,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="one piece per instrument, dry only")
     ap.add_argument("--verbose", action="store_true", help="print every file's figures")
+    ap.add_argument(
+        "--losses", action="store_true", help="sort Etude's note-F1 misses by cause, per instrument"
+    )
     args = ap.parse_args()
     if not SF2.exists():
         print(f"missing soundfont {SF2} (apt-get install fluid-soundfont-gm)", file=sys.stderr)
@@ -496,6 +556,7 @@ def main() -> int:
     items += synthetic_items()
 
     rows: dict[str, list[dict[str, float]]] = {"etude": [], "aubio": []}
+    losses: list[dict[str, int]] = []
     audio_s = cpu_s = 0.0
     for name, wav, truth in items:
         x = read_mono(wav)
@@ -508,6 +569,8 @@ def main() -> int:
         b = evaluate(name, truth, bn, bo, bt, bf, ref)
         rows["etude"].append(e)
         rows["aubio"].append(b)
+        if args.losses:
+            losses.append(note_losses(truth, notes))
         if args.verbose:
             print(f"{name:22s} " + " ".join(f"{k}={v:.3f}" for k, v in e.items()))
     keys = [
@@ -575,6 +638,15 @@ def main() -> int:
             b = np.mean([rows["aubio"][k][key] for k in idx])
             cells.append(f"{e:.3f}/{b:.3f}")
         print(f"{g:10s} " + " ".join(f"{c:>13s}" for c in cells))
+    if args.losses:
+        n_true = sum(len(truth.notes) for _, _, truth in items)
+        print(f"\nEtude's note-F1 misses by cause ({n_true} true notes), per instrument:")
+        short = [g[:8] for g in groups]
+        print(f"{'':48s} " + " ".join(f"{g:>8s}" for g in short) + f" {'all':>6s}")
+        for kind in LOSS_KINDS:
+            counts = [sum(losses[k][kind] for k in idx) for idx in groups.values()]
+            cells = " ".join(f"{c:8d}" for c in counts)
+            print(f"{kind:48s} {cells} {sum(counts):6d}")
     worst = sorted(zip(items, rows["etude"], strict=True), key=lambda z: z[1]["note_f1"])[:3]
     print("lowest note F1: " + ", ".join(f"{it[0]} {r['note_f1']:.2f}" for it, r in worst))
     print(
