@@ -26,10 +26,21 @@ def write_notes_midi(
         raise ValueError(f"velocity {velocity} is outside 1..127")
     tempo = mido.bpm2tempo(tempo_bpm)
     events: list[tuple[int, int, int]] = []
-    for n in notes:
-        pitch = max(0, min(127, round(n.midi)))
+    ordered = sorted(notes, key=lambda n: n.onset_s)
+    pitches = [max(0, min(127, round(n.midi))) for n in ordered]
+    # A note that begins while the same key is still held (the tracker dates a note that
+    # resumes after a break from its attack, up to half a window before the previous one's
+    # last frame) ends the held one: a note-on over a sounding key would be cut by its note-off.
+    ends = [max(n.offset_s, n.onset_s) for n in ordered]
+    next_onset: dict[int, float] = {}
+    for k in range(len(ordered) - 1, -1, -1):
+        following = next_onset.get(pitches[k])
+        if following is not None and following < ends[k]:
+            ends[k] = following
+        next_onset[pitches[k]] = ordered[k].onset_s
+    for n, pitch, end in zip(ordered, pitches, ends, strict=True):
         on = round(mido.second2tick(max(0.0, n.onset_s), TICKS_PER_BEAT, tempo))
-        off = round(mido.second2tick(max(n.offset_s, n.onset_s), TICKS_PER_BEAT, tempo))
+        off = round(mido.second2tick(end, TICKS_PER_BEAT, tempo))
         off = max(off, on + 1)
         # note-offs sort before note-ons at the same tick so repeated notes stay separate.
         events.append((on, 1, pitch))

@@ -180,6 +180,27 @@ def test_detected_notes_round_trip_through_midi(tmp_path: Path) -> None:
     assert np.isclose(back.tempo_bpm or 0, 90.0)
 
 
+def test_a_note_that_overlaps_the_same_key_ends_the_held_one_in_midi(tmp_path: Path) -> None:
+    # The tracker can date a note that resumes after a break 23 ms before the previous note of
+    # the same pitch ended. In the file the first note must end where the second begins, or
+    # its note-off (after the second note-on) would silence the second note.
+    first = Note(1.0, 1.5, 64.0, 64, 0.0, -20.0, 0.0)
+    second = Note(1.477, 2.0, 64.1, 64, 10.0, -20.0, 0.0)
+    path = write_notes_midi([first, second], tmp_path / "overlap.mid", tempo_bpm=120)
+    t, sounding, spans = 0.0, {}, []
+    for msg in mido.MidiFile(str(path)):
+        t += msg.time
+        if msg.type == "note_on" and msg.velocity > 0:
+            assert msg.note not in sounding, "note-on over a key that is still held"
+            sounding[msg.note] = t
+        elif msg.type in ("note_off", "note_on"):
+            spans.append((sounding.pop(msg.note), t))
+    assert spans == [
+        (pytest.approx(1.0, abs=0.002), pytest.approx(1.477, abs=0.002)),
+        (pytest.approx(1.477, abs=0.002), pytest.approx(2.0, abs=0.002)),
+    ]
+
+
 def test_live_targets_follow_the_piece_past_a_missed_and_an_extra_note() -> None:
     ref = load_reference(PIECES / "c_major_scale.mid")
     played = [n.midi for n in ref.notes]
