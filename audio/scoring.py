@@ -13,10 +13,10 @@ Definitions (tolerances come from AnalysisSettings; times in seconds, pitches in
   through the fitted start offset and tempo scale, over paired notes, the constant lag removed.
   Without a reference but with a target tempo: onset minus the nearest point of an eighth-note
   grid at that tempo, over all notes, the grid's phase fitted (which removes the constant lag).
-  The lag (grid phase) is the one that puts the most notes within the tolerance, centred on the
-  median of those notes; a mean or median over all notes would let a few late or rushed notes
-  pull it off the notes played on time. Null with neither, or with fewer than
-  ``MIN_RHYTHM_NOTES``.
+  The lag (grid phase) is the median of the largest group of notes whose deviations (grid
+  phases) fit in a span of twice the tolerance; a mean or median over all notes would let a few
+  late or rushed notes pull it off the notes played on time. Null with neither, or with fewer
+  than ``MIN_RHYTHM_NOTES``.
 * **timing_consistency** = clamp(1 - s / (2 x timing tolerance)), s = standard deviation of those
   onset deviations; without reference and tempo the grid is an eighth-note grid at the tempo
   estimated from the notes. 1 = every note deviates the same way, 0 = spread of 100 ms or more.
@@ -126,14 +126,13 @@ def _clamp01(x: float) -> float:
 
 
 def _consensus(values: np.ndarray, window: float, period: float | None = None) -> float:
-    """The shift (s) that puts the most ``values`` within ``window`` seconds of it.
+    """The shift (s) the largest group of ``values`` agrees on.
 
     The interval of width 2 x ``window`` holding the most values is found (the tightest such
-    interval on a tie); the result is those values' median, moved only as far as it takes to
-    keep all of them within ``window``. With ``period``, values lie on a circle of that length
-    (grid phases) and the result is in [0, period). Unlike a mean or a median of all values, a
-    few late or rushed notes cannot pull the shift off the notes played on time.
-    O(n log n); ``values`` must not be empty.
+    interval on a tie) and the median of the values in it is returned. With ``period``, values
+    lie on a circle of that length (grid phases) and the result is in [0, period). Unlike a mean
+    or a median of all values, a few late or rushed notes cannot pull the shift off the notes
+    played on time. O(n log n); ``values`` must not be empty.
     """
     v = np.sort(np.mod(values, period) if period else values)
     n = v.size
@@ -152,8 +151,8 @@ def _consensus(values: np.ndarray, window: float, period: float | None = None) -
 def _circular_grid(
     times: np.ndarray, unit: float, window: float
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """Deviations (s) from the nearest point of a grid of step ``unit`` whose phase puts the
-    most onsets within ``window`` seconds of a grid point (see :func:`_consensus`)."""
+    """Deviations (s) from the nearest point of a grid of step ``unit`` whose phase is the one
+    the largest group of onsets agrees on within ``window`` seconds (see :func:`_consensus`)."""
     origin = _consensus(times, window, period=unit)
     k = np.round((times - origin) / unit)
     dev = times - (origin + k * unit)
