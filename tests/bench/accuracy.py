@@ -413,17 +413,25 @@ LOSS_KINDS = (
 )
 
 
-def note_losses(truth: Truth, notes: list[Note]) -> dict[str, int]:
-    """Why each note-F1 miss happened: every true note the matching (onset 50 ms, pitch 50 c)
-    left unpaired and every detected note it left unpaired, sorted into ``LOSS_KINDS``."""
-    out = dict.fromkeys(LOSS_KINDS, 0)
+NOTE_MATCH = {"onset_tolerance": 0.05, "pitch_tolerance": 50.0, "offset_ratio": None}
+
+
+def note_arrays(
+    truth: Truth, notes: list[Note]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """mir_eval's note arrays: true intervals (s) and pitches (Hz), then the detected ones."""
     ri = np.array([[a, max(b, a + 0.01)] for a, b, _ in truth.notes])
     rp = np.array([440.0 * 2 ** ((m - 69) / 12) for *_, m in truth.notes])
     ei = np.array([[n.onset_s, max(n.offset_s, n.onset_s + 0.01)] for n in notes]).reshape(-1, 2)
     ep = np.array([440.0 * 2 ** ((n.midi - 69) / 12) for n in notes])
-    pairs = mir_eval.transcription.match_notes(
-        ri, rp, ei, ep, onset_tolerance=0.05, pitch_tolerance=50.0, offset_ratio=None
-    )
+    return ri, rp, ei, ep
+
+
+def note_losses(truth: Truth, notes: list[Note]) -> dict[str, int]:
+    """Why each note-F1 miss happened: every true note the matching (onset 50 ms, pitch 50 c)
+    left unpaired and every detected note it left unpaired, sorted into ``LOSS_KINDS``."""
+    out = dict.fromkeys(LOSS_KINDS, 0)
+    pairs = mir_eval.transcription.match_notes(*note_arrays(truth, notes), **NOTE_MATCH)
     paired_ref = {i for i, _ in pairs}
     paired_est = {j for _, j in pairs}
     for i, (on, _, m) in enumerate(truth.notes):
@@ -488,13 +496,9 @@ def evaluate(
     ref_on = np.array([n[0] for n in truth.notes])
     est_on = np.array(sorted(o.t_s for o in onsets))
     r["onset_f1"] = mir_eval.onset.f_measure(ref_on, est_on, window=0.05)[0]
-    ri = np.array([[a, max(b, a + 0.01)] for a, b, _ in truth.notes])
-    rp = np.array([440.0 * 2 ** ((m - 69) / 12) for *_, m in truth.notes])
     if notes:
-        ei = np.array([[n.onset_s, max(n.offset_s, n.onset_s + 0.01)] for n in notes])
-        ep = np.array([440.0 * 2 ** ((n.midi - 69) / 12) for n in notes])
         r["note_f1"] = mir_eval.transcription.precision_recall_f1_overlap(
-            ri, rp, ei, ep, onset_tolerance=0.05, pitch_tolerance=50.0, offset_ratio=None
+            *note_arrays(truth, notes), **NOTE_MATCH
         )[2]
     else:
         r["note_f1"] = 0.0
