@@ -27,9 +27,11 @@ Rules (all times in seconds, pitches in fractional MIDI; the constants are below
   attack and takes its pitch; frames of a change that lie 2-6 periods too low are folded up.
 * Repeated notes: an onset inside a note (from aubio, or a V-shaped level dip of ``DIP_DB``,
   9 dB, within ``DIP_S``, 50 ms) splits the note when the level climbs ``REATTACK_DB`` (7.5 dB)
-  from its minimum around the onset within 40 ms and that minimum lies at least
-  ``REATTACK_DEPTH_DB`` (6 dB) under the median level over the 0.2 s that end ``DIP_S`` before
-  the onset, even without a pitch change. (Ensemble swells climb as fast but dip only a few dB.)
+  from its minimum around the onset within 40 ms (on a flat floor, such as a tail resting on
+  background noise, from the floor's last hop within ``FLOOR_FLUTTER_DB``, 1.5 dB, of that
+  minimum) and that minimum lies at least ``REATTACK_DEPTH_DB`` (6 dB) under the median level
+  over the 0.2 s that end ``DIP_S`` before the onset, even without a pitch change. (Ensemble
+  swells climb as fast but dip only a few dB.)
   A note that has faded ``CLIMB_DB`` (15 dB) under its own peak is re-attacked, dip or not,
   when the level climbs that much again out of a flat stretch (a repeat after a long fade).
   Re-attacks count only once a note is ``REATTACK_MIN_AGE_S`` (0.12 s) old (a sung attack can
@@ -79,6 +81,7 @@ ENVELOPE_MAX_HOPS = 3
 REATTACK_DEPTH_DB = 6.0
 REATTACK_BEFORE_S = 0.25
 CLIMB_DB = 15.0
+FLOOR_FLUTTER_DB = 1.5
 
 
 def _median(values: Sequence[float]) -> float:
@@ -87,6 +90,18 @@ def _median(values: Sequence[float]) -> float:
     n = len(v)
     mid = n // 2
     return float(v[mid]) if n % 2 else 0.5 * (v[mid - 1] + v[mid])
+
+
+def _floor_end(levels: Sequence[tuple[float, float]]) -> int:
+    """Index of the bottom of a stretch of (time, level dB) points from which a re-attack's
+    climb is measured: the quietest one, moved on through the points after it that stay within
+    ``FLOOR_FLUTTER_DB`` of it. On a flat floor (a tail faded into background noise) the climb
+    starts where the floor ends, not at whichever of its hops happened to be quietest."""
+    j = min(range(len(levels)), key=lambda k: levels[k][1])
+    bottom = levels[j][1]
+    while j + 1 < len(levels) and levels[j + 1][1] <= bottom + FLOOR_FLUTTER_DB:
+        j += 1
+    return j
 
 
 def _fold_subharmonic(midi: float, target: float) -> float:
@@ -304,7 +319,10 @@ class NoteTracker:
         bottom_t, bottom = recent[j]
         climb = recent[-1][1] - bottom
         note = self._note
-        if note is None or not self._climbs_out_of_fade(note, bottom, climb):
+        if note is not None and self._climbs_out_of_fade(note, bottom, climb):
+            # Out of a faded tail the climb starts where its floor ends.
+            bottom_t = recent[_floor_end(recent)][0]
+        else:
             if j == 0:
                 return None
             before = max(lv for _, lv in recent[:j])
@@ -518,7 +536,7 @@ class NoteTracker:
             around = [(lt, lv) for lt, lv in self._levels if o - 0.05 <= lt < o + 0.012]
             if not around:
                 continue
-            bottom_t, bottom = min(around, key=lambda p: p[1])
+            bottom_t, bottom = around[_floor_end(around)]
             after = [lv for lt, lv in self._levels if bottom_t < lt <= bottom_t + 0.04]
             # The dip must also reach REATTACK_DEPTH_DB under the level the note held before
             # it: voices of an ensemble (choir, string section) beat by a few dB several

@@ -326,6 +326,26 @@ def test_a_scoop_into_a_note_is_part_of_it() -> None:
     assert notes[0].onset_s == pytest.approx(0.2, abs=0.01)
 
 
+def test_repeat_out_of_a_tail_resting_on_the_noise_floor_splits() -> None:
+    # A sung note fades onto the room's noise floor and rests there, still voiced, for 0.1 s
+    # (drifting up by under 1 dB); then the same pitch is sung again, and aubio reports the
+    # onset as the level leaves the floor. The climb is measured from the end of the floor,
+    # not from its quietest hop 0.1 s earlier.
+    notes = _track_levels(
+        [
+            (0.1, None, -90.0, -90.0),
+            (0.6, 72.0, -25.0, -25.0),
+            (0.3, 72.0, -25.0, -48.0),
+            (0.1, 72.0, -48.6, -47.8),
+            (0.03, 72.0, -40.0, -24.0),
+            (0.5, 72.0, -24.0, -24.0),
+        ],
+        onsets_s=(1.1,),
+    )
+    assert [n.target_midi for n in notes] == [72, 72]
+    assert notes[1].onset_s == pytest.approx(1.1, abs=0.02)
+
+
 def test_note_after_a_tail_faded_into_noise_starts_at_its_own_rise() -> None:
     # A note held at -35 dB fades into background noise at -48 dB, still read as voiced; after
     # 80 ms of noise alone the next note rises. The break did not come from the new note's
