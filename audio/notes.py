@@ -27,11 +27,11 @@ Rules (all times in seconds, pitches in fractional MIDI; the constants are below
   attack and takes its pitch; frames of a change that lie 2-6 periods too low are folded up.
 * Repeated notes: an onset inside a note (from aubio, or a V-shaped level dip of ``DIP_DB``,
   9 dB, within ``DIP_S``, 50 ms) splits the note when the level climbs ``REATTACK_DB`` (7.5 dB)
-  from its minimum around the onset within 40 ms (on a flat floor, such as a tail resting on
-  background noise, from the floor's last hop within ``FLOOR_FLUTTER_DB``, 1.5 dB, of that
-  minimum) and that minimum lies at least ``REATTACK_DEPTH_DB`` (6 dB) under the median level
-  over the 0.2 s that end ``DIP_S`` before the onset, even without a pitch change. (Ensemble
-  swells climb as fast but dip only a few dB.)
+  within 40 ms from its bottom around the onset (the quietest hop, or on a flat floor such as a
+  tail resting on background noise, the floor's last hop within ``FLOOR_FLUTTER_DB``, 1.5 dB,
+  of the quietest) and that bottom lies at least ``REATTACK_DEPTH_DB`` (6 dB) under the median
+  level over the 0.2 s that end ``DIP_S`` before the onset, even without a pitch change.
+  (Ensemble swells climb as fast but dip only a few dB.)
   A note that has faded ``CLIMB_DB`` (15 dB) under its own peak is re-attacked, dip or not,
   when the level climbs that much again out of a flat stretch (a repeat after a long fade).
   Re-attacks count only once a note is ``REATTACK_MIN_AGE_S`` (0.12 s) old (a sung attack can
