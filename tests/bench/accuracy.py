@@ -36,14 +36,12 @@ import argparse
 import functools
 import json
 import math
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import aubio
-import mido
 import mir_eval
 import numpy as np
 import soundfile as sf
@@ -54,9 +52,9 @@ from audio.reference import Reference, load_reference
 from audio.scoring import score_take
 from audio.settings import AnalysisSettings
 from tests.audio import signals
+from tests.audio.gm import SF2, render, write_midi
 
 OUT = Path(__file__).resolve().parent / "out"
-SF2 = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")
 SR = 44100
 HOP = 256
 INSTRUMENTS = {
@@ -129,17 +127,17 @@ def make_piece(name: str, program: int, lo: int, hi: int, seed: int) -> tuple[Pa
         perf[a] = (on, min(off, perf[a + 1][0] - 0.005), p, d, v)
 
     ref_path = OUT / f"{name}_ref.mid"
-    _write_midi(
+    write_midi(
         ref_path,
         [(o, o + d * 0.9, p, 0.0, 90) for o, d, p in zip(ref_on, ref_dur, pitches, strict=True)],
         program,
         tempo,
     )
     perf_path = OUT / f"{name}_perf.mid"
-    _write_midi(perf_path, perf, program, tempo)
+    write_midi(perf_path, perf, program, tempo)
     stems = (OUT / f"{name}_stem0.mid", OUT / f"{name}_stem1.mid")
     for parity, stem in enumerate(stems):
-        _write_midi(stem, perf[parity::2], program, tempo)
+        write_midi(stem, perf[parity::2], program, tempo)
     cal = calibration(program, lo, hi)
     truth = Truth(
         [(o, f, p + (d + cal.get(p, 0.0)) / 100.0) for o, f, p, d, _ in perf],
@@ -148,35 +146,6 @@ def make_piece(name: str, program: int, lo: int, hi: int, seed: int) -> tuple[Pa
         stems,
     )
     return perf_path, truth
-
-
-def _write_midi(
-    path: Path, notes: list[tuple[float, float, int, float, int]], program: int, tempo: float
-) -> None:
-    mid = mido.MidiFile(ticks_per_beat=960)
-    tr = mido.MidiTrack()
-    mid.tracks.append(tr)
-    t_us = mido.bpm2tempo(tempo)
-    tr.append(mido.MetaMessage("set_tempo", tempo=t_us, time=0))
-    tr.append(mido.Message("program_change", program=program, channel=0, time=0))
-    ev = []
-    for on, off, p, cents, vel in notes:
-        bend = int(np.clip(round(cents / 200.0 * 8192), -8192, 8191))
-        ev.append((on - 0.002, 0, ("pitchwheel", bend)))
-        ev.append((on, 1, ("note_on", p, vel)))
-        ev.append((off, -1, ("note_off", p, 0)))
-    ev.sort(key=lambda e: (e[0], e[1]))
-    last = 0
-    for t, _, msg in ev:
-        tick = round(mido.second2tick(max(0.0, t), 960, t_us))
-        dt = max(0, tick - last)
-        last = tick if tick > last else last
-        if msg[0] == "pitchwheel":
-            tr.append(mido.Message("pitchwheel", channel=0, pitch=msg[1], time=dt))
-        else:
-            tr.append(mido.Message(msg[0], channel=0, note=msg[1], velocity=msg[2], time=dt))
-    tr.append(mido.MetaMessage("end_of_track", time=round(mido.second2tick(1.0, 960, t_us))))
-    mid.save(str(path))
 
 
 def calibration(program: int, lo: int, hi: int) -> dict[int, float]:
@@ -194,7 +163,7 @@ def calibration(program: int, lo: int, hi: int) -> dict[int, float]:
     notes = [(0.2 + 1.5 * i, 0.2 + 1.5 * i + 1.2, k, 0.0, 90) for i, k in enumerate(keys)]
     mid = OUT / f"calib_{program}.mid"
     wav = OUT / f"calib_{program}.wav"
-    _write_midi(mid, notes, program, 120.0)
+    write_midi(mid, notes, program, 120.0)
     render(mid, wav)
     x = read_mono(wav)
     out: dict[int, float] = {}
@@ -220,33 +189,6 @@ def calibration(program: int, lo: int, hi: int) -> dict[int, float]:
         out[k] = 1200 * math.log2(best[0] / f_exp)
     path.write_text(json.dumps(out))
     return out
-
-
-def render(midi_path: Path, wav_path: Path, effects: bool = False) -> None:
-    """Render with FluidR3 at 44.1 kHz. Dry by default (fluidsynth's chorus modulates pitch
-    and its reverb smears note ends, which blurs the truth); ``effects`` keeps both on, as
-    fluidsynth plays by default."""
-    if wav_path.exists():
-        return
-    fx = [] if effects else ["-C", "0", "-R", "0"]
-    subprocess.run(
-        [
-            "fluidsynth",
-            "-ni",
-            "-q",
-            *fx,
-            "-g",
-            "0.6",
-            "-F",
-            str(wav_path),
-            "-r",
-            str(SR),
-            str(SF2),
-            str(midi_path),
-        ],
-        check=True,
-        capture_output=True,
-    )
 
 
 def add_noise(src: Path, dst: Path, snr_db: float, seed: int) -> None:
