@@ -206,7 +206,9 @@ class StreamAnalyzer:
         )
         self.frames.append(t_s, f0, periodicity, level_db, capture_time_s)
         out: list[Record] = [frame]
-        events = self._tracker.push(t_s, midi, level_db, level_t, m.onset_t_s, capture_time_s)
+        events = self._tracker.push(
+            t_s, midi, level_db, level_t, m.onset_t_s, capture_time_s, periodicity
+        )
         if events:
             self._publish(events, capture_time_s, out)
         return out

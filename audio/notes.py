@@ -20,6 +20,15 @@ Rules (all times in seconds, pitches in fractional MIDI; the constants are below
   start lies within ``MIN_NOTE_S`` of the note's own onset (a scoop or glide into the note),
   the note keeps its onset and takes the new pitch instead. Vibrato (a swing around the pitch)
   and slides (frames that do not settle) never hold still long enough to split.
+  A new note can sound under the old one before it outsounds it (a slow bow or breath attack
+  under a ringing release): the frames keep the old pitch, but the old note's periodicity falls
+  as the second pitch enters the window. When the periodicity at the split's start lies
+  ``CLARITY_CHANGE`` (0.05) or more under the old note's best over 0.1 s ending
+  ``CLARITY_LOOKBACK_S`` (0.2 s) before, the new note starts at the last frame, within those
+  0.2 s, still within ``CLARITY_DROP`` (0.02) of that best -- unless the level climbs
+  ``ATTACK_RISE_DB`` (9 dB) there (the new note's own attack marks it) or that frame lies less
+  than ``ABOVE_FLOOR_DB`` (10 dB) over the quietest hop of the last ``FLOOR_SPAN_S`` (5 s)
+  (a tail sinking into background noise loses periodicity too).
 * Octave jumps (±12, ±19, ±24 semitones: the pitch detector's harmonic errors) are folded back
   into the note unless they last ``OCTAVE_HOLD_S`` (0.12 s). A note younger than
   ``SUBHARMONIC_MERGE_S`` (0.15 s) that turns out to be 12-31 semitones below the next pitch
@@ -82,6 +91,18 @@ REATTACK_DEPTH_DB = 6.0
 REATTACK_BEFORE_S = 0.25
 CLIMB_DB = 15.0
 FLOOR_FLUTTER_DB = 1.5
+CLARITY_LOOKBACK_S = 0.2
+CLARITY_DROP = 0.02
+CLARITY_CHANGE = 0.05
+CLARITY_PLATEAU_S = 0.1
+ATTACK_RISE_DB = 9.0
+ABOVE_FLOOR_DB = 10.0
+FLOOR_SPAN_S = 5.0
+FLOOR_BLOCK_S = 0.1
+# The periodicity rule reads CLARITY_LOOKBACK_S + CLARITY_PLATEAU_S before a start that a split
+# dates up to LEGATO_LOOKBACK_S + OCTAVE_HOLD_S (and a few hops) back.
+CLARITY_KEEP_S = CLARITY_LOOKBACK_S + CLARITY_PLATEAU_S + LEGATO_LOOKBACK_S + OCTAVE_HOLD_S + 0.05
+LEVELS_KEEP_S = max(HISTORY_S, CLARITY_KEEP_S)
 
 
 def _median(values: Sequence[float]) -> float:
@@ -139,6 +160,9 @@ class _Building:
     midis: list[float] = field(default_factory=list)
     levels: list[float] = field(default_factory=list)
     announced: bool = False
+    # Where the note's pitch frames begin to count (plus ATTACK_S): its onset, unless the onset
+    # was dated back under the previous note's sound, whose frames still hold the old pitch.
+    settle_s: float | None = None
 
     def add(self, t: float, midi: float, level: float) -> None:
         self.times.append(t)
@@ -150,7 +174,7 @@ class _Building:
         n = len(self.midis)
         start = 0
         for i, t in enumerate(self.times):
-            if t >= self.onset_s + ATTACK_S:
+            if t >= (self.onset_s if self.settle_s is None else self.settle_s) + ATTACK_S:
                 start = i
                 break
         else:
@@ -194,6 +218,9 @@ class NoteTracker:
         self._held: _Building | None = None
         self._energies: deque[float] = deque()
         self._env_hops = 1
+        self._clarity: deque[tuple[float, float]] = deque()
+        # (block number, quietest hop level in it) for the last FLOOR_SPAN_S seconds
+        self._floor_blocks: deque[tuple[int, float]] = deque()
 
     def push(
         self,
@@ -203,14 +230,20 @@ class NoteTracker:
         level_t_s: float,
         onset_t_s: float | None,
         capture_time_s: float,
+        periodicity: float = 1.0,
     ) -> list[TrackerEvent]:
         """Take one frame; return onsets confirmed and notes finished by it.
 
         t_s: frame centre, seconds. midi: fractional MIDI pitch, None when unvoiced.
         level_db: hop level in dBFS at ``level_t_s`` seconds. onset_t_s: time of an aubio onset
-        reported with this frame, seconds, or None.
+        reported with this frame, seconds, or None. periodicity: the frame's normalised
+        autocorrelation at its period, 0..1 (1, the default, disables the periodicity rule).
         """
         out: list[TrackerEvent] = []
+        self._clarity.append((t_s, periodicity))
+        while self._clarity[0][0] < t_s - CLARITY_KEEP_S:
+            self._clarity.popleft()
+        self._track_floor(level_t_s, level_db)
         # The level rules read an envelope: the mean energy over the hops that span one period
         # of the sounding pitch (1..ENVELOPE_MAX_HOPS). A single hop of a low note is shorter
         # than its period, so its RMS flutters with the waveform (9 dB hop to hop on a 92 Hz
@@ -227,7 +260,7 @@ class NoteTracker:
             level_db = 10.0 * math.log10(energy) if energy > 1e-12 else level_db
         rising = bool(self._levels) and level_db > self._levels[-1][1]
         self._levels.append((level_t_s, level_db))
-        while self._levels and self._levels[0][0] < level_t_s - HISTORY_S:
+        while self._levels and self._levels[0][0] < level_t_s - LEVELS_KEEP_S:
             self._levels.popleft()
         if onset_t_s is None and rising:
             # a dip completes only on a hop that climbs
@@ -472,14 +505,19 @@ class NoteTracker:
             note.last_voiced_s = note.times[-1]
         change_t = moved[0][0] if moved else pending[0][0]
         start_t = self._legato_onset(change_t)
-        if start_t - note.onset_s < MIN_NOTE_S:
+        onset_t = self._clarity_onset(start_t)
+        if onset_t - note.onset_s < MIN_NOTE_S:
             # The change began with the note itself (its onset is the aubio onset the change
             # would start at): the note is the new one, not a note of its own.
             self._take_new_pitch(note, moved, pending)
             return
         self._finish(capture_time_s, out)
         self._note = _Building(
-            onset_s=start_t, onset_final=True, first_voiced_s=start_t, last_voiced_s=start_t
+            onset_s=onset_t,
+            onset_final=True,
+            first_voiced_s=start_t,
+            last_voiced_s=start_t,
+            settle_s=start_t,
         )
         self._anchor = None
         self._reattacks = []
@@ -515,6 +553,45 @@ class NoteTracker:
         """An aubio onset shortly before the pitch change marks the change more precisely."""
         cands = [o for o in self._onsets if change_t - LEGATO_LOOKBACK_S <= o <= change_t]
         return cands[-1] if cands else change_t
+
+    def _track_floor(self, t_s: float, level_db: float) -> None:
+        """Keep the quietest hop level of each ``FLOOR_BLOCK_S`` block over ``FLOOR_SPAN_S``."""
+        block = int(t_s / FLOOR_BLOCK_S)
+        blocks = self._floor_blocks
+        if blocks and blocks[-1][0] == block:
+            if level_db < blocks[-1][1]:
+                blocks[-1] = (block, level_db)
+            return
+        blocks.append((block, level_db))
+        if len(blocks) > FLOOR_SPAN_S / FLOOR_BLOCK_S:
+            blocks.popleft()
+
+    def _clarity_onset(self, start_t: float) -> float:
+        """A legato change's start moved back to where the old note's periodicity began to
+        fall, when a second pitch entered under it (see the module notes); else ``start_t``."""
+        edge = start_t - CLARITY_LOOKBACK_S
+        frames = [(t, c) for t, c in self._clarity if edge - CLARITY_PLATEAU_S <= t <= start_t]
+        plateau = [c for t, c in frames if t <= edge]
+        if len(plateau) < 0.5 * CLARITY_PLATEAU_S / self.hop_s:
+            return start_t
+        best = max(plateau)
+        if frames[-1][1] > best - CLARITY_CHANGE:
+            return start_t
+        j = len(frames) - 1
+        while frames[j][1] < best - CLARITY_DROP:
+            j -= 1
+            if frames[j][0] <= edge:
+                return start_t  # it fell earlier than the window reaches: no clear start
+        began = frames[j][0]
+        before = [lv for lt, lv in self._levels if start_t - DIP_S - 0.01 <= lt <= start_t]
+        after = [lv for lt, lv in self._levels if start_t - 0.01 <= lt <= start_t + 0.04]
+        if before and after and max(after) - min(before) >= ATTACK_RISE_DB:
+            return start_t
+        at = [lv for lt, lv in self._levels if lt <= began]
+        floor = min(lv for _, lv in self._floor_blocks)
+        if not at or at[-1] < floor + ABOVE_FLOOR_DB:
+            return start_t
+        return began
 
     def _check_reattacks(self, t_s: float, capture_time_s: float, out: list[TrackerEvent]) -> None:
         note = self._note

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import soundfile as sf
 
 from audio.analyzer import StreamAnalyzer
 from audio.records import Note, Onset, PitchFrame
 from audio.settings import AnalysisSettings
+from tests.audio import gm
 from tests.audio import signals as sg
+from tests.conftest import need
 
 SR = sg.SR
 
@@ -363,3 +368,67 @@ def test_note_after_a_tail_faded_into_noise_starts_at_its_own_rise() -> None:
     )
     assert [n.target_midi for n in notes] == [56, 61]
     assert notes[1].onset_s == pytest.approx(1.43, abs=0.03)
+
+
+@pytest.mark.parametrize(
+    ("pitches", "velocities"),
+    [((50, 47, 45, 43, 47, 50), (100, 60, 90, 60, 100, 60)), ((45, 48, 52, 50, 47, 45), (80,) * 6)],
+)
+def test_slurred_cello_notes_start_when_they_enter_under_the_old_one(
+    tmp_path: Path, pitches: tuple[int, ...], velocities: tuple[int, ...]
+) -> None:
+    # A real sampled cello (FluidR3 through fluidsynth), slurred: each note begins 5 ms after
+    # the previous one ends. The old note's release rings on at its own pitch, louder than the
+    # new note's bow attack, for 50-150 ms, so the frames change pitch late; the old note's
+    # periodicity falls as soon as the new one enters, and that dates the change.
+    need(gm.available(), "fluidsynth and fluid-soundfont-gm (apt-get install both)")
+    truth = [(0.3 + 0.7 * i, 0.3 + 0.7 * i + 0.695) for i in range(len(pitches))]
+    notes = [
+        (on, off, p, 0.0, v) for (on, off), p, v in zip(truth, pitches, velocities, strict=True)
+    ]
+    an = run(_render_gm(tmp_path, notes, program=42))
+    assert [n.target_midi for n in an.notes] == list(pitches)
+    late = [n.onset_s - on for n, (on, _) in zip(an.notes, truth, strict=True)]
+    assert max(abs(d) for d in late) <= 0.08, late
+    assert float(np.median(np.abs(late[1:]))) <= 0.03, late
+
+
+@pytest.mark.parametrize(
+    ("program", "pitches", "gap_s"),
+    [
+        (73, (70, 73, 68, 63, 68, 67, 70), 0.13),  # flute
+        (0, (60, 64, 67, 72, 67, 64, 60), 0.13),  # piano
+        (56, (71, 76, 73, 74, 73, 79, 76, 79), 0.08),  # trumpet
+        (71, (64, 67, 71, 69, 67, 72, 71, 67), 0.05),  # clarinet
+    ],
+)
+def test_detached_notes_in_noise_start_at_their_own_attack(
+    tmp_path: Path, program: int, pitches: tuple[int, ...], gap_s: float
+) -> None:
+    # Real sampled instruments, a short silence between notes, background noise 15 dB under
+    # the music. Each tail keeps its pitch while it sinks into the noise and loses periodicity
+    # on the way: that is no second note entering under the old one (the tail lies near the
+    # noise floor, or the next note climbs in its own attack), so each note starts at its
+    # attack, not back where the tail began to fade.
+    need(gm.available(), "fluidsynth and fluid-soundfont-gm (apt-get install both)")
+    truth = [0.3 + 0.6 * i for i in range(len(pitches))]
+    notes = [(on, on + 0.6 - gap_s, p, 0.0, 90) for on, p in zip(truth, pitches, strict=True)]
+    x = _render_gm(tmp_path, notes, program)
+    rms = float(np.sqrt(np.mean(x[np.abs(x) > 1e-4] ** 2)))
+    noise = np.random.default_rng(1).standard_normal(x.size) * rms * 10 ** (-15 / 20)
+    an = run((x + noise).astype(np.float32))
+    assert [n.target_midi for n in an.notes] == list(pitches)
+    off = [n.onset_s - on for n, on in zip(an.notes, truth, strict=True)]
+    assert max(abs(d) for d in off) <= 0.05, off
+
+
+def _render_gm(
+    folder: Path, notes: list[tuple[float, float, int, float, int]], program: int
+) -> np.ndarray:
+    """``notes`` played by General MIDI ``program`` through fluidsynth, mono float32."""
+    mid, wav = folder / "line.mid", folder / "line.wav"
+    gm.write_midi(mid, notes, program=program, tempo=120.0)
+    gm.render(mid, wav)
+    x, sr = sf.read(str(wav), dtype="float32", always_2d=True)
+    assert sr == SR
+    return np.ascontiguousarray(x.mean(axis=1))
