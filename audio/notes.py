@@ -50,7 +50,8 @@ Rules (all times in seconds, pitches in fractional MIDI; the constants are below
   (1 to ``ENVELOPE_MAX_HOPS`` hops), so a low note's hop-to-hop flutter is not a dip.
 * Notes shorter than ``MIN_NOTE_S`` (60 ms) are dropped: they are attack noise or release
   tails. An onset is published once its note has lasted that long.
-* A note's pitch is the median of its frames after the first ``ATTACK_S`` (40 ms); its level is
+* A note's pitch is the median of its frames after the first ``ATTACK_S`` (40 ms), counted from
+  where its frames changed pitch when the periodicity rule dated its onset earlier; its level is
   the median hop level.
 """
 
