@@ -389,8 +389,8 @@ def test_slurred_cello_notes_start_when_they_enter_under_the_old_one(
     an = run(_render_gm(tmp_path, notes, program=42))
     assert [n.target_midi for n in an.notes] == list(pitches)
     late = [n.onset_s - on for n, (on, _) in zip(an.notes, truth, strict=True)]
-    assert max(abs(d) for d in late) <= 0.08, late
-    assert float(np.median(np.abs(late[1:]))) <= 0.03, late
+    assert max(abs(d) for d in late) <= 0.1, late
+    assert float(np.median(np.abs(late[1:]))) <= 0.04, late
 
 
 @pytest.mark.parametrize(
