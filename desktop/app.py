@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop.context import AppContext
 from desktop.dbworker import DbWorker
+from desktop.open_sessions import OpenSessions
 from desktop.settings import SettingsStore
 
 log = logging.getLogger(__name__)
@@ -60,12 +61,19 @@ def open_storage(db_url: str | None) -> Any:
         raise StartupError(f"The database could not be opened.\n\n{exc}") from exc
 
 
-def recover_after_crash(db: Any, recordings_dir: Path) -> dict[str, Any]:
+def recover_after_crash(
+    db: Any, recordings_dir: Path, open_sessions: OpenSessions | None = None
+) -> dict[str, Any]:
     """Database-worker operation run once at start: abandoned sessions + repaired takes.
 
     A take that was being recorded when Etude died exists only as ``<name>.part``; it is
     repaired into ``<name>.recovered.<ext>``, and when the session named in the file is known,
-    stored as a Performance with ``recovered=True`` so the history shows it."""
+    stored as a Performance with ``recovered=True`` so the history shows it.
+
+    On SQLite every active session is recovered. On a server other computers may be practising
+    right now, so only the sessions ``open_sessions`` names (started here, never ended) and the
+    sessions of repaired takes are. The result's ``"settled"`` lists the noted sessions that are
+    no longer active once this commits: :func:`forget_settled` clears their notes afterwards."""
     import soundfile as sf
     from sqlalchemy import select
 
@@ -84,6 +92,7 @@ def recover_after_crash(db: Any, recordings_dir: Path) -> dict[str, Any]:
         except Exception:
             log.exception("repairing takes in %s failed", folder)
     attached = 0
+    ours: set[uuid.UUID] = set()
     unattached: list[Path] = []
     for path in repaired:
         m = _TAKE_NAME.match(path.name)
@@ -113,13 +122,26 @@ def recover_after_crash(db: Any, recordings_dir: Path) -> dict[str, Any]:
             unattached.append(path)
             continue
         attached += 1
-    abandoned = service.recover_abandoned_sessions(db)
+        ours.add(session)
+    noted = open_sessions.ids() if open_sessions is not None else set()
+    if db.get_bind().dialect.name == "sqlite":
+        abandoned = service.recover_abandoned_sessions(db)
+    else:
+        abandoned = service.recover_abandoned_sessions(db, session_ids=(noted & set(active)) | ours)
     return {
         "abandoned": abandoned,
+        "settled": sorted((noted - set(active)) | (noted & set(abandoned)), key=str),
         "repaired": repaired,
         "attached": attached,
         "unattached": unattached,
     }
+
+
+def forget_settled(open_sessions: OpenSessions, result: dict[str, Any]) -> None:
+    """After recovery has committed: clear the notes of sessions that have ended or were just
+    recovered (see :func:`recover_after_crash`)."""
+    for sid in result.get("settled", []):
+        open_sessions.discard(sid)
 
 
 def _take_started_at(stamp: str, duration_s: float) -> datetime:
@@ -162,6 +184,7 @@ def build_context(db_url: str | None) -> AppContext:
         data_dir=data,
         recordings_dir=recordings_dir(),
         db_url=resolve_db_url(db_url),
+        open_sessions=OpenSessions(data),
     )
 
 
@@ -206,6 +229,7 @@ def start_storage(window: Any) -> None:
         window.startup_failed.emit(str(exc))
 
     def recovered(result: dict[str, Any]) -> None:
+        forget_settled(ctx.open_sessions, result)
         n_sessions = len(result["abandoned"])
         n_takes = len(result["repaired"])
         loose: list[Path] = result.get("unattached", [])
@@ -240,7 +264,10 @@ def start_storage(window: Any) -> None:
         window.data_folder_lock = claim_data_folder(ctx.data_dir)
     if window.data_folder_lock is not None:
         worker.submit(
-            "recover", lambda s: recover_after_crash(s, rec_dir), recovered, recovery_failed
+            "recover",
+            lambda s: recover_after_crash(s, rec_dir, ctx.open_sessions),
+            recovered,
+            recovery_failed,
         )
     else:
         log.info("another Etude is running on %s: no crash recovery", ctx.data_dir)

@@ -9,6 +9,7 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from desktop.dbworker import DbWorker
+from desktop.open_sessions import OpenSessions
 from desktop.settings import Preferences, SettingsStore
 
 
@@ -30,6 +31,7 @@ class AppContext:
     data_dir: Path
     recordings_dir: Path
     db_url: str
+    open_sessions: OpenSessions
     events: AppEvents = field(default_factory=AppEvents)
     profile: object | None = None  # storage.records.Profile of the chosen student
     database: Any = None  # storage.db.Database once the database worker has opened it

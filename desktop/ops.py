@@ -18,6 +18,7 @@ from typing import Any
 
 from audio.records import Note, Onset
 from audio.settings import AnalysisSettings
+from desktop.open_sessions import OpenSessions
 from desktop.session_form import SessionPlan
 
 log = logging.getLogger(__name__)
@@ -56,8 +57,12 @@ def create_profile(db: Any, name: str) -> Any:
 # -- sessions ---------------------------------------------------------------------------------
 
 
-def start_session(db: Any, profile_id: uuid.UUID, plan: SessionPlan) -> Any:
-    return _service().create_session(
+def start_session(
+    db: Any, profile_id: uuid.UUID, plan: SessionPlan, open_sessions: OpenSessions | None = None
+) -> Any:
+    """Create the session; it is noted in ``open_sessions`` before the worker commits it, so a
+    crash at any later moment leaves it recoverable by this computer (see open_sessions.py)."""
+    session = _service().create_session(
         db,
         profile_id,
         piece_name=plan.piece_name,
@@ -65,6 +70,9 @@ def start_session(db: Any, profile_id: uuid.UUID, plan: SessionPlan) -> Any:
         target_tempo=plan.target_tempo_bpm,
         difficulty_level=plan.difficulty_level,
     )
+    if open_sessions is not None:
+        open_sessions.add(session.id)
+    return session
 
 
 def finish_session(db: Any, session_id: uuid.UUID, hops: int) -> Any:

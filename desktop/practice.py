@@ -279,9 +279,10 @@ class PracticePage(QWidget):
         profile_id = self.ctx.profile.id  # type: ignore[attr-defined]
         plan = self.plan
         run = self._run
+        open_sessions = self.ctx.open_sessions
         self.ctx.db.submit(
             "start session",
-            lambda s: ops.start_session(s, profile_id, plan),
+            lambda s: ops.start_session(s, profile_id, plan, open_sessions),
             lambda session: self._session_created(session, run),
             lambda exc: self._session_failed(exc, run),
         )
@@ -313,6 +314,7 @@ class PracticePage(QWidget):
         self.practice_started.emit(session)
 
     def _late_session_ended(self, session: Any) -> None:
+        self.ctx.open_sessions.discard(session.id)
         self.ctx.events.session_changed.emit(session)
 
     def _session_failed(self, exc: BaseException, run: int | None = None) -> None:
@@ -344,6 +346,8 @@ class PracticePage(QWidget):
             )
 
     def _session_ended(self, session: Any) -> None:
+        # Called once the end is committed: from now on a crash leaves nothing to recover.
+        self.ctx.open_sessions.discard(session.id)
         self.session = session
         self.ctx.events.session_changed.emit(session)
         self.practice_stopped.emit(session)

@@ -20,7 +20,7 @@ import getpass
 import json
 import typing
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -333,14 +333,25 @@ def delete_session(db: Session, session_id: uuid.UUID | str) -> None:
     progress.recompute_for_sessions(db, user_id, [started_at])
 
 
-def recover_abandoned_sessions(db: Session, now: datetime | None = None) -> list[uuid.UUID]:
+def recover_abandoned_sessions(
+    db: Session, now: datetime | None = None, session_ids: Collection[uuid.UUID] | None = None
+) -> list[uuid.UUID]:
     """Mark every session still "active" as "abandoned" (call once at start-up: a session can
     only be active across a start-up if the app crashed or was killed). Its ended_at becomes the
     end of its last take (or started_at if it has none) and duration_seconds is set from that,
-    so the practice time that was recorded still counts. Returns the ids recovered."""
+    so the practice time that was recorded still counts. Returns the ids recovered.
+
+    session_ids: only these sessions (those this computer left behind, on a database that other
+    computers share and may be practising on right now); None = every active session."""
     check_aware("now", now)
     limit_at = now or utcnow()
-    rows = list(db.scalars(select(RealtimeSession).where(RealtimeSession.status == "active")))
+    query = select(RealtimeSession).where(RealtimeSession.status == "active")
+    if session_ids is not None:
+        ids = [check_uuid("session_ids", sid) for sid in session_ids]
+        if not ids:
+            return []
+        query = query.where(RealtimeSession.id.in_(ids))
+    rows = list(db.scalars(query))
     touched: dict[uuid.UUID, list[datetime]] = {}
     for row in rows:
         if row.started_at > limit_at:

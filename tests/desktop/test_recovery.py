@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
 from audio.recorder import TakeRecorder
 from desktop.app import recover_after_crash
@@ -33,9 +34,10 @@ def test_a_take_that_cannot_be_registered_does_not_undo_the_rest(db_url):
     root = recordings_dir()
     good = _crashed_take(root, session.id, 1)
     # A folder so deep that the repaired take's path is longer than the 500 characters a
-    # performance row can hold.
-    deep = root / ("d" * 200) / ("e" * 200)
+    # performance row can hold, however short the temporary folder's own path is.
+    deep = root / ("d" * 200) / ("e" * 200) / ("f" * 200)
     deep.mkdir(parents=True)
+    assert len(str(deep)) > 600
     bad = _crashed_take(deep, session.id, 2)
 
     with database.sessionmaker() as s:
@@ -152,6 +154,8 @@ def test_a_second_etude_does_not_abandon_the_session_the_first_is_recording(qtbo
         assert page.start_practice()
     assert page.start_take()
     qtbot.waitUntil(lambda: page.worker.position_s >= 1.0, timeout=10_000)
+    # The running session is noted as open on this computer (a crash now leaves it recoverable).
+    assert first.ctx.open_sessions.ids() == {page.session.id}
 
     # Etude opened a second time on the same computer, while the first is recording.
     second = create_main_window(db_url)
@@ -168,7 +172,116 @@ def test_a_second_etude_does_not_abandon_the_session_the_first_is_recording(qtbo
         page.stop_practice()
     wait_idle(qtbot, first.ctx)
     assert stopped.args[0].status == "completed"
+    assert first.ctx.open_sessions.ids() == set()
     assert not page.messages.isVisible() or "failed" not in page.messages.text()
     for w in (second, first):
         w.close()
         w.ctx.database.dispose()
+
+
+def _computer(root, name):  # type: ignore[no-untyped-def]
+    """A computer's data folder: its notes of open sessions and its recordings folder."""
+    from desktop.open_sessions import OpenSessions
+
+    folder = root / name
+    (folder / "recordings").mkdir(parents=True)
+    return OpenSessions(folder), folder / "recordings"
+
+
+def _recover(database, open_sessions, recordings):  # type: ignore[no-untyped-def]
+    from desktop.app import forget_settled
+
+    with database.sessionmaker() as s:
+        result = recover_after_crash(s, recordings, open_sessions)
+        s.commit()
+    forget_settled(open_sessions, result)
+    return result
+
+
+@pytest.fixture
+def server_url():  # type: ignore[no-untyped-def]
+    from tests.storage.conftest import pg_schema_url
+
+    yield from pg_schema_url()
+
+
+@pytest.mark.postgres
+def test_on_a_shared_server_only_this_computers_crashed_sessions_are_recovered(
+    server_url, tmp_path
+):  # type: ignore[no-untyped-def]
+    from desktop import ops
+    from desktop.session_form import SessionPlan
+
+    database = open_database(server_url, migrate_schema=True)
+    notes_a, rec_a = _computer(tmp_path, "anna-laptop")
+    notes_b, rec_b = _computer(tmp_path, "ben-laptop")
+    with database.transaction() as s:
+        anna = service.create_profile(s, "Anna")
+        ben = service.create_profile(s, "Ben")
+    with database.transaction() as s:
+        playing = ops.start_session(s, anna.id, SessionPlan("Scales"), notes_a)
+    with database.transaction() as s:
+        crashed = ops.start_session(s, ben.id, SessionPlan("Etude No. 3"), notes_b)
+    with database.transaction() as s:
+        # Ended normally, but Etude was closed before it could clear its note.
+        done = ops.start_session(s, ben.id, SessionPlan("Sonata"), notes_b)
+        ops.finish_session(s, done.id, 10)
+    assert notes_a.ids() == {playing.id}
+    assert notes_b.ids() == {crashed.id, done.id}
+
+    # Ben's Etude was killed; it starts again while Anna is still practising.
+    result = _recover(database, notes_b, rec_b)
+    assert result["abandoned"] == [crashed.id]
+    with database.sessionmaker() as s:
+        assert service.get_session(s, playing.id).status == "active"
+        assert service.get_session(s, crashed.id).status == "abandoned"
+        assert service.get_session(s, done.id).status == "completed"
+    assert notes_b.ids() == set()
+    assert notes_a.ids() == {playing.id}
+    # Starting again finds nothing more to do.
+    assert _recover(database, notes_b, rec_b)["abandoned"] == []
+
+    # Then Anna's Etude dies too: her next start recovers her session.
+    result = _recover(database, notes_a, rec_a)
+    assert result["abandoned"] == [playing.id]
+    with database.sessionmaker() as s:
+        assert service.get_session(s, playing.id).status == "abandoned"
+    assert notes_a.ids() == set()
+    database.dispose()
+
+
+@pytest.mark.postgres
+def test_on_a_shared_server_a_crashed_take_brings_its_session_with_it(server_url, tmp_path):  # type: ignore[no-untyped-def]
+    """A take interrupted on this computer proves its session was practised here, even when the
+    session's note is missing (e.g. written by an Etude from before the notes existed)."""
+    database = open_database(server_url, migrate_schema=True)
+    notes, rec = _computer(tmp_path, "studio-pc")
+    with database.transaction() as s:
+        profile = service.create_profile(s, "Cleo")
+        session = service.create_session(s, profile.id, piece_name="Interrupted")
+        other = service.create_session(s, profile.id, piece_name="Elsewhere")
+    _crashed_take(rec, session.id, 1)
+
+    result = _recover(database, notes, rec)
+    assert result["abandoned"] == [session.id]
+    assert result["attached"] == 1
+    with database.sessionmaker() as s:
+        assert service.get_session(s, other.id).status == "active"
+    database.dispose()
+
+
+def test_on_sqlite_every_active_session_is_recovered_noted_or_not(db_url, tmp_path):  # type: ignore[no-untyped-def]
+    from desktop import ops
+    from desktop.session_form import SessionPlan
+
+    database = open_database(db_url)
+    notes, rec = _computer(tmp_path, "laptop")
+    with database.transaction() as s:
+        profile = service.ensure_default_profile(s)
+        noted = ops.start_session(s, profile.id, SessionPlan("Noted"), notes)
+        # A session from an Etude that wrote no notes yet.
+        old = service.create_session(s, profile.id, piece_name="Before notes")
+    result = _recover(database, notes, rec)
+    assert set(result["abandoned"]) == {noted.id, old.id}
+    assert notes.ids() == set()
+    database.dispose()

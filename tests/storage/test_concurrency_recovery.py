@@ -9,6 +9,7 @@ import pytest
 
 from storage import service as sv
 from storage.db import Database, open_database
+from storage.errors import ValidationError
 
 T0 = datetime(2025, 3, 10, 18, 0, tzinfo=UTC)
 THREADS = 4
@@ -89,6 +90,25 @@ def test_abandoned_sessions_are_recovered(store: Database) -> None:
         # Recovery is idempotent: nothing is active any more.
         assert sv.recover_abandoned_sessions(s, now=now) == []
         assert sv.get_user_sessions(s, uid, status="abandoned")[0].id == bare
+
+
+def test_recovery_can_be_limited_to_given_sessions(backend_url: str) -> None:
+    store = open_database(backend_url, migrate_schema=True)
+    with store.transaction() as s:
+        uid = sv.create_profile(s, "Ann").id
+        mine = sv.create_session(s, uid, "Mine", started_at=T0).id
+        theirs = sv.create_session(s, uid, "Theirs", started_at=T0).id
+    now = T0 + timedelta(hours=1)
+    with store.transaction() as s:
+        assert sv.recover_abandoned_sessions(s, now=now, session_ids=[]) == []
+        with pytest.raises(ValidationError, match="session_ids"):
+            sv.recover_abandoned_sessions(s, now=now, session_ids=[mine, "not-a-uuid"])
+        assert sv.get_session(s, mine).status == "active"
+        assert sv.recover_abandoned_sessions(s, now=now, session_ids={mine}) == [mine]
+    with store.transaction() as s:
+        assert sv.get_session(s, mine).status == "abandoned"
+        assert sv.get_session(s, theirs).status == "active"
+    store.dispose()
 
 
 def test_recovery_ignores_sessions_starting_after_now(sqlite_store: Database) -> None:
