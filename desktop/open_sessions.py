@@ -38,6 +38,7 @@ class OpenSessions:
             path = self.folder / str(session_id)
             with open(path, "wb") as fh:
                 os.fsync(fh.fileno())
+            _sync_folder(self.folder)
         except OSError:
             log.exception("could not note session %s as open in %s", session_id, self.folder)
 
@@ -61,3 +62,15 @@ class OpenSessions:
             except ValueError:
                 continue
         return out
+
+
+def _sync_folder(folder: Path) -> None:
+    """Make a new file's name durable (POSIX; Windows cannot open a folder and needs no call)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

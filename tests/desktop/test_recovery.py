@@ -281,6 +281,8 @@ def test_on_sqlite_every_active_session_is_recovered_noted_or_not(db_url, tmp_pa
         noted = ops.start_session(s, profile.id, SessionPlan("Noted"), notes)
         # A session from an Etude that wrote no notes yet.
         old = service.create_session(s, profile.id, piece_name="Before notes")
+    (notes.folder / "not-a-session.txt").write_text("ignored")
+    assert notes.ids() == {noted.id}
     result = _recover(database, notes, rec)
     assert set(result["abandoned"]) == {noted.id, old.id}
     assert notes.ids() == set()
