@@ -24,9 +24,10 @@ FOLDER = "open-sessions"
 class OpenSessions:
     """The ids of the sessions started from one data folder that have not ended yet.
 
-    Safe to use from the database worker and from the GUI thread: every call is one file
-    operation. A failing write is logged, not raised: the session itself must not fail because
-    its note could not be kept (on a server it would then be left ``active`` after a crash)."""
+    Safe to use from the database worker and from the GUI thread: each call touches only the
+    one session's file (or lists the folder). A failing write is logged, not raised: the session
+    itself must not fail because its note could not be kept (on a server it would then be left
+    ``active`` after a crash)."""
 
     def __init__(self, data_dir: Path) -> None:
         self.folder = data_dir / FOLDER
