@@ -131,12 +131,61 @@ class _Follower:
         return round(midi), None
 
 
+MAX_ANALYSIS_RATE = 50_000
+
+
+class Decimator:
+    """Streaming low-pass and downsampling by an integer factor (2 for 88.2/96 kHz, 4 for
+    176.4/192 kHz), so audio recorded at a high rate is analysed at 44.1/48 kHz.
+
+    The analysis window is a fixed number of samples: at 96 kHz the 2048-sample window would
+    last 21 ms and reach down only to 94 Hz, losing a cello's lowest string, and the tracker's
+    timings were measured at 44.1/48 kHz. The filter is a causal windowed-sinc FIR (Blackman,
+    16 taps per unit of factor each side): flat (0.0 dB) to 16 kHz, -60 dB at the new Nyquist
+    frequency and -75 dB or less from 26 kHz on. Its delay, ``delay_samples`` input samples
+    (0.33 ms), is subtracted from times.
+    """
+
+    def __init__(self, factor: int) -> None:
+        if factor < 2:
+            raise ValueError(f"decimation factor must be 2 or more, got {factor}")
+        self.factor = factor
+        taps = 32 * factor + 1
+        n = np.arange(taps) - (taps - 1) / 2
+        cutoff = 0.42 / factor  # cycles per input sample; the new Nyquist is 0.5 / factor
+        h = 2 * cutoff * np.sinc(2 * cutoff * n) * np.blackman(taps)
+        self._taps = (h / h.sum()).astype(np.float32)
+        self.delay_samples = (taps - 1) // 2
+        self._history = np.zeros(taps - 1, dtype=np.float32)
+
+    def process(self, block: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Filter a block (float32, a multiple of ``factor`` samples long) and return every
+        ``factor``-th sample, the newest of each group."""
+        data = np.concatenate((self._history, block))
+        self._history = data[-self._history.size :]
+        smooth = np.convolve(data, self._taps, "valid")
+        return np.ascontiguousarray(smooth[self.factor - 1 :: self.factor])
+
+
+def decimation_factor(sample_rate: int) -> int:
+    """By how much a stream at ``sample_rate`` Hz is downsampled before analysis: the smallest
+    power of two that brings it to 50 kHz or less (1 up to 50 kHz, 2 for 88.2/96 kHz)."""
+    factor = 1
+    while sample_rate / factor > MAX_ANALYSIS_RATE:
+        factor *= 2
+    return factor
+
+
 class StreamAnalyzer:
     """Causal per-hop analysis: pitch, voicing, level, onsets and notes.
 
     sample_rate: Hz (8000..192000). settings: see AnalysisSettings (hop_samples <= 256).
     reference: target notes; during the stream each finished note is matched to the next
     expected reference notes (final scoring re-aligns the whole take).
+
+    Above 50 kHz the stream is first downsampled (:class:`Decimator`) and analysed at
+    ``analysis_rate`` (48 kHz for 96 kHz audio); ``hop_samples`` is then counted at the input
+    rate (512 at 96 kHz), so that each hop still holds 256 analysed samples.
     """
 
     def __init__(
@@ -147,11 +196,18 @@ class StreamAnalyzer:
     ) -> None:
         self.settings = settings
         self.sample_rate = sample_rate
-        self._frames_an = FrameAnalyzer(sample_rate, settings.hop_samples, settings.buf_samples)
-        self.hop_samples: int = settings.hop_samples
-        self.delay_s: float = self._frames_an.delay_s
-        self._hop_s = self.hop_samples / sample_rate
-        self._tracker = NoteTracker(self._hop_s, settings.buf_samples / sample_rate)
+        factor = decimation_factor(sample_rate)
+        self._decimator = Decimator(factor) if factor > 1 else None
+        self.analysis_rate = sample_rate // factor
+        self._frames_an = FrameAnalyzer(
+            self.analysis_rate, settings.hop_samples, settings.buf_samples
+        )
+        self.hop_samples: int = settings.hop_samples * factor
+        # Seconds the decimating filter delays the analysed signal (0 without one).
+        self._filter_s = self._decimator.delay_samples / sample_rate if self._decimator else 0.0
+        self.delay_s: float = self._frames_an.delay_s + self._filter_s
+        self._hop_s = settings.hop_samples / self.analysis_rate
+        self._tracker = NoteTracker(self._hop_s, settings.buf_samples / self.analysis_rate)
         self._follower = _Follower(reference) if reference is not None else None
         self.reference = reference
         self.notes: list[Note] = []
@@ -162,7 +218,7 @@ class StreamAnalyzer:
     @property
     def duration_s(self) -> float:
         """Seconds of audio fed so far."""
-        return self._frames_an.samples_fed / self.sample_rate
+        return self._frames_an.samples_fed / self.analysis_rate
 
     def restart_reference(self) -> None:
         """The student starts the reference piece again (a new take): follow it from its first
@@ -180,11 +236,16 @@ class StreamAnalyzer:
             raise ValueError(f"hop must be {self.hop_samples} samples, got shape {hop.shape}")
         if hop.dtype != np.float32:
             hop = hop.astype(np.float32)
+        if self._decimator is not None:
+            hop = self._decimator.process(hop)
         frames_an = self._frames_an
         m = frames_an.process(hop)
-        end_s = frames_an.samples_fed / self.sample_rate
-        t_s = max(0.0, end_s - self.delay_s)
+        end_s = frames_an.samples_fed / self.analysis_rate - self._filter_s
+        t_s = max(0.0, end_s - self._frames_an.delay_s)
         level_t = end_s - 0.5 * self._hop_s
+        onset_t = m.onset_t_s
+        if onset_t is not None and self._filter_s:
+            onset_t = max(0.0, onset_t - self._filter_s)
         f0, periodicity, level_db = m.f0_hz, m.periodicity, m.level_db
         midi: float | None = None
         target: int | None = None
@@ -207,7 +268,7 @@ class StreamAnalyzer:
         self.frames.append(t_s, f0, periodicity, level_db, capture_time_s)
         out: list[Record] = [frame]
         events = self._tracker.push(
-            t_s, midi, level_db, level_t, m.onset_t_s, capture_time_s, periodicity
+            t_s, midi, level_db, level_t, onset_t, capture_time_s, periodicity
         )
         if events:
             self._publish(events, capture_time_s, out)

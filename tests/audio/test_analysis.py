@@ -207,6 +207,59 @@ def test_delay_and_hop_are_reported() -> None:
         an.process(np.zeros(100, dtype=np.float32), 0.0)
 
 
+@pytest.mark.parametrize("sr", [88200, 96000, 192000])
+def test_high_sample_rates_are_analysed_like_44_and_48_khz(sr: int) -> None:
+    """Audio recorded at 88.2-192 kHz is downsampled first: the 2048-sample window would last
+    only 10-23 ms there and lose every note below 94 Hz (at 192 kHz, notes came out two
+    octaves high)."""
+    base = 44100 if sr % 44100 == 0 else 48000
+    melody = [36, 40, 43, 48, 55, 69, 84]
+
+    def analyse(rate: int) -> StreamAnalyzer:
+        parts = [sg.silence(0.2, sr=rate)]
+        for m in melody:
+            parts += [sg.tone(m, 0.6, sr=rate), sg.silence(0.1, sr=rate)]
+        x = np.concatenate(parts)
+        an = StreamAnalyzer(rate)
+        h = an.hop_samples
+        for i in range(0, x.size - h + 1, h):
+            an.process(x[i : i + h], 0.0)
+        an.finish(0.0)
+        return an
+
+    high, ref = analyse(sr), analyse(base)
+    assert high.analysis_rate == base
+    assert high.hop_samples == 256 * sr // base
+    assert [n.target_midi for n in high.notes] == melody
+    for a, b in zip(high.notes, ref.notes, strict=True):
+        assert abs(a.cents - b.cents) < 1.0
+        assert abs(a.onset_s - b.onset_s) < 256 / base + 0.001  # a hop
+        assert abs(a.offset_s - b.offset_s) < 0.01
+    # Frames are reported once per analysed hop, on the same time axis.
+    assert abs(len(high.frames) - len(ref.frames)) <= 1
+    assert np.allclose(high.frames.t_s[:50], ref.frames.t_s[:50], atol=0.001)
+
+
+@pytest.mark.parametrize("factor", [2, 4])
+def test_the_downsampler_keeps_the_music_and_removes_what_would_alias(factor: int) -> None:
+    from audio.analyzer import Decimator
+
+    sr = 48000 * factor
+    t = np.arange(sr) / sr
+
+    def gain_db(freq: float) -> float:
+        dec = Decimator(factor)
+        x = np.sin(2 * np.pi * freq * t).astype(np.float32)
+        y = np.concatenate([dec.process(x[i : i + 1024]) for i in range(0, sr, 1024)])
+        assert y.size == sr // factor
+        return float(20 * np.log10(np.sqrt(2 * np.mean(y[1000:] ** 2)) + 1e-12))
+
+    for freq in (100.0, 1000.0, 8000.0, 16000.0):
+        assert abs(gain_db(freq)) < 0.1
+    for freq in (26000.0, 30000.0, 40000.0):  # would fold back to 22, 18 and 8 kHz
+        assert gain_db(freq) < -70.0
+
+
 def test_frame_track_reads_back_as_pitch_frames() -> None:
     an = run(np.concatenate([sg.silence(0.1), sg.tone(69, 0.3)]))
     frames = list(an.frames)
