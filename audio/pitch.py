@@ -48,6 +48,9 @@ FILL_RATIO = 0.01
 SUBHARMONIC_KEEP = 0.9
 SUBHARMONIC_JUMP = 1.8
 SEARCH_SAMPLES = 4
+SEARCH_SHARE = 0.025
+WIDE_STEPS = 3
+LONG_PERIOD_SHARE = 1 / 6
 
 
 @dataclass(slots=True)
@@ -233,7 +236,11 @@ class FrameAnalyzer:
         """Normalised autocorrelation near ``lag`` samples; returns (peak value, f0 in Hz).
 
         yinfft's period can sit a few samples off the correlation peak, so lags within
-        ``SEARCH_SAMPLES`` of it are tried in one C call and the best is interpolated.
+        ``SEARCH_SAMPLES`` of it are tried in one C call and the best is interpolated. For
+        periods longer than a sixth of the window (below about 130 Hz at 44.1 kHz) it reads
+        short by 1-4 %, more the lower the note (a bass guitar's B1 read 60 cents sharp), so
+        there the search moves on, ``SEARCH_SHARE`` of the lag at a time (at most
+        ``WIDE_STEPS`` times), while the best lag found lies on the edge of the last search.
         """
         t0 = round(lag)
         # A moving average one third of a period long removes the 3rd, 6th, ... partials and
@@ -242,20 +249,31 @@ class FrameAnalyzer:
         span = max(1, round(lag / 3.0))
         csum = self._csum_store[self._pos - self.buf_samples : self._pos]
         full = csum.shape[0] - span
-        r = min(SEARCH_SAMPLES, t0 - 1)
-        n = full - (t0 + r) - 1
-        if n < full // 3 or r < 1:
-            return 0.0, 0.0
-        # Short periods need fewer samples: a centred stretch of at least three periods keeps
-        # the estimate centred on the frame's time and the cost down.
-        n = min(n, max(3 * t0, MIN_CORR_SAMPLES))
-        need = n + t0 + r + 1
-        a = (full - need) // 2
-        sig = self._smooth[:need]
-        np.subtract(csum[a + span : a + span + need], csum[a : a + need], out=sig)
-        head = sig[:n]
-        cross = np.correlate(sig[t0 - r : t0 + r + n], head, "valid")
-        k = int(cross.argmax())
+        # The usual search first. When the best lag lies on its edge, the peak is further out:
+        # wide searches follow it, each centred on the last one's best lag.
+        wide = SEARCH_SAMPLES
+        if lag >= self.buf_samples * LONG_PERIOD_SHARE:
+            wide = max(SEARCH_SAMPLES, math.ceil(SEARCH_SHARE * lag))
+        reach = SEARCH_SAMPLES
+        for step in range(WIDE_STEPS + 1):
+            r = min(reach, t0 - 1)
+            n = full - (t0 + r) - 1
+            if n < full // 3 or r < 1:
+                return 0.0, 0.0
+            # Short periods need fewer samples: a centred stretch of at least three periods
+            # keeps the estimate centred on the frame's time and the cost down.
+            n = min(n, max(3 * t0, MIN_CORR_SAMPLES))
+            need = n + t0 + r + 1
+            a = (full - need) // 2
+            sig = self._smooth[:need]
+            np.subtract(csum[a + span : a + span + need], csum[a : a + need], out=sig)
+            head = sig[:n]
+            cross = np.correlate(sig[t0 - r : t0 + r + n], head, "valid")
+            k = int(cross.argmax())
+            if 0 < k < 2 * r or wide <= SEARCH_SAMPLES or step == WIDE_STEPS:
+                break
+            t0 += k - r
+            reach = wide
         e_head = float(head.dot(head))
         best = sig[t0 - r + k : t0 - r + k + n]
         den = math.sqrt(float(best.dot(best)) * e_head)
