@@ -20,6 +20,9 @@ frame, so voicing is decided here from measurements this module makes itself:
 * **subharmonics**: on a note's first frame, and whenever the period jumps up 1.8-fold, a
   period 2-5 times shorter that correlates at least 90 % as well replaces yinfft's (it locks
   onto a common period when two notes overlap).
+* **weak fundamentals**: when yinfft's period correlates at only 0.3-0.8, a period two or three
+  times longer that correlates at least 0.25 better replaces it (yinfft's ear-like weighting
+  reads a low note with a weak fundamental, such as a cello's open C, as a higher partial).
 
 The window a pitch estimate describes ends at the newest sample, so its centre lies
 ``buf_samples / 2`` samples in the past: that is the analysis delay subtracted from frame times.
@@ -51,6 +54,9 @@ SEARCH_SAMPLES = 4
 SEARCH_SHARE = 0.025
 WIDE_STEPS = 3
 LONG_PERIOD_SHARE = 1 / 6
+SUPERPERIOD_FLOOR = 0.3
+SUPERPERIOD_CHECK = 0.8
+SUPERPERIOD_GAIN = 0.25
 
 
 @dataclass(slots=True)
@@ -180,6 +186,8 @@ class FrameAnalyzer:
                 if self._prev_lag == 0.0 or lag >= SUBHARMONIC_JUMP * self._prev_lag:
                     lag = self._undo_subharmonic(lag)
                 periodicity, refined = self._correlate(lag)
+                if SUPERPERIOD_FLOOR <= periodicity < SUPERPERIOD_CHECK:
+                    periodicity, refined = self._redo_superperiod(lag, periodicity, refined)
         voiced = periodicity >= PERIODICITY_MIN and centre_db >= LEVEL_MIN_DB and refined > 0.0
         self._prev_lag = self.sample_rate / refined if voiced else 0.0
         return FrameMeasure(
@@ -220,6 +228,26 @@ class FrameAnalyzer:
             if self._raw_corr(round(sub)) >= max(SUBHARMONIC_KEEP * base, PERIODICITY_MIN):
                 return sub
         return lag
+
+    def _redo_superperiod(
+        self, lag: float, periodicity: float, refined: float
+    ) -> tuple[float, float]:
+        """Correct yinfft locking onto a partial of a note whose fundamental is weak.
+
+        yinfft weights its spectrum like the ear, which all but removes the fundamental of a
+        low note: a cello's open C (65 Hz) came out as its third partial (G3) with a periodicity
+        of 0.5-0.7, while the signal correlated at 0.99 over the true period. A period two or
+        three times longer that correlates clearly better (by ``SUPERPERIOD_GAIN``) replaces
+        yinfft's; a note that truly has the short period correlates as well at its multiples,
+        so it keeps its own. Returns (periodicity, f0 in Hz) like :meth:`_correlate`.
+        """
+        for k in (2, 3):
+            if k * lag > self._max_lag:
+                break
+            per, f0 = self._correlate(k * lag)
+            if per >= periodicity + SUPERPERIOD_GAIN:
+                return per, f0
+        return periodicity, refined
 
     def _raw_corr(self, t0: int) -> float:
         """Best normalised autocorrelation of the raw window at lags t0-1..t0+1."""
