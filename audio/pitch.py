@@ -21,8 +21,9 @@ frame, so voicing is decided here from measurements this module makes itself:
   period 2-5 times shorter that correlates at least 90 % as well replaces yinfft's (it locks
   onto a common period when two notes overlap).
 * **weak fundamentals**: when yinfft's period correlates at only 0.3-0.8, a period two or three
-  times longer that correlates at least 0.25 better replaces it (yinfft's ear-like weighting
-  reads a low note with a weak fundamental, such as a cello's open C, as a higher partial).
+  times longer that correlates at least 0.25 better, and at 0.85 or more, replaces it
+  (yinfft's ear-like weighting reads a low note with a weak fundamental, such as a cello's
+  open C, as a higher partial).
 
 The window a pitch estimate describes ends at the newest sample, so its centre lies
 ``buf_samples / 2`` samples in the past: that is the analysis delay subtracted from frame times.
@@ -57,6 +58,7 @@ LONG_PERIOD_SHARE = 1 / 6
 SUPERPERIOD_FLOOR = 0.3
 SUPERPERIOD_CHECK = 0.8
 SUPERPERIOD_GAIN = 0.25
+SUPERPERIOD_MIN = 0.85
 
 
 @dataclass(slots=True)
@@ -237,15 +239,17 @@ class FrameAnalyzer:
         yinfft weights its spectrum like the ear, which all but removes the fundamental of a
         low note: a cello's open C (65 Hz) came out as its third partial (G3) with a periodicity
         of 0.5-0.7, while the signal correlated at 0.99 over the true period. A period two or
-        three times longer that correlates clearly better (by ``SUPERPERIOD_GAIN``) replaces
-        yinfft's; a note that truly has the short period correlates as well at its multiples,
-        so it keeps its own. Returns (periodicity, f0 in Hz) like :meth:`_correlate`.
+        three times longer that correlates clearly better (by ``SUPERPERIOD_GAIN``) and well
+        (``SUPERPERIOD_MIN``) replaces yinfft's; a note that truly has the short period
+        correlates as well at its multiples, so it keeps its own. (A choir ensemble with reverb
+        correlated at 0.67-0.91 at twice its period; without the minimum it read an octave
+        low.) Returns (periodicity, f0 in Hz) like :meth:`_correlate`.
         """
         for k in (2, 3):
             if k * lag > self._max_lag:
                 break
             per, f0 = self._correlate(k * lag)
-            if per >= periodicity + SUPERPERIOD_GAIN:
+            if per >= max(periodicity + SUPERPERIOD_GAIN, SUPERPERIOD_MIN):
                 return per, f0
         return periodicity, refined
 
