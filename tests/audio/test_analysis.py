@@ -18,8 +18,8 @@ from tests.conftest import need
 SR = sg.SR
 
 
-def run(x: np.ndarray, settings: AnalysisSettings | None = None) -> StreamAnalyzer:
-    an = StreamAnalyzer(SR, settings or AnalysisSettings())
+def run(x: np.ndarray, settings: AnalysisSettings | None = None, sr: int = SR) -> StreamAnalyzer:
+    an = StreamAnalyzer(sr, settings or AnalysisSettings())
     h = an.hop_samples
     pad = (-x.size) % h
     x = np.concatenate([x, np.zeros(pad, dtype=np.float32)]).astype(np.float32)
@@ -214,12 +214,7 @@ def test_low_notes_read_in_tune(sr: int) -> None:
     parts = [sg.silence(0.2, sr=sr)]
     for m in notes:
         parts += [sg.tone(m, 0.8, harmonics=8, rolloff=0.5, sr=sr), sg.silence(0.15, sr=sr)]
-    x = np.concatenate(parts)
-    an = StreamAnalyzer(sr)
-    h = an.hop_samples
-    for i in range(0, x.size - h + 1, h):
-        an.process(x[i : i + h], 0.0)
-    an.finish(0.0)
+    an = run(np.concatenate(parts), sr=sr)
     assert [n.target_midi for n in an.notes] == notes
     assert max(abs(n.cents) for n in an.notes) < 3.0
 
@@ -236,13 +231,7 @@ def test_high_sample_rates_are_analysed_like_44_and_48_khz(sr: int) -> None:
         parts = [sg.silence(0.2, sr=rate)]
         for m in melody:
             parts += [sg.tone(m, 0.6, sr=rate), sg.silence(0.1, sr=rate)]
-        x = np.concatenate(parts)
-        an = StreamAnalyzer(rate)
-        h = an.hop_samples
-        for i in range(0, x.size - h + 1, h):
-            an.process(x[i : i + h], 0.0)
-        an.finish(0.0)
-        return an
+        return run(np.concatenate(parts), sr=rate)
 
     high, ref = analyse(sr), analyse(base)
     assert high.analysis_rate == base
@@ -501,11 +490,7 @@ def test_a_cellos_open_c_is_read_as_c2_not_its_third_partial(tmp_path: Path) -> 
         "fluidsynth and the FluidR3 soundfont (apt-get install fluidsynth fluid-soundfont-gm)",
     )
     notes = [(0.2, 1.4, 36, 0.0, 100), (1.7, 2.9, 37, 0.0, 100), (3.2, 4.4, 36, 0.0, 70)]
-    x = _render_gm(tmp_path, notes, program=42)
-    an = StreamAnalyzer(SR)
-    for i in range(0, x.size - 256 + 1, 256):
-        an.process(x[i : i + 256], 0.0)
-    an.finish(0.0)
+    an = run(_render_gm(tmp_path, notes, program=42))
     long = [n for n in an.notes if n.offset_s - n.onset_s > 0.5]
     assert [n.target_midi for n in long] == [36, 37, 36]
     assert max(abs(n.cents) for n in long) < 15.0
