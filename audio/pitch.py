@@ -53,7 +53,7 @@ SUBHARMONIC_KEEP = 0.9
 SUBHARMONIC_JUMP = 1.8
 SEARCH_SAMPLES = 4
 SEARCH_SHARE = 0.025
-WIDE_STEPS = 3
+WIDE_STEPS = 6
 LONG_PERIOD_SHARE = 1 / 6
 SUPERPERIOD_FLOOR = 0.3
 SUPERPERIOD_CHECK = 0.8
@@ -270,9 +270,10 @@ class FrameAnalyzer:
         yinfft's period can sit a few samples off the correlation peak, so lags within
         ``SEARCH_SAMPLES`` of it are tried in one C call and the best is interpolated. For
         periods longer than a sixth of the window (below about 130 Hz at 44.1 kHz) it reads
-        short by 1-4 %, more the lower the note (a bass guitar's B1 read 60 cents sharp), so
-        there the search moves on, ``SEARCH_SHARE`` of the lag at a time (at most
-        ``WIDE_STEPS`` times), while the best lag found lies on the edge of the last search.
+        short by 1-15 %, more the lower the note (an acoustic bass read 16 cents sharp at G2 and
+        142 at A1), so there the search moves on, ``SEARCH_SHARE`` of the lag at a time (at
+        most ``WIDE_STEPS`` times), while the best lag found lies on the edge of the last
+        search.
         """
         t0 = round(lag)
         # A moving average one third of a period long removes the 3rd, 6th, ... partials and
