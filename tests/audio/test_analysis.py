@@ -222,8 +222,8 @@ def test_low_notes_read_in_tune(sr: int) -> None:
 @pytest.mark.parametrize("sr", [88200, 96000, 192000])
 def test_high_sample_rates_are_analysed_like_44_and_48_khz(sr: int) -> None:
     """Audio recorded at 88.2-192 kHz is downsampled first: the 2048-sample window would last
-    only 10-23 ms there and lose every note below 94 Hz (at 192 kHz, notes came out two
-    octaves high)."""
+    only 10-23 ms there and lose every note below 94 Hz (at 192 kHz, C2 and E2 came out as a
+    string of notes near C6, and G2 and C3 gave none)."""
     base = 44100 if sr % 44100 == 0 else 48000
     melody = [36, 40, 43, 48, 55, 69, 84]
 
