@@ -124,13 +124,14 @@ def recover_after_crash(
         attached += 1
         ours.add(session)
     noted = open_sessions.ids() if open_sessions is not None else set()
+    was_active = set(active)
     if db.get_bind().dialect.name == "sqlite":
         abandoned = service.recover_abandoned_sessions(db)
     else:
-        abandoned = service.recover_abandoned_sessions(db, session_ids=(noted & set(active)) | ours)
+        abandoned = service.recover_abandoned_sessions(db, session_ids=(noted & was_active) | ours)
     return {
         "abandoned": abandoned,
-        "settled": sorted((noted - set(active)) | (noted & set(abandoned)), key=str),
+        "settled": sorted((noted - was_active) | (noted & set(abandoned)), key=str),
         "repaired": repaired,
         "attached": attached,
         "unattached": unattached,
