@@ -1,9 +1,10 @@
 """Realistic practice history, for the demo profile and for the benchmark.
 
-``etude demo --days N`` replaces the history of the profile "Demo student" with N days ending
-today: a student who practises most days in the evening (1–3 sessions, some days and whole
-holidays skipped), rotates through a repertoire of pieces in several genres and tempos, records
-1–4 takes a session with 1–2 analyses each, and improves slowly (scores follow a saturating
+``etude demo --days N`` replaces the demo profile (marked ``users.is_demo``, named "Demo
+student" unless a student already has that name) with N days of history ending today: a
+student who practises most days in the evening (1–3 sessions, some days and whole holidays
+skipped), rotates through a repertoire of pieces in several genres and tempos, records 1–4
+takes a session with 1–2 analyses each, and improves slowly (scores follow a saturating
 learning curve with day-to-day noise). Feedback carries strengths, tips and a ``per_note`` list
 whose sharp F♯5 slowly comes into tune. Rows are bulk-inserted, then progress is rebuilt.
 
@@ -27,8 +28,10 @@ from sqlalchemy.orm import Session
 from storage import progress
 from storage.errors import ValidationError
 from storage.models import AnalysisResult, Performance, RealtimeSession, Tombstone, User
-from storage.profiles import DEMO_PROFILE_NAME, create_profile
+from storage.profiles import create_profile
+from storage.validation import check_timezone
 
+DEMO_PROFILE_NAME = "Demo student"
 ENGINE_VERSION = "demo-1"
 
 # (piece, genre, tempo BPM, difficulty)
@@ -51,9 +54,10 @@ NOTES = ("D5", "E5", "F#5", "G5", "A5", "B5", "C#6")
 
 @dataclass(frozen=True, slots=True)
 class DemoResult:
-    """What was generated: the profile id and row counts, and seconds spent."""
+    """What was generated: the profile's id and name, row counts, and seconds spent."""
 
     user_id: uuid.UUID
+    display_name: str
     sessions: int
     performances: int
     analyses: int
@@ -238,21 +242,32 @@ def refresh_statistics(db: Session) -> None:
 
 
 def create_demo(db: Session, days: int, timezone: str = "UTC", *, seed: int = 7) -> DemoResult:
-    """Replace the "Demo student" profile with ``days`` (1..36500) days of history ending
-    yesterday (profile in IANA ``timezone``), then rebuild its progress rows."""
+    """Replace the demo profile (the one marked ``is_demo``, whatever its name; a student's
+    profile is never touched) with ``days`` (1..36500) days of history ending yesterday
+    (profile in IANA ``timezone``), then rebuild its progress rows. The new profile is named
+    "Demo student", or "Demo student 2", 3, ... when a student already has that name."""
     import time as _time
 
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 36500:
         raise ValidationError("days", "must be a whole number of days between 1 and 36500", days)
-    service_tz = timezone
+    check_timezone("timezone", timezone)
     t0 = _time.perf_counter()
-    old = db.scalar(select(User).where(User.display_name == DEMO_PROFILE_NAME))
-    if old is not None:
+    for old in db.scalars(select(User).where(User.is_demo.is_(True))).all():
         db.add(Tombstone(table_name="users", row_id=old.id))
         db.delete(old)
-        db.flush()
-    profile = create_profile(db, DEMO_PROFILE_NAME, service_tz, {"demo": True})
+    db.flush()
+    taken = set(
+        db.scalars(select(User.display_name).where(User.display_name.startswith(DEMO_PROFILE_NAME)))
+    )
+    name = DEMO_PROFILE_NAME
+    n = 1
+    while name in taken:
+        n += 1
+        name = f"{DEMO_PROFILE_NAME} {n}"
+    # {"demo": true} too, so an older Etude opening this database after a downgrade still
+    # knows the profile for what it is.
+    profile = create_profile(db, name, timezone, {"demo": True}, is_demo=True)
     counts = generate_history(db, profile.id, days, seed=seed)
     refresh_statistics(db)
     rows = progress.rebuild_user(db, profile.id)
-    return DemoResult(profile.id, *counts, rows, _time.perf_counter() - t0)
+    return DemoResult(profile.id, name, *counts, rows, _time.perf_counter() - t0)

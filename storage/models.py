@@ -31,6 +31,7 @@ from sqlalchemy import (
     Uuid,
     any_,
     bindparam,
+    false,
 )
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -106,7 +107,8 @@ def _enum(values: tuple[str, ...], name: str) -> Enum:
 
 class User(SyncMixin, Base):
     """A student profile. ``timezone`` is an IANA name (e.g. "Europe/Paris") that defines the
-    profile's local day for progress; ``settings_json`` holds a JSON object of preferences."""
+    profile's local day for progress; ``settings_json`` holds a JSON object of preferences;
+    ``is_demo`` marks the generated demo profile."""
 
     __tablename__ = "users"
 
@@ -114,6 +116,8 @@ class User(SyncMixin, Base):
     display_name: Mapped[str] = mapped_column(String(255), unique=True)
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     settings_json: Mapped[str] = mapped_column(Text, default="{}")
+    # The generated profile ``etude demo`` replaces; never a student's, whatever its name.
+    is_demo: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     sessions: Mapped[list[RealtimeSession]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

@@ -21,22 +21,30 @@ from storage.records import Profile, snapshot
 from storage.rows import user_row
 from storage.validation import MAX_NAME, check_json_object, check_text, check_timezone
 
-DEMO_PROFILE_NAME = "Demo student"
-
 
 def create_profile(
     db: Session,
     display_name: str,
     timezone: str = "UTC",
     settings: Mapping[str, Any] | str | None = None,
+    *,
+    is_demo: bool = False,
 ) -> Profile:
     """Create a student profile. display_name: 1..255 characters, unique; timezone: IANA name
-    (defines the local day for progress); settings: a JSON object (dict or text)."""
+    (defines the local day for progress); settings: a JSON object (dict or text); is_demo: the
+    generated demo profile (storage.demo), which ``etude demo`` replaces."""
     check_text("display_name", display_name, MAX_NAME, required=True)
     check_timezone("timezone", timezone)
     settings_json = check_json_object("settings_json", settings or {}, allow_none=False)
+    if not isinstance(is_demo, bool):
+        raise ValidationError("is_demo", "must be true or false", is_demo)
     _check_name_free(db, display_name.strip())
-    user = User(display_name=display_name.strip(), timezone=timezone, settings_json=settings_json)
+    user = User(
+        display_name=display_name.strip(),
+        timezone=timezone,
+        settings_json=settings_json,
+        is_demo=is_demo,
+    )
     db.add(user)
     db.flush()
     return snapshot(Profile, user)
@@ -63,12 +71,14 @@ def list_profiles(db: Session) -> list[Profile]:
 
 
 def ensure_default_profile(db: Session) -> Profile:
-    """The first profile (oldest, the demo profile excluded when another exists); when there is
-    none, create one named after the OS user (:func:`storage.config.default_profile_name`)."""
-    users = list(db.scalars(select(User).order_by(User.created_at, User.display_name)))
-    real = [u for u in users if u.display_name != DEMO_PROFILE_NAME]
-    if real:
-        return snapshot(Profile, real[0])
+    """The first student profile (oldest; the demo profile is not a student's, whatever its
+    name); when there is none, create one named after the OS user
+    (:func:`storage.config.default_profile_name`)."""
+    first = db.scalar(
+        select(User).where(User.is_demo.is_(False)).order_by(User.created_at, User.display_name)
+    )
+    if first is not None:
+        return snapshot(Profile, first)
     return create_profile(db, default_profile_name(), local_timezone_name())
 
 

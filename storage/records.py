@@ -22,7 +22,8 @@ def snapshot(cls: type[T], obj: Any) -> T:
 
 @dataclass(frozen=True, slots=True)
 class Profile:
-    """A student profile. timezone: IANA name; settings_json: a JSON object as text."""
+    """A student profile. timezone: IANA name; settings_json: a JSON object as text; is_demo:
+    the generated demo profile (``etude demo``), not a student's."""
 
     id: uuid.UUID
     display_name: str
@@ -30,6 +31,7 @@ class Profile:
     settings_json: str
     created_at: datetime
     updated_at: datetime
+    is_demo: bool
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,7 +72,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     rb.add_argument("--all", action="store_true", help="every profile")
     rb.set_defaults(func=_guard(_cmd_progress_rebuild))
 
-    p = sub.add_parser("demo", help='fill the "Demo student" profile with practice history')
+    p = sub.add_parser("demo", help="fill the demo profile with practice history")
     p.add_argument("--days", type=int, default=365, help="days of history (default 365)")
     p.add_argument("--timezone", default=None, help="IANA timezone (default: this machine's)")
     p.set_defaults(func=_guard(_cmd_demo))
@@ -220,13 +220,13 @@ def _cmd_progress_rebuild(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from storage.config import local_timezone_name
-    from storage.demo import DEMO_PROFILE_NAME, create_demo
+    from storage.demo import create_demo
 
     with _database(args) as db, db.transaction() as s:
         tz = args.timezone or local_timezone_name()
         r = create_demo(s, args.days, tz)
     print(
-        f'"{DEMO_PROFILE_NAME}": {r.sessions} sessions, {r.performances} takes, '
+        f'"{r.display_name}": {r.sessions} sessions, {r.performances} takes, '
         f"{r.analyses} analyses, {r.progress_rows} progress rows in {r.seconds:.1f} s"
     )
     return 0

@@ -17,8 +17,13 @@ from storage.config import data_dir, default_db_url, recordings_dir, resolve_db_
 from storage.db import open_database
 from storage.demo import DEMO_PROFILE_NAME, create_demo, generate_history
 from storage.performances import get_session_performances
-from storage.profiles import create_profile, list_profiles
-from storage.sessions import get_user_sessions
+from storage.profiles import (
+    create_profile,
+    ensure_default_profile,
+    get_profile_by_name,
+    list_profiles,
+)
+from storage.sessions import create_session, end_session, get_user_sessions
 from storage.stats import calculate_user_stats
 
 
@@ -132,6 +137,33 @@ def test_demo_history_is_realistic_and_replaced(sqlite_store) -> None:  # type: 
     assert values[-1] > values[0]  # slow improvement
     assert "F#5" in tend and tend["F#5"][-1][1] < tend["F#5"][0][1]  # comes into tune
     assert latest is not None and "per_note" in json.loads(latest.feedback_json or "{}")
+
+
+def test_a_student_named_demo_student_survives_etude_demo(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["profiles", "create", DEMO_PROFILE_NAME, "--timezone", "UTC"]) == 0
+    db = open_database(default_db_url())
+    with db.transaction() as s:
+        student = get_profile_by_name(s, DEMO_PROFILE_NAME)
+        sid = create_session(s, student.id, piece_name="My own scales").id
+        end_session(s, sid)
+    db.dispose()
+    capsys.readouterr()
+    for _ in range(2):  # the second run replaces the first demo, and only it
+        assert main(["demo", "--days", "30", "--timezone", "UTC"]) == 0
+        assert capsys.readouterr().out.startswith(f'"{DEMO_PROFILE_NAME} 2": ')
+    db = open_database(default_db_url())
+    with db.transaction() as s:
+        profiles = list_profiles(s)
+        assert [(p.display_name, p.is_demo) for p in profiles] == [
+            (DEMO_PROFILE_NAME, False),
+            (f"{DEMO_PROFILE_NAME} 2", True),
+        ]
+        assert profiles[0].id == student.id
+        assert [r.id for r in get_user_sessions(s, student.id)] == [sid]
+        assert ensure_default_profile(s).id == student.id
+    db.dispose()
 
 
 def test_heavy_history_counts(sqlite_store) -> None:  # type: ignore[no-untyped-def]

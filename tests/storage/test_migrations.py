@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import sqlite3
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect, text
+from sqlalchemy import Uuid, bindparam, inspect, text
 
 import migrations
 from storage.analyses import create_analysis_result
@@ -27,19 +28,20 @@ from storage.db import (
     stamped_version,
 )
 from storage.errors import DatabaseTooNewError, SchemaPendingError
-from storage.models import Base
+from storage.models import Base, UTCDateTime
 from storage.performances import create_performance
-from storage.profiles import create_profile, get_profile
+from storage.profiles import create_profile, get_profile, list_profiles
 from storage.sessions import create_session, end_session
 
 T0 = datetime(2025, 3, 10, 18, 0, tzinfo=UTC)
+HEAD = head_revision()
 
-NEXT_REVISION = '''"""test only: a later schema"""
+NEXT_REVISION = f'''"""test only: a later schema"""
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0002_test_goal"
-down_revision = "0001_initial"
+down_revision = "{HEAD}"
 branch_labels = None
 depends_on = None
 
@@ -120,7 +122,7 @@ def test_later_revision_round_trip_keeps_data(backend_url: str, newer_scripts: P
         _seed(db)
         for action, target in (
             ("upgrade", "0002_test_goal"),
-            ("downgrade", "0001_initial"),
+            ("downgrade", HEAD),
             ("upgrade", "0002_test_goal"),
         ):
             run_alembic(db.engine, action, target, newer_scripts)
@@ -130,6 +132,63 @@ def test_later_revision_round_trip_keeps_data(backend_url: str, newer_scripts: P
         with db.engine.connect() as conn:
             cols = {c["name"] for c in inspect(conn).get_columns("users")}
             assert "practice_goal_minutes" in cols
+    finally:
+        db.dispose()
+
+
+def _old_database_with_profiles(url: str, profiles: list[tuple[str, str]]) -> Database:
+    """A database at the first schema (before users.is_demo) holding ``profiles`` (name,
+    settings JSON), each with one completed session, as an Etude of that time wrote them."""
+    engine = make_engine(url)
+    run_alembic(engine, "upgrade", "0001_initial")
+    with engine.begin() as conn:
+        for name, settings in profiles:
+            uid, sid = uuid.uuid4(), uuid.uuid4()
+            conn.execute(
+                text(
+                    "INSERT INTO users (id, display_name, timezone, settings_json, created_at,"
+                    " updated_at, usn) VALUES (:id, :name, 'UTC', :settings, :t, :t, -1)"
+                ).bindparams(bindparam("id", type_=Uuid()), bindparam("t", type_=UTCDateTime())),
+                {"id": uid, "name": name, "settings": settings, "t": T0},
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO realtime_sessions (id, user_id, started_at, ended_at,"
+                    " duration_seconds, chunks_processed, status, created_at, updated_at, usn)"
+                    " VALUES (:sid, :uid, :t, :t, 0, 0, 'completed', :t, :t, -1)"
+                ).bindparams(
+                    bindparam("sid", type_=Uuid()),
+                    bindparam("uid", type_=Uuid()),
+                    bindparam("t", type_=UTCDateTime()),
+                ),
+                {"sid": sid, "uid": uid, "t": T0},
+            )
+    engine.dispose()
+    return open_database(url, migrate_schema=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "settings", "demo"),
+    [
+        ("Demo student", '{"demo":true}', True),  # what `etude demo` wrote
+        ("Demo student", "{}", False),  # a student who chose that name
+        ("Ann", '{"demo":true}', False),  # a flag alone is a setting, not the demo
+    ],
+)
+def test_upgrading_an_old_database_marks_only_the_old_demo_profile(
+    backend_url: str, name: str, settings: str, demo: bool
+) -> None:
+    db = _old_database_with_profiles(backend_url, [(name, settings), ("Bea", "{}")])
+    try:
+        with db.transaction() as s:
+            flags = {p.display_name: p.is_demo for p in list_profiles(s)}
+        assert flags == {name: demo, "Bea": False}
+        assert _count(db, "realtime_sessions") == 2
+        run_alembic(db.engine, "downgrade", "0001_initial")
+        assert _count(db, "users") == 2 and _count(db, "realtime_sessions") == 2
+        run_alembic(db.engine, "upgrade", "head")
+        with db.transaction() as s:
+            assert {p.display_name: p.is_demo for p in list_profiles(s)} == flags
     finally:
         db.dispose()
 
@@ -172,15 +231,13 @@ def test_backup_is_made_only_when_a_migration_is_pending(
     try:
         backup = newer.backup_path
         assert backup is not None and backup.exists()
-        assert backup.name.startswith("etude.db.bak-0001_initial-")
+        assert backup.name.startswith(f"etude.db.bak-{HEAD}-")
         with newer.engine.connect() as conn:
             assert MigrationContext.configure(conn).get_current_revision() == "0002_test_goal"
     finally:
         newer.dispose()
     with sqlite3.connect(backup) as old:
-        assert old.execute("SELECT version_num FROM alembic_version").fetchone() == (
-            "0001_initial",
-        )
+        assert old.execute("SELECT version_num FROM alembic_version").fetchone() == (HEAD,)
         assert old.execute("SELECT count(*) FROM analysis_results").fetchone() == (1,)
         cols = [r[1] for r in old.execute("PRAGMA table_info(users)")]
         assert "practice_goal_minutes" not in cols

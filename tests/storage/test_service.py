@@ -83,11 +83,21 @@ def test_profiles_create_get_list_rename_settings_delete(store: Database) -> Non
 
 def test_default_profile_is_created_once_and_skips_demo(store: Database) -> None:
     with store.transaction() as s:
-        create_profile(s, "Demo student")
+        demo = create_profile(s, "Generated", is_demo=True)
         first = ensure_default_profile(s)
         again = ensure_default_profile(s)
+    assert demo.is_demo and not first.is_demo
     assert first.id == again.id
     assert first.display_name == default_profile_name()
+
+
+def test_a_student_named_like_the_demo_is_a_student(store: Database) -> None:
+    with store.transaction() as s:
+        real = create_profile(s, "Demo student")
+        assert ensure_default_profile(s).id == real.id
+        assert not real.is_demo
+        with pytest.raises(ValidationError, match="is_demo"):
+            create_profile(s, "Other", is_demo="yes")  # type: ignore[arg-type]
 
 
 def test_session_lifecycle(store: Database) -> None:
