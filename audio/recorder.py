@@ -17,21 +17,19 @@ import queue
 import struct
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import soundfile as sf
-
-try:
-    import fcntl
-except ImportError:  # Windows: no advisory locks; a .part in use is then not detected
-    fcntl = None  # type: ignore[assignment]
+from filelock import FileLock, Timeout
 
 from audio.ringbuffer import FloatArray
 
 FLUSH_INTERVAL_S = 0.5
 PART_SUFFIX = ".part"
+LOCK_SUFFIX = ".lock"  # <name>.part.lock: held while a recorder writes <name>.part
 WRITE_INTERVAL_S = 0.1
 _FORMATS = {"FLAC": ("FLAC", "PCM_24", ".flac"), "WAV": ("WAV", "PCM_24", ".wav")}
 
@@ -76,9 +74,9 @@ class TakeRecorder:
             )
         except (sf.LibsndfileError, OSError) as exc:
             raise RecorderError(f"cannot create {self.part_path}: {exc}") from exc
-        # Held until the take is closed; the kernel drops it if the process dies, so
+        # Held until the take is closed; the operating system drops it if the process dies, so
         # repair_partial_takes can tell a take still being written from a crashed one.
-        self._lock_fd = _lock_in_use(self.part_path)
+        self._lock = _claim(self.part_path)
         self._queue: queue.SimpleQueue[FloatArray | None] = queue.SimpleQueue()
         self._wake = threading.Event()
         self.frames_written = 0
@@ -149,55 +147,69 @@ class TakeRecorder:
             self._file.close()
         except Exception as exc:
             self.error = self.error or exc
-        finally:
-            self._release_lock()
         if self.error is not None:
+            self._release_lock()
             raise RecorderError(
                 f"the take could not be fully written ({self.error}); "
                 f"the audio so far is in {self.part_path}"
             )
-        os.replace(self.part_path, self.path)
+        try:
+            # Renamed while still locked: a repair never sees this .part free and half-renamed.
+            os.replace(self.part_path, self.path)
+        finally:
+            self._release_lock()
         return self.path
 
     def _release_lock(self) -> None:
-        fd, self._lock_fd = self._lock_fd, None
-        if fd is not None:
-            os.close(fd)  # closing the descriptor releases its flock
+        lock, self._lock = self._lock, None
+        _release(lock, self.part_path)
 
 
-def _lock_in_use(part: Path) -> int | None:
-    """Take an exclusive advisory lock on ``part``; returns the descriptor holding it."""
-    if fcntl is None:
+def _lock_path(part: Path) -> Path:
+    return part.with_name(part.name + LOCK_SUFFIX)
+
+
+def _claim(part: Path) -> FileLock | None:
+    """Lock ``part`` (through ``<part>.lock``) without waiting; None when another recorder,
+    in this or another process, holds it, or when the file system cannot lock (recording
+    matters more than the lock)."""
+    # Not thread-local: a take is opened on one thread and closed on another. No soft
+    # (marker-file) fallback: a marker would outlive a crash and hide the .part from repair.
+    lock = FileLock(_lock_path(part), thread_local=False, fallback_to_soft=False)
+    try:
+        lock.acquire(blocking=False)
+    except OSError:  # filelock.Timeout is an OSError too
         return None
-    try:
-        fd = os.open(part, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:  # a file system without flock: recording matters more than the lock
-        os.close(fd)
-        return None
-    return fd
+    return lock
 
 
-def _in_use(part: Path) -> bool:
-    """True while a live TakeRecorder (in any process) holds ``part``'s lock."""
-    if fcntl is None:
-        return False
+def _release(lock: FileLock | None, part: Path) -> None:
+    """Release ``lock`` and remove its lock file (Windows removes it itself on release)."""
+    if lock is None:
+        return
+    lock.release()
+    with contextlib.suppress(OSError):
+        _lock_path(part).unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _unless_in_use(part: Path) -> Iterator[bool]:
+    """False while a live TakeRecorder (in any process) holds ``part``'s lock; otherwise True,
+    with the lock held for the block, so no recorder can take ``part`` back meanwhile (when
+    the file system cannot lock at all, True without a lock, as before locks existed)."""
+    probe = FileLock(_lock_path(part), thread_local=False, fallback_to_soft=False)
     try:
-        fd = os.open(part, os.O_RDONLY)
+        probe.acquire(blocking=False)
+    except Timeout:
+        yield False
+        return
     except OSError:
-        return False
+        yield True
+        return
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        return True
-    except OSError:
-        return False
+        yield True
     finally:
-        os.close(fd)  # also drops the probe's own lock
-    return False
+        _release(probe, part)
 
 
 def _unique(path: Path) -> Path:
@@ -298,26 +310,33 @@ def repair_partial_takes(folder: str | Path) -> list[Path]:
         raise ValueError(f"{root}: not a folder")
     recovered: list[Path] = []
     for part in sorted(root.glob(f"*{PART_SUFFIX}")):
-        if not part.is_file() or _in_use(part):
-            continue
-        target, ext = _recovered_name(part)
-        ok = False
-        if ext == ".wav" and _repair_wav(part):
-            with contextlib.suppress(sf.LibsndfileError, RuntimeError):
-                ok = sf.info(str(part)).frames > 0
-            if ok:
-                os.replace(part, target)
-        else:
-            try:
-                ok = _decode_what_reads(part, target)
-            except (sf.LibsndfileError, RuntimeError, OSError):
-                ok = False
-            if ok:
-                os.replace(part, _unique(part.with_name(part.name + ".orig")))
-            elif target.exists():
-                target.unlink()  # our own empty output, not student audio
-        if ok:
-            recovered.append(target)
-        else:
-            os.replace(part, _unique(part.with_name(part.name + ".unreadable")))
+        with _unless_in_use(part) as free:
+            # Checked again under the lock: a recorder may have finished and renamed it.
+            if free and part.is_file() and (target := _repair_one(part)) is not None:
+                recovered.append(target)
     return recovered
+
+
+def _repair_one(part: Path) -> Path | None:
+    """Repair one ``.part`` no recorder holds (see :func:`repair_partial_takes`); the recovered
+    take's path, None when it held no readable audio."""
+    target, ext = _recovered_name(part)
+    ok = False
+    if ext == ".wav" and _repair_wav(part):
+        with contextlib.suppress(sf.LibsndfileError, RuntimeError):
+            ok = sf.info(str(part)).frames > 0
+        if ok:
+            os.replace(part, target)
+    else:
+        try:
+            ok = _decode_what_reads(part, target)
+        except (sf.LibsndfileError, RuntimeError, OSError):
+            ok = False
+        if ok:
+            os.replace(part, _unique(part.with_name(part.name + ".orig")))
+        elif target.exists():
+            target.unlink()  # our own empty output, not student audio
+    if ok:
+        return target
+    os.replace(part, _unique(part.with_name(part.name + ".unreadable")))
+    return None

@@ -9,12 +9,9 @@ recovered takes, all on the database worker before the window's first query runs
 from __future__ import annotations
 
 import logging
-import re
 import signal
 import sys
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +21,11 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from desktop.context import AppContext
 from desktop.dbworker import DbWorker
 from desktop.open_sessions import OpenSessions
+from desktop.recovery import claim_data_folder, forget_settled, recover_after_crash
 from desktop.settings import SettingsStore
 
 log = logging.getLogger(__name__)
 APP_NAME = "Etude"
-_TAKE_NAME = re.compile(r"^take-(?P<stamp>\d{8}-\d{6})-(?P<sid>[0-9a-f]{8})-\d+")
 
 
 class StartupError(Exception):
@@ -61,117 +58,6 @@ def open_storage(db_url: str | None) -> Any:
         raise StartupError(f"The database could not be opened.\n\n{exc}") from exc
 
 
-def recover_after_crash(
-    db: Any, recordings_dir: Path, open_sessions: OpenSessions | None = None
-) -> dict[str, Any]:
-    """Database-worker operation run once at start: abandoned sessions + repaired takes.
-
-    A take that was being recorded when Etude died exists only as ``<name>.part``; it is
-    repaired into ``<name>.recovered.<ext>``, and when the session named in the file is known,
-    stored as a Performance with ``recovered=True`` so the history shows it.
-
-    On SQLite every active session is recovered. On a server other computers may be practising
-    right now, so only the sessions ``open_sessions`` names (started here, never ended) and the
-    sessions of repaired takes are. The result's ``"settled"`` lists the noted sessions that are
-    no longer active once this commits: :func:`forget_settled` clears their notes afterwards."""
-    import soundfile as sf
-    from sqlalchemy import select
-
-    from audio.recorder import repair_partial_takes
-    from storage.models import RealtimeSession
-    from storage.performances import create_performance
-    from storage.recovery import recover_abandoned_sessions
-
-    # Takes are attached before the sessions are closed as abandoned: an abandoned session ends
-    # at the end of its last take, so its recovered takes must already be there.
-    active = list(db.scalars(select(RealtimeSession.id).where(RealtimeSession.status == "active")))
-    repaired: list[Path] = []
-    folders = [recordings_dir, *[p for p in recordings_dir.rglob("*") if p.is_dir()]]
-    for folder in folders:
-        try:
-            repaired.extend(repair_partial_takes(folder))
-        except Exception:
-            log.exception("repairing takes in %s failed", folder)
-    attached = 0
-    ours: set[uuid.UUID] = set()
-    unattached: list[Path] = []
-    for path in repaired:
-        m = _TAKE_NAME.match(path.name)
-        session = _session_by_prefix(db, m.group("sid"), active) if m else None
-        if m is None or session is None:
-            unattached.append(path)
-            continue
-        # The .part is already renamed, so a failure here would never be retried: one take
-        # that cannot be stored must not roll back the others or the abandoned sessions.
-        try:
-            with db.begin_nested():
-                info = sf.info(str(path))
-                duration_s = float(info.frames) / float(info.samplerate)
-                create_performance(
-                    db,
-                    session,
-                    audio_path=str(path),
-                    sample_rate=int(info.samplerate),
-                    audio_format=path.suffix.lstrip("."),
-                    notes="recovered after Etude stopped unexpectedly",
-                    recording_started_at=_take_started_at(m.group("stamp"), duration_s),
-                    recording_duration=duration_s,
-                    recovered=True,
-                )
-        except Exception:
-            log.exception("the recovered take %s could not be added to the history", path)
-            unattached.append(path)
-            continue
-        attached += 1
-        ours.add(session)
-    noted = open_sessions.ids() if open_sessions is not None else set()
-    was_active = set(active)
-    if db.get_bind().dialect.name == "sqlite":
-        abandoned = recover_abandoned_sessions(db)
-    else:
-        abandoned = recover_abandoned_sessions(db, session_ids=(noted & was_active) | ours)
-    return {
-        "abandoned": abandoned,
-        "settled": sorted((noted - was_active) | (noted & set(abandoned)), key=str),
-        "repaired": repaired,
-        "attached": attached,
-        "unattached": unattached,
-    }
-
-
-def forget_settled(open_sessions: OpenSessions, result: dict[str, Any]) -> None:
-    """After recovery has committed: clear the notes of sessions that have ended or were just
-    recovered (see :func:`recover_after_crash`)."""
-    for sid in result.get("settled", []):
-        open_sessions.discard(sid)
-
-
-def _take_started_at(stamp: str, duration_s: float) -> datetime:
-    """When a take began: the local time in its file name (not the start-up that found it)."""
-    now = datetime.now(UTC)
-    try:
-        started = datetime.strptime(stamp, "%Y%m%d-%H%M%S").astimezone().astimezone(UTC)
-    except ValueError:
-        return now - timedelta(seconds=duration_s)
-    return min(started, now - timedelta(seconds=duration_s))
-
-
-def _session_by_prefix(db: Any, prefix: str, candidates: list[uuid.UUID]) -> uuid.UUID | None:
-    for sid in candidates:
-        if str(sid).startswith(prefix):
-            return sid
-    from sqlalchemy import String, cast, select
-
-    from storage.models import RealtimeSession
-
-    rows = list(
-        db.scalars(
-            select(RealtimeSession.id).where(cast(RealtimeSession.id, String).like(f"{prefix}%"))
-        )
-    )
-    return rows[0] if len(rows) == 1 else None
-
-
 def build_context(db_url: str | None) -> AppContext:
     """Preferences and workers; the database is opened later, on the database worker."""
     from storage.config import data_dir, recordings_dir, resolve_db_url
@@ -188,26 +74,6 @@ def build_context(db_url: str | None) -> AppContext:
         db_url=resolve_db_url(db_url),
         open_sessions=OpenSessions(data),
     )
-
-
-def claim_data_folder(data_dir: Path) -> Any | None:
-    """Lock ``<data folder>/etude.lock`` for as long as the returned handle stays open.
-
-    None when another running Etude holds it: that Etude's active session and takes are live,
-    so this one must not treat them as left behind by a crash. The kernel drops the lock when
-    a process dies, so after a real crash the next start gets it. (No fcntl, on Windows: the
-    lock is always granted.)"""
-    handle = open(data_dir / "etude.lock", "a")  # noqa: SIM115 - held open on purpose
-    try:
-        import fcntl
-    except ImportError:
-        return handle
-    try:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        handle.close()
-        return None
-    return handle
 
 
 def start_storage(window: Any) -> None:

@@ -38,7 +38,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.ctx = ctx
         self.setWindowTitle("Etude — practice")
-        self.data_folder_lock: Any = None  # desktop.app.claim_data_folder's handle
+        self.data_folder_lock: Any = None  # desktop.recovery.claim_data_folder's lock
         self.resize(1200, 820)
         self.setAcceptDrops(True)
         self.profiles: list[Any] = []
@@ -299,7 +299,7 @@ class MainWindow(QMainWindow):
         self.ctx.compute.wait_for_done(5_000)
         lock, self.data_folder_lock = self.data_folder_lock, None
         if lock is not None:
-            lock.close()  # the next Etude started may now recover what this one left
+            lock.release()  # the next Etude started may now recover what this one left
         super().closeEvent(event)
 
 

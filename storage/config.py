@@ -12,6 +12,7 @@ import getpass
 import os
 from pathlib import Path
 
+import tzlocal
 from platformdirs import user_data_dir
 
 from storage.errors import ValidationError
@@ -62,18 +63,14 @@ def default_profile_name() -> str:
 
 
 def local_timezone_name() -> str:
-    """The machine's IANA timezone name when it can be found, else "UTC"."""
-    env = os.environ.get("TZ", "").lstrip(":")
-    candidates = [env] if env else []
-    localtime = Path("/etc/localtime")
-    if localtime.is_symlink():
-        target = str(localtime.resolve())
-        if "zoneinfo/" in target:
-            candidates.append(target.split("zoneinfo/", 1)[1])
-    for name in candidates:
-        try:
-            check_timezone("timezone", name)
-        except ValidationError:
-            continue
-        return name
-    return "UTC"
+    """The machine's IANA timezone name (e.g. "Europe/Paris"; $TZ first, then the system's
+    setting, on Windows and macOS too, through tzlocal), else "UTC" when none is known."""
+    try:
+        name = tzlocal.get_localzone_name()
+    except Exception:  # tzlocal raises several kinds of errors for a misconfigured machine
+        return "UTC"
+    try:
+        check_timezone("timezone", name)
+    except ValidationError:
+        return "UTC"
+    return str(name)

@@ -117,6 +117,46 @@ def test_a_take_killed_mid_recording_is_repaired_up_to_the_last_second(
     assert repair_partial_takes(tmp_path) == []
 
 
+def test_a_part_another_process_is_writing_is_left_alone_until_that_process_dies(
+    tmp_path: Path,
+) -> None:
+    """Start-up recovery of a second Etude (another process) must never touch a take the first
+    is recording; once that process is killed, the take is repaired as usual."""
+    path = tmp_path / "take.flac"
+    child = subprocess.Popen(
+        [sys.executable, "-c", RECORDING_CHILD, str(path), "FLAC"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    assert child.stdout is not None
+    try:
+        handed = 0
+        deadline = time.monotonic() + 20
+        while handed < int(1.5 * SR) and time.monotonic() < deadline:
+            handed = int(child.stdout.readline() or 0) or handed
+        part = path.with_name(path.name + ".part")
+        assert part.stat().st_size > 0, "the recording child did not get going"
+        for _ in range(3):
+            assert repair_partial_takes(tmp_path) == []
+            assert part.exists() and not list(tmp_path.glob("*.recovered.*"))
+            assert not list(tmp_path.glob("*.unreadable")) and not list(tmp_path.glob("*.orig"))
+            time.sleep(0.3)
+        assert child.poll() is None  # still recording, undisturbed
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    recovered = repair_partial_takes(tmp_path)
+    assert recovered == [tmp_path / "take.recovered.flac"]
+    assert sf.info(str(recovered[0])).frames >= int(0.5 * SR)
+    # The dead recorder's lock file goes with its .part: nothing is left to confuse a later run.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "take.flac.part.orig",
+        "take.recovered.flac",
+    ]
+
+
 def test_a_part_with_no_audio_is_set_aside_not_deleted(tmp_path: Path) -> None:
     junk = tmp_path / "x.flac.part"
     junk.write_bytes(b"not audio at all")
@@ -158,7 +198,8 @@ def test_a_part_still_being_recorded_is_not_repaired(tmp_path: Path, fmt: str) -
     rec.write(x)
     time.sleep(0.7)  # past a flush: the .part holds readable audio a repair could take
     assert repair_partial_takes(tmp_path) == []
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f"take{ext}.part"]
+    # The recorder's lock lives beside the .part (filelock never locks the audio file itself).
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"take{ext}.part", f"take{ext}.part.lock"]
     rec.write(x)
     final = rec.close()
     data, sr = sf.read(str(final), dtype="float32")

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from audio.recorder import TakeRecorder
-from desktop.app import recover_after_crash
+from desktop.recovery import recover_after_crash
 from storage.config import recordings_dir
 from storage.db import open_database
 from storage.performances import get_session_performances
@@ -192,7 +192,7 @@ def _computer(root, name):  # type: ignore[no-untyped-def]
 
 
 def _recover(database, open_sessions, recordings):  # type: ignore[no-untyped-def]
-    from desktop.app import forget_settled
+    from desktop.recovery import forget_settled
 
     with database.sessionmaker() as s:
         result = recover_after_crash(s, recordings, open_sessions)
@@ -290,3 +290,47 @@ def test_on_sqlite_every_active_session_is_recovered_noted_or_not(db_url, tmp_pa
     assert set(result["abandoned"]) == {noted.id, old.id}
     assert notes.ids() == set()
     database.dispose()
+
+
+HOLDER = """
+import sys, time
+from pathlib import Path
+from desktop.recovery import claim_data_folder
+lock = claim_data_folder(Path(sys.argv[1]))
+print("held" if lock is not None else "refused", flush=True)
+time.sleep(120)
+"""
+
+
+def test_a_data_folder_held_by_another_running_etude_is_refused_until_it_dies(tmp_path):  # type: ignore[no-untyped-def]
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from desktop.recovery import claim_data_folder
+
+    repo = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path)],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
+    try:
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == "held"
+        assert claim_data_folder(tmp_path) is None
+        assert claim_data_folder(tmp_path) is None  # a refused claim leaves nothing held
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    # The operating system dropped the dead process's lock: the next start recovers.
+    lock = claim_data_folder(tmp_path)
+    assert lock is not None and lock.is_locked
+    lock.release()
+    again = claim_data_folder(tmp_path)
+    assert again is not None
+    again.release()

@@ -8,7 +8,7 @@ from typing import Any
 
 import soundfile as sf
 
-from desktop.app import recover_after_crash
+from desktop.recovery import recover_after_crash
 from storage.sessions import get_complete_session_data
 from tests.desktop.conftest import wait_idle
 from tests.desktop.helpers import scale_source

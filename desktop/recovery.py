@@ -1,0 +1,152 @@
+"""Start-up recovery after a crash: what the window and the commands that read run first.
+
+Qt-free, so the window (on its database worker) and the command line call the same functions.
+Only one Etude per data folder runs the recovery: :func:`claim_data_folder` holds
+``<data folder>/etude.lock`` (a filelock lock: flock on Linux and macOS, LockFileEx on Windows;
+the operating system drops it when the process dies, so after a real crash the next start gets
+it). A second Etude on the same folder finds it held and leaves the first one's live session and
+takes alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock, Timeout
+
+from desktop.open_sessions import OpenSessions
+
+log = logging.getLogger(__name__)
+LOCK_NAME = "etude.lock"
+_TAKE_NAME = re.compile(r"^take-(?P<stamp>\d{8}-\d{6})-(?P<sid>[0-9a-f]{8})-\d+")
+
+
+def claim_data_folder(data_dir: Path) -> FileLock | None:
+    """Lock ``<data folder>/etude.lock`` until the returned lock is released (or this process
+    ends). None when another running Etude holds it: that Etude's active session and takes are
+    live, so this one must not treat them as left behind by a crash."""
+    # Not thread-local: the window claims it on the GUI thread and may release it elsewhere.
+    # No soft (marker-file) fallback: a marker outlives a crash and would block every later start.
+    lock = FileLock(data_dir / LOCK_NAME, thread_local=False, fallback_to_soft=False)
+    try:
+        lock.acquire(blocking=False)
+    except Timeout:
+        return None
+    return lock
+
+
+def recover_after_crash(
+    db: Any, recordings_dir: Path, open_sessions: OpenSessions | None = None
+) -> dict[str, Any]:
+    """Database-worker operation run once at start: abandoned sessions + repaired takes.
+
+    A take that was being recorded when Etude died exists only as ``<name>.part``; it is
+    repaired into ``<name>.recovered.<ext>``, and when the session named in the file is known,
+    stored as a Performance with ``recovered=True`` so the history shows it.
+
+    On SQLite every active session is recovered. On a server other computers may be practising
+    right now, so only the sessions ``open_sessions`` names (started here, never ended) and the
+    sessions of repaired takes are. The result's ``"settled"`` lists the noted sessions that are
+    no longer active once this commits: :func:`forget_settled` clears their notes afterwards."""
+    # Imported here: the window imports this module before SQLAlchemy has loaded.
+    import soundfile as sf
+    from sqlalchemy import select
+
+    from audio.recorder import repair_partial_takes
+    from storage.models import RealtimeSession
+    from storage.performances import create_performance
+    from storage.recovery import recover_abandoned_sessions
+
+    # Takes are attached before the sessions are closed as abandoned: an abandoned session ends
+    # at the end of its last take, so its recovered takes must already be there.
+    active = list(db.scalars(select(RealtimeSession.id).where(RealtimeSession.status == "active")))
+    repaired: list[Path] = []
+    folders = [recordings_dir, *[p for p in recordings_dir.rglob("*") if p.is_dir()]]
+    for folder in folders:
+        try:
+            repaired.extend(repair_partial_takes(folder))
+        except Exception:
+            log.exception("repairing takes in %s failed", folder)
+    attached = 0
+    ours: set[uuid.UUID] = set()
+    unattached: list[Path] = []
+    for path in repaired:
+        m = _TAKE_NAME.match(path.name)
+        session = _session_by_prefix(db, m.group("sid"), active) if m else None
+        if m is None or session is None:
+            unattached.append(path)
+            continue
+        # The .part is already renamed, so a failure here would never be retried: one take
+        # that cannot be stored must not roll back the others or the abandoned sessions.
+        try:
+            with db.begin_nested():
+                info = sf.info(str(path))
+                duration_s = float(info.frames) / float(info.samplerate)
+                create_performance(
+                    db,
+                    session,
+                    audio_path=str(path),
+                    sample_rate=int(info.samplerate),
+                    audio_format=path.suffix.lstrip("."),
+                    notes="recovered after Etude stopped unexpectedly",
+                    recording_started_at=_take_started_at(m.group("stamp"), duration_s),
+                    recording_duration=duration_s,
+                    recovered=True,
+                )
+        except Exception:
+            log.exception("the recovered take %s could not be added to the history", path)
+            unattached.append(path)
+            continue
+        attached += 1
+        ours.add(session)
+    noted = open_sessions.ids() if open_sessions is not None else set()
+    was_active = set(active)
+    if db.get_bind().dialect.name == "sqlite":
+        abandoned = recover_abandoned_sessions(db)
+    else:
+        abandoned = recover_abandoned_sessions(db, session_ids=(noted & was_active) | ours)
+    return {
+        "abandoned": abandoned,
+        "settled": sorted((noted - was_active) | (noted & set(abandoned)), key=str),
+        "repaired": repaired,
+        "attached": attached,
+        "unattached": unattached,
+    }
+
+
+def forget_settled(open_sessions: OpenSessions, result: dict[str, Any]) -> None:
+    """After recovery has committed: clear the notes of sessions that have ended or were just
+    recovered (see :func:`recover_after_crash`)."""
+    for sid in result.get("settled", []):
+        open_sessions.discard(sid)
+
+
+def _take_started_at(stamp: str, duration_s: float) -> datetime:
+    """When a take began: the local time in its file name (not the start-up that found it)."""
+    now = datetime.now(UTC)
+    try:
+        started = datetime.strptime(stamp, "%Y%m%d-%H%M%S").astimezone().astimezone(UTC)
+    except ValueError:
+        return now - timedelta(seconds=duration_s)
+    return min(started, now - timedelta(seconds=duration_s))
+
+
+def _session_by_prefix(db: Any, prefix: str, candidates: list[uuid.UUID]) -> uuid.UUID | None:
+    for sid in candidates:
+        if str(sid).startswith(prefix):
+            return sid
+    from sqlalchemy import String, cast, select
+
+    from storage.models import RealtimeSession
+
+    rows = list(
+        db.scalars(
+            select(RealtimeSession.id).where(cast(RealtimeSession.id, String).like(f"{prefix}%"))
+        )
+    )
+    return rows[0] if len(rows) == 1 else None
