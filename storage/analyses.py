@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from storage import progress
 from storage.errors import NotFoundError, ValidationError
 from storage.models import DIFFICULTY_LEVELS, AnalysisResult, Performance, RealtimeSession, utcnow
-from storage.records import AnalysisRecord
+from storage.records import ANALYSIS_COUNT_FIELDS, ANALYSIS_SCORE_FIELDS, AnalysisRecord
 from storage.rows import guarded_insert, insert_params, opt_float, performance_row, select_record
 from storage.validation import (
     check_aware,
@@ -30,18 +30,6 @@ from storage.validation import (
     check_text,
     check_uuid,
 )
-
-_SCORE_FIELDS = (
-    "pitch_accuracy",
-    "rhythm_accuracy",
-    "dynamics_range",
-    "overall_score",
-    "timing_consistency",
-    "tempo_stability",
-    "note_accuracy_rate",
-    "genre_match_score",
-)
-_COUNT_FIELDS = ("total_notes_detected", "total_onsets_detected", "total_dynamics_events")
 
 
 def create_analysis_result(
@@ -85,9 +73,9 @@ def create_analysis_result(
         "total_onsets_detected": total_onsets_detected,
         "total_dynamics_events": total_dynamics_events,
     }
-    for name in _SCORE_FIELDS:
+    for name in ANALYSIS_SCORE_FIELDS:
         check_score(name, values[name])
-    for name in _COUNT_FIELDS:
+    for name in ANALYSIS_COUNT_FIELDS:
         check_int(name, values[name], 0)
     check_finite("avg_pitch_deviation_cents", avg_pitch_deviation_cents)
     if avg_pitch_deviation_cents is not None and not 0 <= avg_pitch_deviation_cents <= 1200:
@@ -102,8 +90,10 @@ def create_analysis_result(
     check_int("processing_time_ms", processing_time_ms, 0)
     check_aware("created_at", created_at)
     now = utcnow()
-    scores_and_counts: dict[str, Any] = {name: opt_float(values[name]) for name in _SCORE_FIELDS}
-    scores_and_counts.update((name, values[name]) for name in _COUNT_FIELDS)
+    scores_and_counts: dict[str, Any] = {
+        name: opt_float(values[name]) for name in ANALYSIS_SCORE_FIELDS
+    }
+    scores_and_counts.update((name, values[name]) for name in ANALYSIS_COUNT_FIELDS)
     record = AnalysisRecord(
         id=uuid.uuid4(),
         performance_id=pid,

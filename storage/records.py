@@ -72,6 +72,25 @@ class PerformanceRecord:
     updated_at: datetime
 
 
+# The fields of an analysis that are scores in 0..1 (None = not measurable here), and its
+# counts (>= 0): the one table the service's checks, the command line and the tests share.
+ANALYSIS_SCORE_FIELDS: tuple[str, ...] = (
+    "pitch_accuracy",
+    "rhythm_accuracy",
+    "dynamics_range",
+    "overall_score",
+    "timing_consistency",
+    "tempo_stability",
+    "note_accuracy_rate",
+    "genre_match_score",
+)
+ANALYSIS_COUNT_FIELDS: tuple[str, ...] = (
+    "total_notes_detected",
+    "total_onsets_detected",
+    "total_dynamics_events",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class AnalysisRecord:
     """The analysis of a take. Scores 0..1 or None (not measurable)."""

@@ -240,17 +240,10 @@ def _r(x: float | None, digits: int) -> float | None:
 
 def to_json(result: FileAnalysis, frames: bool) -> dict[str, Any]:
     """The JSON contract of ``etude analyze --json`` for one file (times in seconds)."""
+    from storage.records import ANALYSIS_SCORE_FIELDS
+
     m = dict(result.score.metrics)
-    for k in (
-        "pitch_accuracy",
-        "rhythm_accuracy",
-        "dynamics_range",
-        "overall_score",
-        "timing_consistency",
-        "tempo_stability",
-        "note_accuracy_rate",
-        "genre_match_score",
-    ):
+    for k in ANALYSIS_SCORE_FIELDS:
         m[k] = _r(m[k], 4)
     m["avg_pitch_deviation_cents"] = _r(m["avg_pitch_deviation_cents"], 2)
     out: dict[str, Any] = {

@@ -21,6 +21,7 @@ from storage.profiles import (
     update_profile_settings,
 )
 from storage.progress_metrics import create_or_update_progress_metric, get_user_progress
+from storage.records import ANALYSIS_COUNT_FIELDS, ANALYSIS_SCORE_FIELDS
 from storage.sessions import (
     create_session,
     end_session,
@@ -245,16 +246,7 @@ CASES: list[tuple[str, Call, str, str]] = [
             f,
             "between 0 and 1",
         )
-        for f in (
-            "pitch_accuracy",
-            "rhythm_accuracy",
-            "dynamics_range",
-            "overall_score",
-            "timing_consistency",
-            "tempo_stability",
-            "note_accuracy_rate",
-            "genre_match_score",
-        )
+        for f in ANALYSIS_SCORE_FIELDS
     ],
     (
         "score < 0",
@@ -425,3 +417,21 @@ def test_error_messages_show_values_as_a_student_typed_them() -> None:
     msg = str(ValidationError("audio_path", "must be at most 500 characters", long))
     assert "(got '/music/xxx" in msg and "… (607 characters))" in msg and len(msg) < 200
     assert str(ValidationError("genre", "must be text", 5)) == "invalid genre: must be text (got 5)"
+
+
+def test_the_score_table_names_every_score_and_count_of_an_analysis() -> None:
+    """One table of the 0..1 fields: it must cover the model's columns, what scoring fills and
+    what the take card shows as a percentage, so a new score cannot skip its 0..1 check."""
+    from sqlalchemy import Float, Integer
+
+    from audio.scoring import METRIC_KEYS
+    from desktop.widgets.take_card import SCORE_FIELDS as CARD_FIELDS
+    from storage.models import AnalysisResult
+
+    columns = AnalysisResult.__table__.c
+    floats = {c.name for c in columns if isinstance(c.type, Float)}
+    ints = {c.name for c in columns if isinstance(c.type, Integer)}
+    assert set(ANALYSIS_SCORE_FIELDS) == floats - {"avg_pitch_deviation_cents"}
+    assert set(ANALYSIS_COUNT_FIELDS) == ints - {"processing_time_ms", "usn"}
+    assert set(ANALYSIS_SCORE_FIELDS) | set(ANALYSIS_COUNT_FIELDS) <= set(METRIC_KEYS)
+    assert {f for f, _label, kind in CARD_FIELDS if kind == "pct"} <= set(ANALYSIS_SCORE_FIELDS)
