@@ -116,6 +116,13 @@ def start_storage(window: Any) -> None:
             else:
                 text += "; you find them in History."
             window.practice.messages.show_message(text, "info")
+        failed: list[tuple[Any, str]] = result.get("failed", [])
+        if failed:
+            window.practice.show_problem(
+                f"Etude could not finish checking {len(failed)} session(s) interrupted last "
+                f"time ({failed[0][1]}); they are kept as they are and checked again at the next "
+                f"start. Nothing was deleted: interrupted recordings are in {rec_dir}."
+            )
         window.history.reload()
 
     def recovery_failed(exc: BaseException) -> None:

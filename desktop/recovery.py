@@ -106,17 +106,38 @@ def recover_after_crash(
         ours.add(session)
     noted = open_sessions.ids() if open_sessions is not None else set()
     was_active = set(active)
+    failed: list[tuple[uuid.UUID, str]] = []
+
+    def note_failure(session_id: uuid.UUID, exc: Exception) -> None:
+        failed.append((session_id, failure_reason(exc)))
+
     if db.get_bind().dialect.name == "sqlite":
-        abandoned = recover_abandoned_sessions(db)
+        abandoned = recover_abandoned_sessions(db, on_failure=note_failure)
     else:
-        abandoned = recover_abandoned_sessions(db, session_ids=(noted & was_active) | ours)
+        abandoned = recover_abandoned_sessions(
+            db, session_ids=(noted & was_active) | ours, on_failure=note_failure
+        )
     return {
         "abandoned": abandoned,
+        "failed": failed,
         "settled": sorted((noted - was_active) | (noted & set(abandoned)), key=str),
         "repaired": repaired,
         "attached": attached,
         "unattached": unattached,
     }
+
+
+def failure_reason(exc: BaseException) -> str:
+    """Why something failed, in one line a student may read: never a database statement (a
+    database error's text quotes it) or a stack trace; those go to the log."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if isinstance(exc, SQLAlchemyError):
+        return "the database refused it (details in the log)"
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    return text[:200]
 
 
 def forget_settled(open_sessions: OpenSessions, result: dict[str, Any]) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import uuid
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Insert, bindparam, select
@@ -21,11 +21,11 @@ from storage.models import DIFFICULTY_LEVELS, AnalysisResult, Performance, Realt
 from storage.records import ANALYSIS_COUNT_FIELDS, ANALYSIS_SCORE_FIELDS, AnalysisRecord
 from storage.rows import guarded_insert, insert_params, opt_float, performance_row, select_record
 from storage.validation import (
-    check_aware,
     check_enum,
     check_finite,
     check_int,
     check_json_object,
+    check_moment,
     check_score,
     check_text,
     check_uuid,
@@ -88,7 +88,7 @@ def create_analysis_result(
     check_enum("difficulty_estimate", difficulty_estimate, DIFFICULTY_LEVELS)
     check_text("analysis_engine_version", analysis_engine_version, 64)
     check_int("processing_time_ms", processing_time_ms, 0)
-    check_aware("created_at", created_at)
+    created = check_moment("created_at", created_at)
     now = utcnow()
     scores_and_counts: dict[str, Any] = {
         name: opt_float(values[name]) for name in ANALYSIS_SCORE_FIELDS
@@ -102,7 +102,7 @@ def create_analysis_result(
         difficulty_estimate=difficulty_estimate,
         analysis_engine_version=analysis_engine_version,
         processing_time_ms=processing_time_ms,
-        created_at=(created_at or now).astimezone(UTC),
+        created_at=created or now,
         updated_at=now,
         **scores_and_counts,
     )

@@ -53,6 +53,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "savepoint", _sqlite_begin_before_savepoint)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     engine = create_engine(url, **kwargs)
@@ -67,6 +68,18 @@ def _postgres_settings(dbapi_connection: Any, _record: Any) -> None:
     with dbapi_connection.cursor() as cursor:
         cursor.execute("SET random_page_cost = 1.1")
     dbapi_connection.commit()  # a SET in a rolled-back transaction would be undone
+
+
+def _sqlite_begin_before_savepoint(conn: Connection, _name: str | None) -> None:
+    # Python's sqlite3 driver begins a transaction only before an INSERT/UPDATE/DELETE. A
+    # SAVEPOINT before any of those then opens the transaction itself, and its RELEASE commits
+    # it: work done under begin_nested() survived the rollback of the transaction around it.
+    # Beginning first keeps a savepoint inside the transaction it belongs to. IMMEDIATE: a
+    # transaction with savepoints writes, and taking the write lock now lets the busy timeout
+    # wait for it (a deferred one upgraded later can fail at once on a newer snapshot).
+    dbapi_connection = conn.connection.dbapi_connection
+    if dbapi_connection is not None and not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN IMMEDIATE")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -29,9 +29,11 @@ from storage import progress
 from storage.errors import ValidationError
 from storage.models import AnalysisResult, Performance, RealtimeSession, Tombstone, User
 from storage.profiles import create_profile
-from storage.validation import check_timezone
+from storage.validation import HISTORY_DAYS, check_timezone
 
 DEMO_PROFILE_NAME = "Demo student"
+# The history stays within the dates the service accepts (storage.validation.HISTORY_DAYS).
+MAX_DEMO_DAYS = HISTORY_DAYS - 1
 ENGINE_VERSION = "demo-1"
 
 # (piece, genre, tempo BPM, difficulty)
@@ -76,13 +78,12 @@ def generate_history(
     analyses_per_take: int | None = None,
     seed: int = 7,
 ) -> tuple[int, int, int]:
-    """Bulk-insert ``days`` (1..36500) days of completed sessions ending at ``end`` (default
-    now) for profile ``user_id``. The three counts, when given, make every day/session/take
-    the same (the benchmark's heavy use, practising every day); otherwise they vary as the
-    module docstring says. Progress rows are not built here. Returns (sessions, takes,
-    analyses) inserted."""
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 36500:
-        raise ValidationError("days", "must be a whole number of days between 1 and 36500", days)
+    """Bulk-insert ``days`` (1..MAX_DEMO_DAYS, 20 years) days of completed sessions ending at
+    ``end`` (default now) for profile ``user_id``. The three counts, when given, make every
+    day/session/take the same (the benchmark's heavy use, practising every day); otherwise they
+    vary as the module docstring says. Progress rows are not built here. Returns (sessions,
+    takes, analyses) inserted."""
+    _check_days(days)
     user = db.get(User, user_id)
     if user is None:
         raise ValidationError("user_id", "no such profile", user_id)
@@ -232,6 +233,13 @@ def _analysis(
     }
 
 
+def _check_days(days: object) -> None:
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_DEMO_DAYS:
+        raise ValidationError(
+            "days", f"must be a whole number of days between 1 and {MAX_DEMO_DAYS}", days
+        )
+
+
 def refresh_statistics(db: Session) -> None:
     """Refresh the query planner's statistics after a bulk insert (PostgreSQL's autovacuum would
     do it later; until then its plans for the new rows can be far off)."""
@@ -243,13 +251,12 @@ def refresh_statistics(db: Session) -> None:
 
 def create_demo(db: Session, days: int, timezone: str = "UTC", *, seed: int = 7) -> DemoResult:
     """Replace the demo profile (the one marked ``is_demo``, whatever its name; a student's
-    profile is never touched) with ``days`` (1..36500) days of history ending yesterday
+    profile is never touched) with ``days`` (1..MAX_DEMO_DAYS) days of history ending yesterday
     (profile in IANA ``timezone``), then rebuild its progress rows. The new profile is named
     "Demo student", or "Demo student 2", 3, ... when a student already has that name."""
     import time as _time
 
-    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 36500:
-        raise ValidationError("days", "must be a whole number of days between 1 and 36500", days)
+    _check_days(days)
     check_timezone("timezone", timezone)
     t0 = _time.perf_counter()
     for old in db.scalars(select(User).where(User.is_demo.is_(True))).all():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 import uuid
 from datetime import datetime
 from typing import Any
@@ -21,6 +22,11 @@ class ValidationError(StorageError, ValueError):
         super().__init__(f"invalid {field}: {rule} (got {_shown(value)})")
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel = 3  # a value nested thousands of levels deep must not overflow the stack
+_SHORT.maxother = 80
+
+
 def _shown(value: Any) -> str:
     # The value as the student wrote it: a date or id in its usual form, a long text cut short.
     if isinstance(value, datetime):
@@ -29,7 +35,10 @@ def _shown(value: Any) -> str:
         return str(value)
     if isinstance(value, str) and len(value) > 80:
         return f"{value[:60]!r}… ({len(value)} characters)"
-    return repr(value)
+    try:
+        return _SHORT.repr(value)
+    except Exception:  # a value whose own repr fails is still named by its type
+        return f"a {type(value).__name__}"
 
 
 class NotFoundError(StorageError, LookupError):

@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from storage.errors import StorageError, ValidationError
 from storage.models import AnalysisResult, Base, Performance, ProgressMetric, RealtimeSession, User
 from storage.progress import local_midnight_utc
+from storage.validation import check_bool, check_moment, check_uuid
 
 TABLES: tuple[str, ...] = ("sessions", "performances", "analyses", "progress")
 FILE_NAMES: dict[str, str] = {t: f"{t}.csv" for t in TABLES}
@@ -147,15 +148,19 @@ def export_csv(
     since (inclusive)/until (exclusive): aware bounds on the session's started_at (takes and
     analyses follow their session) or the progress row's metric_date. progress: see
     :data:`ProgressCallback`. excel_bom: start each file with a UTF-8 byte-order mark."""
-    if table not in (*TABLES, "all"):
+    if not isinstance(table, str) or table not in (*TABLES, "all"):
         raise ValidationError("table", f"must be one of {', '.join((*TABLES, 'all'))}", table)
-    for name, bound in (("since", since), ("until", until)):
-        if bound is not None and (bound.tzinfo is None or bound.utcoffset() is None):
-            raise ValidationError(name, "must be timezone-aware", bound)
+    since = check_moment("since", since)
+    until = check_moment("until", until)
     if since is not None and until is not None and until <= since:
         raise ValidationError("until", "must be after since", until)
+    check_bool("excel_bom", excel_bom)
+    if progress is not None and not callable(progress):
+        raise ValidationError("progress", "must be a function or None", progress)
+    if user_id is not None:
+        user_id = check_uuid("user_id", user_id)
     if user_id is not None and db.get(User, user_id) is None:
-        raise ValidationError("profile", "no such profile", user_id)
+        raise ValidationError("user_id", "no such profile", user_id)
     tables = list(TABLES) if table == "all" else [table]
     if table == "all":
         if out.exists() and not out.is_dir():

@@ -7,12 +7,12 @@ frozen records back.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from storage import progress
-from storage.errors import NotFoundError, ValidationError
+from storage.errors import NotFoundError
 from storage.models import Performance, RealtimeSession, utcnow
 from storage.records import PerformanceRecord, snapshot
 from storage.rows import (
@@ -23,9 +23,10 @@ from storage.rows import (
     tombstone_performances,
 )
 from storage.validation import (
-    check_aware,
+    check_bool,
     check_duration,
     check_int,
+    check_moment,
     check_path,
     check_text,
     check_uuid,
@@ -48,22 +49,23 @@ def create_performance(
 ) -> PerformanceRecord:
     """Register a take of a session. sample_rate: 1..768000 Hz; paths <= 500 characters;
     audio_format <= 32 characters (e.g. "wav", "flac"); notes: free text <= 10000 characters;
-    recording_duration: seconds >= 0; recovered: the take was repaired after a crash."""
+    recording_duration: 0..86400 seconds (a day); recording_started_at: aware, within
+    storage.validation.moment_bounds, default now; recovered: the take was repaired after a
+    crash."""
     sid = check_uuid("session_id", session_id)
     check_path("audio_path", audio_path)
     check_path("midi_path", midi_path)
     check_int("sample_rate", sample_rate, 1, MAX_SAMPLE_RATE_HZ, required=True)
     check_text("audio_format", audio_format, 32)
     check_text("notes", notes, 10_000)
-    check_aware("recording_started_at", recording_started_at)
+    started = check_moment("recording_started_at", recording_started_at)
     check_duration("recording_duration", recording_duration)
-    if not isinstance(recovered, bool):
-        raise ValidationError("recovered", "must be true or false", recovered)
+    check_bool("recovered", recovered)
     now = utcnow()
     record = PerformanceRecord(
         id=uuid.uuid4(),
         session_id=sid,
-        recording_started_at=(recording_started_at or now).astimezone(UTC),
+        recording_started_at=started or now,
         recording_duration=float(recording_duration),
         audio_path=audio_path,
         midi_path=midi_path,
@@ -96,8 +98,8 @@ def get_session_performances(db: Session, session_id: uuid.UUID | str) -> list[P
 def mark_performance_recovered(
     db: Session, performance_id: uuid.UUID | str, recording_duration: float | None = None
 ) -> PerformanceRecord:
-    """Flag a take as recovered after a crash; recording_duration (seconds >= 0) is the length
-    of the repaired file, when known."""
+    """Flag a take as recovered after a crash; recording_duration (0..86400 seconds) is the
+    length of the repaired file, when known."""
     pid = check_uuid("performance_id", performance_id)
     if recording_duration is not None:
         check_duration("recording_duration", recording_duration)

@@ -55,6 +55,7 @@ from storage.models import (
     User,
     utcnow,
 )
+from storage.validation import check_moment, check_uuid
 
 STREAK_MILESTONES = (3, 7, 30)
 _ONE_DAY = timedelta(days=1)
@@ -169,6 +170,7 @@ def recompute_for_sessions(db: Session, user_id: uuid.UUID, starts: Sequence[dat
 
 def rebuild_user(db: Session, user_id: uuid.UUID) -> int:
     """Recompute every progress row of a profile from its sessions; returns the rows written."""
+    user_id = check_uuid("user_id", user_id)
     user = db.get(User, user_id)
     if user is None:
         raise NotFoundError("user", user_id)
@@ -503,13 +505,17 @@ def progress_series(
     until: datetime | None = None,
 ) -> list[tuple[date, float | None]]:
     """(local period start date, value) of one progress metric, oldest first. metric: one of
-    SERIES_METRICS (scores 0..1, improvement_rate -1..1, practice time in seconds)."""
-    if period_type not in PERIOD_TYPES:
+    SERIES_METRICS (scores 0..1, improvement_rate -1..1, practice time in seconds); since and
+    until: optional aware bounds on the period's start (within validation.moment_bounds)."""
+    if not isinstance(period_type, str) or period_type not in PERIOD_TYPES:
         raise ValidationError(
             "period_type", f"must be one of {', '.join(PERIOD_TYPES)}", period_type
         )
-    if metric not in SERIES_METRICS:
+    if not isinstance(metric, str) or metric not in SERIES_METRICS:
         raise ValidationError("metric", f"must be one of {', '.join(SERIES_METRICS)}", metric)
+    user_id = check_uuid("user_id", user_id)
+    since = check_moment("since", since)
+    until = check_moment("until", until)
     user = db.get(User, user_id)
     if user is None:
         raise NotFoundError("user", user_id)
@@ -545,7 +551,10 @@ def intonation_tendencies(
 
     Read from the ``per_note`` list of analyses' feedback_json (items ``{"note": "F#5",
     "mean_cents": 18.0, "count": n}``; + = sharp). Weekly means are weighted by count. Analyses
-    without per-note data, or with malformed items, are skipped."""
+    without per-note data, or with malformed items, are skipped. since: optional aware lower
+    bound on the session's start (within validation.moment_bounds)."""
+    user_id = check_uuid("user_id", user_id)
+    since = check_moment("since", since)
     user = db.get(User, user_id)
     if user is None:
         raise NotFoundError("user", user_id)
@@ -562,7 +571,7 @@ def intonation_tendencies(
     for started_at, text in db.execute(stmt):
         try:
             items = json.loads(text or "{}").get("per_note")
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             continue
         if not isinstance(items, list):
             continue

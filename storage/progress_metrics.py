@@ -25,12 +25,12 @@ from storage.records import ProgressRecord
 from storage.rows import expire_loaded, record_columns, select_record, user_row
 from storage.validation import (
     MAX_LIMIT,
-    check_aware,
     check_enum,
     check_finite,
     check_int,
     check_json,
     check_json_object,
+    check_moment,
     check_score,
     check_uuid,
 )
@@ -60,7 +60,7 @@ def create_or_update_progress_metric(
     total_practice_time_seconds (>= 0), avg_* and consistency_score (0..1), improvement_rate
     (-1..1), genre_breakdown_json (JSON object), milestones_json (JSON list or object)."""
     uid = check_uuid("user_id", user_id)
-    check_aware("metric_date", metric_date, required=True)
+    moment = check_moment("metric_date", metric_date, required=True)
     check_enum("period_type", period_type, PERIOD_TYPES, required=True)
     clean: dict[str, Any] = {}
     for name, value in metrics.items():
@@ -85,7 +85,7 @@ def create_or_update_progress_metric(
     values.update(
         id=uuid.uuid4(),
         user_id=uid,
-        metric_date=metric_date,
+        metric_date=moment,
         period_type=period_type,
         total_sessions=0,
         total_practice_time_seconds=0,
@@ -136,8 +136,8 @@ def get_user_progress(
     uid = check_uuid("user_id", user_id)
     check_enum("period_type", period_type, PERIOD_TYPES, required=True)
     check_int("limit", limit, 1, MAX_LIMIT, required=True)
-    check_aware("since", since)
-    check_aware("until", until)
+    since = check_moment("since", since)
+    until = check_moment("until", until)
     stmt = select_record(ProgressRecord).where(
         ProgressMetric.user_id == uid, ProgressMetric.period_type == period_type
     )

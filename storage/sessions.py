@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import typing
 import uuid
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Integer, Select, Table, bindparam, cast, extract, func, select, update
@@ -46,10 +46,12 @@ from storage.rows import (
     user_row,
 )
 from storage.validation import (
+    MAX_INT32,
     MAX_LIMIT,
-    check_aware,
+    check_bool,
     check_enum,
     check_int,
+    check_moment,
     check_tempo,
     check_text,
     check_uuid,
@@ -76,7 +78,7 @@ def create_session(
     check_tempo("target_tempo", target_tempo)
     check_enum("difficulty_level", difficulty_level, DIFFICULTY_LEVELS)
     check_text("websocket_session_id", websocket_session_id)
-    check_aware("started_at", started_at)
+    started = check_moment("started_at", started_at)
     now = utcnow()
     record = SessionRecord(
         id=uuid.uuid4(),
@@ -85,7 +87,7 @@ def create_session(
         genre=genre,
         target_tempo=target_tempo,
         difficulty_level=difficulty_level,
-        started_at=(started_at or now).astimezone(UTC),
+        started_at=started or now,
         ended_at=None,
         duration_seconds=None,
         websocket_session_id=websocket_session_id,
@@ -110,8 +112,8 @@ def end_session(
     ended_at (aware, default now, not before started_at). Then recompute the daily, weekly and
     monthly progress rows it touches (unless ``update_progress`` is False)."""
     sid = check_uuid("session_id", session_id)
-    check_aware("ended_at", ended_at)
-    end = (ended_at or utcnow()).astimezone(UTC)
+    end = check_moment("ended_at", ended_at) or utcnow()
+    check_bool("update_progress", update_progress)
     postgres = db.get_bind().dialect.name == "postgresql"
     params: dict[str, Any] = {"sid": sid, "end": end, "now": utcnow()}
     if not postgres:
@@ -222,7 +224,8 @@ def _user_sessions_stmt(by_status: bool) -> Select[Any]:
 
 def update_chunks_processed(db: Session, session_id: uuid.UUID | str, chunks: int) -> int:
     """Add ``chunks`` (0..1,000,000) to an active session's chunks_processed in one atomic
-    UPDATE, so concurrent callers lose no increment. Returns the new total."""
+    UPDATE, so concurrent callers lose no increment; the total stays <= 2**31 - 1. Returns the
+    new total."""
     sid = check_uuid("session_id", session_id)
     check_int("chunks", chunks, 0, MAX_CHUNKS_PER_CALL, required=True)
     db.flush()
@@ -230,6 +233,8 @@ def update_chunks_processed(db: Session, session_id: uuid.UUID | str, chunks: in
     total = db.connection().execute(_add_chunks_stmt(), params).scalar_one_or_none()
     if total is None:
         row = session_row(db, sid)
+        if row.status == "active":
+            raise ValidationError("chunks", f"would take chunks_processed past {MAX_INT32}", chunks)
         raise ValidationError(
             "status", f"chunks can only be added to an active session (it is {row.status})", sid
         )
@@ -243,6 +248,8 @@ def _add_chunks_stmt() -> Any:
     return (
         update(table)
         .where(table.c.id == bindparam("sid"), table.c.status == "active")
+        # The total stays a 32-bit integer: PostgreSQL would refuse more with an error.
+        .where(table.c.chunks_processed <= MAX_INT32 - bindparam("chunks", type_=Integer()))
         .values(
             chunks_processed=table.c.chunks_processed + bindparam("chunks", type_=Integer()),
             updated_at=bindparam("now", type_=table.c.updated_at.type),

@@ -20,7 +20,7 @@ from storage.errors import NotFoundError
 from storage.models import AnalysisResult, Performance, RealtimeSession, User, id_in, utcnow
 from storage.records import UserStats
 from storage.rows import opt_float
-from storage.validation import check_aware, check_int, check_uuid
+from storage.validation import check_int, check_moment, check_uuid
 
 # Above this many sessions in the window the analyses are found by a join instead of a list of
 # session ids (a long IN list costs more to send and plan than the join).
@@ -39,8 +39,7 @@ def calculate_user_stats(
     yesterday when there is no session yet today; longest_streak_days is the longest run."""
     uid = check_uuid("user_id", user_id)
     check_int("days", days, 1, 3650, required=True)
-    check_aware("now", now)
-    end = now or utcnow()
+    end = check_moment("now", now) or utcnow()
     start = end - timedelta(days=days)
     window = (
         RealtimeSession.user_id == uid,

@@ -1,9 +1,18 @@
 """Input rules, checked before anything is written.
 
-Each check raises :class:`storage.errors.ValidationError` naming the field and the rule. The
-rules are the seed's (scores 0..1, tempo 20..300 BPM, enums, names <= 255 characters, paths <= 500)
-plus the obvious ones (positive sample rate, non-negative counts and durations, limit/offset
-bounds, aware datetimes, IANA timezones, JSON objects).
+Each check raises :class:`storage.errors.ValidationError` naming the field and the rule, and
+nothing else: a value of the wrong type, text that is not valid Unicode, JSON nested too deep
+or a date no clock can show are refused like any other bad value. The rules are the seed's
+(scores 0..1, tempo 20..300 BPM, enums, names <= 255 characters, paths <= 500) plus the bounds
+of what can happen:
+
+* moments (aware datetimes) lie between :data:`HISTORY_DAYS` days before now and
+  :data:`CLOCK_AHEAD` after it: older than any history Etude keeps, or in the future beyond a
+  clock set a little fast, cannot be a practice session;
+* a take lasts at most :data:`MAX_TAKE_SECONDS` (a day);
+* integers fit the database's 32-bit columns; text is at most its column's length and has no NUL
+  and no lone surrogate; JSON nests at most :data:`MAX_JSON_DEPTH` levels and holds at most
+  :data:`MAX_JSON_CHARS` characters; lists of ids hold at most :data:`MAX_IDS`.
 """
 
 from __future__ import annotations
@@ -12,9 +21,9 @@ import json
 import math
 import uuid
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from storage.errors import ValidationError
 
@@ -24,13 +33,20 @@ MIN_TEMPO_BPM = 20
 MAX_TEMPO_BPM = 300
 MAX_LIMIT = 1000
 MAX_INT32 = 2**31 - 1
+# 20 years: twice the longest stats window (3650 days), room for a long imported history.
+HISTORY_DAYS = 7305
+CLOCK_AHEAD = timedelta(days=1)
+MAX_TAKE_SECONDS = 86_400.0
+MAX_JSON_DEPTH = 32
+MAX_JSON_CHARS = 16_000_000
+MAX_IDS = 1000
 
 
 def check_uuid(field: str, value: Any) -> uuid.UUID:
     """``value`` as a UUID (a UUID or its text form)."""
     if isinstance(value, uuid.UUID):
         return value
-    if isinstance(value, str):
+    if isinstance(value, str) and len(value) <= 64:
         try:
             return uuid.UUID(value)
         except ValueError:
@@ -39,7 +55,8 @@ def check_uuid(field: str, value: Any) -> uuid.UUID:
 
 
 def check_text(field: str, value: Any, max_len: int = MAX_NAME, *, required: bool = False) -> None:
-    """A string of at most ``max_len`` characters (None allowed unless ``required``)."""
+    """A string of at most ``max_len`` characters (None allowed unless ``required``), with no
+    NUL character and no lone surrogate (it must be storable as UTF-8)."""
     if value is None:
         if required:
             raise ValidationError(field, "is required", value)
@@ -52,6 +69,16 @@ def check_text(field: str, value: Any, max_len: int = MAX_NAME, *, required: boo
         raise ValidationError(field, f"must be at most {max_len} characters", value)
     if "\x00" in value:
         raise ValidationError(field, "must not contain NUL characters", value)
+    _check_unicode(field, value)
+
+
+def _check_unicode(field: str, text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(
+            field, "must be valid Unicode text (no lone surrogate characters)", text
+        ) from exc
 
 
 def check_path(field: str, value: Any) -> None:
@@ -59,12 +86,17 @@ def check_path(field: str, value: Any) -> None:
     check_text(field, value, MAX_PATH)
 
 
+def check_bool(field: str, value: Any) -> None:
+    """True or False (nothing else, not even 0 or 1)."""
+    if not isinstance(value, bool):
+        raise ValidationError(field, "must be true or false", value)
+
+
 def check_score(field: str, value: Any) -> None:
     """A finite number in 0.0..1.0, or None."""
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ValidationError(field, "must be a finite number", value)
+    check_finite(field, value)
     if not 0.0 <= value <= 1.0:
         raise ValidationError(field, "must be between 0 and 1", value)
 
@@ -73,7 +105,13 @@ def check_finite(field: str, value: Any) -> None:
     """A finite number (any sign), or None."""
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValidationError(field, "must be a finite number", value)
+    try:
+        finite = math.isfinite(value)
+    except OverflowError:  # an int too large for a float
+        finite = False
+    if not finite:
         raise ValidationError(field, "must be a finite number", value)
 
 
@@ -112,20 +150,50 @@ def check_enum(field: str, value: Any, allowed: tuple[str, ...], *, required: bo
         if required:
             raise ValidationError(field, f"is required (one of {', '.join(allowed)})", value)
         return
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise ValidationError(field, f"must be one of {', '.join(allowed)}", value)
 
 
-def check_aware(field: str, value: Any, *, required: bool = False) -> None:
-    """A timezone-aware datetime, or None unless ``required``."""
+def moment_bounds(now: datetime | None = None) -> tuple[datetime, datetime]:
+    """(earliest, latest) aware UTC moment a value may take: :data:`HISTORY_DAYS` days before
+    ``now`` (default the current time) and :data:`CLOCK_AHEAD` after it."""
+    current = now or datetime.now(UTC)
+    return current - timedelta(days=HISTORY_DAYS), current + CLOCK_AHEAD
+
+
+def check_duration(field: str, value: Any, maximum: float = MAX_TAKE_SECONDS) -> None:
+    """A finite number of seconds in 0..``maximum`` (default a day; None is refused)."""
+    check_finite(field, value)
+    if value is None or value < 0:
+        raise ValidationError(field, "must be a number of seconds >= 0", value)
+    if value > maximum:
+        raise ValidationError(field, f"must be at most {maximum:g} seconds", value)
+
+
+def check_moment(field: str, value: Any, *, required: bool = False) -> datetime | None:
+    """A timezone-aware datetime within :func:`moment_bounds` (None allowed unless
+    ``required``); returned in UTC."""
     if value is None:
         if required:
             raise ValidationError(field, "is required", value)
-        return
+        return None
     if not isinstance(value, datetime):
         raise ValidationError(field, "must be a datetime", value)
-    if value.tzinfo is None or value.utcoffset() is None:
+    try:
+        offset = value.utcoffset()
+    except (ValueError, TypeError) as exc:  # a tzinfo that cannot say its offset
+        raise ValidationError(field, "must be timezone-aware", value) from exc
+    if value.tzinfo is None or offset is None:
         raise ValidationError(field, "must be timezone-aware", value)
+    earliest, latest = moment_bounds()
+    # Compared before any conversion: converting year 1 or 9999 to UTC can overflow.
+    if not earliest <= value <= latest:
+        raise ValidationError(
+            field,
+            f"must be between {earliest:%Y-%m-%d} and {latest:%Y-%m-%d} (UTC)",
+            value,
+        )
+    return value.astimezone(UTC)
 
 
 def check_timezone(field: str, value: Any) -> None:
@@ -134,8 +202,62 @@ def check_timezone(field: str, value: Any) -> None:
         raise ValidationError(field, "must be an IANA timezone name", value)
     try:
         ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
+    except Exception as exc:  # zoneinfo raises several kinds for a name that is no zone
         raise ValidationError(field, "must be an IANA timezone name", value) from exc
+
+
+def check_ids(field: str, value: Any) -> list[uuid.UUID]:
+    """A list, tuple or set of at most :data:`MAX_IDS` UUIDs (or their text forms)."""
+    if not isinstance(value, list | tuple | set | frozenset):
+        raise ValidationError(field, "must be a list of UUIDs", value)
+    if len(value) > MAX_IDS:
+        raise ValidationError(field, f"must hold at most {MAX_IDS} ids", value)
+    return [check_uuid(field, item) for item in value]
+
+
+def _parse_json(field: str, text: str) -> Any:
+    if len(text) > MAX_JSON_CHARS:
+        raise ValidationError(field, f"must be at most {MAX_JSON_CHARS} characters", text)
+    try:
+        return json.loads(text)
+    except RecursionError as exc:
+        raise ValidationError(field, f"must nest at most {MAX_JSON_DEPTH} levels", text) from exc
+    except ValueError as exc:  # JSONDecodeError, or a number too long to convert
+        raise ValidationError(field, "must be valid JSON", text) from exc
+
+
+def _dump_json(field: str, value: Any) -> str:
+    depth = _json_depth(value)
+    if depth > MAX_JSON_DEPTH:
+        raise ValidationError(field, f"must nest at most {MAX_JSON_DEPTH} levels", value)
+    try:
+        text = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise ValidationError(field, "must be serialisable as JSON", value) from exc
+    if len(text) > MAX_JSON_CHARS:
+        raise ValidationError(field, f"must be at most {MAX_JSON_CHARS} characters", value)
+    _check_unicode(field, text)
+    return text
+
+
+def _json_depth(value: Any) -> int:
+    """How deeply ``value``'s lists and dicts nest (0 for a scalar); counted without recursion
+    and stopping one level past the limit, so a hostile value costs no more than that."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, Mapping):
+            children: Any = item.values()
+        elif isinstance(item, list | tuple):
+            children = item
+        else:
+            continue
+        deepest = max(deepest, depth + 1)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        stack.extend((child, depth + 1) for child in children)
+    return deepest
 
 
 def check_json_object(field: str, value: Any, *, allow_none: bool = True) -> str | None:
@@ -145,41 +267,25 @@ def check_json_object(field: str, value: Any, *, allow_none: bool = True) -> str
             return None
         raise ValidationError(field, "is required", value)
     if isinstance(value, str):
-        try:
-            parsed = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(field, "must be valid JSON", value) from exc
+        parsed = _parse_json(field, value)
     elif isinstance(value, Mapping):
         parsed = dict(value)
     else:
         raise ValidationError(field, "must be a JSON object (dict or JSON text)", value)
     if not isinstance(parsed, dict):
         raise ValidationError(field, "must be a JSON object", value)
-    try:
-        return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(field, "must be serialisable as JSON", value) from exc
+    return _dump_json(field, parsed)
 
 
 def check_json(field: str, value: Any) -> str | None:
-    """Any JSON value (as JSON text, or a value ``json`` can serialise), or None; returned as
-    JSON text (text is kept as given)."""
+    """A JSON list or object (as JSON text, or a list, tuple or mapping ``json`` can
+    serialise), or None; returned as compact JSON text."""
     if value is None:
         return None
     if isinstance(value, str):
-        try:
-            json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ValidationError(field, "must be valid JSON", value) from exc
-        return value
-    try:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ValidationError(field, "must be serialisable as JSON", value) from exc
-
-
-def check_duration(field: str, value: Any) -> None:
-    """A finite number of seconds >= 0 (None is refused)."""
-    check_finite(field, value)
-    if value is None or value < 0:
-        raise ValidationError(field, "must be a number of seconds >= 0", value)
+        value = _parse_json(field, value)
+    if isinstance(value, Mapping):
+        value = dict(value)
+    if not isinstance(value, dict | list | tuple):
+        raise ValidationError(field, "must be a JSON list or object", value)
+    return _dump_json(field, value)

@@ -182,7 +182,9 @@ def run_ops(db: Database, uid: uuid.UUID, reps: int) -> dict[str, tuple[list[flo
         lambda s: end_session(s, next(plain), update_progress=False),
     )
     bench("end_session + progress roll-up", lambda s: end_session(s, next(rolled)))
-    day0 = datetime(2000, 1, 1, tzinfo=UTC)
+    day0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
+        days=400
+    )
     bench(
         "create_or_update_progress_metric",
         lambda s: create_or_update_progress_metric(

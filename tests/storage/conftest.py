@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,17 @@ from tests.conftest import need
 PG_URL = os.environ.get("ETUDE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 _pg_ok: bool | None = None
+
+# How the generated calls of test_generated_calls.py ended, printed after the run.
+GENERATED_CALLS: Counter[str] = Counter()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if GENERATED_CALLS["calls"]:
+        terminalreporter.write_line(
+            "generated service calls: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(GENERATED_CALLS.items()))
+        )
 
 
 def pg_available() -> bool:

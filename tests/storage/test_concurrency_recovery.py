@@ -6,11 +6,13 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from storage.db import Database, open_database
 from storage.errors import ValidationError
+from storage.models import Performance, RealtimeSession
 from storage.performances import create_performance
-from storage.profiles import create_profile
+from storage.profiles import create_profile, list_profiles
 from storage.progress_metrics import get_user_progress
 from storage.recovery import recover_abandoned_sessions
 from storage.sessions import (
@@ -135,3 +137,63 @@ def test_chunk_bounds_are_accepted(sqlite_store: Database, n: int) -> None:
         uid = create_profile(s, "Ann").id
         sid = create_session(s, uid, started_at=T0).id
         assert update_chunks_processed(s, sid, n) == n
+
+
+def test_rows_no_validation_lets_in_today_never_block_recovery(backend_url: str) -> None:
+    """An older Etude stored whatever it was given: a take of 10^12 seconds, a session dated in
+    year 1. Recovery closes every session it can, each with its progress rows or not at all, and
+    the one it cannot stays active without stopping the others."""
+    store = open_database(backend_url, migrate_schema=True)
+    with store.transaction() as s:
+        ann = create_profile(s, "Ann", "Europe/Paris").id
+        bob = create_profile(s, "Bob", "America/New_York").id
+        huge = create_session(s, ann, "Huge take", started_at=T0).id
+        huge_take = create_performance(
+            s, huge, "/r/h.wav", recording_started_at=T0 + timedelta(minutes=1)
+        ).id
+        ancient = create_session(s, bob, "Year 1", started_at=T0).id
+        plain = create_session(s, bob, "Plain", started_at=T0 + timedelta(hours=1)).id
+    with store.engine.begin() as conn:  # as an older Etude wrote them, past today's checks
+        conn.execute(
+            update(Performance).where(Performance.id == huge_take).values(recording_duration=1e12)
+        )
+        conn.execute(
+            update(RealtimeSession)
+            .where(RealtimeSession.id == ancient)
+            .values(started_at=datetime(1, 1, 1, tzinfo=UTC))
+        )
+    now = T0 + timedelta(days=3)
+    with store.transaction() as s:
+        recovered = recover_abandoned_sessions(s, now=now)
+    assert set(recovered) == {huge, plain}
+    with store.transaction() as s:
+        h = get_session(s, huge)
+        # The take counts as at most a day, never as 31,000 years.
+        assert h.status == "abandoned"
+        assert h.ended_at == T0 + timedelta(minutes=1, days=1)
+        assert get_session(s, plain).status == "abandoned"
+        stuck = get_session(s, ancient)
+        assert stuck.status == "active" and stuck.ended_at is None  # untouched, tried next time
+        assert get_user_progress(s, ann, "daily")[0].total_practice_time_seconds == 86_460
+        assert get_user_progress(s, bob, "daily")[0].total_sessions == 1
+    store.dispose()
+
+
+def test_work_in_a_savepoint_goes_with_the_transaction_around_it(backend_url: str) -> None:
+    """On SQLite, Python's driver let the first savepoint of a transaction commit on release:
+    a take attached at start-up stayed stored although the recovery around it failed."""
+    store = open_database(backend_url, migrate_schema=True)
+    with pytest.raises(RuntimeError), store.transaction() as s:
+        assert list_profiles(s) == []  # a read, no write, before the savepoint
+        with s.begin_nested():
+            create_profile(s, "Kept only with its transaction")
+        raise RuntimeError("the recovery around it fails")
+    with store.transaction() as s:
+        assert list_profiles(s) == []
+        kept = create_profile(s, "A").id
+        with pytest.raises(ValidationError), s.begin_nested():
+            create_profile(s, "B")
+            create_profile(s, "A")  # refused: the savepoint's B goes, A stays
+    with store.transaction() as s:
+        assert [p.id for p in list_profiles(s)] == [kept]
+    store.dispose()
