@@ -12,8 +12,10 @@ they read back exactly; booleans are ``true``/``false``; UUIDs in their 36-chara
 Spreadsheets run a cell that starts with ``=``, ``+``, ``-`` or ``@`` (and some with a tab or a
 carriage return) as a formula. Free text typed by a user (piece names, genres, notes, paths,
 feedback, profile names...) that starts with one of those characters is therefore written with
-a single quote ``'`` in front; :func:`unescape_cell` removes it. Numbers are never escaped, so a
-negative improvement rate stays a number.
+a single quote ``'`` in front, and so is text that already starts with a quote followed by one
+of them or by another quote (``'=1+1`` is written ``''=1+1``), so that :func:`unescape_cell`
+gives back exactly what was typed. Numbers are never escaped, so a negative improvement rate
+stays a number.
 
 Files are written to a temporary name and renamed into place at the end, so a failed or
 cancelled export never leaves a half-written file under the final name.
@@ -82,15 +84,20 @@ class ExportResult:
 
 
 def escape_cell(text: str) -> str:
-    """Prefix user text that a spreadsheet would run as a formula with a single quote."""
-    return "'" + text if text.startswith(FORMULA_PREFIXES) else text
+    """Prefix user text that a spreadsheet would run as a formula with a single quote; also
+    text that already starts with a quote :func:`unescape_cell` would remove, so that the two
+    are exact inverses: ``unescape_cell(escape_cell(t)) == t`` for every string."""
+    return "'" + text if text.startswith(FORMULA_PREFIXES) or _quoted(text) else text
 
 
 def unescape_cell(text: str) -> str:
     """Undo :func:`escape_cell` (for reading an export back)."""
-    if text.startswith("'") and text[1:].startswith(FORMULA_PREFIXES):
-        return text[1:]
-    return text
+    return text[1:] if _quoted(text) else text
+
+
+def _quoted(text: str) -> bool:
+    # A quote escape_cell put there: one before a formula character or before another quote.
+    return text.startswith("'") and text[1:].startswith((*FORMULA_PREFIXES, "'"))
 
 
 def format_value(name: str, value: Any) -> str:

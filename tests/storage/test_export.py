@@ -3,20 +3,25 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from storage.analyses import create_analysis_result, get_latest_analysis
 from storage.db import Database
 from storage.errors import ValidationError
 from storage.export import (
+    FORMULA_PREFIXES,
     ExportCancelled,
     escape_cell,
     export_csv,
+    format_value,
     parse_bound,
     unescape_cell,
 )
@@ -211,3 +216,37 @@ def test_plain_utf8_by_default_and_a_byte_order_mark_for_excel_on_request(
     assert raw[3:] == plain.read_bytes()
     (row,) = _read(excel, "utf-8-sig")
     assert row["piece_name"] == "Für Elise — E♭"
+
+
+# Any text, quotes and formula characters first more often than chance would give them.
+CELL_TEXT = st.one_of(
+    st.text(st.characters(exclude_categories=())),
+    st.tuples(st.text(alphabet="'=+-@\t\r", min_size=1, max_size=4), st.text(max_size=8)).map(
+        "".join
+    ),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(text=CELL_TEXT)
+def test_escape_and_unescape_are_exact_inverses(text: str) -> None:
+    escaped = escape_cell(text)
+    assert unescape_cell(escaped) == text
+    assert escape_cell(unescape_cell(escaped)) == escaped
+    assert not escaped.startswith(FORMULA_PREFIXES)  # nothing a spreadsheet would run
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=CELL_TEXT.filter(lambda t: "\x00" not in t))
+def test_user_text_comes_back_exactly_through_a_csv_file(text: str) -> None:
+    buffer = io.StringIO(newline="")
+    csv.writer(buffer).writerow([format_value("notes", text), format_value("notes", None)])
+    buffer.seek(0)
+    (row,) = list(csv.reader(buffer))
+    assert unescape_cell(row[0]) == text and row[1] == ""
+
+
+def test_text_already_quoted_before_a_formula_keeps_its_quote() -> None:
+    for typed in ("'=1+1", "'-5", "''", "'", "'quoted", "''=x"):
+        assert unescape_cell(escape_cell(typed)) == typed
+    assert escape_cell("'=1+1") == "''=1+1" and escape_cell("'quoted") == "'quoted"
