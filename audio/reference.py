@@ -83,7 +83,7 @@ def load_reference(
     except FileNotFoundError:
         raise ReferenceError(f"{p}: no such reference file") from None
     except (OSError, EOFError, ValueError, KeyError, IndexError) as exc:
-        raise ReferenceError(f"{p}: not a readable MIDI file ({exc})") from None
+        raise ReferenceError(f"{p}: not a readable MIDI file ({_why_unreadable(p, exc)})") from None
     if track is not None and not 0 <= track < len(mid.tracks):
         raise ReferenceError(f"{p}: track {track} does not exist (file has {len(mid.tracks)})")
 
@@ -106,6 +106,18 @@ def load_reference(
     if channel is not None:
         where += f", channel {channel}"
     raise ReferenceError(f"{p}: no notes in {where}")
+
+
+def _why_unreadable(path: Path, exc: BaseException) -> str:
+    # mido says nothing at all for an empty or cut-off file (a bare EOFError).
+    try:
+        if path.is_file() and path.stat().st_size == 0:
+            return "the file is empty"
+    except OSError:
+        pass
+    if isinstance(exc, EOFError):
+        return "the file is cut short"
+    return str(exc) or type(exc).__name__
 
 
 def _track_notes(

@@ -12,7 +12,6 @@ import logging
 import signal
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QTimer
@@ -21,7 +20,13 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from desktop.context import AppContext
 from desktop.dbworker import DbWorker
 from desktop.open_sessions import OpenSessions
-from desktop.recovery import claim_data_folder, forget_settled, recover_after_crash
+from desktop.recovery import (
+    claim_data_folder,
+    forget_settled,
+    recover_after_crash,
+    recovery_problem,
+    recovery_summary,
+)
 from desktop.settings import SettingsStore
 
 log = logging.getLogger(__name__)
@@ -98,31 +103,12 @@ def start_storage(window: Any) -> None:
 
     def recovered(result: dict[str, Any]) -> None:
         forget_settled(ctx.open_sessions, result)
-        n_sessions = len(result["abandoned"])
-        n_takes = len(result["repaired"])
-        loose: list[Path] = result.get("unattached", [])
-        if n_sessions or n_takes:
-            text = (
-                f"Etude stopped unexpectedly last time. {n_sessions} unfinished session(s) were "
-                f"kept as 'abandoned' and {n_takes} interrupted take(s) were repaired"
-            )
-            if loose:
-                # Their session is unknown (deleted, or another database): say where they are.
-                names = ", ".join(p.name for p in loose[:5]) + (" …" if len(loose) > 5 else "")
-                text += (
-                    f". {n_takes - len(loose)} of them are in History; the others ({names}) "
-                    f"could not be matched to a session and are in {rec_dir}."
-                )
-            else:
-                text += "; you find them in History."
-            window.practice.messages.show_message(text, "info")
-        failed: list[tuple[Any, str]] = result.get("failed", [])
-        if failed:
-            window.practice.show_problem(
-                f"Etude could not finish checking {len(failed)} session(s) interrupted last "
-                f"time ({failed[0][1]}); they are kept as they are and checked again at the next "
-                f"start. Nothing was deleted: interrupted recordings are in {rec_dir}."
-            )
+        summary = recovery_summary(result, rec_dir)
+        if summary:
+            window.practice.messages.show_message(summary, "info")
+        problem = recovery_problem(result, rec_dir)
+        if problem:
+            window.practice.show_problem(problem)
         window.history.reload()
 
     def recovery_failed(exc: BaseException) -> None:

@@ -127,6 +127,57 @@ def recover_after_crash(
     }
 
 
+def recover_at_start(database: Any, data_dir: Path, recordings_dir: Path) -> dict[str, Any] | None:
+    """The start-up recovery, for the commands that read (``etude sessions``, ``stats``,
+    ``export``): what the window runs on its database worker at start, in one transaction of
+    ``database`` (a storage.db.Database), holding the data folder's lock meanwhile. None when
+    another running Etude holds the folder (its sessions are live, not left by a crash)."""
+    lock = claim_data_folder(data_dir)
+    if lock is None:
+        return None
+    try:
+        open_sessions = OpenSessions(data_dir)
+        with database.transaction() as s:
+            result = recover_after_crash(s, recordings_dir, open_sessions)
+        forget_settled(open_sessions, result)
+        return result
+    finally:
+        lock.release()
+
+
+def recovery_summary(result: dict[str, Any], recordings_dir: Path) -> str | None:
+    """What a recovery did, for the student; None when there was nothing to recover."""
+    n_sessions = len(result["abandoned"])
+    n_takes = len(result["repaired"])
+    if not (n_sessions or n_takes):
+        return None
+    text = (
+        f"Etude stopped unexpectedly last time. {n_sessions} unfinished session(s) were "
+        f"kept as 'abandoned' and {n_takes} interrupted take(s) were repaired"
+    )
+    loose: list[Path] = result.get("unattached", [])
+    if loose:
+        # Their session is unknown (deleted, or another database): say where they are.
+        names = ", ".join(p.name for p in loose[:5]) + (" …" if len(loose) > 5 else "")
+        return text + (
+            f". {n_takes - len(loose)} of them are in History; the others ({names}) "
+            f"could not be matched to a session and are in {recordings_dir}."
+        )
+    return text + "; you find them in History."
+
+
+def recovery_problem(result: dict[str, Any], recordings_dir: Path) -> str | None:
+    """What a recovery could not do, for the student; None when it did everything."""
+    failed: list[tuple[uuid.UUID, str]] = result.get("failed", [])
+    if not failed:
+        return None
+    return (
+        f"Etude could not finish checking {len(failed)} session(s) interrupted last "
+        f"time ({failed[0][1]}); they are kept as they are and checked again at the next "
+        f"start. Nothing was deleted: interrupted recordings are in {recordings_dir}."
+    )
+
+
 def failure_reason(exc: BaseException) -> str:
     """Why something failed, in one line a student may read: never a database statement (a
     database error's text quotes it) or a stack trace; those go to the log."""

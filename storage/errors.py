@@ -62,3 +62,7 @@ class MigrationError(StorageError):
 
 class SchemaPendingError(MigrationError):
     """A server database needs ``etude db upgrade`` before this Etude can use it."""
+
+
+class DiskFullError(StorageError):
+    """The disk holding the database is full, so even reading it failed; nothing was changed."""

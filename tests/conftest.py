@@ -9,6 +9,10 @@ can never pass by skipping.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -30,3 +34,50 @@ def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     monkeypatch.setenv("ETUDE_DATA_DIR", str(data))
     monkeypatch.delenv("ETUDE_DB_URL", raising=False)
     return data
+
+
+def _mount_command() -> list[str] | None:
+    """How this process can mount a file system: directly as root, or through password-less
+    sudo; None when it cannot."""
+    if os.geteuid() == 0:
+        return []
+    if (
+        shutil.which("sudo")
+        and subprocess.run(["sudo", "-n", "true"], capture_output=True).returncode == 0
+    ):
+        return ["sudo", "-n"]
+    return None
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A real 4 MB tmpfs, mounted for the test and unmounted after it: a disk that can really
+    fill up (use :func:`fill_disk`). Needs root or password-less sudo (CI has it)."""
+    prefix = _mount_command()
+    need(prefix is not None, "root or password-less sudo, to mount a small tmpfs")
+    assert prefix is not None
+    mount_point = tmp_path / "small-disk"
+    mount_point.mkdir()
+    subprocess.run(
+        [*prefix, "mount", "-t", "tmpfs", "-o", "size=4m,mode=1777", "tmpfs", str(mount_point)],
+        check=True,
+    )
+    try:
+        yield mount_point
+    finally:
+        subprocess.run([*prefix, "umount", "-l", str(mount_point)], check=False)
+
+
+def fill_disk(folder: Path) -> Path:
+    """Fill the file system holding ``folder`` to the last byte; returns the filler file (delete
+    it to free the space again)."""
+    filler = folder / "filler.bin"
+    with open(filler, "wb", buffering=0) as fh:
+        for size in (65536, 4096, 512, 1):  # down to the last byte
+            try:
+                while True:
+                    fh.write(b"\0" * size)
+            except OSError:
+                continue
+    assert shutil.disk_usage(folder).free < 4096
+    return filler

@@ -101,9 +101,15 @@ def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namesp
         except (StorageError, ValueError, OSError) as exc:
             print(f"etude: error: {exc}", file=sys.stderr)
         except SQLAlchemyError as exc:
+            from storage.config import resolve_db_url
+            from storage.db import disk_full_message
+
+            full = disk_full_message(resolve_db_url(getattr(args, "db", None)))
             first = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()
             print(
-                f"etude: database error: {first[0] if first else type(exc).__name__}",
+                f"etude: error: {full}"
+                if full
+                else f"etude: database error: {first[0] if first else type(exc).__name__}",
                 file=sys.stderr,
             )
         return EXIT_ERROR
@@ -112,7 +118,10 @@ def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namesp
 
 
 @contextmanager
-def _database(args: argparse.Namespace) -> Iterator[Database]:
+def _database(args: argparse.Namespace, *, recover: bool = False) -> Iterator[Database]:
+    """The database of ``--db``; with ``recover``, first the start-up recovery the window runs
+    (sessions and takes a crash left behind), so what the command reads is what the window
+    would show."""
     from storage.config import resolve_db_url
     from storage.db import open_database
 
@@ -122,9 +131,36 @@ def _database(args: argparse.Namespace) -> Iterator[Database]:
             print(
                 f"etude: database migrated; the previous copy is {db.backup_path}", file=sys.stderr
             )
+        if recover:
+            _recover(db)
         yield db
     finally:
         db.dispose()
+
+
+def _recover(db: Database) -> None:
+    from desktop.recovery import (
+        failure_reason,
+        recover_at_start,
+        recovery_problem,
+        recovery_summary,
+    )
+    from storage.config import data_dir, recordings_dir
+
+    try:
+        result = recover_at_start(db, data_dir(), recordings_dir())
+    except Exception as exc:  # the command still shows what is stored; recovery runs next time
+        print(
+            f"etude: the check for sessions interrupted last time could not finish "
+            f"({failure_reason(exc)}); it runs again next time",
+            file=sys.stderr,
+        )
+        return
+    summary = recovery_summary(result, recordings_dir()) if result is not None else None
+    problem = recovery_problem(result, recordings_dir()) if result is not None else None
+    for line in (summary, problem):
+        if line:
+            print(f"etude: {line}", file=sys.stderr)
 
 
 def _profile(s: Session, name: str | None) -> Profile:
@@ -146,7 +182,7 @@ def _fmt(value: Any, digits: int = 3) -> str:
 def _cmd_sessions(args: argparse.Namespace) -> int:
     from storage.sessions import get_user_sessions
 
-    with _database(args) as db, db.transaction() as s:
+    with _database(args, recover=True) as db, db.transaction() as s:
         profile = _profile(s, args.profile)
         rows = get_user_sessions(s, profile.id, args.limit, args.offset, args.status)
         print(f"{profile.display_name}: {len(rows)} session(s)")
@@ -163,7 +199,7 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
 def _cmd_stats(args: argparse.Namespace) -> int:
     from storage.stats import calculate_user_stats
 
-    with _database(args) as db, db.transaction() as s:
+    with _database(args, recover=True) as db, db.transaction() as s:
         profile = _profile(s, args.profile)
         st = calculate_user_stats(s, profile.id, args.days)
         print(f"{profile.display_name}, last {st.period_days} days")
@@ -184,7 +220,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from storage.export import export_csv, parse_bound
 
-    with _database(args) as db, db.transaction() as s:
+    with _database(args, recover=True) as db, db.transaction() as s:
         profile = _profile(s, args.profile)
         since = parse_bound(args.since, profile.timezone, end=False) if args.since else None
         until = parse_bound(args.until, profile.timezone, end=True) if args.until else None

@@ -79,6 +79,14 @@ def test_bad_reference_files_get_clear_errors(tmp_path: Path) -> None:
         load_reference(empty, track=9)
     with pytest.raises(ReferenceError, match="transposition 30"):
         load_reference(empty, transpose_semitones=30)
+    zero = tmp_path / "zero.mid"
+    zero.write_bytes(b"")
+    with pytest.raises(ReferenceError, match=r"not a readable MIDI file \(the file is empty\)$"):
+        load_reference(zero)
+    cut = tmp_path / "cut.mid"
+    cut.write_bytes(empty.read_bytes()[:20])
+    with pytest.raises(ReferenceError, match=r"\(the file is cut short\)$"):
+        load_reference(cut)
 
 
 def test_shipped_pieces_load() -> None:

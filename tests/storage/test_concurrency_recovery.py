@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import update
@@ -197,3 +201,66 @@ def test_work_in_a_savepoint_goes_with_the_transaction_around_it(backend_url: st
     with store.transaction() as s:
         assert [p.id for p in list_profiles(s)] == [kept]
     store.dispose()
+
+
+LOCK_HOLDER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")  # holds the write lock, as a long write would
+print("locked", flush=True)
+time.sleep(float(sys.argv[2]))
+conn.execute("COMMIT")
+"""
+
+WRITER = """
+import sys
+from storage.db import open_database
+from storage.sessions import create_session, end_session
+db = open_database(sys.argv[1], migrate_schema=False)
+for _ in range(int(sys.argv[3])):
+    with db.transaction() as s:
+        sid = create_session(s, sys.argv[2], "Busy").id
+        end_session(s, sid)
+db.dispose()
+print("done", flush=True)
+"""
+
+
+def _python(code: str, *args: str) -> subprocess.Popen[str]:
+    repo = Path(__file__).resolve().parents[2]
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
+
+
+def test_a_write_waits_for_another_process_holding_the_lock(sqlite_store: Database) -> None:
+    with sqlite_store.transaction() as s:
+        uid = create_profile(s, "Ann").id
+    path = sqlite_store.engine.url.database
+    assert path is not None
+    holder = _python(LOCK_HOLDER, path, "1.5")
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+    with sqlite_store.transaction() as s:  # waits, then writes
+        sid = create_session(s, uid, "After the lock").id
+    assert holder.wait(timeout=30) == 0
+    with sqlite_store.transaction() as s:
+        assert get_session(s, sid).piece_name == "After the lock"
+
+
+def test_two_writer_processes_lose_nothing(sqlite_store: Database) -> None:
+    with sqlite_store.transaction() as s:
+        users = [create_profile(s, name).id for name in ("Ann", "Bob")]
+    url = str(sqlite_store.engine.url)
+    procs = [_python(WRITER, url, str(uid), "40") for uid in users]
+    for p in procs:
+        out, err = p.communicate(timeout=240)
+        assert p.returncode == 0 and out.strip() == "done", err
+    with sqlite_store.transaction() as s:
+        for uid in users:
+            rows = get_user_sessions(s, uid, limit=1000)
+            assert len(rows) == 40 and {r.status for r in rows} == {"completed"}
