@@ -35,7 +35,8 @@ from storage.validation import (
     check_uuid,
 )
 
-_PROGRESS_FIELDS: dict[str, str] = {
+# The fields the upsert takes, by kind of value (see create_or_update_progress_metric).
+PROGRESS_METRIC_FIELDS: dict[str, str] = {
     "total_sessions": "count",
     "total_practice_time_seconds": "count",
     "avg_pitch_accuracy": "score",
@@ -64,7 +65,7 @@ def create_or_update_progress_metric(
     check_enum("period_type", period_type, PERIOD_TYPES, required=True)
     clean: dict[str, Any] = {}
     for name, value in metrics.items():
-        kind = _PROGRESS_FIELDS.get(name)
+        kind = PROGRESS_METRIC_FIELDS.get(name)
         if kind is None:
             raise ValidationError(name, "is not a progress metric field", value)
         if kind == "count":

@@ -153,21 +153,6 @@ NEAR_MOMENTS = st.one_of(
         ]
     ),
 )
-MOMENTS = st.one_of(
-    NEAR_MOMENTS,
-    NEAR_MOMENTS.map(lambda d: d.astimezone(timezone(timedelta(hours=-7)))),
-    st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2060, 1, 1), timezones=ZONES),
-    EXTREME_MOMENTS,
-    st.datetimes(),  # naive
-    st.sampled_from(
-        [
-            datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))),
-            datetime(9999, 12, 31, 23, 59, tzinfo=timezone(timedelta(hours=-5))),
-            datetime(9999, 12, 31, 23, 59, tzinfo=UTC),
-            datetime(1, 1, 1, tzinfo=UTC),
-        ]
-    ),
-)
 HOSTILE_MOMENTS = st.one_of(
     st.datetimes(min_value=datetime(1950, 1, 1), max_value=datetime(2100, 1, 1), timezones=ZONES),
     EXTREME_MOMENTS,
@@ -180,6 +165,11 @@ HOSTILE_MOMENTS = st.one_of(
             NOW + timedelta(days=2),
         ]
     ),
+)
+MOMENTS = st.one_of(
+    NEAR_MOMENTS,
+    NEAR_MOMENTS.map(lambda d: d.astimezone(timezone(timedelta(hours=-7)))),
+    HOSTILE_MOMENTS,
 )
 ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=40)  # lone surrogates too
 HOSTILE_TEXT = st.one_of(
@@ -333,17 +323,15 @@ def _calls(seeded: Seeded, *, hostile: bool) -> dict[str, tuple[Callable[..., An
 
     analysis_fields = {f: scores() for f in ANALYSIS_SCORE_FIELDS}
     analysis_fields.update({f: count for f in ANALYSIS_COUNT_FIELDS})
+    by_kind = {
+        "count": count,
+        "score": scores(),
+        "signed_score": maybe(NUMBERS, st.floats(-1, 1)),
+        "json": jsonish,
+        "json_any": jsonish,
+    }
     progress_fields: dict[str, Any] = {
-        "total_sessions": count,
-        "total_practice_time_seconds": count,
-        "avg_pitch_accuracy": scores(),
-        "avg_rhythm_accuracy": scores(),
-        "avg_dynamics_range": scores(),
-        "avg_overall_score": scores(),
-        "improvement_rate": maybe(NUMBERS, st.floats(-1, 1)),
-        "consistency_score": scores(),
-        "genre_breakdown_json": jsonish,
-        "milestones_json": jsonish,
+        name: by_kind[kind] for name, kind in progress_metrics.PROGRESS_METRIC_FIELDS.items()
     }
     if hostile:
         progress_fields["not_a_field"] = ANYTHING
@@ -883,27 +871,13 @@ def _base(seeded: Seeded) -> dict[str, dict[str, Any]]:
     }
 
 
-PROGRESS_METRIC_ARGS = [
-    "total_sessions",
-    "total_practice_time_seconds",
-    "avg_pitch_accuracy",
-    "avg_rhythm_accuracy",
-    "avg_dynamics_range",
-    "avg_overall_score",
-    "improvement_rate",
-    "consistency_score",
-    "genre_breakdown_json",
-    "milestones_json",
-]
-
-
 @pytest.mark.parametrize("name", FUNCTIONS)
 def test_every_bad_value_is_refused_by_the_name_of_its_argument(seeded: Seeded, name: str) -> None:
     fn = calls(seeded)[name][0]
     base = _base(seeded)[name]
     args = [a for a in inspect.signature(fn).parameters if a != "metrics"]
     if name == "create_or_update_progress_metric":
-        args += PROGRESS_METRIC_ARGS
+        args += list(progress_metrics.PROGRESS_METRIC_FIELDS)
     tried = 0
     with seeded.db.session() as s:
         s.begin()
