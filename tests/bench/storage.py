@@ -48,6 +48,7 @@ from storage.sessions import (
     update_chunks_processed,
 )
 from storage.stats import calculate_user_stats
+from storage.validation import HISTORY_DAYS
 
 DEFAULT_PG = os.environ.get(
     "ETUDE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -182,9 +183,10 @@ def run_ops(db: Database, uid: uuid.UUID, reps: int) -> dict[str, tuple[list[flo
         lambda s: end_session(s, next(plain), update_progress=False),
     )
     bench("end_session + progress roll-up", lambda s: end_session(s, next(rolled)))
-    day0 = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
-        days=400
-    )
+    # Days before the generated history (as the seed's year 2000 was), inside what the service
+    # accepts: new rows, as in the seed's figure, not updates of the history's own rows.
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    day0 = midnight - timedelta(days=HISTORY_DAYS - 100)
     bench(
         "create_or_update_progress_metric",
         lambda s: create_or_update_progress_metric(
