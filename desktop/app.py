@@ -9,12 +9,9 @@ recovered takes, all on the database worker before the window's first query runs
 from __future__ import annotations
 
 import logging
-import re
 import signal
 import sys
 import time
-import uuid
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +20,13 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop.context import AppContext
 from desktop.dbworker import DbWorker
-from desktop.open_sessions import OpenSessions
 from desktop.settings import SettingsStore
+from desktop.usecases.open_sessions import OpenSessions
+from desktop.usecases.profiles import load_profiles
+from desktop.usecases.recovery import RecoveryResult, forget_settled, recover_after_crash
 
 log = logging.getLogger(__name__)
 APP_NAME = "Etude"
-_TAKE_NAME = re.compile(r"^take-(?P<stamp>\d{8}-\d{6})-(?P<sid>[0-9a-f]{8})-\d+")
 
 
 class StartupError(Exception):
@@ -59,116 +57,6 @@ def open_storage(db_url: str | None) -> Any:
         raise StartupError(f"The database could not be updated.\n\n{exc}") from exc
     except Exception as exc:
         raise StartupError(f"The database could not be opened.\n\n{exc}") from exc
-
-
-def recover_after_crash(
-    db: Any, recordings_dir: Path, open_sessions: OpenSessions | None = None
-) -> dict[str, Any]:
-    """Database-worker operation run once at start: abandoned sessions + repaired takes.
-
-    A take that was being recorded when Etude died exists only as ``<name>.part``; it is
-    repaired into ``<name>.recovered.<ext>``, and when the session named in the file is known,
-    stored as a Performance with ``recovered=True`` so the history shows it.
-
-    On SQLite every active session is recovered. On a server other computers may be practising
-    right now, so only the sessions ``open_sessions`` names (started here, never ended) and the
-    sessions of repaired takes are. The result's ``"settled"`` lists the noted sessions that are
-    no longer active once this commits: :func:`forget_settled` clears their notes afterwards."""
-    import soundfile as sf
-    from sqlalchemy import select
-
-    from audio.recorder import repair_partial_takes
-    from storage import service
-    from storage.models import RealtimeSession
-
-    # Takes are attached before the sessions are closed as abandoned: an abandoned session ends
-    # at the end of its last take, so its recovered takes must already be there.
-    active = list(db.scalars(select(RealtimeSession.id).where(RealtimeSession.status == "active")))
-    repaired: list[Path] = []
-    folders = [recordings_dir, *[p for p in recordings_dir.rglob("*") if p.is_dir()]]
-    for folder in folders:
-        try:
-            repaired.extend(repair_partial_takes(folder))
-        except Exception:
-            log.exception("repairing takes in %s failed", folder)
-    attached = 0
-    ours: set[uuid.UUID] = set()
-    unattached: list[Path] = []
-    for path in repaired:
-        m = _TAKE_NAME.match(path.name)
-        session = _session_by_prefix(db, m.group("sid"), active) if m else None
-        if m is None or session is None:
-            unattached.append(path)
-            continue
-        # The .part is already renamed, so a failure here would never be retried: one take
-        # that cannot be stored must not roll back the others or the abandoned sessions.
-        try:
-            with db.begin_nested():
-                info = sf.info(str(path))
-                duration_s = float(info.frames) / float(info.samplerate)
-                service.create_performance(
-                    db,
-                    session,
-                    audio_path=str(path),
-                    sample_rate=int(info.samplerate),
-                    audio_format=path.suffix.lstrip("."),
-                    notes="recovered after Etude stopped unexpectedly",
-                    recording_started_at=_take_started_at(m.group("stamp"), duration_s),
-                    recording_duration=duration_s,
-                    recovered=True,
-                )
-        except Exception:
-            log.exception("the recovered take %s could not be added to the history", path)
-            unattached.append(path)
-            continue
-        attached += 1
-        ours.add(session)
-    noted = open_sessions.ids() if open_sessions is not None else set()
-    was_active = set(active)
-    if db.get_bind().dialect.name == "sqlite":
-        abandoned = service.recover_abandoned_sessions(db)
-    else:
-        abandoned = service.recover_abandoned_sessions(db, session_ids=(noted & was_active) | ours)
-    return {
-        "abandoned": abandoned,
-        "settled": sorted((noted - was_active) | (noted & set(abandoned)), key=str),
-        "repaired": repaired,
-        "attached": attached,
-        "unattached": unattached,
-    }
-
-
-def forget_settled(open_sessions: OpenSessions, result: dict[str, Any]) -> None:
-    """After recovery has committed: clear the notes of sessions that have ended or were just
-    recovered (see :func:`recover_after_crash`)."""
-    for sid in result.get("settled", []):
-        open_sessions.discard(sid)
-
-
-def _take_started_at(stamp: str, duration_s: float) -> datetime:
-    """When a take began: the local time in its file name (not the start-up that found it)."""
-    now = datetime.now(UTC)
-    try:
-        started = datetime.strptime(stamp, "%Y%m%d-%H%M%S").astimezone().astimezone(UTC)
-    except ValueError:
-        return now - timedelta(seconds=duration_s)
-    return min(started, now - timedelta(seconds=duration_s))
-
-
-def _session_by_prefix(db: Any, prefix: str, candidates: list[uuid.UUID]) -> uuid.UUID | None:
-    for sid in candidates:
-        if str(sid).startswith(prefix):
-            return sid
-    from sqlalchemy import String, cast, select
-
-    from storage.models import RealtimeSession
-
-    rows = list(
-        db.scalars(
-            select(RealtimeSession.id).where(cast(RealtimeSession.id, String).like(f"{prefix}%"))
-        )
-    )
-    return rows[0] if len(rows) == 1 else None
 
 
 def build_context(db_url: str | None) -> AppContext:
@@ -229,11 +117,11 @@ def start_storage(window: Any) -> None:
     def failed(exc: BaseException) -> None:
         window.startup_failed.emit(str(exc))
 
-    def recovered(result: dict[str, Any]) -> None:
+    def recovered(result: RecoveryResult) -> None:
         forget_settled(ctx.open_sessions, result)
-        n_sessions = len(result["abandoned"])
-        n_takes = len(result["repaired"])
-        loose: list[Path] = result.get("unattached", [])
+        n_sessions = len(result.abandoned)
+        n_takes = len(result.repaired)
+        loose = result.unattached
         if n_sessions or n_takes:
             text = (
                 f"Etude stopped unexpectedly last time. {n_sessions} unfinished session(s) were "
@@ -274,13 +162,7 @@ def start_storage(window: Any) -> None:
         log.info("another Etude is running on %s: no crash recovery", ctx.data_dir)
         worker.submit("history", lambda s: None, lambda _r: window.history.reload())
     # A failed open already told the student; this would only repeat it.
-    worker.submit("profiles", _load_profiles, window._profiles_loaded, lambda e: None)
-
-
-def _load_profiles(db: Any) -> Any:
-    from desktop import ops
-
-    return ops.load_profiles(db)
+    worker.submit("profiles", load_profiles, window._profiles_loaded, lambda e: None)
 
 
 def create_main_window(db_url: str | None = None, *, open_storage_now: bool = True) -> Any:

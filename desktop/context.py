@@ -9,8 +9,8 @@ from typing import Any
 from PySide6.QtCore import QObject, Signal
 
 from desktop.dbworker import DbWorker
-from desktop.open_sessions import OpenSessions
 from desktop.settings import Preferences, SettingsStore
+from desktop.usecases.open_sessions import OpenSessions
 
 
 class AppEvents(QObject):

@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import ops
 from desktop.context import AppContext
+from desktop.usecases.sessions import complete_session, list_sessions
 from desktop.widgets.take_card import SCORE_FIELDS, format_value, parse_feedback
 
 STATUS_WORDS = {
@@ -135,7 +135,7 @@ class HistoryPage(QWidget):
             self._loaded([])
             return
         pid = profile.id  # type: ignore[attr-defined]
-        self.ctx.db.submit("history", lambda s: ops.list_sessions(s, pid), self._loaded)
+        self.ctx.db.submit("history", lambda s: list_sessions(s, pid), self._loaded)
 
     def _loaded(self, sessions: list[Any]) -> None:
         self.sessions = sessions
@@ -180,7 +180,7 @@ class HistoryPage(QWidget):
 
     def open_session(self, session_id: uuid.UUID) -> None:
         self.ctx.db.submit(
-            "session detail", lambda s: ops.complete_session(s, session_id), self._show_detail
+            "session detail", lambda s: complete_session(s, session_id), self._show_detail
         )
 
     def _show_detail(self, data: Any) -> None:

@@ -5,7 +5,7 @@ window analyses it."""
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +22,16 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import ops
 from desktop.context import AppContext
 from desktop.history import HistoryPage
 from desktop.practice import PracticePage
+from desktop.usecases.profiles import create_profile, load_profiles
+from desktop.usecases.takes import (
+    AnalysedRecording,
+    SavedTake,
+    analyse_recording,
+    store_recording,
+)
 
 
 class MainWindow(QMainWindow):
@@ -97,7 +103,7 @@ class MainWindow(QMainWindow):
     # -- profiles ----------------------------------------------------------------------------
 
     def load_profiles(self) -> None:
-        self.ctx.db.submit("profiles", ops.load_profiles, self._profiles_loaded)
+        self.ctx.db.submit("profiles", load_profiles, self._profiles_loaded)
 
     def _profiles_loaded(self, profiles: list[Any]) -> None:
         self.profiles = profiles
@@ -139,7 +145,7 @@ class MainWindow(QMainWindow):
 
         self.ctx.db.submit(
             "new profile",
-            lambda s: ops.create_profile(s, name),
+            lambda s: create_profile(s, name),
             done,
             lambda exc: self.practice.show_problem(f"The profile was not created: {exc}"),
         )
@@ -243,11 +249,10 @@ class MainWindow(QMainWindow):
         def failed(exc: BaseException) -> None:
             self.practice.show_problem(f"{path.name} could not be analysed: {exc}")
 
-        def analysed(result: tuple[Any, dict[str, Any]]) -> None:
-            fa, values = result
+        def analysed(recording: AnalysedRecording) -> None:
             self.ctx.db.submit(
                 "store analysed file",
-                lambda s: ops.store_recording(s, pid, plan, fa, values, midi_dir),
+                lambda s: store_recording(s, pid, plan, recording, midi_dir),
                 self._file_stored,
                 failed,
             )
@@ -255,27 +260,28 @@ class MainWindow(QMainWindow):
         # Analysis runs on the compute runner so the database queue stays free meanwhile.
         self.ctx.compute.submit(
             "analyse file",
-            lambda _: ops.analyse_recording(path, settings, reference, plan.genre),
+            lambda _: analyse_recording(path, settings, reference, plan.genre),
             analysed,
             failed,
         )
         return True
 
-    def _file_stored(self, saved: dict[str, Any]) -> None:
+    def _file_stored(self, saved: SavedTake) -> None:
         self.practice.messages.clear_message()
-        self.practice.card.show_analysis(
-            ops.record_dict(saved["analysis"]),
-            title=f"Recording {Path(saved['performance'].audio_path).name}",
-        )
-        self.practice.takes.show_session(saved["performance"].session_id)
+        if saved.analysis is not None:
+            self.practice.card.show_analysis(
+                asdict(saved.analysis),
+                title=f"Recording {Path(saved.performance.audio_path or '').name}",
+            )
+        self.practice.takes.show_session(saved.performance.session_id)
         self.ctx.events.take_saved.emit(saved)
         self.file_analysed.emit(saved)
 
-    def _show_take(self, row: dict[str, Any]) -> None:
-        if row.get("analysis") is not None:
+    def _show_take(self, row: SavedTake) -> None:
+        if row.analysis is not None:
             self.practice.card.show_analysis(
-                ops.record_dict(row["analysis"]),
-                title=f"Take {Path(row['performance'].audio_path or '').name}",
+                asdict(row.analysis),
+                title=f"Take {Path(row.performance.audio_path or '').name}",
             )
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,11 +29,19 @@ from PySide6.QtWidgets import (
 )
 
 from audio.records import Note, Onset, PitchFrame
-from desktop import ops
 from desktop.context import AppContext
-from desktop.session_form import SessionForm, SessionPlan
+from desktop.session_form import SessionForm
 from desktop.settings import Preferences
 from desktop.takes import TakesList
+from desktop.usecases.plan import SessionPlan
+from desktop.usecases.sessions import finish_session, start_session
+from desktop.usecases.takes import (
+    SavedTake,
+    TakeToSave,
+    new_take_path,
+    notes_in_take,
+    save_live_take,
+)
 from desktop.widgets.level import LevelMeter
 from desktop.widgets.metronome import BeatLight, ClickStream
 from desktop.widgets.pitch_view import PitchView
@@ -282,7 +291,7 @@ class PracticePage(QWidget):
         open_sessions = self.ctx.open_sessions
         self.ctx.db.submit(
             "start session",
-            lambda s: ops.start_session(s, profile_id, plan, open_sessions),
+            lambda s: start_session(s, profile_id, plan, open_sessions),
             lambda session: self._session_created(session, run),
             lambda exc: self._session_failed(exc, run),
         )
@@ -294,7 +303,7 @@ class PracticePage(QWidget):
             # run that has already ended; end it instead of adopting it.
             self.ctx.db.submit(
                 "end session",
-                lambda s: ops.finish_session(s, session.id, 0),
+                lambda s: finish_session(s, session.id, 0),
                 self._late_session_ended,
             )
             return
@@ -305,7 +314,7 @@ class PracticePage(QWidget):
             hops = self._hops
             self.ctx.db.submit(
                 "end session",
-                lambda s: ops.finish_session(s, session.id, hops),
+                lambda s: finish_session(s, session.id, hops),
                 self._session_ended,
             )
             return
@@ -341,7 +350,7 @@ class PracticePage(QWidget):
             session_id = self.session.id
             self.ctx.db.submit(
                 "end session",
-                lambda s: ops.finish_session(s, session_id, chunks),
+                lambda s: finish_session(s, session_id, chunks),
                 self._session_ended,
             )
 
@@ -380,10 +389,7 @@ class PracticePage(QWidget):
             self.show_problem("The session is still being set up; press R again in a moment.")
             return False
         self._take_count += 1
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = self.ctx.recordings_dir / (
-            f"take-{stamp}-{str(self.session.id)[:8]}-{self._take_count:02d}.flac"
-        )
+        path = new_take_path(self.ctx.recordings_dir, self.session.id, self._take_count)
         try:
             self.worker.start_take(path)
         except Exception as exc:
@@ -448,18 +454,13 @@ class PracticePage(QWidget):
             )
             self.status.setText("The take could not be saved.")
             return False
-        notes = ops.shift_notes(
-            [n for n in self._live_notes if start_s - 1e-6 <= n.onset_s < end_s], start_s
-        )
-        onsets = ops.shift_onsets(
-            [o for o in self._live_onsets if start_s - 1e-6 <= o.t_s < end_s], start_s
-        )
+        notes, onsets = notes_in_take(self._live_notes, self._live_onsets, start_s, end_s)
         plan = self.plan
         reference = self.reference
         settings = self.ctx.prefs.analysis_settings(
             float(plan.target_tempo_bpm) if plan.target_tempo_bpm else None
         )
-        take = ops.TakeToSave(
+        take = TakeToSave(
             session_id=self.session.id,
             audio_path=final_path,
             notes=notes,
@@ -470,6 +471,7 @@ class PracticePage(QWidget):
             note_text=problem,
             analysis_cpu_s=span.analysis_cpu_s if span is not None else 0.0,
             started_at=self._take_started_at,
+            tempo_bpm=plan.target_tempo_bpm,
         )
         self.status.setText("Scoring the take…")
 
@@ -481,7 +483,7 @@ class PracticePage(QWidget):
 
         self.ctx.db.submit(
             "save take",
-            lambda s: ops.save_take(s, take, settings, reference),
+            lambda s: save_live_take(s, take, settings, reference),
             self._take_stored,
             failed,
         )
@@ -495,17 +497,17 @@ class PracticePage(QWidget):
     def _stream_s(self) -> float:
         return float(self.worker.position_s) if self.worker is not None else 0.0
 
-    def _take_stored(self, saved: dict[str, Any]) -> None:
-        analysis = saved["analysis"]
-        perf = saved["performance"]
+    def _take_stored(self, saved: SavedTake) -> None:
+        analysis = saved.analysis
+        perf = saved.performance
         if analysis is not None:
             self.card.show_analysis(
-                ops.record_dict(analysis), title=f"Take {Path(perf.audio_path).name}"
+                asdict(analysis), title=f"Take {Path(perf.audio_path or '').name}"
             )
         else:
             self.show_problem(
-                f"The take {Path(perf.audio_path).name} was saved in your history, but "
-                f"{saved.get('problem') or 'it has no scores'}."
+                f"The take {Path(perf.audio_path or '').name} was saved in your history, but "
+                f"{saved.problem or 'it has no scores'}."
             )
         self.status.setText("Take saved." if self.is_live else self.status.text())
         self.takes.show_session(perf.session_id)

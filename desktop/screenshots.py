@@ -81,7 +81,7 @@ def _save(widget: object, path: Path) -> Path:
 def take_screenshots(out: Path) -> list[Path]:
     from audio.sources import SyntheticSource
     from desktop.app import create_main_window, ensure_app
-    from desktop.session_form import SessionPlan
+    from desktop.usecases.plan import SessionPlan
     from storage.demo import DEMO_PROFILE_NAME, create_demo
 
     out.mkdir(parents=True, exist_ok=True)

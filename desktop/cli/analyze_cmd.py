@@ -12,14 +12,16 @@ import argparse
 import json
 import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audio.genres import UnknownGenreError, genre_profiles, get_genre
 from audio.settings import AnalysisSettings
+from desktop.usecases.plan import SessionPlan
+from desktop.usecases.profiles import profile_to_use
+from desktop.usecases.takes import AnalysedRecording, analyse_recording, store_recording
 
 if TYPE_CHECKING:
     from audio.fileanalysis import FileAnalysis
@@ -89,8 +91,6 @@ def _settings(args: argparse.Namespace) -> AnalysisSettings:
         raise ValueError("--profile and --piece only make sense with --save")
     if args.frames and not args.json:
         raise ValueError("--frames needs --json")
-    if args.piece is not None and len(args.piece) > 255:
-        raise ValueError("--piece is longer than 255 characters")
     return AnalysisSettings(
         a4_hz=args.a4,
         transpose_semitones=args.transpose,
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     """Analyse every file; 0 when all were analysed, 1 when any failed, 2 for bad options."""
     # Imported here, not at the top: every `etude` start (the GUI too) builds this parser, and
     # numpy/aubio/mido would add to that start-up for nothing.
-    from audio.fileanalysis import AudioFileError, analyze_file
+    from audio.fileanalysis import AudioFileError
     from audio.midi_out import write_notes_midi
     from audio.reference import ReferenceError, load_reference
 
@@ -117,6 +117,16 @@ def run(args: argparse.Namespace) -> int:
             reference = load_reference(
                 args.reference, args.track, args.channel, transpose_semitones=args.transpose
             )
+        plan = (
+            SessionPlan(
+                piece_name=args.piece,
+                genre=args.genre,
+                target_tempo_bpm=round(args.tempo) if args.tempo else None,
+                reference_path=args.reference,
+            ).validated()
+            if args.save
+            else None
+        )
     except (ValueError, UnknownGenreError, ReferenceError) as exc:
         print(f"etude analyze: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -133,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
 
     failed = 0
     try:
-        saver_cm = _saver(args)
+        saver_cm = _saver(args, plan)
         saver = saver_cm.__enter__()
     except Exception as exc:  # the database or the profile is unusable: nothing was analysed
         print(f"etude analyze: cannot save: {exc}", file=sys.stderr)
@@ -141,12 +151,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         for name in args.files:
             try:
-                result = analyze_file(name, settings, reference, args.genre)
+                recording = analyse_recording(Path(name), settings, reference, args.genre)
             except AudioFileError as exc:
                 print(f"etude analyze: {exc}", file=sys.stderr)
                 failed += 1
                 continue
-            midi_path: Path | None = None
+            result = recording.analysis
             try:
                 if args.midi_out is not None:
                     midi_path = (
@@ -156,7 +166,7 @@ def run(args: argparse.Namespace) -> int:
                     )
                     write_notes_midi(result.notes, midi_path, tempo_bpm=args.tempo or 120.0)
                 if saver is not None:
-                    saver(result, midi_path)
+                    saver(recording)
             except Exception as exc:  # one file's save/export failure must not stop the rest
                 print(f"etude analyze: {name}: could not save ({exc})", file=sys.stderr)
                 failed += 1
@@ -170,61 +180,35 @@ def run(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _saver(args: argparse.Namespace) -> Iterator[Any]:
-    """Yields a function storing one analysed file, or None without ``--save``."""
-    if not args.save:
+def _saver(
+    args: argparse.Namespace, plan: SessionPlan | None
+) -> Iterator[Callable[[AnalysedRecording], None] | None]:
+    """Yields a function storing one analysed file as a session of ``plan``, or None without
+    ``--save`` (plan None)."""
+    if plan is None:
         yield None
         return
-    from storage import service
-    from storage.config import resolve_db_url
+    from storage.config import recordings_dir, resolve_db_url
     from storage.db import open_database
-    from storage.models import utcnow
 
     db = open_database(resolve_db_url(getattr(args, "db", None)))
     try:
         with db.transaction() as s:
-            profile_id = (
-                service.get_profile_by_name(s, args.profile)
-                if args.profile
-                else service.ensure_default_profile(s)
-            ).id
+            profile_id = profile_to_use(s, args.profile).id
+        midi_dir = recordings_dir()
     except BaseException:
         db.dispose()
         raise
     try:
 
-        def save(result: FileAnalysis, midi_path: Path | None) -> None:
-            m = result.score.metrics
+        def save(recording: AnalysedRecording) -> None:
             with db.transaction() as s:
-                end = utcnow()
-                start = end - timedelta(seconds=result.duration_s)
-                sess = service.create_session(
-                    s,
-                    profile_id,
-                    piece_name=args.piece or Path(result.path).stem[:255],
-                    genre=args.genre,
-                    target_tempo=round(args.tempo) if args.tempo else None,
-                    difficulty_level=m["difficulty_estimate"],
-                    started_at=start,
-                )
-                perf = service.create_performance(
-                    s,
-                    sess.id,
-                    audio_path=str(Path(result.path).resolve()),
-                    midi_path=str(midi_path.resolve()) if midi_path else None,
-                    sample_rate=result.sample_rate,
-                    audio_format=Path(result.path).suffix.lstrip(".").lower()[:32] or None,
-                    recording_started_at=start,
-                    recording_duration=result.duration_s,
-                )
-                fields = {k: v for k, v in m.items() if k not in ("feedback_json",)}
-                analysis = service.create_analysis_result(
-                    s, perf.id, feedback_json=m["feedback_json"], **fields
-                )
-                service.end_session(s, sess.id, ended_at=end)
+                saved = store_recording(s, profile_id, plan, recording, midi_dir)
+            session_id = saved.session.id if saved.session else "?"
+            analysis_id = saved.analysis.id if saved.analysis else "?"
             print(
-                f"etude analyze: saved {result.path} (session {sess.id}, take {perf.id}, "
-                f"analysis {analysis.id})",
+                f"etude analyze: saved {recording.analysis.path} (session {session_id}, "
+                f"take {saved.performance.id}, analysis {analysis_id})",
                 file=sys.stderr,
             )
 

@@ -17,11 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+from desktop.usecases.profiles import profile_to_use
 
+if TYPE_CHECKING:
     from storage.db import Database
-    from storage.records import Profile
 
 # Storage (SQLAlchemy, Alembic) is imported inside the commands, not here: every `etude` start,
 # the GUI's too, builds this parser, and those imports cost over a second.
@@ -127,14 +126,6 @@ def _database(args: argparse.Namespace) -> Iterator[Database]:
         db.dispose()
 
 
-def _profile(s: Session, name: str | None) -> Profile:
-    from storage import service
-
-    if name:
-        return service.get_profile_by_name(s, name)
-    return service.ensure_default_profile(s)
-
-
 def _fmt(value: Any, digits: int = 3) -> str:
     if value is None:
         return "-"
@@ -147,7 +138,7 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
     from storage import service
 
     with _database(args) as db, db.transaction() as s:
-        profile = _profile(s, args.profile)
+        profile = profile_to_use(s, args.profile)
         rows = service.get_user_sessions(s, profile.id, args.limit, args.offset, args.status)
         print(f"{profile.display_name}: {len(rows)} session(s)")
         print(f"{'started (UTC)':<20} {'status':<10} {'minutes':>7} {'BPM':>4}  piece / genre")
@@ -164,7 +155,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     from storage import service
 
     with _database(args) as db, db.transaction() as s:
-        profile = _profile(s, args.profile)
+        profile = profile_to_use(s, args.profile)
         st = service.calculate_user_stats(s, profile.id, args.days)
         print(f"{profile.display_name}, last {st.period_days} days")
         for label, value in (
@@ -185,7 +176,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from storage.export import export_csv, parse_bound
 
     with _database(args) as db, db.transaction() as s:
-        profile = _profile(s, args.profile)
+        profile = profile_to_use(s, args.profile)
         since = parse_bound(args.since, profile.timezone, end=False) if args.since else None
         until = parse_bound(args.until, profile.timezone, end=True) if args.until else None
         result = export_csv(s, args.out, args.table, profile.id, since, until, excel_bom=args.bom)
@@ -212,7 +203,7 @@ def _cmd_progress_rebuild(args: argparse.Namespace) -> int:
             n = progress.rebuild_all(s)
             print(f"rebuilt {n} progress row(s) for every profile")
         else:
-            profile = _profile(s, args.profile)
+            profile = profile_to_use(s, args.profile)
             n = progress.rebuild_user(s, profile.id)
             print(f"rebuilt {n} progress row(s) for {profile.display_name}")
     return 0

@@ -10,7 +10,7 @@ from typing import Any
 
 import soundfile as sf
 
-from desktop.session_form import SessionPlan
+from desktop.usecases.plan import SessionPlan
 from desktop.widgets.take_card import SCORE_FIELDS, format_value
 from storage import service
 from tests.desktop.conftest import wait_idle
@@ -48,7 +48,7 @@ def test_start_record_stop_stores_the_take_and_the_card_shows_the_row(qtbot, mai
     assert main_window.profile_combo.isEnabled()
 
     saved = saved_sig.args[0]
-    session, takes = _rows(main_window, saved["performance"].session_id)
+    session, takes = _rows(main_window, saved.performance.session_id)
     assert session.status == "completed"
     assert session.piece_name == "C major scale"
     assert session.target_tempo == 100
@@ -107,7 +107,7 @@ def test_device_lost_mid_take_keeps_the_take_and_says_so(qtbot, main_window):
     assert page.messages.isVisible() or text
     assert "input stopped" in text.lower()
     assert "kept" in text
-    perf = saved_sig.args[0]["performance"]
+    perf = saved_sig.args[0].performance
     info = sf.info(perf.audio_path)
     # Everything up to the failure is in the file (the take started a moment after 0 s).
     assert 1.5 < info.frames / info.samplerate <= 2.05
@@ -178,7 +178,7 @@ def test_a_reference_piece_draws_bars_and_the_card_marks_a_late_note(qtbot, main
     page.stop_practice()
     wait_idle(qtbot, main_window.ctx)
 
-    analysis = saved.args[0]["analysis"]
+    analysis = saved.args[0].analysis
     assert analysis.note_accuracy_rate == 1.0
     timeline = json.loads(analysis.feedback_json)["timeline"]
     late = [e for e in timeline if e.get("timing_ms", 0) > 50]
@@ -287,7 +287,7 @@ def test_a_take_is_dated_when_it_was_played_even_if_saving_waited(qtbot, main_wi
         page.stop_take()
     page.stop_practice()
     wait_idle(qtbot, main_window.ctx)
-    started = saved.args[0]["performance"].recording_started_at
+    started = saved.args[0].performance.recording_started_at
     assert before.timestamp() - 0.3 <= started.timestamp() <= after.timestamp() + 0.3
 
 

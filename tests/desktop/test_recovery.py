@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from audio.recorder import TakeRecorder
-from desktop.app import recover_after_crash
+from desktop.usecases.recovery import recover_after_crash
 from storage import service
 from storage.config import recordings_dir
 from storage.db import open_database
@@ -43,8 +43,8 @@ def test_a_take_that_cannot_be_registered_does_not_undo_the_rest(db_url):
     with database.sessionmaker() as s:
         result = recover_after_crash(s, root)
         s.commit()
-    assert result["abandoned"] == [session.id]
-    assert result["attached"] == 1
+    assert result.abandoned == [session.id]
+    assert result.attached == 1
     assert not good.exists() and not bad.exists()
     with database.sessionmaker() as s:
         assert service.get_session(s, session.id).status == "abandoned"
@@ -74,7 +74,7 @@ def test_a_recovered_take_counts_in_its_abandoned_session_at_the_time_it_was_pla
     with database.sessionmaker() as s:
         result = recover_after_crash(s, recordings_dir())
         s.commit()
-    assert result["attached"] == 1
+    assert result.attached == 1
     with database.sessionmaker() as s:
         row = service.get_session(s, session.id)
         (perf,) = service.get_session_performances(s, session.id)
@@ -181,7 +181,7 @@ def test_a_second_etude_does_not_abandon_the_session_the_first_is_recording(qtbo
 
 def _computer(root, name):  # type: ignore[no-untyped-def]
     """A computer's data folder: its notes of open sessions and its recordings folder."""
-    from desktop.open_sessions import OpenSessions
+    from desktop.usecases.open_sessions import OpenSessions
 
     folder = root / name
     (folder / "recordings").mkdir(parents=True)
@@ -189,7 +189,7 @@ def _computer(root, name):  # type: ignore[no-untyped-def]
 
 
 def _recover(database, open_sessions, recordings):  # type: ignore[no-untyped-def]
-    from desktop.app import forget_settled
+    from desktop.usecases.recovery import forget_settled
 
     with database.sessionmaker() as s:
         result = recover_after_crash(s, recordings, open_sessions)
@@ -209,8 +209,8 @@ def server_url():  # type: ignore[no-untyped-def]
 def test_on_a_shared_server_only_this_computers_crashed_sessions_are_recovered(
     server_url, tmp_path
 ):  # type: ignore[no-untyped-def]
-    from desktop import ops
-    from desktop.session_form import SessionPlan
+    from desktop.usecases.sessions import finish_session, start_session
+    from desktop.usecases.plan import SessionPlan
 
     database = open_database(server_url, migrate_schema=True)
     notes_a, rec_a = _computer(tmp_path, "anna-laptop")
@@ -219,19 +219,19 @@ def test_on_a_shared_server_only_this_computers_crashed_sessions_are_recovered(
         anna = service.create_profile(s, "Anna")
         ben = service.create_profile(s, "Ben")
     with database.transaction() as s:
-        playing = ops.start_session(s, anna.id, SessionPlan("Scales"), notes_a)
+        playing = start_session(s, anna.id, SessionPlan("Scales"), notes_a)
     with database.transaction() as s:
-        crashed = ops.start_session(s, ben.id, SessionPlan("Etude No. 3"), notes_b)
+        crashed = start_session(s, ben.id, SessionPlan("Etude No. 3"), notes_b)
     with database.transaction() as s:
         # Ended normally, but Etude was closed before it could clear its note.
-        done = ops.start_session(s, ben.id, SessionPlan("Sonata"), notes_b)
-        ops.finish_session(s, done.id, 10)
+        done = start_session(s, ben.id, SessionPlan("Sonata"), notes_b)
+        finish_session(s, done.id, 10)
     assert notes_a.ids() == {playing.id}
     assert notes_b.ids() == {crashed.id, done.id}
 
     # Ben's Etude was killed; it starts again while Anna is still practising.
     result = _recover(database, notes_b, rec_b)
-    assert result["abandoned"] == [crashed.id]
+    assert result.abandoned == [crashed.id]
     with database.sessionmaker() as s:
         assert service.get_session(s, playing.id).status == "active"
         assert service.get_session(s, crashed.id).status == "abandoned"
@@ -239,11 +239,11 @@ def test_on_a_shared_server_only_this_computers_crashed_sessions_are_recovered(
     assert notes_b.ids() == set()
     assert notes_a.ids() == {playing.id}
     # Starting again finds nothing more to do.
-    assert _recover(database, notes_b, rec_b)["abandoned"] == []
+    assert _recover(database, notes_b, rec_b).abandoned == []
 
     # Then Anna's Etude dies too: her next start recovers her session.
     result = _recover(database, notes_a, rec_a)
-    assert result["abandoned"] == [playing.id]
+    assert result.abandoned == [playing.id]
     with database.sessionmaker() as s:
         assert service.get_session(s, playing.id).status == "abandoned"
     assert notes_a.ids() == set()
@@ -263,27 +263,27 @@ def test_on_a_shared_server_a_crashed_take_brings_its_session_with_it(server_url
     _crashed_take(rec, session.id, 1)
 
     result = _recover(database, notes, rec)
-    assert result["abandoned"] == [session.id]
-    assert result["attached"] == 1
+    assert result.abandoned == [session.id]
+    assert result.attached == 1
     with database.sessionmaker() as s:
         assert service.get_session(s, other.id).status == "active"
     database.dispose()
 
 
 def test_on_sqlite_every_active_session_is_recovered_noted_or_not(db_url, tmp_path):  # type: ignore[no-untyped-def]
-    from desktop import ops
-    from desktop.session_form import SessionPlan
+    from desktop.usecases.sessions import finish_session, start_session
+    from desktop.usecases.plan import SessionPlan
 
     database = open_database(db_url)
     notes, rec = _computer(tmp_path, "laptop")
     with database.transaction() as s:
         profile = service.ensure_default_profile(s)
-        noted = ops.start_session(s, profile.id, SessionPlan("Noted"), notes)
+        noted = start_session(s, profile.id, SessionPlan("Noted"), notes)
         # A session from an Etude that wrote no notes yet.
         old = service.create_session(s, profile.id, piece_name="Before notes")
     (notes.folder / "not-a-session.txt").write_text("ignored")
     assert notes.ids() == {noted.id}
     result = _recover(database, notes, rec)
-    assert set(result["abandoned"]) == {noted.id, old.id}
+    assert set(result.abandoned) == {noted.id, old.id}
     assert notes.ids() == set()
     database.dispose()

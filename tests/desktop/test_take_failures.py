@@ -8,7 +8,7 @@ from typing import Any
 
 import soundfile as sf
 
-from desktop.app import recover_after_crash
+from desktop.usecases.recovery import recover_after_crash
 from storage import service
 from tests.desktop.conftest import wait_idle
 from tests.desktop.helpers import scale_source
@@ -61,7 +61,7 @@ def test_a_take_that_could_not_be_written_is_not_stored_twice_or_pointing_nowher
     with main_window.ctx.database.sessionmaker() as s:
         result = recover_after_crash(s, main_window.ctx.recordings_dir)
         s.commit()
-    assert result["attached"] == 1
+    assert result.attached == 1
     perfs = _performances(main_window, session_id)
     assert len(perfs) == 2
     paths = [Path(p.performance.audio_path) for p in perfs]

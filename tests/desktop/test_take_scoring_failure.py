@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from audio.settings import AnalysisSettings
-from desktop import ops
+from desktop.usecases import takes
 from storage import service
 from storage.db import open_database
 
@@ -22,7 +22,7 @@ def take_setup(tmp_path: Path):  # type: ignore[no-untyped-def]
         sid = service.create_session(s, uid, piece_name="Scale").id
     audio = tmp_path / "take.flac"
     sf.write(str(audio), np.zeros(48000, dtype=np.float32), 48000, subtype="PCM_24")
-    take = ops.TakeToSave(
+    take = takes.TakeToSave(
         session_id=sid, audio_path=audio, notes=(), onsets=(), duration_s=1.0, sample_rate=48000
     )
     yield db, sid, take
@@ -38,8 +38,8 @@ def test_a_take_whose_scoring_crashes_is_stored_without_scores(take_setup, monke
 
     monkeypatch.setattr(audio.scoring, "score_take", broken)
     with db.transaction() as s:
-        saved = ops.save_take(s, take, AnalysisSettings())
-    assert saved["analysis"] is None and "float division by zero" in saved["problem"]
+        saved = takes.save_live_take(s, take, AnalysisSettings())
+    assert saved.analysis is None and "float division by zero" in saved.problem
     with db.sessionmaker() as s:
         (row,) = service.get_complete_session_data(s, sid).performances
     assert row.performance.audio_path == str(take.audio_path)
@@ -50,17 +50,17 @@ def test_a_take_whose_scoring_crashes_is_stored_without_scores(take_setup, monke
 def test_scores_the_database_refuses_still_leave_the_take_stored(take_setup, monkeypatch):
     db, sid, take = take_setup
 
-    real = ops.score_take_values
+    real = takes.score_live_take
 
     def out_of_range(*args, **kwargs):  # a rounding slip past 1.0 in a score
         values = real(*args, **kwargs)
         values["pitch_accuracy"] = 1.0000000002
         return values
 
-    monkeypatch.setattr(ops, "score_take_values", out_of_range)
+    monkeypatch.setattr(takes, "score_live_take", out_of_range)
     with db.transaction() as s:
-        saved = ops.save_take(s, take, AnalysisSettings())
-    assert saved["analysis"] is None and "pitch_accuracy" in saved["problem"]
+        saved = takes.save_live_take(s, take, AnalysisSettings())
+    assert saved.analysis is None and "pitch_accuracy" in saved.problem
     with db.sessionmaker() as s:
         perfs = service.get_complete_session_data(s, sid).performances
     assert len(perfs) == 1 and perfs[0].analysis_results == ()
@@ -78,7 +78,7 @@ def test_the_page_says_a_take_was_saved_without_scores(qtbot, main_window, tmp_p
         sid = service.create_session(s, ctx.profile.id).id
     audio_file = tmp_path / "t.flac"
     sf.write(str(audio_file), np.zeros(4800, dtype=np.float32), 48000, subtype="PCM_24")
-    take = ops.TakeToSave(
+    take = takes.TakeToSave(
         session_id=sid,
         audio_path=audio_file,
         notes=(),
@@ -89,7 +89,7 @@ def test_the_page_says_a_take_was_saved_without_scores(qtbot, main_window, tmp_p
     page = main_window.practice
     with qtbot.waitSignal(page.take_saved, timeout=10_000):
         ctx.db.submit(
-            "save", lambda s: ops.save_take(s, take, AnalysisSettings()), page._take_stored
+            "save", lambda s: takes.save_live_take(s, take, AnalysisSettings()), page._take_stored
         )
     wait_idle(qtbot, ctx)
     text = page.messages.text()

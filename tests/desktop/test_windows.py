@@ -216,15 +216,15 @@ def test_dropping_a_recording_analyses_and_stores_it(qtbot, main_window, tmp_pat
         _drop(main_window, wav)
     saved = sig.args[0]
     wait_idle(qtbot, main_window.ctx)
-    assert saved["performance"].audio_path == str(wav)
-    assert saved["session"].status == "completed"
-    a = saved["analysis"]
+    assert saved.performance.audio_path == str(wav)
+    assert saved.session.status == "completed"
+    a = saved.analysis
     assert a.total_notes_detected == len(SCALE)
     assert a.pitch_accuracy == pytest.approx(6 / 8)
     card = main_window.practice.card
     assert card.value_labels["pitch_accuracy"].text() == "75 %"
     assert card.timeline.bars == len(SCALE)
-    assert Path(saved["performance"].midi_path).parent == main_window.ctx.recordings_dir
+    assert Path(saved.performance.midi_path).parent == main_window.ctx.recordings_dir
 
     # History lists it; the filters narrow it; the detail shows the complete session data.
     hist = main_window.history
@@ -243,7 +243,7 @@ def test_dropping_a_recording_analyses_and_stores_it(qtbot, main_window, tmp_pat
     hist.since.setDate(QDate.currentDate())
     assert len(hist.shown) == 1
     with qtbot.waitSignal(hist.session_opened, timeout=10_000) as opened:
-        hist.open_session(saved["session"].id)
+        hist.open_session(saved.session.id)
     data = opened.args[0]
     assert data.total_performances == 1 and data.total_analyses == 1
     html = hist.detail.toHtml()
@@ -326,7 +326,7 @@ def test_a_database_from_a_newer_etude_is_refused_untouched(qtbot, db_url, tmp_p
 
 
 def test_a_bad_reference_file_is_reported_and_the_plan_is_kept(qtbot, main_window, tmp_path):
-    from desktop.session_form import SessionPlan
+    from desktop.usecases.plan import SessionPlan
 
     page = main_window.practice
     page.set_plan(SessionPlan(piece_name="Minuet"))
