@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from audio.settings import LIMITS
 from desktop.usecases.plan import DIFFICULTIES, SessionPlan
 
 
@@ -53,7 +54,8 @@ class SessionForm(QDialog):
         self.genre.setCurrentText(plan.genre or "")
         form.addRow("Genre", self.genre)
         self.tempo = QSpinBox()
-        self.tempo.setRange(0, 300)
+        # 0 reads "no tempo"; 1..19 is refused with a message by SessionPlan.validated.
+        self.tempo.setRange(0, int(LIMITS["target_tempo_bpm"].hi))
         self.tempo.setSpecialValueText("no tempo")
         self.tempo.setSuffix(" BPM")
         self.tempo.setValue(plan.target_tempo_bpm or 0)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audio.genres import UnknownGenreError, genre_profiles, get_genre
-from audio.settings import AnalysisSettings
+from audio.settings import LIMITS, AnalysisSettings, SettingOutOfRange
 from desktop.usecases.plan import SessionPlan
 from desktop.usecases.profiles import profile_to_use
 from desktop.usecases.takes import AnalysedRecording, analyse_recording, store_recording
@@ -45,19 +44,39 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--reference", metavar="MID", type=Path, help="MIDI file of the piece")
     p.add_argument("--track", type=int, help="reference track index (default: first with notes)")
     p.add_argument("--channel", type=int, help="reference MIDI channel 0..15 (default: all)")
-    p.add_argument("--tempo", type=float, metavar="BPM", help="target tempo 20..300 BPM")
-    p.add_argument("--a4", type=float, default=440.0, metavar="HZ", help="A4 in Hz (400..480)")
+    p.add_argument(
+        "--tempo",
+        type=float,
+        metavar="BPM",
+        help=f"target tempo {_range('target_tempo_bpm')} BPM",
+    )
+    p.add_argument(
+        "--a4", type=float, default=440.0, metavar="HZ", help=f"A4 in Hz ({_range('a4_hz')})"
+    )
     p.add_argument(
         "--transpose",
         type=int,
         default=0,
         metavar="SEMITONES",
-        help="written-to-sounding shift, -24..24 (B♭ clarinet -2, E♭ alto sax -9, F horn -7)",
+        help=(
+            f"written-to-sounding shift, {_range('transpose_semitones')} "
+            "(B♭ clarinet -2, E♭ alto sax -9, F horn -7)"
+        ),
     )
     p.add_argument(
-        "--pitch-tolerance", type=float, default=25.0, metavar="CENTS", help="1..100 (25)"
+        "--pitch-tolerance",
+        type=float,
+        default=25.0,
+        metavar="CENTS",
+        help=f"{_range('pitch_tolerance_cents')} (25)",
     )
-    p.add_argument("--timing-tolerance", type=float, default=50.0, metavar="MS", help="5..500 (50)")
+    p.add_argument(
+        "--timing-tolerance",
+        type=float,
+        default=50.0,
+        metavar="MS",
+        help=f"{_range('timing_tolerance_ms')} (50)",
+    )
     p.add_argument(
         "--genre",
         metavar="NAME",
@@ -77,27 +96,38 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
-def _settings(args: argparse.Namespace) -> AnalysisSettings:
-    def check(name: str, value: float | None, lo: float, hi: float) -> None:
-        if value is not None and (not math.isfinite(value) or not lo <= value <= hi):
-            raise ValueError(f"{name} {value:g} is outside {lo:g}..{hi:g}")
+# The options that set AnalysisSettings' fields; their ranges are audio.settings.LIMITS.
+OPTION_OF_FIELD = {
+    "a4_hz": "--a4",
+    "transpose_semitones": "--transpose",
+    "pitch_tolerance_cents": "--pitch-tolerance",
+    "timing_tolerance_ms": "--timing-tolerance",
+    "target_tempo_bpm": "--tempo",
+}
 
-    check("--tempo", args.tempo, 20, 300)
-    check("--a4", args.a4, 400, 480)
-    check("--transpose", args.transpose, -24, 24)
-    check("--pitch-tolerance", args.pitch_tolerance, 1, 100)
-    check("--timing-tolerance", args.timing_tolerance, 5, 500)
+
+def _range(field: str) -> str:
+    return f"{LIMITS[field].lo:g}..{LIMITS[field].hi:g}"
+
+
+def _settings(args: argparse.Namespace) -> AnalysisSettings:
     if (args.profile or args.piece) and not args.save:
         raise ValueError("--profile and --piece only make sense with --save")
     if args.frames and not args.json:
         raise ValueError("--frames needs --json")
-    return AnalysisSettings(
-        a4_hz=args.a4,
-        transpose_semitones=args.transpose,
-        pitch_tolerance_cents=args.pitch_tolerance,
-        timing_tolerance_ms=args.timing_tolerance,
-        target_tempo_bpm=args.tempo,
-    )
+    try:
+        return AnalysisSettings(
+            a4_hz=args.a4,
+            transpose_semitones=args.transpose,
+            pitch_tolerance_cents=args.pitch_tolerance,
+            timing_tolerance_ms=args.timing_tolerance,
+            target_tempo_bpm=args.tempo,
+        )
+    except SettingOutOfRange as exc:
+        value = f"{exc.value:g}" if isinstance(exc.value, int | float) else repr(exc.value)
+        raise ValueError(
+            f"{OPTION_OF_FIELD[exc.field]} {value} is outside {_range(exc.field)}"
+        ) from None
 
 
 def run(args: argparse.Namespace) -> int:

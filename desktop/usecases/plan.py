@@ -6,9 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from audio.settings import LIMITS
+
 DIFFICULTIES = ("beginner", "intermediate", "advanced")
 NAME_MAX_CHARS = 255
-TEMPO_RANGE_BPM = (20, 300)
 
 
 @dataclass(frozen=True)
@@ -29,10 +30,11 @@ class SessionPlan:
             raise ValueError(f"The piece name is too long (at most {NAME_MAX_CHARS} characters).")
         if self.genre and len(self.genre) > NAME_MAX_CHARS:
             raise ValueError(f"The genre is too long (at most {NAME_MAX_CHARS} characters).")
-        lo, hi = TEMPO_RANGE_BPM
-        if self.target_tempo_bpm is not None and not lo <= self.target_tempo_bpm <= hi:
+        tempo = LIMITS["target_tempo_bpm"]
+        if self.target_tempo_bpm is not None and not tempo.allows(self.target_tempo_bpm):
             raise ValueError(
-                f"The target tempo must be {lo}–{hi} BPM, not {self.target_tempo_bpm}."
+                f"The target tempo must be {tempo.lo:g}–{tempo.hi:g} BPM, "
+                f"not {self.target_tempo_bpm}."
             )
         if self.difficulty_level is not None and self.difficulty_level not in DIFFICULTIES:
             raise ValueError(

@@ -209,8 +209,8 @@ def server_url():  # type: ignore[no-untyped-def]
 def test_on_a_shared_server_only_this_computers_crashed_sessions_are_recovered(
     server_url, tmp_path
 ):  # type: ignore[no-untyped-def]
-    from desktop.usecases.sessions import finish_session, start_session
     from desktop.usecases.plan import SessionPlan
+    from desktop.usecases.sessions import finish_session, start_session
 
     database = open_database(server_url, migrate_schema=True)
     notes_a, rec_a = _computer(tmp_path, "anna-laptop")
@@ -271,8 +271,8 @@ def test_on_a_shared_server_a_crashed_take_brings_its_session_with_it(server_url
 
 
 def test_on_sqlite_every_active_session_is_recovered_noted_or_not(db_url, tmp_path):  # type: ignore[no-untyped-def]
-    from desktop.usecases.sessions import finish_session, start_session
     from desktop.usecases.plan import SessionPlan
+    from desktop.usecases.sessions import start_session
 
     database = open_database(db_url)
     notes, rec = _computer(tmp_path, "laptop")
