@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
@@ -33,9 +33,17 @@ from desktop.usecases.takes import (
     store_recording,
 )
 
+if TYPE_CHECKING:  # each is loaded when first used, after the window is on screen
+    from audio.worker import AnalysisWorker
+    from desktop.export_dialog import ExportDialog
+    from desktop.progress_window import ProgressWindow
+    from desktop.settings import Preferences
+    from desktop.settings_dialog import SettingsDialog
+    from storage.records import Profile
+
 
 class MainWindow(QMainWindow):
-    file_analysed = Signal(object)  # {"performance": ..., "analysis": ...}
+    file_analysed = Signal(object)  # SavedTake
     profiles_loaded = Signal(list)
     storage_ready = Signal()  # the database is open and migrated
     startup_failed = Signal(str)  # the database cannot be used; the message says why
@@ -44,12 +52,12 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.ctx = ctx
         self.setWindowTitle("Etude — practice")
-        self.data_folder_lock: Any = None  # desktop.app.claim_data_folder's handle
+        self.data_folder_lock: IO[str] | None = None  # desktop.app.claim_data_folder's
         self.resize(1200, 820)
         self.setAcceptDrops(True)
-        self.profiles: list[Any] = []
-        self.progress_window: Any = None
-        self.export_dialog: Any = None
+        self.profiles: list[Profile] = []
+        self.progress_window: ProgressWindow | None = None
+        self.export_dialog: ExportDialog | None = None
 
         self.practice = PracticePage(ctx)
         self.history = HistoryPage(ctx)
@@ -105,7 +113,7 @@ class MainWindow(QMainWindow):
     def load_profiles(self) -> None:
         self.ctx.db.submit("profiles", load_profiles, self._profiles_loaded)
 
-    def _profiles_loaded(self, profiles: list[Any]) -> None:
+    def _profiles_loaded(self, profiles: list[Profile]) -> None:
         self.profiles = profiles
         self.profile_combo.blockSignals(True)
         self.profile_combo.clear()
@@ -126,7 +134,7 @@ class MainWindow(QMainWindow):
         if not 0 <= index < len(self.profiles):
             return
         profile = self.profiles[index]
-        changed = self.ctx.profile is None or self.ctx.profile.id != profile.id  # type: ignore[attr-defined]
+        changed = self.ctx.profile is None or self.ctx.profile.id != profile.id
         self.ctx.profile = profile
         if self.ctx.prefs.profile_id != str(profile.id):
             self.ctx.save_preferences(replace(self.ctx.prefs, profile_id=str(profile.id)))
@@ -139,7 +147,7 @@ class MainWindow(QMainWindow):
             self.create_profile(name)
 
     def create_profile(self, name: str) -> None:
-        def done(profile: Any) -> None:
+        def done(profile: Profile) -> None:
             self.ctx.save_preferences(replace(self.ctx.prefs, profile_id=str(profile.id)))
             self.load_profiles()
 
@@ -152,7 +160,7 @@ class MainWindow(QMainWindow):
 
     # -- other windows -----------------------------------------------------------------------
 
-    def prepare_progress_window(self) -> Any:
+    def prepare_progress_window(self) -> ProgressWindow:
         from desktop.progress_window import ProgressWindow
 
         if self.progress_window is None:
@@ -163,16 +171,17 @@ class MainWindow(QMainWindow):
                 layout.activate()
             win.winId()  # creates the native window now, without showing it
             self.progress_window = win
+            return win
         return self.progress_window
 
-    def open_progress(self) -> Any:
-        self.prepare_progress_window()
-        self.progress_window.show()
-        self.progress_window.raise_()
-        self.progress_window.reload()
-        return self.progress_window
+    def open_progress(self) -> ProgressWindow:
+        window = self.prepare_progress_window()
+        window.show()
+        window.raise_()
+        window.reload()
+        return window
 
-    def open_export(self) -> Any:
+    def open_export(self) -> ExportDialog:
         from desktop.export_dialog import ExportDialog
 
         if self.export_dialog is None:
@@ -180,7 +189,7 @@ class MainWindow(QMainWindow):
         self.export_dialog.show()
         return self.export_dialog
 
-    def settings_dialog(self) -> Any:
+    def settings_dialog(self) -> SettingsDialog:
         from desktop.settings_dialog import SettingsDialog
 
         devices: list[str] = []
@@ -194,7 +203,7 @@ class MainWindow(QMainWindow):
         except Exception as exc:
             problem = str(exc)
 
-        def probe(prefs: Any) -> Any:
+        def probe(prefs: Preferences) -> AnalysisWorker:
             from audio.worker import AnalysisWorker
             from desktop.practice import microphone_source
 
@@ -211,7 +220,7 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             self.apply_settings(dialog.preferences())
 
-    def apply_settings(self, prefs: Any) -> None:
+    def apply_settings(self, prefs: Preferences) -> None:
         from desktop.theme import apply_theme
 
         self.ctx.save_preferences(prefs)
@@ -236,7 +245,7 @@ class MainWindow(QMainWindow):
         if self.ctx.profile is None:
             self.practice.show_problem("Choose or create a profile first.")
             return False
-        pid = self.ctx.profile.id  # type: ignore[attr-defined]
+        pid = self.ctx.profile.id
         plan = self.practice.plan
         reference = self.practice.reference
         settings = self.ctx.prefs.analysis_settings(
@@ -260,7 +269,7 @@ class MainWindow(QMainWindow):
         # Analysis runs on the compute runner so the database queue stays free meanwhile.
         self.ctx.compute.submit(
             "analyse file",
-            lambda _: analyse_recording(path, settings, reference, plan.genre),
+            lambda: analyse_recording(path, settings, reference, plan.genre),
             analysed,
             failed,
         )

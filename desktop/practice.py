@@ -285,7 +285,7 @@ class PracticePage(QWidget):
         self.timer.start()
         self.live_changed.emit(True)
         self._metronome_toggled(self.metronome_box.isChecked())
-        profile_id = self.ctx.profile.id  # type: ignore[attr-defined]
+        profile_id = self.ctx.profile.id
         plan = self.plan
         run = self._run
         open_sessions = self.ctx.open_sessions

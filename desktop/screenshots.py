@@ -13,8 +13,15 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtWidgets import QWidget
 
 MAX_BYTES = 300_000
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "resources" / "screenshots"
@@ -27,7 +34,7 @@ LEAD_IN_S = 1.0
 TAIL_S = 4.0
 
 
-def _melody() -> Any:
+def _melody() -> tuple[np.ndarray, float]:
     """The reference piece as a student might play it: its own notes and rhythm, a little
     vibrato, the second E and the second G 30 cents sharp so the card has something to say."""
     from audio.reference import load_reference
@@ -47,34 +54,34 @@ def _melody() -> Any:
     return render_notes(notes, 48000, tail_s=TAIL_S), notes[-1].start_s + notes[-1].dur_s
 
 
-def _pump(app: object, seconds: float) -> None:
+def _pump(app: QCoreApplication, seconds: float) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        app.processEvents()  # type: ignore[attr-defined]
+        app.processEvents()
         time.sleep(0.005)
 
 
-def _wait(app: object, cond: object, timeout_s: float, what: str) -> None:
+def _wait(app: QCoreApplication, cond: Callable[[], bool], timeout_s: float, what: str) -> None:
     end = time.monotonic() + timeout_s
-    while not cond():  # type: ignore[operator]
+    while not cond():
         if time.monotonic() > end:
             raise TimeoutError(f"screenshots: timed out waiting for {what}")
-        app.processEvents()  # type: ignore[attr-defined]
+        app.processEvents()
         time.sleep(0.005)
 
 
-def _save(widget: object, path: Path) -> Path:
+def _save(widget: QWidget, path: Path) -> Path:
     from PySide6.QtCore import Qt
 
-    img = widget.grab().toImage()  # type: ignore[attr-defined]
-    img.save(str(path), "PNG", 9)
+    img = widget.grab().toImage()
+    img.save(str(path), b"PNG", 9)
     scale = 1.0
     while path.stat().st_size >= MAX_BYTES and scale > 0.4:
         scale -= 0.1
         smaller = img.scaledToWidth(
             int(img.width() * scale), Qt.TransformationMode.SmoothTransformation
         )
-        smaller.save(str(path), "PNG", 9)
+        smaller.save(str(path), b"PNG", 9)
     return path
 
 
@@ -113,7 +120,10 @@ def take_screenshots(out: Path) -> list[Path]:
     page.stop_practice()
     _wait(app, lambda: not ctx.db.is_busy(), 20, "saving")
 
-    with ctx.database.transaction() as s:
+    database = ctx.database
+    if database is None:
+        raise RuntimeError("screenshots: the database did not open")
+    with database.transaction() as s:
         create_demo(s, 365)
     loaded: list[object] = []
     window.profiles_loaded.connect(loaded.append)
@@ -127,7 +137,7 @@ def take_screenshots(out: Path) -> list[Path]:
     paths.append(_save(progress, out / "progress.png"))
     progress.close()
     window.close()
-    ctx.database.dispose()
+    database.dispose()
     return paths
 
 

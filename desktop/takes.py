@@ -141,7 +141,7 @@ class TakesList(QWidget):
             self.message.setText(f"Cannot play the take: {exc}")
 
         self.message.setText(f"Playing {path.name}…")
-        self.ctx.compute.submit("play", lambda _: play_file(path), None, failed)
+        self.ctx.compute.submit("play", lambda: play_file(path), None, failed)
         return True
 
     def stop_playback(self) -> None:

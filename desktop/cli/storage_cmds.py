@@ -100,7 +100,8 @@ def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namesp
         except (StorageError, ValueError, OSError) as exc:
             print(f"etude: error: {exc}", file=sys.stderr)
         except SQLAlchemyError as exc:
-            first = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()
+            # A DBAPIError carries the driver's own error; its first line is the readable part.
+            first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
             print(
                 f"etude: database error: {first[0] if first else type(exc).__name__}",
                 file=sys.stderr,

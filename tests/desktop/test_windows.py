@@ -87,11 +87,11 @@ def test_export_dialog_writes_csv_off_the_gui_thread(qtbot, demo_window, tmp_pat
     with qtbot.waitSignal(dialog.export_finished, timeout=30_000) as sig:
         assert dialog.start_export()
     result = sig.args[0]
-    assert set(result["files"]) == {"sessions", "performances", "analyses"}
+    assert set(result.files) == {"sessions", "performances", "analyses"}
     pid = str(demo_window.ctx.profile.id)
     with (tmp_path / "out" / "sessions.csv").open(encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == result["rows"]["sessions"] > 0
+    assert len(rows) == result.rows["sessions"] > 0
     assert {r["user_id"] for r in rows} == {pid}
     assert not (tmp_path / "out" / "progress.csv").exists()
     assert dialog.bar.value() == dialog.bar.maximum()
@@ -420,7 +420,7 @@ def test_export_dialog_dates_are_the_profiles_local_days(qtbot, main_window, tmp
     finally:
         monkeypatch.undo()
         time.tzset()
-    assert sig.args[0]["rows"]["sessions"] == 1
+    assert sig.args[0].rows["sessions"] == 1
 
 
 def test_history_shows_a_short_session_in_seconds_not_as_0_min() -> None:
