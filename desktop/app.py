@@ -73,6 +73,7 @@ def build_context(db_url: str | None) -> AppContext:
     return AppContext(
         db=DbWorker(None),
         compute=TaskRunner(),
+        audio=TaskRunner(),
         store=store,
         prefs=store.load(),
         data_dir=data,

@@ -4,6 +4,7 @@ window analyses it."""
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -42,6 +43,11 @@ if TYPE_CHECKING:  # each is loaded when first used, after the window is on scre
     from storage.records import Profile
 
 
+log = logging.getLogger(__name__)
+# How long closing waits for a take to be finished and saved and the session ended.
+CLOSE_WAIT_S = 20.0
+
+
 class MainWindow(QMainWindow):
     file_analysed = Signal(object)  # SavedTake
     profiles_loaded = Signal(list)
@@ -58,6 +64,7 @@ class MainWindow(QMainWindow):
         self.profiles: list[Profile] = []
         self.progress_window: ProgressWindow | None = None
         self.export_dialog: ExportDialog | None = None
+        self._closing = False
 
         self.practice = PracticePage(ctx)
         self.history = HistoryPage(ctx)
@@ -306,12 +313,17 @@ class MainWindow(QMainWindow):
         self.practice.show_problem("Only files on this computer can be analysed.")
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self._closing:
+            event.accept()
+            return
+        self._closing = True
         self.practice.shutdown()
         if self.progress_window is not None:
             self.progress_window.close()
-        # Let the last save finish so nothing the student recorded is lost.
-        self.ctx.db.wait_for_done(15_000)
-        self.ctx.compute.wait_for_done(5_000)
+        # Let the take being finished be saved and the session ended, so nothing the student
+        # recorded is lost (the window is going away: waiting here blocks no one).
+        if not self.ctx.settle(CLOSE_WAIT_S):
+            log.warning("closing with background work still running after %s s", CLOSE_WAIT_S)
         lock, self.data_folder_lock = self.data_folder_lock, None
         if lock is not None:
             lock.close()  # the next Etude started may now recover what this one left

@@ -112,13 +112,13 @@ def take_screenshots(out: Path) -> list[Path]:
     page.start_practice()
     _wait(app, lambda: page.session is not None, 10, "the session")
     page.start_take()
-    _wait(app, lambda: page.worker.position_s >= tune_end_s + 0.3, 30, "the whole piece")
+    _wait(app, lambda: page.controller.position_s >= tune_end_s + 0.3, 30, "the whole piece")
     page.stop_take()
     _wait(app, lambda: bool(saved), 20, "the take to be scored")
     _wait(app, lambda: len(page.takes.rows) == 1, 10, "the takes list")
     paths = [_save(window, out / "practice.png")]
     page.stop_practice()
-    _wait(app, lambda: not ctx.db.is_busy(), 20, "saving")
+    _wait(app, lambda: not ctx.is_busy(), 20, "saving")
 
     database = ctx.database
     if database is None:

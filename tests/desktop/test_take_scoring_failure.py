@@ -66,31 +66,25 @@ def test_scores_the_database_refuses_still_leave_the_take_stored(take_setup, mon
     assert len(perfs) == 1 and perfs[0].analysis_results == ()
 
 
-def test_the_page_says_a_take_was_saved_without_scores(qtbot, main_window, tmp_path, monkeypatch):
+def test_the_page_says_a_take_was_saved_without_scores(qtbot, main_window, monkeypatch):
     import audio.scoring
     from tests.desktop.conftest import wait_idle
+    from tests.desktop.helpers import scale_source
 
     monkeypatch.setattr(
         audio.scoring, "score_take", lambda *a, **k: (_ for _ in ()).throw(ValueError("bad"))
     )
-    ctx = main_window.ctx
-    with ctx.database.transaction() as s:
-        sid = service.create_session(s, ctx.profile.id).id
-    audio_file = tmp_path / "t.flac"
-    sf.write(str(audio_file), np.zeros(4800, dtype=np.float32), 48000, subtype="PCM_24")
-    take = takes.TakeToSave(
-        session_id=sid,
-        audio_path=audio_file,
-        notes=(),
-        onsets=(),
-        duration_s=0.1,
-        sample_rate=48000,
-    )
     page = main_window.practice
-    with qtbot.waitSignal(page.take_saved, timeout=10_000):
-        ctx.db.submit(
-            "save", lambda s: takes.save_live_take(s, take, AnalysisSettings()), page._take_stored
-        )
-    wait_idle(qtbot, ctx)
+    page.source_factory = lambda prefs: scale_source(total_s=30.0)
+    with qtbot.waitSignal(page.practice_started, timeout=10_000):
+        assert page.start_practice()
+    assert page.start_take()
+    qtbot.waitUntil(lambda: page.controller.position_s >= 1.0, timeout=10_000)
+    with qtbot.waitSignal(page.take_saved, timeout=10_000) as saved:
+        page.stop_take()
+    page.stop_practice()
+    wait_idle(qtbot, main_window.ctx)
+    name = Path(saved.args[0].performance.audio_path).name
+    assert saved.args[0].analysis is None
     text = page.messages.text()
-    assert "t.flac was saved in your history" in text and "could not be scored (bad)" in text
+    assert f"{name} was saved in your history" in text and "could not be scored (bad)" in text
