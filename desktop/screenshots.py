@@ -89,7 +89,8 @@ def take_screenshots(out: Path) -> list[Path]:
     from audio.sources import SyntheticSource
     from desktop.app import create_main_window, ensure_app
     from desktop.usecases.plan import SessionPlan
-    from storage.demo import DEMO_PROFILE_NAME, create_demo
+    from storage.demo import create_demo
+    from storage.profiles import DEMO_PROFILE_NAME
 
     out.mkdir(parents=True, exist_ok=True)
     app = ensure_app()

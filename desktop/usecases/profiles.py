@@ -12,26 +12,26 @@ if TYPE_CHECKING:
 
 def load_profiles(db: Session) -> list[Profile]:
     """Every profile; the first start creates one named after the computer's user."""
-    from storage import service
+    from storage.profiles import ensure_default_profile, list_profiles
 
-    profiles = service.list_profiles(db)
-    return profiles or [service.ensure_default_profile(db)]
+    profiles = list_profiles(db)
+    return profiles or [ensure_default_profile(db)]
 
 
 def create_profile(db: Session, name: str) -> Profile:
     """A new profile called ``name`` (surrounding spaces dropped); the service refuses an empty,
     too long or taken name."""
-    from storage import service
+    from storage import profiles
 
-    return service.create_profile(db, name.strip())
+    return profiles.create_profile(db, name.strip())
 
 
 def profile_to_use(db: Session, name: str | None) -> Profile:
     """The profile a command acts on: the one called ``name``, else the default one (the first
     that is not the demo profile; created, named after the computer's user, when none exists).
     Raises the service's not-found error for an unknown name."""
-    from storage import service
+    from storage.profiles import ensure_default_profile, get_profile_by_name
 
     if name:
-        return service.get_profile_by_name(db, name)
-    return service.ensure_default_profile(db)
+        return get_profile_by_name(db, name)
+    return ensure_default_profile(db)

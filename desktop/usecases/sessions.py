@@ -25,9 +25,9 @@ def start_session(
 ) -> SessionRecord:
     """Create the session; it is noted in ``open_sessions`` before the caller commits it, so a
     crash at any later moment leaves it recoverable by this computer (see open_sessions.py)."""
-    from storage import service
+    from storage.sessions import create_session
 
-    session = service.create_session(
+    session = create_session(
         db,
         profile_id,
         piece_name=plan.piece_name,
@@ -42,42 +42,41 @@ def start_session(
 
 def finish_session(db: Session, session_id: uuid.UUID, hops: int) -> SessionRecord:
     """End a session; ``hops`` (>= 0): the analysis hops processed while it ran."""
-    from storage import service
+    from storage.sessions import end_session, update_chunks_processed
 
     if hops > 0:
-        service.update_chunks_processed(db, session_id, hops)
-    return service.end_session(db, session_id)
+        update_chunks_processed(db, session_id, hops)
+    return end_session(db, session_id)
 
 
 def session_takes(db: Session, session_id: uuid.UUID) -> list[SavedTake]:
     """The takes of a session in the order played, each with its latest analysis (or None)."""
-    from storage import service
+    from storage.analyses import get_latest_analysis
+    from storage.performances import get_session_performances
 
     return [
-        SavedTake(perf, service.get_latest_analysis(db, perf.id))
-        for perf in service.get_session_performances(db, session_id)
+        SavedTake(perf, get_latest_analysis(db, perf.id))
+        for perf in get_session_performances(db, session_id)
     ]
 
 
 def complete_session(db: Session, session_id: uuid.UUID) -> SessionCompleteData:
     """A session with every take and analysis (History's detail pane)."""
-    from storage import service
+    from storage.sessions import get_complete_session_data
 
-    return service.get_complete_session_data(db, session_id)
+    return get_complete_session_data(db, session_id)
 
 
 def list_sessions(
     db: Session, profile_id: uuid.UUID, status: str | None = None
 ) -> list[SessionRecord]:
     """Every session of a profile, newest first (read in pages of PAGE_SIZE)."""
-    from storage import service
+    from storage.sessions import get_user_sessions
 
     out: list[SessionRecord] = []
     offset = 0
     while True:
-        batch = service.get_user_sessions(
-            db, profile_id, limit=PAGE_SIZE, offset=offset, status=status
-        )
+        batch = get_user_sessions(db, profile_id, limit=PAGE_SIZE, offset=offset, status=status)
         out.extend(batch)
         if len(batch) < PAGE_SIZE:
             return out

@@ -191,7 +191,8 @@ def store_take(db: Session, take: TakeToSave, columns: AnalysisColumns) -> Saved
 
     A MIDI file that cannot be written costs only the MIDI copy (midi_path stays empty): the
     take and its scores matter more."""
-    from storage import service
+    from storage.analyses import create_analysis_result
+    from storage.performances import create_performance
 
     midi_path: Path | None = None
     if take.notes:
@@ -201,7 +202,7 @@ def store_take(db: Session, take: TakeToSave, columns: AnalysisColumns) -> Saved
         except (OSError, ValueError):
             log.exception("the notes of %s could not be written as MIDI", take.audio_path)
             midi_path = None
-    perf = service.create_performance(
+    perf = create_performance(
         db,
         take.session_id,
         audio_path=str(take.audio_path),
@@ -213,7 +214,7 @@ def store_take(db: Session, take: TakeToSave, columns: AnalysisColumns) -> Saved
         recording_duration=max(0.0, take.duration_s),
         recovered=take.recovered,
     )
-    analysis = service.create_analysis_result(db, perf.id, **columns)
+    analysis = create_analysis_result(db, perf.id, **columns)
     return SavedTake(perf, analysis)
 
 
@@ -250,13 +251,13 @@ def store_recording(
     file's name when the plan has none), genre, tempo and difficulty come from ``plan``. The
     notes' MIDI goes to ``recordings_dir`` (the student's recordings folder), never beside
     their file."""
-    from storage import service
+    from storage.sessions import create_session, end_session, update_chunks_processed
 
     fa = recording.analysis
     path = Path(fa.path).resolve()
     now = datetime.now(UTC)
     started = now - timedelta(seconds=fa.duration_s)
-    session = service.create_session(
+    session = create_session(
         db,
         profile_id,
         piece_name=plan.piece_name or path.stem[:255],
@@ -279,15 +280,15 @@ def store_recording(
         tempo_bpm=plan.target_tempo_bpm,
     )
     saved = store_take(db, take, recording.columns)
-    service.update_chunks_processed(db, session.id, len(fa.frames))
-    return replace(saved, session=service.end_session(db, session.id, ended_at=now))
+    update_chunks_processed(db, session.id, len(fa.frames))
+    return replace(saved, session=end_session(db, session.id, ended_at=now))
 
 
 def _store_unscored(db: Session, take: TakeToSave, problem: str) -> SavedTake:
-    from storage import service
+    from storage.performances import create_performance
 
     note = f"{take.note_text} {problem}" if take.note_text else problem
-    perf = service.create_performance(
+    perf = create_performance(
         db,
         take.session_id,
         audio_path=str(take.audio_path),

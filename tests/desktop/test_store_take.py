@@ -30,9 +30,10 @@ from desktop.usecases.takes import (
     save_live_take,
     store_recording,
 )
-from storage import service
 from storage.config import default_db_url, recordings_dir
 from storage.db import Database, open_database
+from storage.profiles import ensure_default_profile
+from storage.sessions import get_user_sessions
 from tests.desktop.helpers import SCALE, SR, scale_signal, write_scale_wav
 
 PIECE = "C major scale"
@@ -43,8 +44,8 @@ def _by_the_command(db: Database, wav: Path) -> uuid.UUID:
     code = etude(["analyze", str(wav), "--save", "--piece", PIECE, "--tempo", str(TEMPO_BPM)])
     assert code == 0
     with db.sessionmaker() as s:
-        profile = service.ensure_default_profile(s)
-        (session,) = service.get_user_sessions(s, profile.id)
+        profile = ensure_default_profile(s)
+        (session,) = get_user_sessions(s, profile.id)
     return session.id
 
 
@@ -53,7 +54,7 @@ def _by_the_window(db: Database, wav: Path) -> uuid.UUID:
     settings = AnalysisSettings(target_tempo_bpm=float(TEMPO_BPM))
     recording = analyse_recording(wav, settings)  # the compute runner's half
     with db.transaction() as s:  # the database worker's half
-        profile = service.ensure_default_profile(s)
+        profile = ensure_default_profile(s)
         saved = store_recording(s, profile.id, plan, recording, recordings_dir())
     assert saved.session is not None
     return saved.session.id
@@ -63,7 +64,7 @@ def _live(db: Database, wav: Path) -> uuid.UUID:
     plan = SessionPlan(piece_name=PIECE, target_tempo_bpm=TEMPO_BPM)
     settings = AnalysisSettings(target_tempo_bpm=float(TEMPO_BPM))
     with db.transaction() as s:
-        profile = service.ensure_default_profile(s)
+        profile = ensure_default_profile(s)
         session = start_session(s, profile.id, plan)
     worker = AnalysisWorker(
         SyntheticSource(signal=scale_signal(), sample_rate=SR, realtime=False), settings
