@@ -18,7 +18,7 @@ from storage.profiles import ensure_default_profile, get_profile, set_profile_ti
 from storage.sessions import create_session, get_user_sessions
 from storage.stats import calculate_user_stats
 from tests.desktop.conftest import wait_idle
-from tests.desktop.helpers import SCALE, write_scale_wav
+from tests.desktop.helpers import SCALE, crashed_take, write_scale_wav
 
 
 def _select_profile(qtbot: Any, window: Any, name: str) -> Any:
@@ -255,7 +255,6 @@ def test_dropping_a_recording_analyses_and_stores_it(qtbot, main_window, tmp_pat
 
 def test_a_crash_leaves_an_abandoned_session_and_a_recovered_take(qtbot, db_url, tmp_path):
     """A session left active and a .part take (as after kill -9) show up as such."""
-    from audio.recorder import TakeRecorder
     from desktop.app import create_main_window
     from desktop.history import STATUS_WORDS
     from storage.config import recordings_dir
@@ -267,18 +266,8 @@ def test_a_crash_leaves_an_abandoned_session_and_a_recovered_take(qtbot, db_url,
         session = create_session(s, profile.id, piece_name="Interrupted")
     database.dispose()
     name = f"take-20260101-120000-{str(session.id)[:8]}-01.wav"
-    rec = TakeRecorder(recordings_dir() / name, 48000, "WAV")
-    import numpy as np
-
-    rec.write(np.full(48000, 0.1, dtype=np.float32))
-    import time as _t
-
-    _t.sleep(1.2)  # the recorder flushes at least twice a second
-    # Simulate the crash: the writer never closes; the .part stays behind.
-    part = rec.part_path
-    assert part.exists()
-    rec._closed = True
-    rec._release_lock()  # the kernel drops a dead process's lock on the .part
+    # Etude killed mid-take (a real SIGKILL): the .part stays behind.
+    crashed_take(recordings_dir() / name, seconds=1.0)
 
     window = create_main_window(db_url)
     qtbot.addWidget(window)
