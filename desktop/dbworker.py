@@ -84,13 +84,14 @@ class Runner(QObject):
         must not wait while the app runs; the results' callbacks are still queued after it)."""
         return bool(self._pool.waitForDone(msecs))
 
-    def _start(
+    def submit_call(
         self,
         label: str,
         fn: Callable[[], T],
-        on_done: Callable[[T], object] | None,
-        on_error: OnError | None,
+        on_done: Callable[[T], object] | None = None,
+        on_error: OnError | None = None,
     ) -> int:
+        """Queue ``fn()``; ``on_done(result)`` or ``on_error(exc)`` run on the GUI thread."""
         ticket = next(self._tickets)
         was_idle = not self._pending
         self._pending[ticket] = (label, on_done, on_error)
@@ -127,15 +128,7 @@ class TaskRunner(Runner):
     streams and take files (calls that may block for a while and so must not run on the GUI
     thread)."""
 
-    def submit(
-        self,
-        label: str,
-        fn: Callable[[], T],
-        on_done: Callable[[T], object] | None = None,
-        on_error: OnError | None = None,
-    ) -> int:
-        """Queue ``fn()``; ``on_done(result)`` or ``on_error(exc)`` run on the GUI thread."""
-        return self._start(label, fn, on_done, on_error)
+    submit = Runner.submit_call
 
 
 class DbWorker(Runner):
@@ -185,15 +178,7 @@ class DbWorker(Runner):
                     raise
             return result
 
-        return self._start(label, in_transaction, on_done, on_error)
+        return self.submit_call(label, in_transaction, on_done, on_error)
 
-    def submit_raw(
-        self,
-        label: str,
-        fn: Callable[[], T],
-        on_done: Callable[[T], object] | None = None,
-        on_error: OnError | None = None,
-    ) -> int:
-        """Queue ``fn()`` with no Session, in the database queue's order (opening the database
-        itself)."""
-        return self._start(label, fn, on_done, on_error)
+    # Queues fn() with no Session, in the database queue's order (opening the database itself).
+    submit_raw = Runner.submit_call

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -91,3 +92,13 @@ def crashed_take(path: Path, seconds: float = 0.5, fmt: str = "WAV") -> Path:
     part = path.with_name(path.name + ".part")
     assert part.is_file() and not path.exists()
     return part
+
+
+def record_a_take(qtbot: Any, page: Any, seconds: float = 1.0, total_s: float = 30.0) -> None:
+    """Start practice on the scale (``total_s`` of it, in real time) and record a take until
+    ``seconds`` of input have been analysed; the take is still recording on return."""
+    page.source_factory = lambda prefs: scale_source(total_s=total_s)
+    with qtbot.waitSignal(page.practice_started, timeout=10_000):
+        assert page.start_practice()
+    assert page.start_take()
+    qtbot.waitUntil(lambda: page.controller.position_s >= seconds, timeout=10_000)

@@ -13,7 +13,7 @@ import pytest
 from audio.recorder import TakeRecorder
 from audio.worker import AnalysisWorker
 from tests.desktop.conftest import wait_idle
-from tests.desktop.helpers import scale_source
+from tests.desktop.helpers import record_a_take
 
 
 def _spy(
@@ -42,11 +42,7 @@ def test_the_take_and_session_lifecycle_never_blocks_the_gui_thread(
     ):
         _spy(monkeypatch, cls, name, seen)
     page = main_window.practice
-    page.source_factory = lambda prefs: scale_source(total_s=30.0)
-    with qtbot.waitSignal(page.practice_started, timeout=10_000):
-        assert page.start_practice()
-    assert page.start_take()
-    qtbot.waitUntil(lambda: page.controller.position_s >= 1.0, timeout=10_000)
+    record_a_take(qtbot, page)
     with qtbot.waitSignal(page.take_saved, timeout=20_000):
         assert page.stop_take()
     with qtbot.waitSignal(page.practice_stopped, timeout=10_000):

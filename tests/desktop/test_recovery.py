@@ -128,7 +128,7 @@ def test_a_repaired_take_without_a_known_session_is_pointed_to(qtbot, db_url):
 def test_a_second_etude_does_not_abandon_the_session_the_first_is_recording(qtbot, db_url):
     from desktop.app import create_main_window
     from tests.desktop.conftest import wait_idle
-    from tests.desktop.helpers import scale_source
+    from tests.desktop.helpers import record_a_take
 
     first = create_main_window(db_url)
     qtbot.addWidget(first)
@@ -137,11 +137,7 @@ def test_a_second_etude_does_not_abandon_the_session_the_first_is_recording(qtbo
     qtbot.waitUntil(lambda: first.ctx.profile is not None, timeout=20_000)
     wait_idle(qtbot, first.ctx)
     page = first.practice
-    page.source_factory = lambda prefs: scale_source(total_s=30.0)
-    with qtbot.waitSignal(page.practice_started, timeout=10_000):
-        assert page.start_practice()
-    assert page.start_take()
-    qtbot.waitUntil(lambda: page.worker.position_s >= 1.0, timeout=10_000)
+    record_a_take(qtbot, page)
     # The running session is noted as open on this computer (a crash now leaves it recoverable).
     assert first.ctx.open_sessions.ids() == {page.session.id}
 

@@ -70,17 +70,13 @@ def test_scores_the_database_refuses_still_leave_the_take_stored(take_setup, mon
 def test_the_page_says_a_take_was_saved_without_scores(qtbot, main_window, monkeypatch):
     import audio.scoring
     from tests.desktop.conftest import wait_idle
-    from tests.desktop.helpers import scale_source
+    from tests.desktop.helpers import record_a_take
 
     monkeypatch.setattr(
         audio.scoring, "score_take", lambda *a, **k: (_ for _ in ()).throw(ValueError("bad"))
     )
     page = main_window.practice
-    page.source_factory = lambda prefs: scale_source(total_s=30.0)
-    with qtbot.waitSignal(page.practice_started, timeout=10_000):
-        assert page.start_practice()
-    assert page.start_take()
-    qtbot.waitUntil(lambda: page.controller.position_s >= 1.0, timeout=10_000)
+    record_a_take(qtbot, page)
     with qtbot.waitSignal(page.take_saved, timeout=10_000) as saved:
         page.stop_take()
     page.stop_practice()
