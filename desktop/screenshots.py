@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from PySide6.QtCore import QCoreApplication
     from PySide6.QtWidgets import QWidget
 
+    from desktop.mainwindow import MainWindow
+
 MAX_BYTES = 300_000
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "resources" / "screenshots"
 
@@ -74,18 +76,21 @@ def _save(widget: QWidget, path: Path) -> Path:
     from PySide6.QtCore import Qt
 
     img = widget.grab().toImage()
-    img.save(str(path), b"PNG", 9)
+    # PySide6's stub says the format is bytes, but the binding accepts only str (6.11).
+    img.save(str(path), "PNG", 9)  # type: ignore[call-overload]
     scale = 1.0
     while path.stat().st_size >= MAX_BYTES and scale > 0.4:
         scale -= 0.1
         smaller = img.scaledToWidth(
             int(img.width() * scale), Qt.TransformationMode.SmoothTransformation
         )
-        smaller.save(str(path), b"PNG", 9)
+        smaller.save(str(path), "PNG", 9)  # type: ignore[call-overload]
     return path
 
 
-def take_screenshots(out: Path) -> list[Path]:
+def take_screenshots(out: Path, dialogs: bool = False) -> list[Path]:
+    """The README's practice and progress windows in ``out``; with ``dialogs`` also the
+    settings, new-session and export dialogs (to look at, not for the README)."""
     from audio.sources import SyntheticSource
     from desktop.app import create_main_window, ensure_app
     from desktop.usecases.plan import SessionPlan
@@ -118,6 +123,8 @@ def take_screenshots(out: Path) -> list[Path]:
     _wait(app, lambda: bool(saved), 20, "the take to be scored")
     _wait(app, lambda: len(page.takes.rows) == 1, 10, "the takes list")
     paths = [_save(window, out / "practice.png")]
+    if dialogs:
+        paths += _dialogs(app, window, out)
     page.stop_practice()
     _wait(app, lambda: not ctx.is_busy(), 20, "saving")
 
@@ -142,9 +149,31 @@ def take_screenshots(out: Path) -> list[Path]:
     return paths
 
 
+def _dialogs(app: QCoreApplication, window: MainWindow, out: Path) -> list[Path]:
+    from desktop.session_form import SessionForm
+
+    shots: list[Path] = []
+    for name, dialog in (
+        ("settings.png", window.settings_dialog()),
+        ("session-form.png", SessionForm(window.practice.plan, window)),
+        ("export.png", window.open_export()),
+    ):
+        dialog.show()
+        _pump(app, 0.3)
+        shots.append(_save(dialog, out / name))
+        dialog.close()
+    return shots
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the PNGs")
+    parser.add_argument(
+        "--theme", choices=("system", "light", "dark"), default="system", help="the app's theme"
+    )
+    parser.add_argument(
+        "--dialogs", action="store_true", help="also the settings, new-session and export dialogs"
+    )
     args = parser.parse_args(argv)
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -152,7 +181,10 @@ def main(argv: list[str] | None = None) -> int:
         # A throw-away data folder: the screenshots never touch the student's own data.
         os.environ["ETUDE_DATA_DIR"] = tmp
         os.environ.pop("ETUDE_DB_URL", None)
-        for path in take_screenshots(args.out):
+        from desktop.settings import Preferences, SettingsStore
+
+        SettingsStore(Path(tmp)).save(Preferences(theme=args.theme))
+        for path in take_screenshots(args.out, args.dialogs):
             print(f"{path}  {path.stat().st_size / 1000:.0f} KB")
     return 0
 
