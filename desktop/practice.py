@@ -330,6 +330,8 @@ class PracticePage(QWidget):
 
     def _show_records(self, records: list[Record]) -> None:
         self.pitch_view.add_records(records)
+        if records and not self.timer.isActive():
+            self.pitch_view.repaint_now()  # the last records after Stop: no tick will come
         for r in reversed(records):
             if isinstance(r, PitchFrame) and r.voiced:
                 self.tuner.set_reading(r.target_midi, r.cents)

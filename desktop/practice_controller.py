@@ -90,6 +90,7 @@ class _Run:
     session: SessionRecord | None = None
     session_failed: bool = False
     session_ended: bool = False
+    announced: bool = False  # practice_started was emitted for it
     # Everything played since Start; a take picks its notes by time when it ends, so notes that
     # finish just after the R key still belong to it.
     notes: list[Note] = field(default_factory=list)
@@ -278,6 +279,7 @@ class PracticeController(QObject):
                 self._end_session(run)
             return
         self.ctx.events.session_changed.emit(session)
+        run.announced = True
         self.practice_started.emit(session)
 
     def _session_failed(self, run: _Run, exc: BaseException) -> None:
@@ -303,7 +305,9 @@ class PracticeController(QObject):
         self.ctx.open_sessions.discard(session.id)
         run.session = session
         self.ctx.events.session_changed.emit(session)
-        if run is self._latest:
+        # Every practice_started gets its practice_stopped; a run stopped before its session was
+        # announced reports its end only if no newer run has started since.
+        if run.announced or run is self._latest:
             self.practice_stopped.emit(session)
 
     # -- takes -------------------------------------------------------------------------------

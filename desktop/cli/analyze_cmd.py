@@ -18,13 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 from audio.genres import UnknownGenreError, genre_profiles, get_genre
 from audio.settings import LIMITS, AnalysisSettings, SettingOutOfRange
-from desktop.usecases.plan import SessionPlan
-from desktop.usecases.profiles import profile_to_use
-from desktop.usecases.takes import AnalysedRecording, analyse_recording, store_recording
 
 if TYPE_CHECKING:
     from audio.fileanalysis import FileAnalysis
     from audio.reference import Reference
+    from desktop.usecases.plan import SessionPlan
+    from desktop.usecases.takes import AnalysedRecording
 
 EXIT_FILE_ERROR = 1
 EXIT_USAGE = 2
@@ -137,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
     from audio.fileanalysis import AudioFileError
     from audio.midi_out import write_notes_midi
     from audio.reference import ReferenceError, load_reference
+    from desktop.usecases.plan import SessionPlan
+    from desktop.usecases.takes import analyse_recording
 
     try:
         settings = _settings(args)
@@ -218,6 +219,8 @@ def _saver(
     if plan is None:
         yield None
         return
+    from desktop.usecases.profiles import profile_to_use
+    from desktop.usecases.takes import store_recording
     from storage.config import recordings_dir, resolve_db_url
     from storage.db import open_database
 
