@@ -12,22 +12,30 @@ import logging
 import signal
 import sys
 import time
-from typing import Any
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from desktop.context import AppContext
-from desktop.dbworker import DbWorker
-from desktop.open_sessions import OpenSessions
-from desktop.recovery import (
+from desktop.dbworker import DbWorker, TaskRunner
+from desktop.settings import SettingsStore
+from desktop.usecases.open_sessions import OpenSessions
+from desktop.usecases.profiles import load_profiles
+from desktop.usecases.recovery import (
+    RecoveryResult,
     claim_data_folder,
+    failure_reason,
     forget_settled,
     recover_after_crash,
     recovery_problem,
     recovery_summary,
 )
-from desktop.settings import SettingsStore
+
+if TYPE_CHECKING:  # both load after the window is shown (see create_main_window, start_storage)
+    from desktop.mainwindow import MainWindow
+    from storage.db import Database
 
 log = logging.getLogger(__name__)
 APP_NAME = "Etude"
@@ -46,7 +54,7 @@ def ensure_app(argv: list[str] | None = None) -> QApplication:
     return app
 
 
-def open_storage(db_url: str | None) -> Any:
+def open_storage(db_url: str | None) -> Database:
     """Open + migrate the database; StartupError with a readable message on failure."""
     from storage.config import resolve_db_url
     from storage.db import open_database
@@ -71,7 +79,8 @@ def build_context(db_url: str | None) -> AppContext:
     store = SettingsStore(data)
     return AppContext(
         db=DbWorker(None),
-        compute=DbWorker(None, threads=1, needs_session=False),
+        compute=TaskRunner(),
+        audio=TaskRunner(),
         store=store,
         prefs=store.load(),
         data_dir=data,
@@ -81,7 +90,7 @@ def build_context(db_url: str | None) -> AppContext:
     )
 
 
-def start_storage(window: Any) -> None:
+def start_storage(window: MainWindow) -> None:
     """Queue, in order: open + migrate the database, crash recovery, the profiles. Opening runs
     on the database worker so the window is already on screen while SQLAlchemy and Alembic load
     and a long migration runs; every later operation waits behind it in the same queue."""
@@ -89,19 +98,19 @@ def start_storage(window: Any) -> None:
     worker = ctx.db
     url = ctx.db_url
 
-    def open_db(_: None) -> Any:
+    def open_db() -> Database:
         database = open_storage(url)
         worker.set_session_factory(database.sessionmaker)
         return database
 
-    def opened(database: Any) -> None:
+    def opened(database: Database) -> None:
         ctx.database = database
         window.storage_ready.emit()
 
     def failed(exc: BaseException) -> None:
         window.startup_failed.emit(str(exc))
 
-    def recovered(result: dict[str, Any]) -> None:
+    def recovered(result: RecoveryResult) -> None:
         forget_settled(ctx.open_sessions, result)
         summary = recovery_summary(result, rec_dir)
         if summary:
@@ -112,16 +121,17 @@ def start_storage(window: Any) -> None:
         window.history.reload()
 
     def recovery_failed(exc: BaseException) -> None:
-        if getattr(ctx, "database", None) is None:
+        if ctx.database is None:
             return  # the failed open already told the student
         window.practice.show_problem(
             f"Etude could not finish checking for sessions and takes interrupted last time "
-            f"({exc}). Nothing was deleted: interrupted recordings are in {rec_dir}."
+            f"({failure_reason(exc)}). Nothing was deleted: interrupted recordings are in "
+            f"{rec_dir}."
         )
 
-    worker.submit("open database", open_db, opened, failed, raw=True)
+    worker.submit_raw("open database", open_db, opened, failed)
     rec_dir = ctx.recordings_dir
-    if getattr(window, "data_folder_lock", None) is None:
+    if window.data_folder_lock is None:
         window.data_folder_lock = claim_data_folder(ctx.data_dir)
     if window.data_folder_lock is not None:
         worker.submit(
@@ -132,18 +142,12 @@ def start_storage(window: Any) -> None:
         )
     else:
         log.info("another Etude is running on %s: no crash recovery", ctx.data_dir)
-        worker.submit("history", lambda s: None, lambda _r: window.history.reload())
+        worker.submit("history", lambda _s: None, lambda _: window.history.reload())
     # A failed open already told the student; this would only repeat it.
-    worker.submit("profiles", _load_profiles, window._profiles_loaded, lambda e: None)
+    worker.submit("profiles", load_profiles, window._profiles_loaded, lambda e: None)
 
 
-def _load_profiles(db: Any) -> Any:
-    from desktop import ops
-
-    return ops.load_profiles(db)
-
-
-def create_main_window(db_url: str | None = None, *, open_storage_now: bool = True) -> Any:
+def create_main_window(db_url: str | None = None, *, open_storage_now: bool = True) -> MainWindow:
     """Everything ``run_app`` does except the event loop (tests and benchmarks call this).
     The window's ``storage_ready`` / ``startup_failed`` signals report how opening went."""
     from desktop.mainwindow import MainWindow
@@ -157,11 +161,11 @@ def create_main_window(db_url: str | None = None, *, open_storage_now: bool = Tr
     return window
 
 
-def _install_signal_handlers(app: QApplication, window: Any) -> QTimer:
+def _install_signal_handlers(app: QApplication, window: MainWindow) -> QTimer:
     """SIGTERM/SIGINT (logout, Ctrl+C, a system shutdown) close the window the normal way, so a
     take being recorded is finished and saved instead of being left as a .part file."""
 
-    def close_gracefully(signum: int, _frame: Any) -> None:
+    def close_gracefully(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %s: closing", signum)
         QTimer.singleShot(0, window.close)
         QTimer.singleShot(0, app.quit)
@@ -229,7 +233,6 @@ def run_app(db_url: str | None = None, *, start: bool = False, record: bool = Fa
     window.close()
     ctx = window.ctx
     ctx.db.wait_for_done(15_000)
-    database = getattr(ctx, "database", None)
-    if database is not None:
-        database.dispose()
+    if ctx.database is not None:
+        ctx.database.dispose()
     return int(code) or exit_code["code"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import date, datetime, time, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QDate, QObject, Signal
 from PySide6.QtWidgets import (
@@ -26,6 +26,10 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.context import AppContext
+from desktop.usecases.export import export_tables
+
+if TYPE_CHECKING:
+    from storage.export import ExportResult
 
 TABLE_LABELS = (
     ("sessions", "Sessions"),
@@ -51,52 +55,14 @@ def _local_bound(d: date, end: bool, tz: tzinfo | None = None) -> datetime:
     return datetime.combine(day, time.min, tzinfo=tz)
 
 
-def run_export(
-    db: Any,
-    folder: Path,
-    tables: list[str],
-    user_id: Any,
-    since: datetime | None,
-    until: datetime | None,
-    report: Any,
-    cancelled: threading.Event,
-    excel_bom: bool = False,
-) -> dict[str, Any]:
-    """Export each chosen table into ``folder`` (the database worker's operation)."""
-    from storage.export import FILE_NAMES, export_csv
-
-    folder.mkdir(parents=True, exist_ok=True)
-    files: dict[str, Path] = {}
-    rows: dict[str, int] = {}
-
-    def progress(done: int, total: int) -> bool:
-        report(done, total)
-        return not cancelled.is_set()
-
-    for t in tables:
-        result = export_csv(
-            db,
-            folder / FILE_NAMES[t],
-            t,
-            user_id=user_id,
-            since=since,
-            until=until,
-            progress=progress,
-            excel_bom=excel_bom,
-        )
-        files.update(result.files)
-        rows.update(result.rows)
-    return {"files": files, "rows": rows}
-
-
 class ExportDialog(QDialog):
-    export_finished = Signal(object)  # {"files": {...}, "rows": {...}}
+    export_finished = Signal(object)  # storage.export.ExportResult
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None):
         super().__init__(parent)
         self.ctx = ctx
         self.setWindowTitle("Export to CSV")
-        self.result_data: dict[str, Any] | None = None
+        self.result_data: ExportResult | None = None
         self._cancel = threading.Event()
         self._relay = _ProgressRelay(self)
         self._relay.rows.connect(self._progress)
@@ -112,7 +78,7 @@ class ExportDialog(QDialog):
         self.profile = QComboBox()
         self.profile.addItem("All profiles", None)
         if ctx.profile is not None:
-            self.profile.addItem(ctx.profile.display_name, ctx.profile.id)  # type: ignore[attr-defined]
+            self.profile.addItem(ctx.profile.display_name, ctx.profile.id)
             self.profile.setCurrentIndex(1)
         form.addRow("Profile", self.profile)
         self.all_dates = QCheckBox("All dates")
@@ -205,7 +171,7 @@ class ExportDialog(QDialog):
         relay, cancel, bom = self._relay, self._cancel, self.excel_bom.isChecked()
         self.ctx.db.submit(
             "export",
-            lambda s: run_export(
+            lambda s: export_tables(
                 s, folder, tables, user_id, since, until, relay.rows.emit, cancel, bom
             ),
             self._done,
@@ -217,24 +183,24 @@ class ExportDialog(QDialog):
         """The chosen profile's zone; None (the computer's) for "All profiles"."""
         profile = self.ctx.profile
         chosen = self.profile.currentData()
-        if chosen is None or profile is None or profile.id != chosen:  # type: ignore[attr-defined]
+        if chosen is None or profile is None or profile.id != chosen:
             return None
         from zoneinfo import ZoneInfo
 
-        return ZoneInfo(profile.timezone)  # type: ignore[attr-defined]
+        return ZoneInfo(profile.timezone)
 
     def _progress(self, done: int, total: int) -> None:
         self.bar.setRange(0, max(total, 1))
         self.bar.setValue(min(done, max(total, 1)))
 
-    def _done(self, result: dict[str, Any]) -> None:
+    def _done(self, result: ExportResult) -> None:
         self.result_data = result
         self.bar.setRange(0, 1)
         self.bar.setValue(1)
         self.export_button.setEnabled(True)
         self.cancel_button.setText("Close")
-        rows = ", ".join(f"{n} {t}" for t, n in result["rows"].items())
-        folder = next(iter(result["files"].values())).parent if result["files"] else ""
+        rows = ", ".join(f"{n} {t}" for t, n in result.rows.items())
+        folder = next(iter(result.files.values())).parent if result.files else ""
         self.message.setText(f"Exported {rows} to {folder}.")
         self.export_finished.emit(result)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QDate, Qt, Signal
 from PySide6.QtWidgets import (
@@ -22,8 +22,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import ops
 from desktop.context import AppContext
+from desktop.usecases.sessions import complete_session, list_sessions
+
+if TYPE_CHECKING:
+    from storage.records import SessionCompleteData, SessionRecord
 from desktop.widgets.take_card import SCORE_FIELDS, format_value, parse_feedback
 
 STATUS_WORDS = {
@@ -34,7 +37,12 @@ STATUS_WORDS = {
 
 
 def session_matches(
-    s: Any, piece: str, genre: str, status: str, since: date | None, until: date | None
+    s: SessionRecord,
+    piece: str,
+    genre: str,
+    status: str,
+    since: date | None,
+    until: date | None,
 ) -> bool:
     """The history filter: substring match on piece and genre, exact status, local dates."""
     if piece and piece.lower() not in (s.piece_name or "").lower():
@@ -64,13 +72,13 @@ def _local(dt: datetime | None) -> str:
 
 
 class HistoryPage(QWidget):
-    session_opened = Signal(object)  # SessionCompleteData
+    session_opened = Signal(object)  # storage.records.SessionCompleteData
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None):
         super().__init__(parent)
         self.ctx = ctx
-        self.sessions: list[Any] = []
-        self.shown: list[Any] = []
+        self.sessions: list[SessionRecord] = []
+        self.shown: list[SessionRecord] = []
         self.piece = QLineEdit()
         self.piece.setPlaceholderText("piece")
         self.genre = QLineEdit()
@@ -134,10 +142,10 @@ class HistoryPage(QWidget):
         if profile is None:
             self._loaded([])
             return
-        pid = profile.id  # type: ignore[attr-defined]
-        self.ctx.db.submit("history", lambda s: ops.list_sessions(s, pid), self._loaded)
+        pid = profile.id
+        self.ctx.db.submit("history", lambda s: list_sessions(s, pid), self._loaded)
 
-    def _loaded(self, sessions: list[Any]) -> None:
+    def _loaded(self, sessions: list[SessionRecord]) -> None:
         self.sessions = sessions
         self.apply_filter()
 
@@ -180,15 +188,15 @@ class HistoryPage(QWidget):
 
     def open_session(self, session_id: uuid.UUID) -> None:
         self.ctx.db.submit(
-            "session detail", lambda s: ops.complete_session(s, session_id), self._show_detail
+            "session detail", lambda s: complete_session(s, session_id), self._show_detail
         )
 
-    def _show_detail(self, data: Any) -> None:
+    def _show_detail(self, data: SessionCompleteData) -> None:
         self.detail.setHtml(detail_html(data))
         self.session_opened.emit(data)
 
 
-def detail_html(data: Any) -> str:
+def detail_html(data: SessionCompleteData) -> str:
     """The seed's complete session data as readable HTML."""
     s = data.session
     out = [

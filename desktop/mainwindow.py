@@ -4,10 +4,11 @@ window analyses it."""
 
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
@@ -22,14 +23,35 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import ops
 from desktop.context import AppContext
 from desktop.history import HistoryPage
 from desktop.practice import PracticePage
+from desktop.usecases.profiles import create_profile, load_profiles
+from desktop.usecases.takes import (
+    AnalysedRecording,
+    SavedTake,
+    analyse_recording,
+    store_recording,
+)
+
+if TYPE_CHECKING:  # each is loaded when first used, after the window is on screen
+    from filelock import FileLock
+
+    from audio.worker import AnalysisWorker
+    from desktop.export_dialog import ExportDialog
+    from desktop.progress_window import ProgressWindow
+    from desktop.settings import Preferences
+    from desktop.settings_dialog import SettingsDialog
+    from storage.records import Profile
+
+
+log = logging.getLogger(__name__)
+# How long closing waits for a take to be finished and saved and the session ended.
+CLOSE_WAIT_S = 20.0
 
 
 class MainWindow(QMainWindow):
-    file_analysed = Signal(object)  # {"performance": ..., "analysis": ...}
+    file_analysed = Signal(object)  # SavedTake
     profiles_loaded = Signal(list)
     storage_ready = Signal()  # the database is open and migrated
     startup_failed = Signal(str)  # the database cannot be used; the message says why
@@ -38,12 +60,13 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.ctx = ctx
         self.setWindowTitle("Etude — practice")
-        self.data_folder_lock: Any = None  # desktop.recovery.claim_data_folder's lock
+        self.data_folder_lock: FileLock | None = None  # usecases.recovery.claim_data_folder's
         self.resize(1200, 820)
         self.setAcceptDrops(True)
-        self.profiles: list[Any] = []
-        self.progress_window: Any = None
-        self.export_dialog: Any = None
+        self.profiles: list[Profile] = []
+        self.progress_window: ProgressWindow | None = None
+        self.export_dialog: ExportDialog | None = None
+        self._closing = False
 
         self.practice = PracticePage(ctx)
         self.history = HistoryPage(ctx)
@@ -97,9 +120,9 @@ class MainWindow(QMainWindow):
     # -- profiles ----------------------------------------------------------------------------
 
     def load_profiles(self) -> None:
-        self.ctx.db.submit("profiles", ops.load_profiles, self._profiles_loaded)
+        self.ctx.db.submit("profiles", load_profiles, self._profiles_loaded)
 
-    def _profiles_loaded(self, profiles: list[Any]) -> None:
+    def _profiles_loaded(self, profiles: list[Profile]) -> None:
         self.profiles = profiles
         self.profile_combo.blockSignals(True)
         self.profile_combo.clear()
@@ -120,7 +143,7 @@ class MainWindow(QMainWindow):
         if not 0 <= index < len(self.profiles):
             return
         profile = self.profiles[index]
-        changed = self.ctx.profile is None or self.ctx.profile.id != profile.id  # type: ignore[attr-defined]
+        changed = self.ctx.profile is None or self.ctx.profile.id != profile.id
         self.ctx.profile = profile
         if self.ctx.prefs.profile_id != str(profile.id):
             self.ctx.save_preferences(replace(self.ctx.prefs, profile_id=str(profile.id)))
@@ -133,20 +156,20 @@ class MainWindow(QMainWindow):
             self.create_profile(name)
 
     def create_profile(self, name: str) -> None:
-        def done(profile: Any) -> None:
+        def done(profile: Profile) -> None:
             self.ctx.save_preferences(replace(self.ctx.prefs, profile_id=str(profile.id)))
             self.load_profiles()
 
         self.ctx.db.submit(
             "new profile",
-            lambda s: ops.create_profile(s, name),
+            lambda s: create_profile(s, name),
             done,
             lambda exc: self.practice.show_problem(f"The profile was not created: {exc}"),
         )
 
     # -- other windows -----------------------------------------------------------------------
 
-    def prepare_progress_window(self) -> Any:
+    def prepare_progress_window(self) -> ProgressWindow:
         from desktop.progress_window import ProgressWindow
 
         if self.progress_window is None:
@@ -157,16 +180,17 @@ class MainWindow(QMainWindow):
                 layout.activate()
             win.winId()  # creates the native window now, without showing it
             self.progress_window = win
+            return win
         return self.progress_window
 
-    def open_progress(self) -> Any:
-        self.prepare_progress_window()
-        self.progress_window.show()
-        self.progress_window.raise_()
-        self.progress_window.reload()
-        return self.progress_window
+    def open_progress(self) -> ProgressWindow:
+        window = self.prepare_progress_window()
+        window.show()
+        window.raise_()
+        window.reload()
+        return window
 
-    def open_export(self) -> Any:
+    def open_export(self) -> ExportDialog:
         from desktop.export_dialog import ExportDialog
 
         if self.export_dialog is None:
@@ -174,7 +198,7 @@ class MainWindow(QMainWindow):
         self.export_dialog.show()
         return self.export_dialog
 
-    def settings_dialog(self) -> Any:
+    def settings_dialog(self) -> SettingsDialog:
         from desktop.settings_dialog import SettingsDialog
 
         devices: list[str] = []
@@ -188,7 +212,7 @@ class MainWindow(QMainWindow):
         except Exception as exc:
             problem = str(exc)
 
-        def probe(prefs: Any) -> Any:
+        def probe(prefs: Preferences) -> AnalysisWorker:
             from audio.worker import AnalysisWorker
             from desktop.practice import microphone_source
 
@@ -205,7 +229,7 @@ class MainWindow(QMainWindow):
         if dialog.exec():
             self.apply_settings(dialog.preferences())
 
-    def apply_settings(self, prefs: Any) -> None:
+    def apply_settings(self, prefs: Preferences) -> None:
         from desktop.theme import apply_theme
 
         self.ctx.save_preferences(prefs)
@@ -230,7 +254,7 @@ class MainWindow(QMainWindow):
         if self.ctx.profile is None:
             self.practice.show_problem("Choose or create a profile first.")
             return False
-        pid = self.ctx.profile.id  # type: ignore[attr-defined]
+        pid = self.ctx.profile.id
         plan = self.practice.plan
         reference = self.practice.reference
         settings = self.ctx.prefs.analysis_settings(
@@ -243,11 +267,10 @@ class MainWindow(QMainWindow):
         def failed(exc: BaseException) -> None:
             self.practice.show_problem(f"{path.name} could not be analysed: {exc}")
 
-        def analysed(result: tuple[Any, dict[str, Any]]) -> None:
-            fa, values = result
+        def analysed(recording: AnalysedRecording) -> None:
             self.ctx.db.submit(
                 "store analysed file",
-                lambda s: ops.store_recording(s, pid, plan, fa, values, midi_dir),
+                lambda s: store_recording(s, pid, plan, recording, midi_dir),
                 self._file_stored,
                 failed,
             )
@@ -255,27 +278,28 @@ class MainWindow(QMainWindow):
         # Analysis runs on the compute runner so the database queue stays free meanwhile.
         self.ctx.compute.submit(
             "analyse file",
-            lambda _: ops.analyse_recording(path, settings, reference, plan.genre),
+            lambda: analyse_recording(path, settings, reference, plan.genre),
             analysed,
             failed,
         )
         return True
 
-    def _file_stored(self, saved: dict[str, Any]) -> None:
+    def _file_stored(self, saved: SavedTake) -> None:
         self.practice.messages.clear_message()
-        self.practice.card.show_analysis(
-            ops.record_dict(saved["analysis"]),
-            title=f"Recording {Path(saved['performance'].audio_path).name}",
-        )
-        self.practice.takes.show_session(saved["performance"].session_id)
+        if saved.analysis is not None:
+            self.practice.card.show_analysis(
+                asdict(saved.analysis),
+                title=f"Recording {Path(saved.performance.audio_path or '').name}",
+            )
+        self.practice.takes.show_session(saved.performance.session_id)
         self.ctx.events.take_saved.emit(saved)
         self.file_analysed.emit(saved)
 
-    def _show_take(self, row: dict[str, Any]) -> None:
-        if row.get("analysis") is not None:
+    def _show_take(self, row: SavedTake) -> None:
+        if row.analysis is not None:
             self.practice.card.show_analysis(
-                ops.record_dict(row["analysis"]),
-                title=f"Take {Path(row['performance'].audio_path or '').name}",
+                asdict(row.analysis),
+                title=f"Take {Path(row.performance.audio_path or '').name}",
             )
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
@@ -291,12 +315,17 @@ class MainWindow(QMainWindow):
         self.practice.show_problem("Only files on this computer can be analysed.")
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self._closing:
+            event.accept()
+            return
+        self._closing = True
         self.practice.shutdown()
         if self.progress_window is not None:
             self.progress_window.close()
-        # Let the last save finish so nothing the student recorded is lost.
-        self.ctx.db.wait_for_done(15_000)
-        self.ctx.compute.wait_for_done(5_000)
+        # Let the take being finished be saved and the session ended, so nothing the student
+        # recorded is lost (the window is going away: waiting here blocks no one).
+        if not self.ctx.settle(CLOSE_WAIT_S):
+            log.warning("closing with background work still running after %s s", CLOSE_WAIT_S)
         lock, self.data_folder_lock = self.data_folder_lock, None
         if lock is not None:
             lock.release()  # the next Etude started may now recover what this one left

@@ -1,19 +1,17 @@
 """The practice page: session form, Start/Stop (Space), Record take (R), live views, takes.
 
-Threads: the audio source's callback and the analysis worker belong to ``audio/``; this page
-only drains the worker's outbox from a QTimer (50 fps) and repaints once per tick, however many
-blocks arrived. Saving a take (scoring, MIDI, database rows) is one operation on the database
-worker; the card then shows the row as stored.
+Layout only: the session and take lifecycle lives in :class:`PracticeController`, which this
+page drives and listens to. The page drains the analysis worker's outbox through the controller
+from a QTimer (50 fps) and repaints once per tick, however many blocks arrived.
 """
 
 from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QKeySequence, QShortcut
@@ -27,32 +25,27 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from audio.records import Note, Onset, PitchFrame
-from desktop import ops
+from audio.records import PitchFrame, Record
 from desktop.context import AppContext
-from desktop.session_form import SessionForm, SessionPlan
+from desktop.practice_controller import PracticeController, SourceFactory, microphone_source
+from desktop.session_form import SessionForm
 from desktop.settings import Preferences
 from desktop.takes import TakesList
+from desktop.usecases.plan import SessionPlan
+from desktop.usecases.takes import SavedTake
 from desktop.widgets.level import LevelMeter
-from desktop.widgets.metronome import BeatLight, ClickStream
+from desktop.widgets.metronome import BeatLight
 from desktop.widgets.pitch_view import PitchView
 from desktop.widgets.take_card import TakeCard
 from desktop.widgets.tuner import TunerWidget
 
+if TYPE_CHECKING:
+    from audio.reference import Reference
+    from audio.worker import AnalysisWorker
+    from storage.records import SessionRecord
+
 REPAINT_HZ = 50
-SourceFactory = Callable[[Preferences], Any]
-
-
-def microphone_source(prefs: Preferences) -> Any:
-    """The default source: the chosen input device with the chosen format."""
-    from audio.sources import MicrophoneSource
-
-    return MicrophoneSource(
-        device=prefs.input_device or None,
-        sample_rate=prefs.sample_rate_hz,
-        block_frames=prefs.block_size_samples,
-        latency=prefs.latency,  # type: ignore[arg-type]
-    )
+__all__ = ["MessageBar", "PracticePage", "microphone_source"]
 
 
 class MessageBar(QLabel):
@@ -81,30 +74,16 @@ class PracticePage(QWidget):
     practice_started = Signal(object)  # SessionRecord
     practice_stopped = Signal(object)  # SessionRecord after end_session
     take_started = Signal(str)  # path being recorded
-    take_saved = Signal(object)  # {"performance": PerformanceRecord, "analysis": AnalysisRecord}
+    take_saved = Signal(object)  # SavedTake
     problem = Signal(str)
     live_changed = Signal(bool)  # listening started (True) or ended (False)
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None):
         super().__init__(parent)
         self.ctx = ctx
-        self.source_factory: SourceFactory = microphone_source
+        self.controller = PracticeController(ctx, self)
         self.plan = SessionPlan()
-        self.session: Any = None  # SessionRecord while practising
-        self.worker: Any = None
-        self.reference: Any = None
-        self._take_path: Path | None = None
-        self._take_start_s = 0.0
-        self._take_started_at: datetime | None = None
-        # Everything played since Start; a take picks its notes by time when it ends, so notes
-        # that finish just after the R key still belong to it.
-        self._live_notes: list[Note] = []
-        self._live_onsets: list[Onset] = []
-        self._take_count = 0
-        self._hops = 0
-        self._click: ClickStream | None = None
-        self._stopping = False
-        self._run = 0  # counts Starts, so a late database answer finds the run it belongs to
+        self.reference: Reference | None = None
         self.latencies_ms: deque[float] = deque(maxlen=20000)
 
         self.messages = MessageBar()
@@ -178,15 +157,48 @@ class PracticePage(QWidget):
         self.apply_preferences(ctx.prefs)
         ctx.events.preferences_changed.connect(self.apply_preferences)
 
+        c = self.controller
+        c.live_changed.connect(self._live_changed)
+        c.recording_changed.connect(self._recording_changed)
+        c.status_changed.connect(self.status.setText)
+        c.problem.connect(self.show_problem)
+        c.records_drained.connect(self._show_records)
+        c.metronome_changed.connect(self._metronome_changed)
+        c.practice_started.connect(self._practice_started)
+        c.take_started.connect(lambda _path: self.pitch_view.reanchor_reference())
+        c.take_saved.connect(self._take_saved)
+        # The page's own signals are the controller's, for the window, tests and benchmarks.
+        c.practice_started.connect(self.practice_started)
+        c.practice_stopped.connect(self.practice_stopped)
+        c.take_started.connect(self.take_started)
+        c.take_saved.connect(self.take_saved)
+        c.live_changed.connect(self.live_changed)
+
     # -- state -------------------------------------------------------------------------------
 
     @property
+    def source_factory(self) -> SourceFactory:
+        return self.controller.source_factory
+
+    @source_factory.setter
+    def source_factory(self, factory: SourceFactory) -> None:
+        self.controller.source_factory = factory
+
+    @property
     def is_live(self) -> bool:
-        return self.worker is not None
+        return self.controller.is_live
 
     @property
     def is_recording(self) -> bool:
-        return self._take_path is not None
+        return self.controller.is_recording
+
+    @property
+    def session(self) -> SessionRecord | None:
+        return self.controller.session
+
+    @property
+    def worker(self) -> AnalysisWorker | None:
+        return self.controller.worker
 
     def apply_preferences(self, prefs: Preferences) -> None:
         self.tuner.tolerance_cents = prefs.pitch_tolerance_cents
@@ -216,16 +228,20 @@ class PracticePage(QWidget):
         self.plan = plan
         self.reference = reference
         self.plan_label.setText(plan.describe())
-        self.pitch_view.set_reference(
-            [(n.onset_s, n.offset_s, n.midi) for n in reference.notes] if reference else []
-        )
+        self._draw_reference()
         self.messages.clear_message()
+
+    def _draw_reference(self) -> None:
+        ref = self.reference
+        self.pitch_view.set_reference(
+            [(n.onset_s, n.offset_s, n.midi) for n in ref.notes] if ref else []
+        )
 
     def show_problem(self, text: str) -> None:
         self.messages.show_message(text, "error")
         self.problem.emit(text)
 
-    # -- practice ----------------------------------------------------------------------------
+    # -- what the buttons and keys do --------------------------------------------------------
 
     def toggle_practice(self) -> None:
         if self.is_live:
@@ -234,138 +250,16 @@ class PracticePage(QWidget):
             self.start_practice()
 
     def start_practice(self) -> bool:
+        """Start listening; False (with a message) when the input cannot be set up."""
         if self.is_live:
             return True
-        if self.ctx.profile is None:
-            self.show_problem("Choose or create a profile first (top of the window).")
-            return False
-        from audio.sources import AudioUnavailableError
-        from audio.worker import AnalysisWorker
-
-        prefs = self.ctx.prefs
-        try:
-            source = self.source_factory(prefs)
-            settings = prefs.analysis_settings(
-                float(self.plan.target_tempo_bpm) if self.plan.target_tempo_bpm else None
-            )
-            worker = AnalysisWorker(source, settings, reference=self.reference)
-            worker.start()
-        except (AudioUnavailableError, ValueError, OSError) as exc:
-            self.show_problem(
-                f"{exc}\n\nHistory, progress and analysing a recording (drag it onto this "
-                "window) still work."
-            )
-            return False
-        self.messages.clear_message()
-        self.worker = worker
-        self._run += 1
-        self.session = None  # the new one arrives from the database worker
-        self._hops = 0
-        self._live_notes = []
-        self._live_onsets = []
-        self.pitch_view.reset()
-        self.pitch_view.set_reference(
-            [(n.onset_s, n.offset_s, n.midi) for n in self.reference.notes]
-            if self.reference
-            else []
-        )
-        self.start_button.setText("Stop practice  [Space]")
-        self.record_button.setEnabled(True)
-        self.new_button.setEnabled(False)
-        self.status.setText("Listening…")
-        self.timer.start()
-        self.live_changed.emit(True)
-        self._metronome_toggled(self.metronome_box.isChecked())
-        profile_id = self.ctx.profile.id  # type: ignore[attr-defined]
-        plan = self.plan
-        run = self._run
-        open_sessions = self.ctx.open_sessions
-        self.ctx.db.submit(
-            "start session",
-            lambda s: ops.start_session(s, profile_id, plan, open_sessions),
-            lambda session: self._session_created(session, run),
-            lambda exc: self._session_failed(exc, run),
-        )
-        return True
-
-    def _session_created(self, session: Any, run: int | None = None) -> None:
-        if run is not None and run != self._run:
-            # Stop and Start again before the database answered: this session belongs to a
-            # run that has already ended; end it instead of adopting it.
-            self.ctx.db.submit(
-                "end session",
-                lambda s: ops.finish_session(s, session.id, 0),
-                self._late_session_ended,
-            )
-            return
-        self.session = session
-        if not self.is_live:
-            # Stopped before the database answered: end the session now, or it would stay
-            # "active" until the next start-up marks it abandoned.
-            hops = self._hops
-            self.ctx.db.submit(
-                "end session",
-                lambda s: ops.finish_session(s, session.id, hops),
-                self._session_ended,
-            )
-            return
-        self.ctx.events.session_changed.emit(session)
-        self.takes.show_session(session.id)
-        self.practice_started.emit(session)
-
-    def _late_session_ended(self, session: Any) -> None:
-        self.ctx.open_sessions.discard(session.id)
-        self.ctx.events.session_changed.emit(session)
-
-    def _session_failed(self, exc: BaseException, run: int | None = None) -> None:
-        if run is not None and run != self._run:
-            return  # an earlier run's session; the running one is not affected
-        self._shutdown_audio()
-        self.show_problem(f"The session could not be started: {exc}")
+        if self.controller.start(self.plan, self.reference):
+            self.messages.clear_message()
+            return True
+        return False
 
     def stop_practice(self, reason: str | None = None) -> None:
-        if not self.is_live or self._stopping:
-            return
-        self._stopping = True
-        try:
-            if self.is_recording:
-                self.stop_take()
-            self.tick_drain_only()  # count what arrived since the last frame
-            self.pitch_view.repaint_now()
-            chunks = self._hops
-            self._shutdown_audio()
-        finally:
-            self._stopping = False
-        self.status.setText(reason or "Stopped.")
-        if self.session is not None:
-            session_id = self.session.id
-            self.ctx.db.submit(
-                "end session",
-                lambda s: ops.finish_session(s, session_id, chunks),
-                self._session_ended,
-            )
-
-    def _session_ended(self, session: Any) -> None:
-        # Called once the end is committed: from now on a crash leaves nothing to recover.
-        self.ctx.open_sessions.discard(session.id)
-        self.session = session
-        self.ctx.events.session_changed.emit(session)
-        self.practice_stopped.emit(session)
-
-    def _shutdown_audio(self) -> None:
-        self.timer.stop()
-        self._stop_metronome()
-        worker, self.worker = self.worker, None
-        if worker is not None:
-            worker.stop()
-        self.start_button.setText("Start practice  [Space]")
-        self.record_button.setEnabled(False)
-        self.record_button.setText("Record take  [R]")
-        self.new_button.setEnabled(True)
-        if worker is not None:
-            self.live_changed.emit(False)
-
-    # -- takes -------------------------------------------------------------------------------
+        self.controller.stop(reason)
 
     def toggle_take(self) -> None:
         if self.is_recording:
@@ -374,236 +268,71 @@ class PracticePage(QWidget):
             self.start_take()
 
     def start_take(self) -> bool:
-        if not self.is_live or self.is_recording:
-            return False
-        if self.session is None:
-            self.show_problem("The session is still being set up; press R again in a moment.")
-            return False
-        self._take_count += 1
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        path = self.ctx.recordings_dir / (
-            f"take-{stamp}-{str(self.session.id)[:8]}-{self._take_count:02d}.flac"
-        )
-        try:
-            self.worker.start_take(path)
-        except Exception as exc:
-            self.show_problem(f"The take could not be recorded: {exc}")
-            return False
-        self._take_path = path
-        self._take_start_s = self._stream_s
-        self.pitch_view.reanchor_reference()  # the worker's follower starts the piece again too
-        # Saving waits behind other database work; the take is dated when it was played.
-        self._take_started_at = datetime.now(UTC)
-        self.record_button.setText("Stop take  [R]")
-        self.status.setText("Recording a take…")
-        self.take_started.emit(str(path))
-        return True
+        return self.controller.start_take()
 
     def stop_take(self, problem: str | None = None) -> bool:
-        """End the take and queue saving it. False when its file could not be finished (the
-        audio so far stays in its ``.part`` for the repair at the next start-up)."""
-        if not self.is_recording:
-            return False
-        path = self._take_path
-        self._take_path = None
-        self.record_button.setText("Record take  [R]")
-        worker = self.worker
-        span = None
-        close_error: BaseException | None = None
-        try:
-            if worker is not None:
-                # The worker ends the take itself when its source fails; then only read it.
-                if worker.recording:
-                    worker.stop_take()
-                span = worker.last_take
-        except Exception as exc:
-            close_error = exc
-            problem = (problem or "") + f" Closing the take failed: {exc}"
-        self.tick_drain_only()
-        if span is not None and Path(span.path) != path:
-            # The worker's newest finished take is an earlier one: this take never finished.
-            span = None
-        if span is not None:
-            final_path = Path(span.path)
-            start_s, end_s = span.start_s, span.end_s
+        """End the take; it is finished and saved in the background (``take_saved``, or a
+        message saying where its audio is kept when its file could not be finished)."""
+        return self.controller.stop_take(problem)
+
+    def shutdown(self) -> None:
+        """Called when the window closes: a take in progress is kept."""
+        self.controller.stop("Closed.")
+
+    # -- what the controller reports ---------------------------------------------------------
+
+    def _live_changed(self, live: bool) -> None:
+        self.start_button.setText("Stop practice  [Space]" if live else "Start practice  [Space]")
+        self.record_button.setEnabled(live)
+        self.new_button.setEnabled(not live)
+        if live:
+            self.pitch_view.reset()
+            self._draw_reference()
+            self.timer.start()
         else:
-            final_path = Path(str(path))
-            start_s, end_s = self._take_start_s, self._stream_s
-        if not final_path.is_file():
-            # A row must never point at a file that is not there; the .part is repaired and
-            # attached as a recovered take at the next start-up.
-            from audio.recorder import PART_SUFFIX
+            self.timer.stop()
+            self.pitch_view.repaint_now()
 
-            part = final_path.with_name(final_path.name + PART_SUFFIX)
-            error = close_error or getattr(worker, "error", None)
-            self.show_problem(
-                "The take could not be finished"
-                + (f" ({error})" if error is not None else "")
-                + (
-                    f". The audio recorded so far is kept in {part}; it will be repaired and "
-                    "added to your history the next time Etude starts."
-                    if part.is_file()
-                    else "; no audio of it reached the disk."
-                )
-            )
-            self.status.setText("The take could not be saved.")
-            return False
-        notes = ops.shift_notes(
-            [n for n in self._live_notes if start_s - 1e-6 <= n.onset_s < end_s], start_s
-        )
-        onsets = ops.shift_onsets(
-            [o for o in self._live_onsets if start_s - 1e-6 <= o.t_s < end_s], start_s
-        )
-        plan = self.plan
-        reference = self.reference
-        settings = self.ctx.prefs.analysis_settings(
-            float(plan.target_tempo_bpm) if plan.target_tempo_bpm else None
-        )
-        take = ops.TakeToSave(
-            session_id=self.session.id,
-            audio_path=final_path,
-            notes=notes,
-            onsets=onsets,
-            duration_s=max(0.0, end_s - start_s),
-            sample_rate=self._sample_rate(),
-            genre=plan.genre,
-            note_text=problem,
-            analysis_cpu_s=span.analysis_cpu_s if span is not None else 0.0,
-            started_at=self._take_started_at,
-        )
-        self.status.setText("Scoring the take…")
+    def _recording_changed(self, recording: bool) -> None:
+        self.record_button.setText("Stop take  [R]" if recording else "Record take  [R]")
 
-        def failed(exc: BaseException) -> None:
-            self.show_problem(
-                f"The take was recorded to {final_path} but could not be saved in your "
-                f"history: {exc}"
-            )
+    def _practice_started(self, session: SessionRecord) -> None:
+        self.takes.show_session(session.id)
 
-        self.ctx.db.submit(
-            "save take",
-            lambda s: ops.save_take(s, take, settings, reference),
-            self._take_stored,
-            failed,
-        )
-        return True
+    def _take_saved(self, saved: SavedTake) -> None:
+        if saved.analysis is not None:
+            name = Path(saved.performance.audio_path or "").name
+            self.card.show_analysis(asdict(saved.analysis), title=f"Take {name}")
+        self.takes.show_session(saved.performance.session_id)
 
-    def _sample_rate(self) -> int:
-        src = getattr(self.worker, "source", None)
-        return int(getattr(src, "sample_rate", 0) or self.ctx.prefs.sample_rate_hz)
+    def _metronome_toggled(self, on: bool) -> None:
+        if self.ctx.prefs.metronome_on != on:
+            self.ctx.save_preferences(replace(self.ctx.prefs, metronome_on=on))
+        self.controller.set_metronome(on)
 
-    @property
-    def _stream_s(self) -> float:
-        return float(self.worker.position_s) if self.worker is not None else 0.0
-
-    def _take_stored(self, saved: dict[str, Any]) -> None:
-        analysis = saved["analysis"]
-        perf = saved["performance"]
-        if analysis is not None:
-            self.card.show_analysis(
-                ops.record_dict(analysis), title=f"Take {Path(perf.audio_path).name}"
-            )
+    def _metronome_changed(self, bpm: float | None) -> None:
+        if bpm is None:
+            self.beat.stop()
         else:
-            self.show_problem(
-                f"The take {Path(perf.audio_path).name} was saved in your history, but "
-                f"{saved.get('problem') or 'it has no scores'}."
-            )
-        self.status.setText("Take saved." if self.is_live else self.status.text())
-        self.takes.show_session(perf.session_id)
-        self.take_saved.emit(saved)
-        self.ctx.events.take_saved.emit(saved)
+            self.beat.start(bpm)
 
     # -- the repaint tick --------------------------------------------------------------------
 
-    def tick_drain_only(self) -> None:
-        if self.worker is None:
-            return
-        self._consume(self.worker.outbox.drain())
-
-    def _consume(self, records: list[Any]) -> None:
-        last_frame: PitchFrame | None = None
-        for r in records:
-            if isinstance(r, PitchFrame):
-                self._hops += 1
-                if r.voiced:
-                    last_frame = r
-            elif isinstance(r, Note):
-                self._live_notes.append(r)
-            elif isinstance(r, Onset):
-                self._live_onsets.append(r)
-        self.pitch_view.add_records(records)
-        if last_frame is not None:
-            self.tuner.set_reading(last_frame.target_midi, last_frame.cents)
-
     def tick(self) -> None:
-        worker = self.worker
-        if worker is None:
-            return
-        self._consume(worker.outbox.drain())
-        self.level.set_level(getattr(worker, "latest_level_db", None))
+        self._show_records(self.controller.poll())
+        self.level.set_level(self.controller.level_db)
         if self.pitch_view.repaint_now():
             cap = self.pitch_view.last_capture_time_s
             if cap is not None:
                 # Latency to the moment the new data is handed to the scene; the paint itself
                 # follows in the same event-loop pass (measured separately by the benchmark).
                 self.latencies_ms.append((time.perf_counter() - cap) * 1000.0)
-        error = getattr(worker, "error", None)
-        if error is not None:
-            self._device_lost(error)
-        elif not worker.is_alive():
-            self.stop_practice("The recording ended.")
 
-    def _device_lost(self, error: BaseException) -> None:
-        was_recording = self.is_recording
-        msg = f"The input stopped: {error}"
-        if was_recording:
-            if not self.stop_take(problem="input stopped during this take"):
-                # stop_take already told the student where the audio is.
-                msg = f"{self.messages.text()}\n\n{msg}"
-            else:
-                msg += " Your take was kept up to that moment and saved."
-        self.stop_practice("Input lost.")
-        self.show_problem(msg)
-
-    # -- metronome ---------------------------------------------------------------------------
-
-    def _metronome_toggled(self, on: bool) -> None:
-        if self.ctx.prefs.metronome_on != on:
-            from dataclasses import replace
-
-            self.ctx.save_preferences(replace(self.ctx.prefs, metronome_on=on))
-        if on and self.is_live:
-            self._start_metronome()
-        else:
-            self._stop_metronome()
-
-    def _start_metronome(self) -> None:
-        bpm = self.plan.target_tempo_bpm or (
-            round(self.reference.tempo_bpm) if self.reference and self.reference.tempo_bpm else None
-        )
-        if not bpm:
-            self.status.setText("Metronome: set a target tempo in the session form.")
-            return
-        self.beat.start(float(bpm))
-        if self._click is None:
-            click = ClickStream(float(bpm))
-            try:
-                click.start()
-                self._click = click
-            except Exception as exc:
-                self.status.setText(f"Metronome is visual only (no sound output: {exc}).")
-
-    def _stop_metronome(self) -> None:
-        self.beat.stop()
-        if self._click is not None:
-            click, self._click = self._click, None
-            try:
-                click.stop()
-            except Exception as exc:
-                # An output that vanished (a USB interface unplugged) cannot be closed cleanly;
-                # that must not keep the input, the take or the session from being stopped.
-                self.status.setText(f"The metronome's output could not be closed: {exc}")
-
-    def shutdown(self) -> None:
-        """Called when the window closes: a take in progress is kept."""
-        if self.is_live:
-            self.stop_practice("Closed.")
+    def _show_records(self, records: list[Record]) -> None:
+        self.pitch_view.add_records(records)
+        if records and not self.timer.isActive():
+            self.pitch_view.repaint_now()  # the last records after Stop: no tick will come
+        for r in reversed(records):
+            if isinstance(r, PitchFrame) and r.voiced:
+                self.tuner.set_reading(r.target_midi, r.cents)
+                break

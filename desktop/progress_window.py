@@ -3,12 +3,9 @@
 
 from __future__ import annotations
 
-import json
-import uuid
-from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyqtgraph as pg
@@ -30,13 +27,23 @@ from PySide6.QtWidgets import (
 
 from desktop.context import AppContext
 
-STAT_WINDOWS_DAYS = (7, 30, 90, 365)
-SCORE_SERIES = (
-    ("avg_overall_score", "Overall", (40, 40, 40)),
-    ("avg_pitch_accuracy", "Pitch", (30, 120, 220)),
-    ("avg_rhythm_accuracy", "Rhythm", (46, 170, 90)),
-    ("avg_dynamics_range", "Dynamics", (220, 120, 30)),
+if TYPE_CHECKING:
+    from storage.records import UserStats
+
+from desktop.usecases.progress import (
+    SCORE_METRICS,
+    STAT_WINDOWS_DAYS,
+    ProgressData,
+    load_progress,
 )
+
+# How each score series the use case loads (SCORE_METRICS) is drawn: its label and colour.
+SERIES_STYLE: dict[str, tuple[str, tuple[int, int, int]]] = {
+    "avg_overall_score": ("Overall", (40, 40, 40)),
+    "avg_pitch_accuracy": ("Pitch", (30, 120, 220)),
+    "avg_rhythm_accuracy": ("Rhythm", (46, 170, 90)),
+    "avg_dynamics_range": ("Dynamics", (220, 120, 30)),
+}
 MILESTONE_WORDS = {
     "first_session": "First session",
     "streak_3": "3 days in a row",
@@ -67,40 +74,6 @@ def milestone_lines(milestones: list[tuple[date, str]]) -> list[str]:
                 f"first on {min(dates).isoformat()}"
             )
     return lines
-
-
-@dataclass
-class ProgressData:
-    period_type: str
-    scores: dict[str, list[tuple[date, float | None]]] = field(default_factory=dict)
-    practice_minutes: list[tuple[date, float]] = field(default_factory=list)
-    stats: dict[int, Any] = field(default_factory=dict)
-    milestones: list[tuple[date, str]] = field(default_factory=list)
-    intonation: dict[str, list[tuple[date, float, int]]] = field(default_factory=dict)
-
-
-def load_progress(db: Any, user_id: uuid.UUID, period_type: str) -> ProgressData:
-    """Everything the window draws, in one database operation."""
-    from storage import progress
-    from storage.progress_metrics import get_user_progress
-    from storage.stats import calculate_user_stats
-
-    data = ProgressData(period_type)
-    for metric, _label, _colour in SCORE_SERIES:
-        data.scores[metric] = progress.progress_series(db, user_id, period_type, metric)
-    data.practice_minutes = progress.practice_time_series(db, user_id, period_type)
-    for days in STAT_WINDOWS_DAYS:
-        data.stats[days] = calculate_user_stats(db, user_id, days)
-    for row in get_user_progress(db, user_id, "monthly", limit=1000):
-        for item in json.loads(row.milestones_json or "[]"):
-            try:
-                data.milestones.append((date.fromisoformat(item["date"]), str(item["milestone"])))
-            except (KeyError, TypeError, ValueError):
-                continue
-    data.milestones.sort()
-    since = datetime.now().astimezone() - timedelta(weeks=26)
-    data.intonation = progress.intonation_tendencies(db, user_id, since=since)
-    return data
 
 
 def _ts(d: date) -> float:
@@ -159,7 +132,7 @@ class StatCard(QFrame):
         lay.addWidget(self.head)
         lay.addWidget(self.body)
 
-    def set_stats(self, st: Any) -> None:
+    def set_stats(self, st: UserStats) -> None:
         overall = "n/a" if st.avg_overall_score is None else f"{100 * st.avg_overall_score:.0f} %"
         self.body.setText(
             f"{st.total_sessions} sessions\n{st.total_practice_hours:.1f} h practised\n"
@@ -201,7 +174,8 @@ class ProgressWindow(QWidget):
         self.scores.plot.setYRange(0, 1.0)
         self.scores.plot.addLegend(offset=(10, 10))
         self.score_curves = {}
-        for metric, label, colour in SCORE_SERIES:
+        for metric in SCORE_METRICS:
+            label, colour = SERIES_STYLE[metric]
             self.score_curves[metric] = self.scores.plot.plot(
                 [], [], pen=pg.mkPen(colour, width=2), name=label, connect="finite"
             )
@@ -249,7 +223,7 @@ class ProgressWindow(QWidget):
         if profile is None:
             self.message.setText("No profile chosen.")
             return
-        pid = profile.id  # type: ignore[attr-defined]
+        pid = profile.id
         period = str(self.period.currentData())
         self.message.setText("Loading…")
         self.ctx.db.submit(

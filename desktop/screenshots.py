@@ -13,8 +13,17 @@ import os
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtWidgets import QWidget
+
+    from desktop.mainwindow import MainWindow
 
 MAX_BYTES = 300_000
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "resources" / "screenshots"
@@ -27,7 +36,7 @@ LEAD_IN_S = 1.0
 TAIL_S = 4.0
 
 
-def _melody() -> Any:
+def _melody() -> tuple[np.ndarray, float]:
     """The reference piece as a student might play it: its own notes and rhythm, a little
     vibrato, the second E and the second G 30 cents sharp so the card has something to say."""
     from audio.reference import load_reference
@@ -47,42 +56,45 @@ def _melody() -> Any:
     return render_notes(notes, 48000, tail_s=TAIL_S), notes[-1].start_s + notes[-1].dur_s
 
 
-def _pump(app: object, seconds: float) -> None:
+def _pump(app: QCoreApplication, seconds: float) -> None:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        app.processEvents()  # type: ignore[attr-defined]
+        app.processEvents()
         time.sleep(0.005)
 
 
-def _wait(app: object, cond: object, timeout_s: float, what: str) -> None:
+def _wait(app: QCoreApplication, cond: Callable[[], bool], timeout_s: float, what: str) -> None:
     end = time.monotonic() + timeout_s
-    while not cond():  # type: ignore[operator]
+    while not cond():
         if time.monotonic() > end:
             raise TimeoutError(f"screenshots: timed out waiting for {what}")
-        app.processEvents()  # type: ignore[attr-defined]
+        app.processEvents()
         time.sleep(0.005)
 
 
-def _save(widget: object, path: Path) -> Path:
+def _save(widget: QWidget, path: Path) -> Path:
     from PySide6.QtCore import Qt
 
-    img = widget.grab().toImage()  # type: ignore[attr-defined]
-    img.save(str(path), "PNG", 9)
+    img = widget.grab().toImage()
+    # PySide6's stub says the format is bytes, but the binding accepts only str (6.11).
+    img.save(str(path), "PNG", 9)  # type: ignore[call-overload]
     scale = 1.0
     while path.stat().st_size >= MAX_BYTES and scale > 0.4:
         scale -= 0.1
         smaller = img.scaledToWidth(
             int(img.width() * scale), Qt.TransformationMode.SmoothTransformation
         )
-        smaller.save(str(path), "PNG", 9)
+        smaller.save(str(path), "PNG", 9)  # type: ignore[call-overload]
     return path
 
 
-def take_screenshots(out: Path) -> list[Path]:
+def take_screenshots(out: Path, dialogs: bool = False) -> list[Path]:
+    """The README's practice and progress windows in ``out``; with ``dialogs`` also the
+    settings, new-session and export dialogs (to look at, not for the README)."""
     from audio.sources import SyntheticSource
     from desktop.app import create_main_window, ensure_app
-    from desktop.session_form import SessionPlan
-    from storage.demo import DEMO_PROFILE_NAME, create_demo
+    from desktop.usecases.plan import SessionPlan
+    from storage.demo import create_demo
 
     out.mkdir(parents=True, exist_ok=True)
     app = ensure_app()
@@ -105,21 +117,26 @@ def take_screenshots(out: Path) -> list[Path]:
     page.start_practice()
     _wait(app, lambda: page.session is not None, 10, "the session")
     page.start_take()
-    _wait(app, lambda: page.worker.position_s >= tune_end_s + 0.3, 30, "the whole piece")
+    _wait(app, lambda: page.controller.position_s >= tune_end_s + 0.3, 30, "the whole piece")
     page.stop_take()
     _wait(app, lambda: bool(saved), 20, "the take to be scored")
     _wait(app, lambda: len(page.takes.rows) == 1, 10, "the takes list")
     paths = [_save(window, out / "practice.png")]
+    if dialogs:
+        paths += _dialogs(app, window, out)
     page.stop_practice()
-    _wait(app, lambda: not ctx.db.is_busy(), 20, "saving")
+    _wait(app, lambda: not ctx.is_busy(), 20, "saving")
 
-    with ctx.database.transaction() as s:
-        create_demo(s, 365)
+    database = ctx.database
+    if database is None:
+        raise RuntimeError("screenshots: the database did not open")
+    with database.transaction() as s:
+        demo = create_demo(s, 365)
     loaded: list[object] = []
     window.profiles_loaded.connect(loaded.append)
     window.load_profiles()
     _wait(app, lambda: bool(loaded), 10, "profiles")
-    window.profile_combo.setCurrentIndex(window.profile_combo.findText(DEMO_PROFILE_NAME))
+    window.profile_combo.setCurrentIndex(window.profile_combo.findText(demo.display_name))
     progress = window.open_progress()
     progress.resize(1280, 980)
     _wait(app, lambda: progress.data is not None and not ctx.db.is_busy(), 20, "progress")
@@ -127,13 +144,35 @@ def take_screenshots(out: Path) -> list[Path]:
     paths.append(_save(progress, out / "progress.png"))
     progress.close()
     window.close()
-    ctx.database.dispose()
+    database.dispose()
     return paths
+
+
+def _dialogs(app: QCoreApplication, window: MainWindow, out: Path) -> list[Path]:
+    from desktop.session_form import SessionForm
+
+    shots: list[Path] = []
+    for name, dialog in (
+        ("settings.png", window.settings_dialog()),
+        ("session-form.png", SessionForm(window.practice.plan, window)),
+        ("export.png", window.open_export()),
+    ):
+        dialog.show()
+        _pump(app, 0.3)
+        shots.append(_save(dialog, out / name))
+        dialog.close()
+    return shots
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the PNGs")
+    parser.add_argument(
+        "--theme", choices=("system", "light", "dark"), default="system", help="the app's theme"
+    )
+    parser.add_argument(
+        "--dialogs", action="store_true", help="also the settings, new-session and export dialogs"
+    )
     args = parser.parse_args(argv)
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -141,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
         # A throw-away data folder: the screenshots never touch the student's own data.
         os.environ["ETUDE_DATA_DIR"] = tmp
         os.environ.pop("ETUDE_DB_URL", None)
-        for path in take_screenshots(args.out):
+        from desktop.settings import Preferences, SettingsStore
+
+        SettingsStore(Path(tmp)).save(Preferences(theme=args.theme))
+        for path in take_screenshots(args.out, args.dialogs):
             print(f"{path}  {path.stat().st_size / 1000:.0f} KB")
     return 0
 

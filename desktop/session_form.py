@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtWidgets import (
@@ -20,30 +19,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-DIFFICULTIES = ("", "beginner", "intermediate", "advanced")
-
-
-@dataclass(frozen=True)
-class SessionPlan:
-    """What a session is about. target_tempo_bpm 20..300 or None; reference_path a MIDI file."""
-
-    piece_name: str | None = None
-    genre: str | None = None
-    target_tempo_bpm: int | None = None
-    difficulty_level: str | None = None
-    reference_path: Path | None = None
-
-    def describe(self) -> str:
-        parts = [self.piece_name or "Free practice"]
-        if self.genre:
-            parts.append(self.genre)
-        if self.target_tempo_bpm:
-            parts.append(f"♩ = {self.target_tempo_bpm}")
-        if self.difficulty_level:
-            parts.append(self.difficulty_level)
-        if self.reference_path:
-            parts.append(f"reference: {self.reference_path.name}")
-        return " · ".join(parts)
+from audio.settings import LIMITS
+from desktop.usecases.plan import DIFFICULTIES, SessionPlan
 
 
 def known_genres() -> list[str]:
@@ -77,14 +54,16 @@ class SessionForm(QDialog):
         self.genre.setCurrentText(plan.genre or "")
         form.addRow("Genre", self.genre)
         self.tempo = QSpinBox()
-        self.tempo.setRange(0, 300)
+        # 0 reads "no tempo"; 1..19 is refused with a message by SessionPlan.validated.
+        self.tempo.setRange(0, int(LIMITS["target_tempo_bpm"].hi))
         self.tempo.setSpecialValueText("no tempo")
         self.tempo.setSuffix(" BPM")
         self.tempo.setValue(plan.target_tempo_bpm or 0)
         form.addRow("Target tempo", self.tempo)
         self.difficulty = QComboBox()
+        self.difficulty.addItem("not set", "")
         for d in DIFFICULTIES:
-            self.difficulty.addItem(d or "not set", d)
+            self.difficulty.addItem(d, d)
         self.difficulty.setCurrentIndex(
             max(0, self.difficulty.findData(plan.difficulty_level or ""))
         )
@@ -130,26 +109,14 @@ class SessionForm(QDialog):
 
     def plan(self) -> SessionPlan:
         """The form as a plan; raises ValueError naming the first bad field."""
-        piece = self.piece.text().strip() or None
-        genre = self.genre.currentText().strip() or None
-        if piece and len(piece) > 255:
-            raise ValueError("The piece name is too long (at most 255 characters).")
-        if genre and len(genre) > 255:
-            raise ValueError("The genre is too long (at most 255 characters).")
-        tempo = self.tempo.value() or None
-        if tempo is not None and not 20 <= tempo <= 300:
-            raise ValueError(f"The target tempo must be 20–300 BPM, not {tempo}.")
         ref = str(self.reference.currentData() or "")
-        ref_path = Path(ref) if ref else None
-        if ref_path is not None and not ref_path.is_file():
-            raise ValueError(f"The reference file {ref_path} does not exist.")
         return SessionPlan(
-            piece_name=piece,
-            genre=genre,
-            target_tempo_bpm=tempo,
+            piece_name=self.piece.text().strip() or None,
+            genre=self.genre.currentText().strip() or None,
+            target_tempo_bpm=self.tempo.value() or None,
             difficulty_level=str(self.difficulty.currentData() or "") or None,
-            reference_path=ref_path,
-        )
+            reference_path=Path(ref) if ref else None,
+        ).validated()
 
     def _accept(self) -> None:
         try:

@@ -13,7 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import QSettings
 
-from audio.settings import AnalysisSettings
+from audio.settings import AnalysisSettings, SettingOutOfRange
 
 THEMES = ("system", "light", "dark")
 SAMPLE_RATES = (44100, 48000)
@@ -40,18 +40,10 @@ class Preferences:
     def validated(self) -> Preferences:
         """Return self, or raise ValueError naming the first setting that is out of range."""
         problems = []
-        if not 400.0 <= self.a4_hz <= 480.0:
-            problems.append(f"A4 must be 400–480 Hz, not {self.a4_hz:g}")
-        if not -24 <= self.transpose_semitones <= 24:
-            problems.append(
-                f"transposition must be -24..24 semitones, not {self.transpose_semitones}"
-            )
-        if not 1.0 <= self.pitch_tolerance_cents <= 100.0:
-            problems.append(
-                f"pitch tolerance must be 1–100 cents, not {self.pitch_tolerance_cents:g}"
-            )
-        if not 5.0 <= self.timing_tolerance_ms <= 500.0:
-            problems.append(f"timing tolerance must be 5–500 ms, not {self.timing_tolerance_ms:g}")
+        try:
+            self.analysis_settings()  # A4, transposition and tolerances: audio.settings.LIMITS
+        except SettingOutOfRange as exc:
+            problems.append(str(exc))
         if self.sample_rate_hz not in SAMPLE_RATES:
             problems.append(f"sample rate must be one of {SAMPLE_RATES}, not {self.sample_rate_hz}")
         if self.block_size_samples not in BLOCK_SIZES:
@@ -67,6 +59,7 @@ class Preferences:
         return self
 
     def analysis_settings(self, target_tempo_bpm: float | None = None) -> AnalysisSettings:
+        """The analysis settings these preferences make (SettingOutOfRange for a bad one)."""
         return AnalysisSettings(
             a4_hz=self.a4_hz,
             transpose_semitones=self.transpose_semitones,

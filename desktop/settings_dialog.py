@@ -18,13 +18,26 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
-    QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
+from audio.settings import LIMITS
 from desktop.settings import BLOCK_SIZES, LATENCIES, SAMPLE_RATES, THEMES, Preferences
 from desktop.widgets.level import LevelMeter
+
+
+def _spin(field: str, value: float, decimals: int = 0) -> QDoubleSpinBox:
+    """An input for one analysis setting, bounded by its range in audio.settings.LIMITS (the one
+    place those ranges are defined); whole-number settings show no decimals."""
+    limit = LIMITS[field]
+    box = QDoubleSpinBox()
+    box.setRange(limit.lo, limit.hi)
+    box.setDecimals(0 if limit.whole else decimals)
+    box.setSuffix(f" {limit.unit}")
+    box.setValue(value)
+    return box
+
 
 # Opens the chosen input for the level test; returns an object with ``latest_level_db`` and
 # ``stop()``, or raises with a message the student can read.
@@ -89,32 +102,17 @@ class SettingsDialog(QDialog):
         self.latency.setCurrentIndex(max(0, self.latency.findData(prefs.latency)))
         form.addRow("Latency", self.latency)
 
-        self.a4 = QDoubleSpinBox()
-        self.a4.setRange(400.0, 480.0)
-        self.a4.setDecimals(1)
-        self.a4.setSuffix(" Hz")
-        self.a4.setValue(prefs.a4_hz)
+        self.a4 = _spin("a4_hz", prefs.a4_hz, decimals=1)
         form.addRow("A4 tuning", self.a4)
 
-        self.transpose = QSpinBox()
-        self.transpose.setRange(-24, 24)
-        self.transpose.setSuffix(" semitones")
+        self.transpose = _spin("transpose_semitones", prefs.transpose_semitones)
         self.transpose.setToolTip("B♭ clarinet/trumpet: -2, E♭ alto sax: -9, F horn: -7")
-        self.transpose.setValue(prefs.transpose_semitones)
         form.addRow("Transposition", self.transpose)
 
-        self.pitch_tol = QDoubleSpinBox()
-        self.pitch_tol.setRange(1.0, 100.0)
-        self.pitch_tol.setDecimals(0)
-        self.pitch_tol.setSuffix(" cents")
-        self.pitch_tol.setValue(prefs.pitch_tolerance_cents)
+        self.pitch_tol = _spin("pitch_tolerance_cents", prefs.pitch_tolerance_cents)
         form.addRow("In tune within ±", self.pitch_tol)
 
-        self.timing_tol = QDoubleSpinBox()
-        self.timing_tol.setRange(5.0, 500.0)
-        self.timing_tol.setDecimals(0)
-        self.timing_tol.setSuffix(" ms")
-        self.timing_tol.setValue(prefs.timing_tolerance_ms)
+        self.timing_tol = _spin("timing_tolerance_ms", prefs.timing_tolerance_ms)
         form.addRow("On time within ±", self.timing_tol)
 
         self.theme = QComboBox()
@@ -154,7 +152,7 @@ class SettingsDialog(QDialog):
             block_size_samples=int(self.block_size.currentData()),
             latency=str(self.latency.currentData()),
             a4_hz=float(self.a4.value()),
-            transpose_semitones=int(self.transpose.value()),
+            transpose_semitones=round(self.transpose.value()),
             pitch_tolerance_cents=float(self.pitch_tol.value()),
             timing_tolerance_ms=float(self.timing_tol.value()),
             theme=str(self.theme.currentData()),

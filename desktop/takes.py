@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import uuid
 from pathlib import Path
-from typing import Any
 
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices
@@ -20,8 +19,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop import ops
 from desktop.context import AppContext
+from desktop.usecases.sessions import session_takes
+from desktop.usecases.takes import SavedTake
 
 
 def _pct(v: float | None) -> str:
@@ -39,13 +39,13 @@ def play_file(path: Path) -> float:
 
 
 class TakesList(QWidget):
-    take_selected = Signal(object)  # {"performance": ..., "analysis": ...}
+    take_selected = Signal(object)  # SavedTake
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None):
         super().__init__(parent)
         self.ctx = ctx
         self.session_id: uuid.UUID | None = None
-        self.rows: list[dict[str, Any]] = []
+        self.rows: list[SavedTake] = []
         self.title = QLabel("Takes of this session")
         self.title.setStyleSheet("font-weight: bold;")
         self.tree = QTreeWidget()
@@ -78,17 +78,17 @@ class TakesList(QWidget):
         if session_id is None:
             self._fill([])
             return
-        self.ctx.db.submit("list takes", lambda s: ops.session_takes(s, session_id), self._fill)
+        self.ctx.db.submit("list takes", lambda s: session_takes(s, session_id), self._fill)
 
-    def _on_take_saved(self, saved: dict[str, Any]) -> None:
-        if saved["performance"].session_id == self.session_id:
+    def _on_take_saved(self, saved: SavedTake) -> None:
+        if saved.performance.session_id == self.session_id:
             self.show_session(self.session_id)
 
-    def _fill(self, rows: list[dict[str, Any]]) -> None:
+    def _fill(self, rows: list[SavedTake]) -> None:
         self.rows = rows
         self.tree.clear()
         for i, row in enumerate(rows):
-            p, a = row["performance"], row["analysis"]
+            p, a = row.performance, row.analysis
             name = Path(p.audio_path).name if p.audio_path else f"take {i + 1}"
             flag = ""
             if p.recovered:
@@ -110,7 +110,7 @@ class TakesList(QWidget):
         for c in range(self.tree.columnCount()):
             self.tree.resizeColumnToContents(c)
 
-    def selected_row(self) -> dict[str, Any] | None:
+    def selected_row(self) -> SavedTake | None:
         items = self.tree.selectedItems()
         if not items:
             return self.rows[-1] if self.rows else None
@@ -123,10 +123,10 @@ class TakesList(QWidget):
 
     def _audio_path(self) -> Path | None:
         row = self.selected_row()
-        if row is None or not row["performance"].audio_path:
+        if row is None or not row.performance.audio_path:
             self.message.setText("Select a take first.")
             return None
-        path = Path(row["performance"].audio_path)
+        path = Path(row.performance.audio_path)
         if not path.is_file():
             self.message.setText(f"The recording {path} is no longer on disk.")
             return None
@@ -141,7 +141,7 @@ class TakesList(QWidget):
             self.message.setText(f"Cannot play the take: {exc}")
 
         self.message.setText(f"Playing {path.name}…")
-        self.ctx.compute.submit("play", lambda _: play_file(path), None, failed)
+        self.ctx.compute.submit("play", lambda: play_file(path), None, failed)
         return True
 
     def stop_playback(self) -> None:
@@ -163,7 +163,7 @@ class TakesList(QWidget):
         if row is None:
             self.message.setText("Select a take first.")
             return
-        suggested = Path(row["performance"].audio_path or "take").with_suffix(".mid").name
+        suggested = Path(row.performance.audio_path or "take").with_suffix(".mid").name
         name, _ = QFileDialog.getSaveFileName(self, "Export notes as MIDI", suggested, "*.mid")
         if name:
             self.export_midi(Path(name))
@@ -171,7 +171,7 @@ class TakesList(QWidget):
     def export_midi(self, target: Path) -> bool:
         """Copy the selected take's notes (MIDI written when it was saved) to ``target``."""
         row = self.selected_row()
-        midi = row["performance"].midi_path if row else None
+        midi = row.performance.midi_path if row else None
         if not midi or not Path(midi).is_file():
             self.message.setText("This take has no notes to export (nothing was detected).")
             return False

@@ -8,6 +8,7 @@ can never pass by skipping.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import subprocess
@@ -39,7 +40,7 @@ def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
 def _mount_command() -> list[str] | None:
     """How this process can mount a file system: directly as root, or through password-less
     sudo; None when it cannot."""
-    if os.geteuid() == 0:
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
         return []
     if (
         shutil.which("sudo")
@@ -51,33 +52,39 @@ def _mount_command() -> list[str] | None:
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A real 4 MB tmpfs, mounted for the test and unmounted after it: a disk that can really
-    fill up (use :func:`fill_disk`). Needs root or password-less sudo (CI has it)."""
+    """A real, empty 16 MiB file system (tmpfs) mounted for this test, that it can fill up with
+    :func:`fill_disk` to make every write in it fail with ENOSPC, as on a full disk. Mounting
+    needs root or password-less sudo: without it the test skips, saying so (and fails in CI)."""
     prefix = _mount_command()
     need(prefix is not None, "root or password-less sudo, to mount a small tmpfs")
     assert prefix is not None
-    mount_point = tmp_path / "small-disk"
-    mount_point.mkdir()
-    subprocess.run(
-        [*prefix, "mount", "-t", "tmpfs", "-o", "size=4m,mode=1777", "tmpfs", str(mount_point)],
-        check=True,
+    need(shutil.which("mount") is not None, "the mount command is missing")
+    folder = tmp_path / "small-disk"
+    folder.mkdir()
+    mounted = subprocess.run(
+        [*prefix, "mount", "-t", "tmpfs", "-o", "size=16m,mode=1777", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
+    need(mounted.returncode == 0, f"could not mount a tmpfs: {mounted.stderr.strip()}")
     try:
-        yield mount_point
+        yield folder
     finally:
-        subprocess.run([*prefix, "umount", "-l", str(mount_point)], check=False)
+        subprocess.run([*prefix, "umount", "-l", str(folder)], capture_output=True, check=False)
 
 
 def fill_disk(folder: Path) -> Path:
-    """Fill the file system holding ``folder`` to the last byte; returns the filler file (delete
-    it to free the space again)."""
+    """Write a file into ``folder`` until its file system is full (ENOSPC), down to the last
+    byte; returns the file, whose removal frees the space again."""
     filler = folder / "filler.bin"
-    with open(filler, "wb", buffering=0) as fh:
-        for size in (65536, 4096, 512, 1):  # down to the last byte
+    with open(filler, "ab", buffering=0) as fh:
+        for size in (64 * 1024, 4096, 512, 1):
             try:
                 while True:
                     fh.write(b"\0" * size)
-            except OSError:
-                continue
-    assert shutil.disk_usage(folder).free < 4096
+            except OSError as exc:
+                if exc.errno != errno.ENOSPC:
+                    raise
+    assert os.statvfs(folder).f_bavail == 0
     return filler

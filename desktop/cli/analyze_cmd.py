@@ -10,20 +10,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from audio.genres import UnknownGenreError, genre_profiles, get_genre
-from audio.settings import AnalysisSettings
+from audio.settings import LIMITS, AnalysisSettings, SettingOutOfRange
 
 if TYPE_CHECKING:
     from audio.fileanalysis import FileAnalysis
     from audio.reference import Reference
+    from desktop.usecases.plan import SessionPlan
+    from desktop.usecases.takes import AnalysedRecording
 
 EXIT_FILE_ERROR = 1
 EXIT_USAGE = 2
@@ -43,19 +43,39 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--reference", metavar="MID", type=Path, help="MIDI file of the piece")
     p.add_argument("--track", type=int, help="reference track index (default: first with notes)")
     p.add_argument("--channel", type=int, help="reference MIDI channel 0..15 (default: all)")
-    p.add_argument("--tempo", type=float, metavar="BPM", help="target tempo 20..300 BPM")
-    p.add_argument("--a4", type=float, default=440.0, metavar="HZ", help="A4 in Hz (400..480)")
+    p.add_argument(
+        "--tempo",
+        type=float,
+        metavar="BPM",
+        help=f"target tempo {_range('target_tempo_bpm')} BPM",
+    )
+    p.add_argument(
+        "--a4", type=float, default=440.0, metavar="HZ", help=f"A4 in Hz ({_range('a4_hz')})"
+    )
     p.add_argument(
         "--transpose",
         type=int,
         default=0,
         metavar="SEMITONES",
-        help="written-to-sounding shift, -24..24 (B♭ clarinet -2, E♭ alto sax -9, F horn -7)",
+        help=(
+            f"written-to-sounding shift, {_range('transpose_semitones')} "
+            "(B♭ clarinet -2, E♭ alto sax -9, F horn -7)"
+        ),
     )
     p.add_argument(
-        "--pitch-tolerance", type=float, default=25.0, metavar="CENTS", help="1..100 (25)"
+        "--pitch-tolerance",
+        type=float,
+        default=25.0,
+        metavar="CENTS",
+        help=f"{_range('pitch_tolerance_cents')} (25)",
     )
-    p.add_argument("--timing-tolerance", type=float, default=50.0, metavar="MS", help="5..500 (50)")
+    p.add_argument(
+        "--timing-tolerance",
+        type=float,
+        default=50.0,
+        metavar="MS",
+        help=f"{_range('timing_tolerance_ms')} (50)",
+    )
     p.add_argument(
         "--genre",
         metavar="NAME",
@@ -75,38 +95,49 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run)
 
 
-def _settings(args: argparse.Namespace) -> AnalysisSettings:
-    def check(name: str, value: float | None, lo: float, hi: float) -> None:
-        if value is not None and (not math.isfinite(value) or not lo <= value <= hi):
-            raise ValueError(f"{name} {value:g} is outside {lo:g}..{hi:g}")
+# The options that set AnalysisSettings' fields; their ranges are audio.settings.LIMITS.
+OPTION_OF_FIELD = {
+    "a4_hz": "--a4",
+    "transpose_semitones": "--transpose",
+    "pitch_tolerance_cents": "--pitch-tolerance",
+    "timing_tolerance_ms": "--timing-tolerance",
+    "target_tempo_bpm": "--tempo",
+}
 
-    check("--tempo", args.tempo, 20, 300)
-    check("--a4", args.a4, 400, 480)
-    check("--transpose", args.transpose, -24, 24)
-    check("--pitch-tolerance", args.pitch_tolerance, 1, 100)
-    check("--timing-tolerance", args.timing_tolerance, 5, 500)
+
+def _range(field: str) -> str:
+    return f"{LIMITS[field].lo:g}..{LIMITS[field].hi:g}"
+
+
+def _settings(args: argparse.Namespace) -> AnalysisSettings:
     if (args.profile or args.piece) and not args.save:
         raise ValueError("--profile and --piece only make sense with --save")
     if args.frames and not args.json:
         raise ValueError("--frames needs --json")
-    if args.piece is not None and len(args.piece) > 255:
-        raise ValueError("--piece is longer than 255 characters")
-    return AnalysisSettings(
-        a4_hz=args.a4,
-        transpose_semitones=args.transpose,
-        pitch_tolerance_cents=args.pitch_tolerance,
-        timing_tolerance_ms=args.timing_tolerance,
-        target_tempo_bpm=args.tempo,
-    )
+    try:
+        return AnalysisSettings(
+            a4_hz=args.a4,
+            transpose_semitones=args.transpose,
+            pitch_tolerance_cents=args.pitch_tolerance,
+            timing_tolerance_ms=args.timing_tolerance,
+            target_tempo_bpm=args.tempo,
+        )
+    except SettingOutOfRange as exc:
+        value = f"{exc.value:g}" if isinstance(exc.value, int | float) else repr(exc.value)
+        raise ValueError(
+            f"{OPTION_OF_FIELD[exc.field]} {value} is outside {_range(exc.field)}"
+        ) from None
 
 
 def run(args: argparse.Namespace) -> int:
     """Analyse every file; 0 when all were analysed, 1 when any failed, 2 for bad options."""
     # Imported here, not at the top: every `etude` start (the GUI too) builds this parser, and
     # numpy/aubio/mido would add to that start-up for nothing.
-    from audio.fileanalysis import AudioFileError, analyze_file
+    from audio.fileanalysis import AudioFileError
     from audio.midi_out import write_notes_midi
     from audio.reference import ReferenceError, load_reference
+    from desktop.usecases.plan import SessionPlan
+    from desktop.usecases.takes import analyse_recording
 
     try:
         settings = _settings(args)
@@ -117,6 +148,16 @@ def run(args: argparse.Namespace) -> int:
             reference = load_reference(
                 args.reference, args.track, args.channel, transpose_semitones=args.transpose
             )
+        plan = (
+            SessionPlan(
+                piece_name=args.piece,
+                genre=args.genre,
+                target_tempo_bpm=round(args.tempo) if args.tempo else None,
+                reference_path=args.reference,
+            ).validated()
+            if args.save
+            else None
+        )
     except (ValueError, UnknownGenreError, ReferenceError) as exc:
         print(f"etude analyze: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -133,7 +174,7 @@ def run(args: argparse.Namespace) -> int:
 
     failed = 0
     try:
-        saver_cm = _saver(args)
+        saver_cm = _saver(args, plan)
         saver = saver_cm.__enter__()
     except Exception as exc:  # the database or the profile is unusable: nothing was analysed
         print(f"etude analyze: cannot save: {exc}", file=sys.stderr)
@@ -141,12 +182,12 @@ def run(args: argparse.Namespace) -> int:
     try:
         for name in args.files:
             try:
-                result = analyze_file(name, settings, reference, args.genre)
+                recording = analyse_recording(Path(name), settings, reference, args.genre)
             except AudioFileError as exc:
                 print(f"etude analyze: {exc}", file=sys.stderr)
                 failed += 1
                 continue
-            midi_path: Path | None = None
+            result = recording.analysis
             try:
                 if args.midi_out is not None:
                     midi_path = (
@@ -156,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
                     )
                     write_notes_midi(result.notes, midi_path, tempo_bpm=args.tempo or 120.0)
                 if saver is not None:
-                    saver(result, midi_path)
+                    saver(recording)
             except Exception as exc:  # one file's save/export failure must not stop the rest
                 print(f"etude analyze: {name}: could not save ({exc})", file=sys.stderr)
                 failed += 1
@@ -170,62 +211,37 @@ def run(args: argparse.Namespace) -> int:
 
 
 @contextmanager
-def _saver(args: argparse.Namespace) -> Iterator[Any]:
-    """Yields a function storing one analysed file, or None without ``--save``."""
-    if not args.save:
+def _saver(
+    args: argparse.Namespace, plan: SessionPlan | None
+) -> Iterator[Callable[[AnalysedRecording], None] | None]:
+    """Yields a function storing one analysed file as a session of ``plan``, or None without
+    ``--save`` (plan None)."""
+    if plan is None:
         yield None
         return
-    from storage.analyses import create_analysis_result
-    from storage.config import resolve_db_url
+    from desktop.usecases.profiles import profile_to_use
+    from desktop.usecases.takes import store_recording
+    from storage.config import recordings_dir, resolve_db_url
     from storage.db import open_database
-    from storage.models import utcnow
-    from storage.performances import create_performance
-    from storage.profiles import ensure_default_profile, get_profile_by_name
-    from storage.sessions import create_session, end_session
 
     db = open_database(resolve_db_url(getattr(args, "db", None)))
     try:
         with db.transaction() as s:
-            profile_id = (
-                get_profile_by_name(s, args.profile) if args.profile else ensure_default_profile(s)
-            ).id
+            profile_id = profile_to_use(s, args.profile).id
+        midi_dir = recordings_dir()
     except BaseException:
         db.dispose()
         raise
     try:
 
-        def save(result: FileAnalysis, midi_path: Path | None) -> None:
-            m = result.score.metrics
+        def save(recording: AnalysedRecording) -> None:
             with db.transaction() as s:
-                end = utcnow()
-                start = end - timedelta(seconds=result.duration_s)
-                sess = create_session(
-                    s,
-                    profile_id,
-                    piece_name=args.piece or Path(result.path).stem[:255],
-                    genre=args.genre,
-                    target_tempo=round(args.tempo) if args.tempo else None,
-                    difficulty_level=m["difficulty_estimate"],
-                    started_at=start,
-                )
-                perf = create_performance(
-                    s,
-                    sess.id,
-                    audio_path=str(Path(result.path).resolve()),
-                    midi_path=str(midi_path.resolve()) if midi_path else None,
-                    sample_rate=result.sample_rate,
-                    audio_format=Path(result.path).suffix.lstrip(".").lower()[:32] or None,
-                    recording_started_at=start,
-                    recording_duration=result.duration_s,
-                )
-                fields = {k: v for k, v in m.items() if k not in ("feedback_json",)}
-                analysis = create_analysis_result(
-                    s, perf.id, feedback_json=m["feedback_json"], **fields
-                )
-                end_session(s, sess.id, ended_at=end)
+                saved = store_recording(s, profile_id, plan, recording, midi_dir)
+            session_id = saved.session.id if saved.session else "?"
+            analysis_id = saved.analysis.id if saved.analysis else "?"
             print(
-                f"etude analyze: saved {result.path} (session {sess.id}, take {perf.id}, "
-                f"analysis {analysis.id})",
+                f"etude analyze: saved {recording.analysis.path} (session {session_id}, "
+                f"take {saved.performance.id}, analysis {analysis_id})",
                 file=sys.stderr,
             )
 

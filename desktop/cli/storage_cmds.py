@@ -17,11 +17,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+from desktop.usecases.profiles import profile_to_use
 
+if TYPE_CHECKING:
     from storage.db import Database
-    from storage.records import Profile
 
 # Storage (SQLAlchemy, Alembic) is imported inside the commands, not here: every `etude` start,
 # the GUI's too, builds this parser, and those imports cost over a second.
@@ -105,7 +104,8 @@ def _guard(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namesp
             from storage.db import disk_full_message
 
             full = disk_full_message(resolve_db_url(getattr(args, "db", None)))
-            first = str(exc.orig if getattr(exc, "orig", None) else exc).strip().splitlines()
+            # A DBAPIError carries the driver's own error; its first line is the readable part.
+            first = str(getattr(exc, "orig", None) or exc).strip().splitlines()
             print(
                 f"etude: error: {full}"
                 if full
@@ -139,7 +139,7 @@ def _database(args: argparse.Namespace, *, recover: bool = False) -> Iterator[Da
 
 
 def _recover(db: Database) -> None:
-    from desktop.recovery import (
+    from desktop.usecases.recovery import (
         failure_reason,
         recover_at_start,
         recovery_problem,
@@ -163,14 +163,6 @@ def _recover(db: Database) -> None:
             print(f"etude: {line}", file=sys.stderr)
 
 
-def _profile(s: Session, name: str | None) -> Profile:
-    from storage.profiles import ensure_default_profile, get_profile_by_name
-
-    if name:
-        return get_profile_by_name(s, name)
-    return ensure_default_profile(s)
-
-
 def _fmt(value: Any, digits: int = 3) -> str:
     if value is None:
         return "-"
@@ -183,7 +175,7 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
     from storage.sessions import get_user_sessions
 
     with _database(args, recover=True) as db, db.transaction() as s:
-        profile = _profile(s, args.profile)
+        profile = profile_to_use(s, args.profile)
         rows = get_user_sessions(s, profile.id, args.limit, args.offset, args.status)
         print(f"{profile.display_name}: {len(rows)} session(s)")
         print(f"{'started (UTC)':<20} {'status':<10} {'minutes':>7} {'BPM':>4}  piece / genre")
@@ -200,7 +192,7 @@ def _cmd_stats(args: argparse.Namespace) -> int:
     from storage.stats import calculate_user_stats
 
     with _database(args, recover=True) as db, db.transaction() as s:
-        profile = _profile(s, args.profile)
+        profile = profile_to_use(s, args.profile)
         st = calculate_user_stats(s, profile.id, args.days)
         print(f"{profile.display_name}, last {st.period_days} days")
         for label, value in (
@@ -221,7 +213,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
     from storage.export import export_csv, parse_bound
 
     with _database(args, recover=True) as db, db.transaction() as s:
-        profile = _profile(s, args.profile)
+        profile = profile_to_use(s, args.profile)
         since = parse_bound(args.since, profile.timezone, end=False) if args.since else None
         until = parse_bound(args.until, profile.timezone, end=True) if args.until else None
         result = export_csv(s, args.out, args.table, profile.id, since, until, excel_bom=args.bom)
@@ -248,7 +240,7 @@ def _cmd_progress_rebuild(args: argparse.Namespace) -> int:
             n = progress.rebuild_all(s)
             print(f"rebuilt {n} progress row(s) for every profile")
         else:
-            profile = _profile(s, args.profile)
+            profile = profile_to_use(s, args.profile)
             n = progress.rebuild_user(s, profile.id)
             print(f"rebuilt {n} progress row(s) for {profile.display_name}")
     return 0

@@ -145,8 +145,10 @@ def bench_live(seconds: float) -> None:
         for p in players:
             p.wait(15)
         page.stop_practice()
+        # Stopping runs in the background (the worker's thread is joined off the GUI thread);
+        # its CPU time is known once it has stopped.
+        _wait(app, lambda: not ctx.is_busy(), 30, "stopping and saving")
         analysis_cpu = worker.cpu_time_s if worker is not None else float("nan")
-        _wait(app, lambda: not ctx.db.is_busy(), 30, "saving")
         window.close()
         ctx.database.dispose()
     print(

@@ -30,8 +30,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 
 def wait_idle(qtbot: Any, ctx: Any, timeout_ms: int = 20_000) -> None:
-    """Wait until the database worker and the compute runner have delivered every result."""
-    qtbot.waitUntil(lambda: not ctx.db.is_busy() and not ctx.compute.is_busy(), timeout=timeout_ms)
+    """Wait until every background runner (audio, database, compute) has delivered every
+    result, and the work those results started has too."""
+    qtbot.waitUntil(lambda: not ctx.is_busy(), timeout=timeout_ms)
 
 
 @pytest.fixture

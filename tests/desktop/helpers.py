@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -46,3 +47,58 @@ def scale_source(fail_after_s: float | None = None, total_s: float = 3.6) -> Syn
 def write_scale_wav(path: Path) -> Path:
     sf.write(str(path), scale_signal(), SR, subtype="PCM_16")
     return path
+
+
+# A process that records a take with the real TakeRecorder, says so once everything it wrote has
+# been flushed to disk, and then waits to be killed.
+_RECORDING_CHILD = """
+import sys, time
+import numpy as np
+from audio.recorder import TakeRecorder
+path, fmt, frames = sys.argv[1], sys.argv[2], int(sys.argv[3])
+rec = TakeRecorder(path, 48000, fmt)
+rec.write(np.full(frames, 0.1, dtype=np.float32))
+while rec.frames_flushed < frames:
+    time.sleep(0.05)
+print("flushed", flush=True)
+time.sleep(600)
+"""
+
+
+def crashed_take(path: Path, seconds: float = 0.5, fmt: str = "WAV") -> Path:
+    """Record ``seconds`` of audio to ``path`` in a real process and kill it (SIGKILL) mid-take,
+    as a crash or ``kill -9`` would: what is left is ``<path>.part``, which is returned. The
+    kernel drops the dead recorder's lock on it, as after any real crash."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[2]
+    child = subprocess.Popen(
+        [sys.executable, "-c", _RECORDING_CHILD, str(path), fmt, str(int(seconds * SR))],
+        cwd=repo,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
+    try:
+        assert child.stdout is not None
+        line = child.stdout.readline()
+        assert line.strip() == "flushed", f"the recording process did not get going: {line!r}"
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait(10)
+    part = path.with_name(path.name + ".part")
+    assert part.is_file() and not path.exists()
+    return part
+
+
+def record_a_take(qtbot: Any, page: Any, seconds: float = 1.0, total_s: float = 30.0) -> None:
+    """Start practice on the scale (``total_s`` of it, in real time) and record a take until
+    ``seconds`` of input have been analysed; the take is still recording on return."""
+    page.source_factory = lambda prefs: scale_source(total_s=total_s)
+    with qtbot.waitSignal(page.practice_started, timeout=10_000):
+        assert page.start_practice()
+    assert page.start_take()
+    qtbot.waitUntil(lambda: page.controller.position_s >= seconds, timeout=10_000)

@@ -110,7 +110,7 @@ def test_takes_list_exports_midi_and_shows_the_folder(qtbot, main_window, tmp_pa
         assert takes.show_in_folder()
     finally:
         QDesktopServices.unsetUrlHandler("file")
-    audio = Path(saved.args[0]["performance"].audio_path)
+    audio = Path(saved.args[0].performance.audio_path)
     assert [u.toLocalFile() for u in opener.urls] == [str(audio.parent)]
 
     audio.unlink()

@@ -36,7 +36,7 @@ def test_microphone_vanishing_mid_take_keeps_the_take_and_says_so(qtbot, main_wi
     text = page.messages.text()
     assert text.startswith("The input stopped:")
     assert "Your take was kept up to that moment and saved." in text
-    perf = saved.args[0]["performance"]
+    perf = saved.args[0].performance
     audio = Path(perf.audio_path)
     assert audio.is_file() and not audio.with_name(audio.name + ".part").exists()
     duration = sf.info(str(audio)).duration

@@ -8,9 +8,10 @@ import re
 from pathlib import Path
 from typing import Any
 
+import pytest
 import soundfile as sf
 
-from desktop.session_form import SessionPlan
+from desktop.usecases.plan import SessionPlan
 from desktop.widgets.take_card import SCORE_FIELDS, format_value
 from storage.sessions import get_complete_session_data, get_user_sessions
 from tests.desktop.conftest import wait_idle
@@ -48,7 +49,7 @@ def test_start_record_stop_stores_the_take_and_the_card_shows_the_row(qtbot, mai
     assert main_window.profile_combo.isEnabled()
 
     saved = saved_sig.args[0]
-    session, takes = _rows(main_window, saved["performance"].session_id)
+    session, takes = _rows(main_window, saved.performance.session_id)
     assert session.status == "completed"
     assert session.piece_name == "C major scale"
     assert session.target_tempo == 100
@@ -93,7 +94,10 @@ def test_start_record_stop_stores_the_take_and_the_card_shows_the_row(qtbot, mai
 
 
 def test_device_lost_mid_take_keeps_the_take_and_says_so(qtbot, main_window):
+    main_window.show()
+    qtbot.waitExposed(main_window)
     page = main_window.practice
+    assert not page.messages.isVisible()
     # The source dies 2.0 s in, as an unplugged microphone would.
     page.source_factory = lambda prefs: scale_source(fail_after_s=2.0)
     with qtbot.waitSignal(page.practice_started, timeout=10_000):
@@ -104,13 +108,17 @@ def test_device_lost_mid_take_keeps_the_take_and_says_so(qtbot, main_window):
     qtbot.waitUntil(lambda: not page.is_live, timeout=10_000)
     wait_idle(qtbot, main_window.ctx)
     text = page.messages.text()
-    assert page.messages.isVisible() or text
-    assert "input stopped" in text.lower()
-    assert "kept" in text
-    perf = saved_sig.args[0]["performance"]
+    assert page.messages.isVisible()  # on screen, not only set
+    assert text.startswith("The input stopped:")
+    assert text.endswith("Your take was kept up to that moment and saved.")
+    perf = saved_sig.args[0].performance
     info = sf.info(perf.audio_path)
-    # Everything up to the failure is in the file (the take started a moment after 0 s).
-    assert 1.5 < info.frames / info.samplerate <= 2.05
+    # Everything from the take's start up to the failure at 2.0 s is in the file (when the take
+    # began depends on how fast the session was set up; on a loaded machine, up to a second).
+    span = page.worker.last_take
+    assert span is not None and span.path == Path(perf.audio_path)
+    assert info.frames / info.samplerate == pytest.approx(2.0 - span.start_s, abs=0.03)
+    assert info.frames / info.samplerate > 0.5
     assert "input stopped" in (perf.notes or "")
     assert not page.start_button.text().startswith("Stop")
 
@@ -178,7 +186,7 @@ def test_a_reference_piece_draws_bars_and_the_card_marks_a_late_note(qtbot, main
     page.stop_practice()
     wait_idle(qtbot, main_window.ctx)
 
-    analysis = saved.args[0]["analysis"]
+    analysis = saved.args[0].analysis
     assert analysis.note_accuracy_rate == 1.0
     timeline = json.loads(analysis.feedback_json)["timeline"]
     late = [e for e in timeline if e.get("timing_ms", 0) > 50]
@@ -187,25 +195,50 @@ def test_a_reference_piece_draws_bars_and_the_card_marks_a_late_note(qtbot, main
     assert page.card.value_labels["note_accuracy_rate"].text() == "100 %"
 
 
+def _hold_the_database(main_window: Any, seconds: float) -> None:
+    """Keep the database worker busy, as a long export or progress rebuild does."""
+    import time
+
+    main_window.ctx.db.submit("busy", lambda s: time.sleep(seconds))
+
+
 def test_stopping_before_the_database_answered_still_ends_the_session(qtbot, main_window):
     page = main_window.practice
     page.source_factory = lambda prefs: scale_source()
+    _hold_the_database(main_window, 1.5)
     assert page.start_practice()
-    page.stop_practice()  # at once: the session row does not exist yet
+    qtbot.waitUntil(lambda: page.controller.is_listening, timeout=5_000)
+    assert page.session is None  # its row is still waiting behind the busy database
+    page.stop_practice()
     assert not page.is_live
     with qtbot.waitSignal(page.practice_stopped, timeout=10_000) as stopped:
         pass
     wait_idle(qtbot, main_window.ctx)
     session, takes = _rows(main_window, stopped.args[0].id)
     assert session.status == "completed" and takes == []
+    assert session.chunks_processed > 0  # the hops analysed before Stop are counted
     with main_window.ctx.database.sessionmaker() as s:
         assert get_user_sessions(s, main_window.ctx.profile.id, status="active") == []
+
+
+def test_stopping_before_the_input_opened_leaves_no_session(qtbot, main_window):
+    page = main_window.practice
+    page.source_factory = lambda prefs: scale_source()
+    assert page.start_practice()
+    page.stop_practice()  # at once: the input is still being opened
+    assert not page.is_live
+    wait_idle(qtbot, main_window.ctx)
+    with main_window.ctx.database.sessionmaker() as s:
+        assert get_user_sessions(s, main_window.ctx.profile.id) == []
+    assert page.start_button.text().startswith("Start")
 
 
 def test_start_stop_start_before_the_database_answered_keeps_the_sessions_apart(qtbot, main_window):
     page = main_window.practice
     page.source_factory = lambda prefs: scale_source(total_s=30.0)
+    _hold_the_database(main_window, 1.5)
     assert page.start_practice()
+    qtbot.waitUntil(lambda: page.controller.is_listening, timeout=5_000)
     page.stop_practice()  # the first session's row does not exist yet
     assert page.start_practice()  # nor does it now: its answer must not become this run's
     with qtbot.waitSignal(page.practice_started, timeout=10_000) as started:
@@ -240,7 +273,7 @@ def test_a_metronome_output_that_fails_to_close_does_not_stop_the_stop(qtbot, ma
     with qtbot.waitSignal(page.practice_started, timeout=10_000):
         assert page.start_practice()
     worker = page.worker
-    page._click = VanishedOutput()
+    page.controller._click = VanishedOutput()
     with qtbot.waitSignal(page.practice_stopped, timeout=10_000) as stopped:
         page.stop_practice()
     assert not page.is_live and not worker.is_alive()
@@ -271,7 +304,6 @@ def test_an_open_progress_window_shows_a_session_once_it_has_ended(qtbot, main_w
 def test_a_take_is_dated_when_it_was_played_even_if_saving_waited(qtbot, main_window):
     """The database worker may be busy (an export, a progress rebuild) when a take ends: the
     take's start time must still be when the student played it."""
-    import time
     from datetime import UTC, datetime
 
     page = main_window.practice
@@ -282,12 +314,12 @@ def test_a_take_is_dated_when_it_was_played_even_if_saving_waited(qtbot, main_wi
     assert page.start_take()
     after = datetime.now(UTC)
     qtbot.waitUntil(lambda: page.worker.position_s >= 2.0, timeout=10_000)
-    main_window.ctx.db.submit("busy", lambda s: time.sleep(2.5))
+    _hold_the_database(main_window, 2.5)
     with qtbot.waitSignal(page.take_saved, timeout=20_000) as saved:
         page.stop_take()
     page.stop_practice()
     wait_idle(qtbot, main_window.ctx)
-    started = saved.args[0]["performance"].recording_started_at
+    started = saved.args[0].performance.recording_started_at
     assert before.timestamp() - 0.3 <= started.timestamp() <= after.timestamp() + 0.3
 
 
@@ -333,7 +365,7 @@ def test_reference_bars_follow_when_the_student_starts_and_restarts_the_piece(
     qtbot.waitUntil(lambda: page.worker.position_s >= 6.0, timeout=15_000)
     assert abs(page.pitch_view.reference_offset_s - again_s) < 0.03
     # And the live targets of the second run are the piece's notes in order again.
-    second = [n for n in page._live_notes if n.onset_s >= again_s - 0.05]
+    second = [n for n in page.controller.live_notes if n.onset_s >= again_s - 0.05]
     assert [n.ref_index for n in second] == list(range(len(SCALE)))
     with qtbot.waitSignal(page.take_saved, timeout=20_000):
         page.stop_take()

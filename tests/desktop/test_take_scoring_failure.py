@@ -9,7 +9,7 @@ import pytest
 import soundfile as sf
 
 from audio.settings import AnalysisSettings
-from desktop import ops
+from desktop.usecases import takes
 from storage.db import open_database
 from storage.profiles import ensure_default_profile
 from storage.sessions import create_session, get_complete_session_data
@@ -23,7 +23,7 @@ def take_setup(tmp_path: Path):  # type: ignore[no-untyped-def]
         sid = create_session(s, uid, piece_name="Scale").id
     audio = tmp_path / "take.flac"
     sf.write(str(audio), np.zeros(48000, dtype=np.float32), 48000, subtype="PCM_24")
-    take = ops.TakeToSave(
+    take = takes.TakeToSave(
         session_id=sid, audio_path=audio, notes=(), onsets=(), duration_s=1.0, sample_rate=48000
     )
     yield db, sid, take
@@ -39,8 +39,8 @@ def test_a_take_whose_scoring_crashes_is_stored_without_scores(take_setup, monke
 
     monkeypatch.setattr(audio.scoring, "score_take", broken)
     with db.transaction() as s:
-        saved = ops.save_take(s, take, AnalysisSettings())
-    assert saved["analysis"] is None and "float division by zero" in saved["problem"]
+        saved = takes.save_live_take(s, take, AnalysisSettings())
+    assert saved.analysis is None and "float division by zero" in saved.problem
     with db.sessionmaker() as s:
         (row,) = get_complete_session_data(s, sid).performances
     assert row.performance.audio_path == str(take.audio_path)
@@ -51,47 +51,37 @@ def test_a_take_whose_scoring_crashes_is_stored_without_scores(take_setup, monke
 def test_scores_the_database_refuses_still_leave_the_take_stored(take_setup, monkeypatch):
     db, sid, take = take_setup
 
-    real = ops.score_take_values
+    real = takes.score_live_take
 
     def out_of_range(*args, **kwargs):  # a rounding slip past 1.0 in a score
         values = real(*args, **kwargs)
         values["pitch_accuracy"] = 1.0000000002
         return values
 
-    monkeypatch.setattr(ops, "score_take_values", out_of_range)
+    monkeypatch.setattr(takes, "score_live_take", out_of_range)
     with db.transaction() as s:
-        saved = ops.save_take(s, take, AnalysisSettings())
-    assert saved["analysis"] is None and "pitch_accuracy" in saved["problem"]
+        saved = takes.save_live_take(s, take, AnalysisSettings())
+    assert saved.analysis is None and "pitch_accuracy" in saved.problem
     with db.sessionmaker() as s:
         perfs = get_complete_session_data(s, sid).performances
     assert len(perfs) == 1 and perfs[0].analysis_results == ()
 
 
-def test_the_page_says_a_take_was_saved_without_scores(qtbot, main_window, tmp_path, monkeypatch):
+def test_the_page_says_a_take_was_saved_without_scores(qtbot, main_window, monkeypatch):
     import audio.scoring
     from tests.desktop.conftest import wait_idle
+    from tests.desktop.helpers import record_a_take
 
     monkeypatch.setattr(
         audio.scoring, "score_take", lambda *a, **k: (_ for _ in ()).throw(ValueError("bad"))
     )
-    ctx = main_window.ctx
-    with ctx.database.transaction() as s:
-        sid = create_session(s, ctx.profile.id).id
-    audio_file = tmp_path / "t.flac"
-    sf.write(str(audio_file), np.zeros(4800, dtype=np.float32), 48000, subtype="PCM_24")
-    take = ops.TakeToSave(
-        session_id=sid,
-        audio_path=audio_file,
-        notes=(),
-        onsets=(),
-        duration_s=0.1,
-        sample_rate=48000,
-    )
     page = main_window.practice
-    with qtbot.waitSignal(page.take_saved, timeout=10_000):
-        ctx.db.submit(
-            "save", lambda s: ops.save_take(s, take, AnalysisSettings()), page._take_stored
-        )
-    wait_idle(qtbot, ctx)
+    record_a_take(qtbot, page)
+    with qtbot.waitSignal(page.take_saved, timeout=10_000) as saved:
+        page.stop_take()
+    page.stop_practice()
+    wait_idle(qtbot, main_window.ctx)
+    name = Path(saved.args[0].performance.audio_path).name
+    assert saved.args[0].analysis is None
     text = page.messages.text()
-    assert "t.flac was saved in your history" in text and "could not be scored (bad)" in text
+    assert f"{name} was saved in your history" in text and "could not be scored (bad)" in text

@@ -18,7 +18,7 @@ from storage.profiles import ensure_default_profile, get_profile, set_profile_ti
 from storage.sessions import create_session, get_user_sessions
 from storage.stats import calculate_user_stats
 from tests.desktop.conftest import wait_idle
-from tests.desktop.helpers import SCALE, write_scale_wav
+from tests.desktop.helpers import SCALE, crashed_take, write_scale_wav
 
 
 def _select_profile(qtbot: Any, window: Any, name: str) -> Any:
@@ -90,11 +90,11 @@ def test_export_dialog_writes_csv_off_the_gui_thread(qtbot, demo_window, tmp_pat
     with qtbot.waitSignal(dialog.export_finished, timeout=30_000) as sig:
         assert dialog.start_export()
     result = sig.args[0]
-    assert set(result["files"]) == {"sessions", "performances", "analyses"}
+    assert set(result.files) == {"sessions", "performances", "analyses"}
     pid = str(demo_window.ctx.profile.id)
     with (tmp_path / "out" / "sessions.csv").open(encoding="utf-8-sig") as fh:
         rows = list(csv.DictReader(fh))
-    assert len(rows) == result["rows"]["sessions"] > 0
+    assert len(rows) == result.rows["sessions"] > 0
     assert {r["user_id"] for r in rows} == {pid}
     assert not (tmp_path / "out" / "progress.csv").exists()
     assert dialog.bar.value() == dialog.bar.maximum()
@@ -219,15 +219,15 @@ def test_dropping_a_recording_analyses_and_stores_it(qtbot, main_window, tmp_pat
         _drop(main_window, wav)
     saved = sig.args[0]
     wait_idle(qtbot, main_window.ctx)
-    assert saved["performance"].audio_path == str(wav)
-    assert saved["session"].status == "completed"
-    a = saved["analysis"]
+    assert saved.performance.audio_path == str(wav)
+    assert saved.session.status == "completed"
+    a = saved.analysis
     assert a.total_notes_detected == len(SCALE)
     assert a.pitch_accuracy == pytest.approx(6 / 8)
     card = main_window.practice.card
     assert card.value_labels["pitch_accuracy"].text() == "75 %"
     assert card.timeline.bars == len(SCALE)
-    assert Path(saved["performance"].midi_path).parent == main_window.ctx.recordings_dir
+    assert Path(saved.performance.midi_path).parent == main_window.ctx.recordings_dir
 
     # History lists it; the filters narrow it; the detail shows the complete session data.
     hist = main_window.history
@@ -246,7 +246,7 @@ def test_dropping_a_recording_analyses_and_stores_it(qtbot, main_window, tmp_pat
     hist.since.setDate(QDate.currentDate())
     assert len(hist.shown) == 1
     with qtbot.waitSignal(hist.session_opened, timeout=10_000) as opened:
-        hist.open_session(saved["session"].id)
+        hist.open_session(saved.session.id)
     data = opened.args[0]
     assert data.total_performances == 1 and data.total_analyses == 1
     html = hist.detail.toHtml()
@@ -255,7 +255,6 @@ def test_dropping_a_recording_analyses_and_stores_it(qtbot, main_window, tmp_pat
 
 def test_a_crash_leaves_an_abandoned_session_and_a_recovered_take(qtbot, db_url, tmp_path):
     """A session left active and a .part take (as after kill -9) show up as such."""
-    from audio.recorder import TakeRecorder
     from desktop.app import create_main_window
     from desktop.history import STATUS_WORDS
     from storage.config import recordings_dir
@@ -267,18 +266,8 @@ def test_a_crash_leaves_an_abandoned_session_and_a_recovered_take(qtbot, db_url,
         session = create_session(s, profile.id, piece_name="Interrupted")
     database.dispose()
     name = f"take-20260101-120000-{str(session.id)[:8]}-01.wav"
-    rec = TakeRecorder(recordings_dir() / name, 48000, "WAV")
-    import numpy as np
-
-    rec.write(np.full(48000, 0.1, dtype=np.float32))
-    import time as _t
-
-    _t.sleep(1.2)  # the recorder flushes at least twice a second
-    # Simulate the crash: the writer never closes; the .part stays behind.
-    part = rec.part_path
-    assert part.exists()
-    rec._closed = True
-    rec._release_lock()  # the kernel drops a dead process's lock on the .part
+    # Etude killed mid-take (a real SIGKILL): the .part stays behind.
+    crashed_take(recordings_dir() / name, seconds=1.0)
 
     window = create_main_window(db_url)
     qtbot.addWidget(window)
@@ -329,7 +318,7 @@ def test_a_database_from_a_newer_etude_is_refused_untouched(qtbot, db_url, tmp_p
 
 
 def test_a_bad_reference_file_is_reported_and_the_plan_is_kept(qtbot, main_window, tmp_path):
-    from desktop.session_form import SessionPlan
+    from desktop.usecases.plan import SessionPlan
 
     page = main_window.practice
     page.set_plan(SessionPlan(piece_name="Minuet"))
@@ -423,7 +412,7 @@ def test_export_dialog_dates_are_the_profiles_local_days(qtbot, main_window, tmp
     finally:
         monkeypatch.undo()
         time.tzset()
-    assert sig.args[0]["rows"]["sessions"] == 1
+    assert sig.args[0].rows["sessions"] == 1
 
 
 def test_history_shows_a_short_session_in_seconds_not_as_0_min() -> None:

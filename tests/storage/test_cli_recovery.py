@@ -45,7 +45,7 @@ HOLDER = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from desktop.recovery import claim_data_folder
+    from desktop.usecases.recovery import claim_data_folder
     lock = claim_data_folder(Path(sys.argv[1]))
     print("held" if lock else "refused", flush=True)
     time.sleep(120)

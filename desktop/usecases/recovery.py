@@ -1,6 +1,8 @@
-"""Start-up recovery after a crash: what the window and the commands that read run first.
+"""After a crash: interrupted takes repaired and added to their sessions, sessions left open
+closed as "abandoned". Run once at start-up, before the window's first query, by the one Etude
+that holds the data folder's lock; the commands that read (``etude sessions``, ``stats``,
+``export``) run the same recovery first (:func:`recover_at_start`).
 
-Qt-free, so the window (on its database worker) and the command line call the same functions.
 Only one Etude per data folder runs the recovery: :func:`claim_data_folder` holds
 ``<data folder>/etude.lock`` (a filelock lock: flock on Linux and macOS, LockFileEx on Windows;
 the operating system drops it when the process dies, so after a real crash the next start gets
@@ -11,19 +13,44 @@ takes alone.
 from __future__ import annotations
 
 import logging
-import re
 import uuid
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
-from desktop.open_sessions import OpenSessions
+from desktop.usecases.open_sessions import OpenSessions
+from desktop.usecases.takes import TAKE_NAME, TAKE_STAMP_FORMAT
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from storage.db import Database
 
 log = logging.getLogger(__name__)
 LOCK_NAME = "etude.lock"
-_TAKE_NAME = re.compile(r"^take-(?P<stamp>\d{8}-\d{6})-(?P<sid>[0-9a-f]{8})-\d+")
+RECOVERED_NOTE = "recovered after Etude stopped unexpectedly"
+
+
+@dataclass(frozen=True)
+class RecoveryResult:
+    """What start-up recovery did.
+
+    abandoned: sessions closed as abandoned. repaired: every take repaired from its ``.part``.
+    attached: how many of those were added to their session; unattached: the repaired takes
+    whose session is unknown (deleted, or another database). settled: the sessions noted as
+    open on this computer that are no longer active once this commits (their notes can go).
+    failed: sessions that could not be closed, with the reason in words a student may read;
+    they stay active and are tried again at the next start."""
+
+    abandoned: list[uuid.UUID] = field(default_factory=list)
+    repaired: list[Path] = field(default_factory=list)
+    attached: int = 0
+    unattached: list[Path] = field(default_factory=list)
+    settled: list[uuid.UUID] = field(default_factory=list)
+    failed: list[tuple[uuid.UUID, str]] = field(default_factory=list)
 
 
 def claim_data_folder(data_dir: Path) -> FileLock | None:
@@ -41,19 +68,17 @@ def claim_data_folder(data_dir: Path) -> FileLock | None:
 
 
 def recover_after_crash(
-    db: Any, recordings_dir: Path, open_sessions: OpenSessions | None = None
-) -> dict[str, Any]:
-    """Database-worker operation run once at start: abandoned sessions + repaired takes.
+    db: Session, recordings_dir: Path, open_sessions: OpenSessions | None = None
+) -> RecoveryResult:
+    """Repair interrupted takes and close sessions left active (one database operation).
 
     A take that was being recorded when Etude died exists only as ``<name>.part``; it is
-    repaired into ``<name>.recovered.<ext>``, and when the session named in the file is known,
-    stored as a Performance with ``recovered=True`` so the history shows it.
+    repaired into ``<name>.recovered.<ext>`` and, when the session named in the file is known,
+    stored as a Performance with ``recovered=True`` so History shows it.
 
     On SQLite every active session is recovered. On a server other computers may be practising
     right now, so only the sessions ``open_sessions`` names (started here, never ended) and the
-    sessions of repaired takes are. The result's ``"settled"`` lists the noted sessions that are
-    no longer active once this commits: :func:`forget_settled` clears their notes afterwards."""
-    # Imported here: the window imports this module before SQLAlchemy has loaded.
+    sessions of repaired takes are. Call :func:`forget_settled` once this has committed."""
     import soundfile as sf
     from sqlalchemy import select
 
@@ -76,7 +101,7 @@ def recover_after_crash(
     ours: set[uuid.UUID] = set()
     unattached: list[Path] = []
     for path in repaired:
-        m = _TAKE_NAME.match(path.name)
+        m = TAKE_NAME.match(path.name)
         session = _session_by_prefix(db, m.group("sid"), active) if m else None
         if m is None or session is None:
             unattached.append(path)
@@ -93,7 +118,7 @@ def recover_after_crash(
                     audio_path=str(path),
                     sample_rate=int(info.samplerate),
                     audio_format=path.suffix.lstrip("."),
-                    notes="recovered after Etude stopped unexpectedly",
+                    notes=RECOVERED_NOTE,
                     recording_started_at=_take_started_at(m.group("stamp"), duration_s),
                     recording_duration=duration_s,
                     recovered=True,
@@ -117,21 +142,23 @@ def recover_after_crash(
         abandoned = recover_abandoned_sessions(
             db, session_ids=(noted & was_active) | ours, on_failure=note_failure
         )
-    return {
-        "abandoned": abandoned,
-        "failed": failed,
-        "settled": sorted((noted - was_active) | (noted & set(abandoned)), key=str),
-        "repaired": repaired,
-        "attached": attached,
-        "unattached": unattached,
-    }
+    return RecoveryResult(
+        abandoned=abandoned,
+        repaired=repaired,
+        attached=attached,
+        unattached=unattached,
+        settled=sorted((noted - was_active) | (noted & set(abandoned)), key=str),
+        failed=failed,
+    )
 
 
-def recover_at_start(database: Any, data_dir: Path, recordings_dir: Path) -> dict[str, Any] | None:
+def recover_at_start(
+    database: Database, data_dir: Path, recordings_dir: Path
+) -> RecoveryResult | None:
     """The start-up recovery, for the commands that read (``etude sessions``, ``stats``,
     ``export``): what the window runs on its database worker at start, in one transaction of
-    ``database`` (a storage.db.Database), holding the data folder's lock meanwhile. None when
-    another running Etude holds the folder (its sessions are live, not left by a crash)."""
+    ``database``, holding the data folder's lock meanwhile. None when another running Etude
+    holds the folder (its sessions are live, not left by a crash)."""
     lock = claim_data_folder(data_dir)
     if lock is None:
         return None
@@ -145,17 +172,17 @@ def recover_at_start(database: Any, data_dir: Path, recordings_dir: Path) -> dic
         lock.release()
 
 
-def recovery_summary(result: dict[str, Any], recordings_dir: Path) -> str | None:
+def recovery_summary(result: RecoveryResult, recordings_dir: Path) -> str | None:
     """What a recovery did, for the student; None when there was nothing to recover."""
-    n_sessions = len(result["abandoned"])
-    n_takes = len(result["repaired"])
+    n_sessions = len(result.abandoned)
+    n_takes = len(result.repaired)
     if not (n_sessions or n_takes):
         return None
     text = (
         f"Etude stopped unexpectedly last time. {n_sessions} unfinished session(s) were "
         f"kept as 'abandoned' and {n_takes} interrupted take(s) were repaired"
     )
-    loose: list[Path] = result.get("unattached", [])
+    loose = result.unattached
     if loose:
         # Their session is unknown (deleted, or another database): say where they are.
         names = ", ".join(p.name for p in loose[:5]) + (" …" if len(loose) > 5 else "")
@@ -166,14 +193,13 @@ def recovery_summary(result: dict[str, Any], recordings_dir: Path) -> str | None
     return text + "; you find them in History."
 
 
-def recovery_problem(result: dict[str, Any], recordings_dir: Path) -> str | None:
+def recovery_problem(result: RecoveryResult, recordings_dir: Path) -> str | None:
     """What a recovery could not do, for the student; None when it did everything."""
-    failed: list[tuple[uuid.UUID, str]] = result.get("failed", [])
-    if not failed:
+    if not result.failed:
         return None
     return (
-        f"Etude could not finish checking {len(failed)} session(s) interrupted last "
-        f"time ({failed[0][1]}); they are kept as they are and checked again at the next "
+        f"Etude could not finish checking {len(result.failed)} session(s) interrupted last "
+        f"time ({result.failed[0][1]}); they are kept as they are and checked again at the next "
         f"start. Nothing was deleted: interrupted recordings are in {recordings_dir}."
     )
 
@@ -191,10 +217,10 @@ def failure_reason(exc: BaseException) -> str:
     return text[:200]
 
 
-def forget_settled(open_sessions: OpenSessions, result: dict[str, Any]) -> None:
+def forget_settled(open_sessions: OpenSessions, result: RecoveryResult) -> None:
     """After recovery has committed: clear the notes of sessions that have ended or were just
     recovered (see :func:`recover_after_crash`)."""
-    for sid in result.get("settled", []):
+    for sid in result.settled:
         open_sessions.discard(sid)
 
 
@@ -202,13 +228,13 @@ def _take_started_at(stamp: str, duration_s: float) -> datetime:
     """When a take began: the local time in its file name (not the start-up that found it)."""
     now = datetime.now(UTC)
     try:
-        started = datetime.strptime(stamp, "%Y%m%d-%H%M%S").astimezone().astimezone(UTC)
+        started = datetime.strptime(stamp, TAKE_STAMP_FORMAT).astimezone().astimezone(UTC)
     except ValueError:
         return now - timedelta(seconds=duration_s)
     return min(started, now - timedelta(seconds=duration_s))
 
 
-def _session_by_prefix(db: Any, prefix: str, candidates: list[uuid.UUID]) -> uuid.UUID | None:
+def _session_by_prefix(db: Session, prefix: str, candidates: list[uuid.UUID]) -> uuid.UUID | None:
     for sid in candidates:
         if str(sid).startswith(prefix):
             return sid

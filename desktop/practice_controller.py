@@ -1,0 +1,551 @@
+"""The practice session and take lifecycle, without widgets: what the practice page drives.
+
+A run is one Start..Stop of listening. Each run goes: the input is opened -> the session row is
+created -> takes are recorded and saved -> the input is stopped -> the session is ended. A run
+keeps its own state, so a late answer from a background thread always finds the run it belongs
+to, even after the student has pressed Stop and Start again.
+
+Threads: this object lives on the GUI thread and is only ever called there; its signals fire
+there. Every call that can block runs elsewhere, in the order asked:
+
+* on ``ctx.audio`` (one background thread): opening the input (PortAudio opens the device),
+  starting a take (creating its file), finishing a take (the recorder joins its writer thread,
+  flushes and renames the file), stopping the analysis worker (joins its thread), and the
+  metronome's output stream;
+* on ``ctx.db`` (the database worker): creating and ending the session, saving a take.
+
+The audio callback and the analysis worker belong to ``audio/``; the page drains the worker's
+outbox on its repaint timer through :meth:`PracticeController.poll`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PySide6.QtCore import QObject, Signal
+
+from audio.records import Note, Onset, PitchFrame, Record
+from desktop.context import AppContext
+from desktop.settings import Preferences
+from desktop.usecases.plan import SessionPlan
+from desktop.usecases.sessions import finish_session, start_session
+from desktop.usecases.takes import (
+    SavedTake,
+    TakeToSave,
+    new_take_path,
+    notes_in_take,
+    save_live_take,
+)
+
+if TYPE_CHECKING:  # numpy, aubio and PortAudio load when practice first starts
+    from audio.reference import Reference
+    from audio.settings import AnalysisSettings
+    from audio.sources import AudioSource
+    from audio.worker import AnalysisWorker, TakeSpan
+    from desktop.widgets.metronome import ClickStream
+    from storage.records import SessionRecord
+
+SourceFactory = Callable[[Preferences], "AudioSource"]
+
+
+def microphone_source(prefs: Preferences) -> AudioSource:
+    """The default source: the chosen input device with the chosen format."""
+    from audio.sources import MicrophoneSource
+
+    return MicrophoneSource(
+        device=prefs.input_device or None,
+        sample_rate=prefs.sample_rate_hz,
+        block_frames=prefs.block_size_samples,
+        latency="high" if prefs.latency == "high" else "low",
+    )
+
+
+@dataclass(eq=False)
+class _Take:
+    """A take being recorded. start_s: where it began on the stream's time axis (seconds)."""
+
+    path: Path
+    start_s: float
+    started_at: datetime  # when it was played: saving may wait behind other database work
+    problem: str | None = None  # set when the take ends for a reason (the input stopped)
+    could_not_start: bool = False
+
+
+@dataclass(eq=False)
+class _Run:
+    """One Start..Stop of listening."""
+
+    plan: SessionPlan
+    reference: Reference | None
+    settings: AnalysisSettings
+    worker: AnalysisWorker
+    opened: bool = False  # the input is open (set on the GUI thread once the audio job is done)
+    stopping: bool = False
+    stopped: bool = False  # the worker has stopped; hops and notes are final
+    session: SessionRecord | None = None
+    session_failed: bool = False
+    session_ended: bool = False
+    announced: bool = False  # practice_started was emitted for it
+    # Everything played since Start; a take picks its notes by time when it ends, so notes that
+    # finish just after the R key still belong to it.
+    notes: list[Note] = field(default_factory=list)
+    onsets: list[Onset] = field(default_factory=list)
+    hops: int = 0
+    takes_started: int = 0
+    take: _Take | None = None
+    input_lost: str | None = None  # what the student is told when the input stopped by itself
+
+    def session_id(self) -> uuid.UUID:
+        """The session this run's takes belong to (a take only starts once it exists)."""
+        if self.session is None:
+            raise RuntimeError("a take was recorded before its session existed")
+        return self.session.id
+
+
+@dataclass(frozen=True)
+class _Closed:
+    """A take's file after closing it: the worker's span of it, or why it could not close."""
+
+    span: TakeSpan | None
+    error: BaseException | None
+
+
+class PracticeController(QObject):
+    """Starts and stops listening, records and saves takes, opens and ends sessions."""
+
+    practice_started = Signal(object)  # SessionRecord, once the session row exists
+    practice_stopped = Signal(object)  # SessionRecord, once its end is committed
+    live_changed = Signal(bool)  # listening was asked for (True) or stopped (False)
+    recording_changed = Signal(bool)
+    take_started = Signal(str)  # the path being recorded
+    take_saved = Signal(object)  # SavedTake, as stored
+    records_drained = Signal(object)  # list[Record] drained outside the page's repaint tick
+    metronome_changed = Signal(object)  # float BPM when the beat starts, None when it stops
+    status_changed = Signal(str)
+    problem = Signal(str)
+
+    def __init__(self, ctx: AppContext, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.ctx = ctx
+        self.source_factory: SourceFactory = microphone_source
+        self._run: _Run | None = None  # the run listening now (or opening its input)
+        self._latest: _Run | None = None  # the newest run, listening or not
+        self._click: ClickStream | None = None
+        self._metronome_on = ctx.prefs.metronome_on
+
+    # -- state -------------------------------------------------------------------------------
+
+    @property
+    def is_live(self) -> bool:
+        """Listening, or its input is being opened."""
+        return self._run is not None
+
+    @property
+    def is_listening(self) -> bool:
+        """The input is open and being analysed."""
+        return self._run is not None and self._run.opened
+
+    @property
+    def is_recording(self) -> bool:
+        return self._run is not None and self._run.take is not None
+
+    @property
+    def worker(self) -> AnalysisWorker | None:
+        """The analysis worker of the newest run (None before the first Start)."""
+        return self._latest.worker if self._latest is not None else None
+
+    @property
+    def session(self) -> SessionRecord | None:
+        """The newest run's session: the one being practised, or the last one ended."""
+        return self._latest.session if self._latest is not None else None
+
+    @property
+    def live_notes(self) -> list[Note]:
+        """The notes found since the newest Start (stream time)."""
+        return self._latest.notes if self._latest is not None else []
+
+    @property
+    def level_db(self) -> float | None:
+        run = self._run
+        return run.worker.latest_level_db if run is not None and run.opened else None
+
+    @property
+    def position_s(self) -> float:
+        """Seconds of input analysed in the current run (0 when not listening)."""
+        run = self._run
+        return float(run.worker.position_s) if run is not None and run.opened else 0.0
+
+    # -- listening ---------------------------------------------------------------------------
+
+    def start(self, plan: SessionPlan, reference: Reference | None) -> bool:
+        """Start listening for ``plan``: False (and ``problem``) when the input cannot be set
+        up; the input opens and the session is created in the background, then
+        ``practice_started`` fires."""
+        if self._run is not None:
+            return True
+        profile = self.ctx.profile
+        if profile is None:
+            self.problem.emit("Choose or create a profile first (top of the window).")
+            return False
+        from audio.sources import AudioUnavailableError
+        from audio.worker import AnalysisWorker
+
+        prefs = self.ctx.prefs
+        tempo = float(plan.target_tempo_bpm) if plan.target_tempo_bpm else None
+        try:
+            settings = prefs.analysis_settings(tempo)
+            worker = AnalysisWorker(self.source_factory(prefs), settings, reference=reference)
+        except (AudioUnavailableError, ValueError, OSError) as exc:
+            self.problem.emit(_input_problem(exc))
+            return False
+        run = _Run(plan, reference, settings, worker)
+        self._run = self._latest = run
+        self.live_changed.emit(True)
+        self.status_changed.emit("Opening the input…")
+        self.ctx.audio.submit(
+            "open the input",
+            worker.start,
+            lambda _: self._input_opened(run),
+            lambda exc: self._input_failed(run, exc),
+        )
+        return True
+
+    def _input_opened(self, run: _Run) -> None:
+        run.opened = True
+        if run.stopping:
+            return  # stopped while the input was opening; the stop job closes it
+        self.status_changed.emit("Listening…")
+        if self._metronome_on:
+            self._start_metronome(run)
+        profile = self.ctx.profile
+        if profile is None:
+            self.stop("No profile is chosen.")
+            return
+        profile_id, plan, notes = profile.id, run.plan, self.ctx.open_sessions
+        self.ctx.db.submit(
+            "start session",
+            lambda s: start_session(s, profile_id, plan, notes),
+            lambda session: self._session_created(run, session),
+            lambda exc: self._session_failed(run, exc),
+        )
+
+    def _input_failed(self, run: _Run, exc: BaseException) -> None:
+        run.stopping = run.stopped = True
+        if self._run is run:
+            self._run = None
+            self.live_changed.emit(False)
+            self.status_changed.emit("Not listening.")
+            self.problem.emit(_input_problem(exc))
+
+    def stop(self, reason: str | None = None) -> None:
+        """Stop listening: a take in progress is finished and saved, the input closed in the
+        background, and the session ended once that is done (``practice_stopped``)."""
+        run = self._run
+        if run is None:
+            return
+        self._run = None
+        run.stopping = True
+        if run.take is not None:
+            self._finish_take(run, run.take.problem)
+        self._stop_metronome()
+        self.live_changed.emit(False)
+        self.status_changed.emit(reason or "Stopped.")
+        worker = run.worker
+        self.ctx.audio.submit(
+            "stop the input",
+            lambda: worker.stop(),
+            lambda _: self._input_stopped(run),
+            lambda exc: self._input_stopped(run),
+        )
+
+    def _input_stopped(self, run: _Run) -> None:
+        # What the worker published while stopping (the last notes, the last hops) counts too.
+        self.records_drained.emit(self._consume(run, run.worker.outbox.drain()))
+        run.stopped = True
+        if run.session is not None:
+            self._end_session(run)
+
+    def _session_created(self, run: _Run, session: SessionRecord) -> None:
+        run.session = session
+        if run.stopping:
+            # Stopped before the database answered: end the session once its hops are counted,
+            # or it would stay "active" until the next start-up marks it abandoned.
+            if run.stopped:
+                self._end_session(run)
+            return
+        self.ctx.events.session_changed.emit(session)
+        run.announced = True
+        self.practice_started.emit(session)
+
+    def _session_failed(self, run: _Run, exc: BaseException) -> None:
+        run.session_failed = True
+        if self._run is run:
+            self.stop()
+            self.problem.emit(f"The session could not be started: {exc}")
+
+    def _end_session(self, run: _Run) -> None:
+        session = run.session
+        if session is None or run.session_ended:
+            return
+        run.session_ended = True
+        hops = run.hops
+        self.ctx.db.submit(
+            "end session",
+            lambda s: finish_session(s, session.id, hops),
+            lambda ended: self._session_ended(run, ended),
+        )
+
+    def _session_ended(self, run: _Run, session: SessionRecord) -> None:
+        # The end is committed: from now on a crash leaves nothing to recover.
+        self.ctx.open_sessions.discard(session.id)
+        run.session = session
+        self.ctx.events.session_changed.emit(session)
+        # Every practice_started gets its practice_stopped; a run stopped before its session was
+        # announced reports its end only if no newer run has started since.
+        if run.announced or run is self._latest:
+            self.practice_stopped.emit(session)
+
+    # -- takes -------------------------------------------------------------------------------
+
+    def start_take(self) -> bool:
+        """Start recording a take (R). False, with a message, when not listening yet."""
+        run = self._run
+        if run is None or run.take is not None:
+            return False
+        if run.session is None:
+            self.problem.emit("The session is still being set up; press R again in a moment.")
+            return False
+        run.takes_started += 1
+        take = _Take(
+            new_take_path(self.ctx.recordings_dir, run.session.id, run.takes_started),
+            float(run.worker.position_s),
+            datetime.now(UTC),
+        )
+        run.take = take
+        worker = run.worker
+        self.ctx.audio.submit(
+            "start a take",
+            lambda: worker.start_take(take.path),
+            None,
+            lambda exc: self._take_not_started(run, take, exc),
+        )
+        self.recording_changed.emit(True)
+        self.status_changed.emit("Recording a take…")
+        self.take_started.emit(str(take.path))
+        return True
+
+    def _take_not_started(self, run: _Run, take: _Take, exc: BaseException) -> None:
+        take.could_not_start = True
+        if run.take is take:
+            run.take = None
+            self.recording_changed.emit(False)
+        self.problem.emit(f"The take could not be recorded: {exc}")
+
+    def stop_take(self, problem: str | None = None) -> bool:
+        """End the take being recorded; it is finished and saved in the background. False
+        when no take is being recorded."""
+        run = self._run
+        if run is None or run.take is None:
+            return False
+        self._finish_take(run, problem)
+        if not run.stopping:
+            self.status_changed.emit("Saving the take…")
+        return True
+
+    def _finish_take(self, run: _Run, problem: str | None) -> None:
+        take = run.take
+        if take is None:
+            return
+        run.take = None
+        take.problem = problem
+        self.recording_changed.emit(False)
+        worker = run.worker
+
+        def close() -> _Closed:
+            # On the audio thread: the recorder joins its writer thread and flushes the file.
+            try:
+                if worker.recording:
+                    worker.stop_take()
+                return _Closed(worker.last_take, None)
+            except Exception as exc:
+                return _Closed(worker.last_take, exc)
+
+        self.ctx.audio.submit(
+            "finish the take", close, lambda closed: self._take_closed(run, take, closed)
+        )
+
+    def _take_closed(self, run: _Run, take: _Take, closed: _Closed) -> None:
+        if take.could_not_start:
+            return  # already said so; nothing was recorded
+        self.records_drained.emit(self._consume(run, run.worker.outbox.drain()))
+        span = closed.span
+        if span is not None and Path(span.path) != take.path:
+            # The worker's newest finished take is an earlier one: this take never finished.
+            span = None
+        start_s = span.start_s if span is not None else take.start_s
+        end_s = span.end_s if span is not None else float(run.worker.position_s)
+        final_path = Path(span.path) if span is not None else take.path
+        problem = take.problem
+        if closed.error is not None:
+            problem = (problem or "") + f" Closing the take failed: {closed.error}"
+        if not final_path.is_file():
+            self._take_lost(run, final_path, closed.error or run.worker.error)
+            return
+        notes, onsets = notes_in_take(run.notes, run.onsets, start_s, end_s)
+        save = TakeToSave(
+            session_id=run.session_id(),
+            audio_path=final_path,
+            notes=notes,
+            onsets=onsets,
+            duration_s=max(0.0, end_s - start_s),
+            sample_rate=int(run.worker.sample_rate),
+            genre=run.plan.genre,
+            note_text=problem,
+            analysis_cpu_s=span.analysis_cpu_s if span is not None else 0.0,
+            started_at=take.started_at,
+            tempo_bpm=run.plan.target_tempo_bpm,
+        )
+        settings, reference = run.settings, run.reference
+
+        def failed(exc: BaseException) -> None:
+            self.problem.emit(
+                f"The take was recorded to {final_path} but could not be saved in your "
+                f"history: {exc}"
+            )
+
+        self.ctx.db.submit(
+            "save take",
+            lambda s: save_live_take(s, save, settings, reference),
+            lambda saved: self._take_stored(run, saved),
+            failed,
+        )
+
+    def _take_lost(self, run: _Run, final_path: Path, error: BaseException | None) -> None:
+        # A row must never point at a file that is not there; the .part is repaired and
+        # attached as a recovered take at the next start-up.
+        from audio.recorder import PART_SUFFIX
+
+        part = final_path.with_name(final_path.name + PART_SUFFIX)
+        text = (
+            "The take could not be finished"
+            + (f" ({error})" if error is not None else "")
+            + (
+                f". The audio recorded so far is kept in {part}; it will be repaired and "
+                "added to your history the next time Etude starts."
+                if part.is_file()
+                else "; no audio of it reached the disk."
+            )
+        )
+        if run.input_lost:
+            text = f"{text}\n\n{run.input_lost}"
+        self.status_changed.emit("The take could not be saved.")
+        self.problem.emit(text)
+
+    def _take_stored(self, run: _Run, saved: SavedTake) -> None:
+        name = Path(saved.performance.audio_path or "").name
+        if run.input_lost:
+            self.problem.emit(f"{run.input_lost} Your take was kept up to that moment and saved.")
+        elif saved.analysis is None:
+            self.problem.emit(
+                f"The take {name} was saved in your history, but "
+                f"{saved.problem or 'it has no scores'}."
+            )
+        if self._run is run:
+            self.status_changed.emit("Take saved.")
+        self.take_saved.emit(saved)
+        self.ctx.events.take_saved.emit(saved)
+
+    # -- the repaint tick --------------------------------------------------------------------
+
+    def poll(self) -> list[Record]:
+        """Drain what the worker published since the last call (the page's repaint timer calls
+        this), and notice an input that stopped by itself."""
+        run = self._run
+        if run is None or not run.opened:
+            return []
+        records = self._consume(run, run.worker.outbox.drain())
+        error = run.worker.error
+        if error is not None:
+            self._input_lost(run, error)
+        elif not run.worker.is_alive():
+            self.stop("The recording ended.")
+        return records
+
+    def _consume(self, run: _Run, records: list[Record]) -> list[Record]:
+        for r in records:
+            if isinstance(r, PitchFrame):
+                run.hops += 1
+            elif isinstance(r, Note):
+                run.notes.append(r)
+            elif isinstance(r, Onset):
+                run.onsets.append(r)
+        return records
+
+    def _input_lost(self, run: _Run, error: BaseException) -> None:
+        run.input_lost = f"The input stopped: {error}"
+        recording = run.take is not None
+        if recording:
+            # The take's own message tells the student once it is saved (or could not be).
+            self._finish_take(run, "input stopped during this take")
+        self.stop("Input lost.")
+        if not recording:
+            self.problem.emit(run.input_lost)
+
+    # -- metronome ---------------------------------------------------------------------------
+
+    def set_metronome(self, on: bool) -> None:
+        """Click at the target tempo while listening (visual only without an output)."""
+        self._metronome_on = on
+        run = self._run
+        if on and run is not None and run.opened:
+            self._start_metronome(run)
+        elif not on:
+            self._stop_metronome()
+
+    def _start_metronome(self, run: _Run) -> None:
+        reference = run.reference
+        bpm = run.plan.target_tempo_bpm or (
+            round(reference.tempo_bpm) if reference is not None and reference.tempo_bpm else None
+        )
+        if not bpm:
+            self.status_changed.emit("Metronome: set a target tempo in the session form.")
+            return
+        self.metronome_changed.emit(float(bpm))
+        if self._click is not None:
+            return
+        from desktop.widgets.metronome import ClickStream
+
+        click = ClickStream(float(bpm))
+        self._click = click
+
+        def no_output(exc: BaseException) -> None:
+            if self._click is click:
+                self._click = None
+            self.status_changed.emit(f"Metronome is visual only (no sound output: {exc}).")
+
+        self.ctx.audio.submit("start the metronome", click.start, None, no_output)
+
+    def _stop_metronome(self) -> None:
+        self.metronome_changed.emit(None)
+        click, self._click = self._click, None
+        if click is None:
+            return
+
+        def failed(exc: BaseException) -> None:
+            # An output that vanished (a USB interface unplugged) cannot be closed cleanly;
+            # that must not keep the input, the take or the session from being stopped.
+            self.status_changed.emit(f"The metronome's output could not be closed: {exc}")
+
+        self.ctx.audio.submit("stop the metronome", click.stop, None, failed)
+
+
+def _input_problem(exc: BaseException) -> str:
+    return (
+        f"{exc}\n\nHistory, progress and analysing a recording (drag it onto this window) "
+        "still work."
+    )

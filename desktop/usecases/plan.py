@@ -1,0 +1,58 @@
+"""What a practice session is about, as the student declares it (the "New session" form, or
+``etude analyze --save``'s options)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from audio.settings import LIMITS
+
+DIFFICULTIES = ("beginner", "intermediate", "advanced")
+NAME_MAX_CHARS = 255
+
+
+@dataclass(frozen=True)
+class SessionPlan:
+    """What a session is about. piece_name and genre at most 255 characters; target_tempo_bpm
+    20..300 or None; difficulty_level one of DIFFICULTIES or None (the student's own choice,
+    never the analysis's estimate); reference_path a MIDI file or None."""
+
+    piece_name: str | None = None
+    genre: str | None = None
+    target_tempo_bpm: int | None = None
+    difficulty_level: str | None = None
+    reference_path: Path | None = None
+
+    def validated(self) -> SessionPlan:
+        """Return self, or raise ValueError naming the first field that is out of range."""
+        if self.piece_name and len(self.piece_name) > NAME_MAX_CHARS:
+            raise ValueError(f"The piece name is too long (at most {NAME_MAX_CHARS} characters).")
+        if self.genre and len(self.genre) > NAME_MAX_CHARS:
+            raise ValueError(f"The genre is too long (at most {NAME_MAX_CHARS} characters).")
+        tempo = LIMITS["target_tempo_bpm"]
+        if self.target_tempo_bpm is not None and not tempo.allows(self.target_tempo_bpm):
+            raise ValueError(
+                f"The target tempo must be {tempo.lo:g}–{tempo.hi:g} BPM, "
+                f"not {self.target_tempo_bpm}."
+            )
+        if self.difficulty_level is not None and self.difficulty_level not in DIFFICULTIES:
+            raise ValueError(
+                f"The difficulty must be one of {', '.join(DIFFICULTIES)}, "
+                f"not {self.difficulty_level!r}."
+            )
+        if self.reference_path is not None and not self.reference_path.is_file():
+            raise ValueError(f"The reference file {self.reference_path} does not exist.")
+        return self
+
+    def describe(self) -> str:
+        parts = [self.piece_name or "Free practice"]
+        if self.genre:
+            parts.append(self.genre)
+        if self.target_tempo_bpm:
+            parts.append(f"♩ = {self.target_tempo_bpm}")
+        if self.difficulty_level:
+            parts.append(self.difficulty_level)
+        if self.reference_path:
+            parts.append(f"reference: {self.reference_path.name}")
+        return " · ".join(parts)
