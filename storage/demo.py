@@ -250,7 +250,7 @@ def create_demo(db: Session, days: int, timezone: str = "UTC", *, seed: int = 7)
     t0 = _time.perf_counter()
     old = db.scalar(select(User).where(User.display_name == DEMO_PROFILE_NAME))
     if old is not None:
-        db.add(Tombstone(table_name="users", row_id=old.id))
+        db.add(Tombstone(table_name="users", row_id=old.id, user_id=old.id))
         db.delete(old)
         db.flush()
     profile = service.create_profile(db, DEMO_PROFILE_NAME, service_tz, {"demo": True})

@@ -58,6 +58,7 @@ from storage.models import (
     Tombstone,
     User,
     id_in,
+    progress_row_id,
     utcnow,
 )
 from storage.records import (
@@ -193,7 +194,7 @@ def delete_profile(db: Session, user_id: uuid.UUID | str) -> None:
     """Delete a profile and (by cascade) everything it owns; a tombstone records the deletion.
     Recording files on disk are left alone."""
     user = _user(db, user_id)
-    db.add(Tombstone(table_name="users", row_id=user.id))
+    db.add(Tombstone(table_name="users", row_id=user.id, user_id=user.id))
     # passive_deletes: the database's ON DELETE CASCADE removes the children, unloaded.
     db.delete(user)
     db.flush()
@@ -326,8 +327,8 @@ def delete_session(db: Session, session_id: uuid.UUID | str) -> None:
     row = _session(db, check_uuid("session_id", session_id))
     user_id, started_at = row.user_id, row.started_at
     perf_ids = list(db.scalars(select(Performance.id).where(Performance.session_id == row.id)))
-    _tombstone_performances(db, perf_ids)
-    db.add(Tombstone(table_name="realtime_sessions", row_id=row.id))
+    _tombstone_performances(db, perf_ids, user_id)
+    db.add(Tombstone(table_name="realtime_sessions", row_id=row.id, user_id=user_id))
     db.delete(row)
     db.flush()
     progress.recompute_for_sessions(db, user_id, [started_at])
@@ -453,7 +454,7 @@ def delete_performance(db: Session, performance_id: uuid.UUID | str) -> None:
     """Delete a take and its analyses (tombstoned). The recording file is left alone."""
     row = _performance(db, check_uuid("performance_id", performance_id))
     session_row = _session(db, row.session_id)
-    _tombstone_performances(db, [row.id])
+    _tombstone_performances(db, [row.id], session_row.user_id)
     db.delete(row)
     db.flush()
     progress.recompute_for_sessions(db, session_row.user_id, [session_row.started_at])
@@ -643,7 +644,7 @@ def create_or_update_progress_metric(
     now = utcnow()
     values: dict[str, Any] = {f.name: None for f in dataclasses.fields(ProgressRecord)}
     values.update(
-        id=uuid.uuid4(),
+        id=progress_row_id(uid, period_type, metric_date),
         user_id=uid,
         metric_date=metric_date,
         period_type=period_type,
@@ -1042,16 +1043,16 @@ def _check_json_any(field: str, value: Any) -> str | None:
         raise ValidationError(field, "must be serialisable as JSON", value) from exc
 
 
-def _tombstone_performances(db: Session, perf_ids: list[uuid.UUID]) -> None:
+def _tombstone_performances(db: Session, perf_ids: list[uuid.UUID], user_id: uuid.UUID) -> None:
     if not perf_ids:
         return
     analysis_ids = db.scalars(
         select(AnalysisResult.id).where(AnalysisResult.performance_id.in_(perf_ids))
     )
     for aid in analysis_ids:
-        db.add(Tombstone(table_name="analysis_results", row_id=aid))
+        db.add(Tombstone(table_name="analysis_results", row_id=aid, user_id=user_id))
     for pid in perf_ids:
-        db.add(Tombstone(table_name="performances", row_id=pid))
+        db.add(Tombstone(table_name="performances", row_id=pid, user_id=user_id))
 
 
 def _plain(value: Any) -> Any:
