@@ -327,6 +327,19 @@ class SyncLink(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
+class AudioUpload(Base):
+    """Local side: audio (by SHA-256) that the server is known to hold complete for a profile,
+    so a sync does not ask the server about every old take again. Empty on a server."""
+
+    __tablename__ = "audio_uploads"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
 class AudioBlob(Base):
     """Server side: a take's audio file held under its content hash (SHA-256, hex) for one
     student, uploaded in chunks of ``chunk_bytes``; ``complete`` once every chunk is in and the

@@ -67,6 +67,13 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_sync_links_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', name=op.f('pk_sync_links'))
     )
+    op.create_table('audio_uploads',
+    sa.Column('user_id', sa.Uuid(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('uploaded_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_audio_uploads_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('user_id', 'sha256', name=op.f('pk_audio_uploads'))
+    )
     op.create_table('audio_blobs',
     sa.Column('user_id', sa.Uuid(), nullable=False),
     sa.Column('sha256', sa.String(length=64), nullable=False),
@@ -138,6 +145,7 @@ def downgrade() -> None:
 
     op.drop_table('audio_chunks')
     op.drop_table('audio_blobs')
+    op.drop_table('audio_uploads')
     op.drop_table('sync_links')
     with op.batch_alter_table('sync_accounts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sync_accounts_teacher_role'))

@@ -54,7 +54,7 @@ PUBLIC_READ_TABLES = ("alembic_version", "etude_meta")
 ACCOUNTS = "sync_accounts"
 AUDIO_TABLES = ("audio_blobs", "audio_chunks")
 # Tables of a computer's own database that a server keeps empty and shows to nobody.
-LOCAL_ONLY_TABLES = ("sync_links",)
+LOCAL_ONLY_TABLES = ("sync_links", "audio_uploads")
 
 
 class ServerSetupError(Exception):
