@@ -130,6 +130,11 @@ def explain(exc: BaseException, address: ServerAddress) -> SyncError:
         )
     if "too many connections" in text:
         return OfflineError(f"the server {where} is busy right now; Etude will try again later")
+    if isinstance(exc, psycopg.errors.LockNotAvailable):
+        return OfflineError(
+            "another sync of this profile (from another computer?) is still running on the "
+            f"server {where}; Etude will try again later"
+        )
     if isinstance(exc, psycopg.errors.QueryCanceled) or "timeout" in text:
         return OfflineError(f"the server {where} took too long to answer; nothing was lost")
     return OfflineError(

@@ -81,6 +81,10 @@ CHUNK = 500
 # period by period.
 REBUILD_PROGRESS_OVER = 200
 
+# Longer than the server's idle_in_transaction_session_timeout (60 s, storage.sync.server), so
+# a lock held by a dead connection is released before a waiting sync gives up.
+LOCK_TIMEOUT_S = 75
+
 ProgressCallback = Callable[[str, int, int], None]
 
 
@@ -419,6 +423,9 @@ def _begin(run: _Run, address: ServerAddress) -> int:
     # The local write lock, held to the end: pending rows cannot change under the sync.
     s.execute(update(SyncLink).where(SyncLink.user_id == run.user_id).values(last_error=None))
     check_schema(conn, address)
+    # Another sync of this student holds the account's lock: wait for it, but not forever (a
+    # connection that died silently holds it until the server's idle-in-transaction timeout).
+    conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT_S}s'")
     row = conn.execute("SELECT user_id, usn, kind FROM etude_sync_begin()").fetchone()
     if row is None or row[2] != "student":
         raise SyncError(f"the account {address.role} is not a student's account on {address.host}")
