@@ -70,10 +70,11 @@ def recover_after_crash(
     repaired into ``<name>.recovered.<ext>``, and when the session named in the file is known,
     stored as a Performance with ``recovered=True`` so the history shows it.
 
-    On SQLite every active session is recovered. On a server other computers may be practising
-    right now, so only the sessions ``open_sessions`` names (started here, never ended) and the
-    sessions of repaired takes are. The result's ``"settled"`` lists the noted sessions that are
-    no longer active once this commits: :func:`forget_settled` clears their notes afterwards."""
+    On SQLite every active session is recovered. On a server, or a SQLite database that syncs
+    with one, other computers may be practising right now, so only the sessions
+    ``open_sessions`` names (started here, never ended) and the sessions of repaired takes are.
+    The result's ``"settled"`` lists the noted sessions that are no longer active once this
+    commits: :func:`forget_settled` clears their notes afterwards."""
     import soundfile as sf
     from sqlalchemy import select
 
@@ -125,7 +126,12 @@ def recover_after_crash(
         ours.add(session)
     noted = open_sessions.ids() if open_sessions is not None else set()
     was_active = set(active)
-    if db.get_bind().dialect.name == "sqlite":
+    # A synced profile's database holds sessions pulled from its other computers, which may be
+    # practising right now: then only this computer's own are recovered, as on a server.
+    from storage.models import SyncLink
+
+    synced = db.scalar(select(SyncLink.user_id).limit(1)) is not None
+    if db.get_bind().dialect.name == "sqlite" and not synced:
         abandoned = service.recover_abandoned_sessions(db)
     else:
         abandoned = service.recover_abandoned_sessions(db, session_ids=(noted & was_active) | ours)

@@ -7,6 +7,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import keyring.backend
 import psycopg
 from psycopg import sql
 from sqlalchemy import select
@@ -99,3 +100,24 @@ def assert_same(a: dict[str, Any], b: dict[str, Any], what: str = "") -> None:
         assert set(a[table]) == set(b[table]), f"{what} {table}: ids differ"
         for key, row in a[table].items():
             assert row == b[table][key], f"{what} {table} {key}: {row} != {b[table][key]}"
+
+
+class MemoryKeyring(keyring.backend.KeyringBackend):
+    """A keyring backend that keeps passwords in this process's memory: the stand-in for the
+    operating system's keyring, which a headless test machine does not run. What is tested is
+    that Etude hands the password to the keyring API and writes it nowhere else."""
+
+    priority = 1  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.entries: dict[tuple[str, str], str] = {}
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.entries[(service, username)] = password
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.entries.get((service, username))
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.entries.pop((service, username), None)

@@ -60,6 +60,10 @@ class Proxy:
 
     def close(self) -> None:
         self._stopped = True
+        # shutdown() wakes the thread blocked in accept(); close() alone would leave the port
+        # listening until then.
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)
         with contextlib.suppress(OSError):
             self._listener.close()
         with self._lock:

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import keyring
-import keyring.backend
 import keyring.backends.fail
 import pytest
 
@@ -19,30 +18,9 @@ from storage.config import default_db_url
 from storage.db import open_database
 from storage.sync.invite import InvitationError, decode
 from tests.sync.conftest import SyncServer
-from tests.sync.helpers import T0, practise
+from tests.sync.helpers import T0, MemoryKeyring, practise
 
 pytestmark = pytest.mark.postgres
-
-
-class MemoryKeyring(keyring.backend.KeyringBackend):
-    """A keyring backend that keeps passwords in this process's memory: the stand-in for the
-    operating system's keyring, which a headless test machine does not run. What is tested is
-    that Etude hands the password to the keyring API and writes it nowhere else."""
-
-    priority = 1  # type: ignore[assignment]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.entries: dict[tuple[str, str], str] = {}
-
-    def set_password(self, service: str, username: str, password: str) -> None:
-        self.entries[(service, username)] = password
-
-    def get_password(self, service: str, username: str) -> str | None:
-        return self.entries.get((service, username))
-
-    def delete_password(self, service: str, username: str) -> None:
-        self.entries.pop((service, username), None)
 
 
 @pytest.fixture
