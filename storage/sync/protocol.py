@@ -28,6 +28,7 @@ when the side it would copy holds no practice while the other does.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
@@ -258,23 +259,23 @@ def _session_starts_of(s: Session, table: SyncedTable, ids: Sequence[uuid.UUID])
 # Server side
 
 
-def _server_rows(
-    conn: psycopg.Connection[Any], table: SyncedTable, where: sql.Composable, args: Sequence[Any]
+def changed_rows(
+    conn: psycopg.Connection[Any], table: SyncedTable, since: int
 ) -> list[dict[str, Any]]:
+    """The caller's rows of ``table`` with usn above ``since`` (-1: all of them), read through
+    the server's ``etude_changed_<table>`` function."""
     cols = synced_columns(table)
-    query = (
-        sql.SQL("SELECT {}, usn FROM {} WHERE ").format(
-            sql.SQL(", ").join(sql.Identifier(c) for c in cols), sql.Identifier(table.name)
-        )
-        + where
+    query = sql.SQL("SELECT {}, usn FROM {}(%s)").format(
+        sql.SQL(", ").join(sql.Identifier(c) for c in cols),
+        sql.Identifier(f"etude_changed_{table.name}"),
     )
-    with conn.cursor() as cur:
-        cur.execute(query, args)
+    with conn.cursor(binary=True) as cur:
+        cur.execute(query, (since,))
         names = [*cols, "usn"]
         return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
-def _server_owned(table: SyncedTable) -> sql.Composable:
+def server_owned(table: SyncedTable) -> sql.Composable:
     """Server condition (one %s: the profile id) picking the profile's rows of ``table``; the
     row-level security would filter the same, this lets the planner use the indexes."""
     if table.owner == "self":
@@ -290,40 +291,50 @@ def _server_owned(table: SyncedTable) -> sql.Composable:
 
 
 def server_counts(conn: psycopg.Connection[Any], user_id: uuid.UUID) -> dict[str, int]:
-    """Rows of the profile per data table on the server."""
-    parts = [
-        sql.SQL("(SELECT count(*) FROM {} WHERE {})").format(
-            sql.Identifier(t.name), _server_owned(t)
-        )
-        for t in DATA_TABLES
-    ]
-    row = conn.execute(
-        sql.SQL("SELECT ") + sql.SQL(", ").join(parts), [user_id] * len(parts)
-    ).fetchone()
+    """Rows of the caller's profile per data table on the server (``etude_sync_counts()``
+    counts the caller's own rows only; ``user_id`` must be the caller's profile)."""
+    row = conn.execute("SELECT etude_sync_counts()").fetchone()
     assert row is not None
-    return {t.name: int(v) for t, v in zip(DATA_TABLES, row, strict=True)}
+    return {t.name: int(v) for t, v in zip(DATA_TABLES, row[0], strict=True)}
+
+
+# Rows per upsert statement: one statement checks its rows' policies with one evaluation of the
+# account lookups, where one statement per row (executemany) re-ran them for every row.
+SERVER_BATCH = 5000
+
+
+@functools.cache
+def _pg_type(table: SyncedTable, column: str) -> str:
+    from sqlalchemy.dialects.postgresql.base import PGDialect
+
+    dialect = PGDialect()  # type: ignore[no-untyped-call]  # (SQLAlchemy leaves it untyped)
+    return str(table.table.c[column].type.compile(dialect=dialect))
 
 
 def _upsert_server(
     conn: psycopg.Connection[Any], table: SyncedTable, rows: list[dict[str, Any]], usn: int
 ) -> None:
+    """INSERT ... SELECT FROM unnest(one array per column) ON CONFLICT (id) DO UPDATE: a batch
+    of rows in one statement."""
     if not rows:
         return
     cols = synced_columns(table)
     stmt = sql.SQL(
-        "INSERT INTO {} ({}, usn) VALUES ({}, %s) ON CONFLICT (id) DO UPDATE SET {}"
+        "INSERT INTO {} ({}, usn) SELECT *, %s FROM unnest({}) ON CONFLICT (id) DO UPDATE SET {}"
     ).format(
         sql.Identifier(table.name),
         sql.SQL(", ").join(sql.Identifier(c) for c in cols),
-        sql.SQL(", ").join(sql.Placeholder() for _ in cols),
+        sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(_pg_type(table, c))) for c in cols),
         sql.SQL(", ").join(
             sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
             for c in (*cols, "usn")
             if c != "id"
         ),
     )
-    with conn.cursor() as cur:
-        cur.executemany(stmt, [[r[c] for c in cols] + [usn] for r in rows])
+    for part in _chunks(rows, SERVER_BATCH):
+        # Binary: text arrays would be escaped value by value, slower than the insert itself.
+        with conn.cursor(binary=True) as cur:
+            cur.execute(stmt, [usn, *([r[c] for r in part] for c in cols)])
 
 
 # --------------------------------------------------------------------------------------------
@@ -448,12 +459,7 @@ def _pull(run: _Run, last_usn: int) -> None:
         s.scalars(select(Tombstone.row_id).where(Tombstone.user_id == uid, Tombstone.usn == -1))
     )
     for table in DATA_TABLES:
-        remote = _server_rows(
-            conn,
-            table,
-            sql.SQL("usn > %s AND ") + _server_owned(table),
-            (last_usn, uid),
-        )
+        remote = changed_rows(conn, table, last_usn)
         run.tell(f"receiving {table.name}", 0, len(remote))
         if not remote:
             continue
@@ -491,7 +497,7 @@ def _pull(run: _Run, last_usn: int) -> None:
             s.execute(delete(Tombstone).where(Tombstone.row_id.in_(part), Tombstone.usn != -1))
         run.result.pulled[table.name] += len(apply)
         run.tell(f"receiving {table.name}", len(remote), len(remote))
-    tombs = _server_rows(conn, TOMBSTONES, sql.SQL("usn > %s AND user_id = %s"), (last_usn, uid))
+    tombs = changed_rows(conn, TOMBSTONES, last_usn)
     _apply_tombstones(run, tombs)
 
 
@@ -680,7 +686,7 @@ def _download_all(run: _Run) -> int:
         s.execute(delete(t).where(owned_by(table, uid)))
     s.execute(delete(Tombstone).where(Tombstone.user_id == uid, Tombstone.table_name != "users"))
     for table in (*DATA_TABLES, TOMBSTONES):
-        rows = _server_rows(conn, table, _server_owned(table), (uid,))
+        rows = changed_rows(conn, table, -1)
         _upsert_local(s, table, rows)
         run.result.pulled[table.name] += len(rows)
     return usn
@@ -694,7 +700,7 @@ def _upload_all(run: _Run) -> int:
     for table in reversed(DATA_TABLES[1:]):
         conn.execute(
             sql.SQL("DELETE FROM {} WHERE ").format(sql.Identifier(table.name))
-            + _server_owned(table),
+            + server_owned(table),
             (uid,),
         )
     for table in (*DATA_TABLES, TOMBSTONES):

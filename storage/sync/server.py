@@ -262,21 +262,24 @@ def _students_of_caller(schema: str) -> sql.Composable:
 
 def _row_owner_test(table: SyncedTable, schema: str, users: sql.Composable, op: str) -> Any:
     """SQL true when a row of ``table`` belongs to a profile in ``users`` (a subquery);
-    ``op`` is "=" for a single id or "IN" for a set."""
+    ``op`` is "=" for a single id or "IN" for a set.
+
+    Takes and analyses have no profile column: they are checked through their session by the
+    SECURITY DEFINER functions etude_session_visible / etude_performance_visible, which look the
+    parent up by primary key alone and compare its profile with the caller's accounts. Every
+    form written in the policy itself (IN (SELECT ...), EXISTS with a join, nested scalar
+    subqueries) picked up the parent table's own row-level security, and on tables without
+    statistics PostgreSQL then chose the (user_id, ...) index and walked all the student's
+    sessions for every row an upsert checked: a year's first sync took a minute, then 3 s."""
+    name = sql.Identifier(table.name)
     s = sql.Identifier(schema)
-    o = sql.SQL(op)
     if table.owner == "self":
-        return sql.SQL("id {} {}").format(o, users)
+        return sql.SQL("id {} {}").format(sql.SQL(op), users)
     if table.owner == "user":
-        return sql.SQL("user_id {} {}").format(o, users)
+        return sql.SQL("user_id {} {}").format(sql.SQL(op), users)
     if table.owner == "session":
-        return sql.SQL(
-            "session_id IN (SELECT r.id FROM {}.realtime_sessions r WHERE r.user_id {} {})"
-        ).format(s, o, users)
-    return sql.SQL(
-        "performance_id IN (SELECT p.id FROM {}.performances p "
-        "JOIN {}.realtime_sessions r ON r.id = p.session_id WHERE r.user_id {} {})"
-    ).format(s, s, o, users)
+        return sql.SQL("{}.etude_session_visible({}.session_id)").format(s, name)
+    return sql.SQL("{}.etude_performance_visible({}.performance_id)").format(s, name)
 
 
 def _apply_security(conn: psycopg.Connection[Any], roles: Roles, schema: str, dbname: str) -> None:
@@ -341,11 +344,11 @@ def _apply_security(conn: psycopg.Connection[Any], roles: Roles, schema: str, db
                 "USING (role_name = session_user OR teacher_role = session_user)"
             ).format(acc, students, teachers)
         )
+        _create_functions(conn, schema, roles)
         for table in (*DATA_TABLES, TOMBSTONES):
             _table_policies(conn, schema, table, students, teachers)
         for name in AUDIO_TABLES:
             _table_policies(conn, schema, SyncedTable(name, "user", "user_id"), students, teachers)
-        _create_functions(conn, schema, roles)
 
 
 def _table_policies(
@@ -416,12 +419,114 @@ def _create_functions(conn: psycopg.Connection[Any], schema: str, roles: Roles) 
             "END $$"
         ).format(s, path)
     )
-    for fn in ("etude_sync_begin()", "etude_sync_bump()", "etude_claim_profile(uuid)"):
+    # Whether a session / take belongs to the caller (a student) or to one of the caller's
+    # students (a teacher): one primary-key probe, as the owner, for the policies above. They
+    # answer only about the caller's own rows, which row-level security shows them anyway.
+    visible = (
+        "EXISTS (SELECT 1 FROM sync_accounts a WHERE a.user_id = owner AND "
+        "((a.role_name = session_user AND a.kind = 'student') OR a.teacher_role = session_user))"
+    )
+    conn.execute(
+        sql.SQL(
+            "CREATE OR REPLACE FUNCTION {}.etude_session_visible(session uuid) RETURNS boolean "
+            "LANGUAGE sql STABLE SECURITY DEFINER {} AS $$ "
+            "SELECT " + visible.replace("owner", "r.user_id") + " "
+            "FROM realtime_sessions r WHERE r.id = session $$"
+        ).format(s, path)
+    )
+    conn.execute(
+        sql.SQL(
+            "CREATE OR REPLACE FUNCTION {}.etude_performance_visible(take uuid) RETURNS boolean "
+            "LANGUAGE sql STABLE SECURITY DEFINER {} AS $$ "
+            "SELECT " + visible.replace("owner", "r.user_id") + " "
+            "FROM performances p JOIN realtime_sessions r ON r.id = p.session_id "
+            "WHERE p.id = take $$"
+        ).format(s, path)
+    )
+    # The count check's figures for the caller's own profile, counted as the owner by index
+    # joins: under the policies every row counted would cost a function call.
+    me = (
+        "(SELECT a.user_id FROM sync_accounts a "
+        "WHERE a.role_name = session_user AND a.kind = 'student')"
+    )
+    counts = []
+    for table in DATA_TABLES:
+        t = sql.Identifier(table.name)
+        if table.owner == "self":
+            counts.append(
+                sql.SQL("(SELECT count(*) FROM {} x WHERE x.id = {})").format(t, sql.SQL(me))
+            )
+        elif table.owner == "user":
+            counts.append(
+                sql.SQL("(SELECT count(*) FROM {} x WHERE x.user_id = {})").format(t, sql.SQL(me))
+            )
+        elif table.owner == "session":
+            counts.append(
+                sql.SQL(
+                    "(SELECT count(*) FROM {} x JOIN realtime_sessions r ON r.id = x.session_id "
+                    "WHERE r.user_id = {})"
+                ).format(t, sql.SQL(me))
+            )
+        else:
+            counts.append(
+                sql.SQL(
+                    "(SELECT count(*) FROM {} x JOIN performances p ON p.id = x.performance_id "
+                    "JOIN realtime_sessions r ON r.id = p.session_id WHERE r.user_id = {})"
+                ).format(t, sql.SQL(me))
+            )
+    conn.execute(
+        sql.SQL(
+            "CREATE OR REPLACE FUNCTION {}.etude_sync_counts() RETURNS bigint[] "
+            "LANGUAGE sql STABLE SECURITY DEFINER {} AS $$ SELECT ARRAY[{}] $$"
+        ).format(s, path, sql.SQL(", ").join(counts))
+    )
+    # A pull reads the caller's rows changed since a counter value. Counters are per student,
+    # so "usn > n" alone matches other students' rows too, and under the policies every row
+    # read would cost a function call: these functions read the caller's own rows by index
+    # joins instead, as the owner.
+    changed = []
+    for table in (*DATA_TABLES, TOMBSTONES):
+        t = sql.Identifier(table.name)
+        if table.owner == "self":
+            body = sql.SQL("SELECT x.* FROM {} x WHERE x.id = {} AND x.usn > since").format(
+                t, sql.SQL(me)
+            )
+        elif table.owner == "user":
+            body = sql.SQL("SELECT x.* FROM {} x WHERE x.user_id = {} AND x.usn > since").format(
+                t, sql.SQL(me)
+            )
+        elif table.owner == "session":
+            body = sql.SQL(
+                "SELECT x.* FROM {} x JOIN realtime_sessions r ON r.id = x.session_id "
+                "WHERE r.user_id = {} AND x.usn > since"
+            ).format(t, sql.SQL(me))
+        else:
+            body = sql.SQL(
+                "SELECT x.* FROM {} x JOIN performances p ON p.id = x.performance_id "
+                "JOIN realtime_sessions r ON r.id = p.session_id "
+                "WHERE r.user_id = {} AND x.usn > since"
+            ).format(t, sql.SQL(me))
+        fn = f"etude_changed_{table.name}"
+        conn.execute(
+            sql.SQL(
+                "CREATE OR REPLACE FUNCTION {}.{}(since integer) RETURNS SETOF {}.{} "
+                "LANGUAGE sql STABLE SECURITY DEFINER {} AS $$ {} $$"
+            ).format(s, sql.Identifier(fn), s, t, path, body)
+        )
+        changed.append(f"{fn}(integer)")
+    both = sql.SQL("{}, {}").format(sql.Identifier(roles.students), sql.Identifier(roles.teachers))
+    for fn, grantees in (
+        ("etude_sync_begin()", sql.Identifier(roles.students)),
+        ("etude_sync_bump()", sql.Identifier(roles.students)),
+        ("etude_claim_profile(uuid)", sql.Identifier(roles.students)),
+        ("etude_sync_counts()", sql.Identifier(roles.students)),
+        *((fn, sql.Identifier(roles.students)) for fn in changed),
+        ("etude_session_visible(uuid)", both),
+        ("etude_performance_visible(uuid)", both),
+    ):
         f = sql.SQL("{}.{}").format(s, sql.SQL(fn))
         conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(f))
-        conn.execute(
-            sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(f, sql.Identifier(roles.students))
-        )
+        conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(f, grantees))
 
 
 # --------------------------------------------------------------------------------------------

@@ -72,14 +72,14 @@ def server_rows(
     conn: psycopg.Connection[Any], user_id: uuid.UUID
 ) -> dict[str, dict[uuid.UUID, tuple[Any, ...]]]:
     """The same, read on the server through ``conn`` (a student's, teacher's or the owner's)."""
-    from storage.sync.protocol import _server_owned
+    from storage.sync.protocol import server_owned
 
     out: dict[str, dict[uuid.UUID, tuple[Any, ...]]] = {}
     for table in (*DATA_TABLES, TOMBSTONES):
         cols = (*synced_columns(table), "usn")
         query = sql.SQL("SELECT {} FROM {} WHERE ").format(
             sql.SQL(", ").join(sql.Identifier(c) for c in cols), sql.Identifier(table.name)
-        ) + _server_owned(table)
+        ) + server_owned(table)
         out[table.name] = {r[0]: tuple(r) for r in conn.execute(query, (user_id,)).fetchall()}
     conn.rollback()
     return out

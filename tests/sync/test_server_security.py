@@ -188,6 +188,20 @@ def test_a_student_sees_and_writes_only_their_own_rows(studio: Any) -> None:
             with pytest.raises(psycopg.errors.InsufficientPrivilege):
                 conn.execute(statement)
             conn.rollback()
+        # The server functions a sync reads through answer about Ann's own rows only.
+        for table in OWNED:
+            if not table.startswith("audio"):
+                fn = sql.Identifier(f"etude_changed_{table}")
+                n = conn.execute(sql.SQL("SELECT count(*) FROM {}(-1)").format(fn)).fetchone()
+                assert n == (1,), table
+        assert conn.execute("SELECT etude_sync_counts()").fetchone() == ([1, 1, 1, 1, 1],)
+        for fn in ("etude_session_visible", "etude_performance_visible"):
+            for key, expected in (("session", True), ("perf", True)):
+                if (fn == "etude_session_visible") != (key == "session"):
+                    continue
+                mine = conn.execute(f"SELECT {fn}(%s)", (data["Ann"][key],)).fetchone()
+                theirs = conn.execute(f"SELECT {fn}(%s)", (bob[key],)).fetchone()
+                assert mine == (expected,) and theirs == (False,)
         # Claiming another profile id once one is claimed changes nothing.
         again = conn.execute("SELECT etude_claim_profile(%s)", (bob["user"],)).fetchone()
         assert again == (data["Ann"]["user"],)
@@ -244,9 +258,10 @@ def test_a_teacher_sees_only_their_own_students_and_writes_nothing(studio: Any) 
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("UPDATE realtime_sessions SET piece_name = 'x'")
         conn.rollback()
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            conn.execute("SELECT * FROM etude_sync_begin()")
-        conn.rollback()
+        for fn in ("etude_sync_begin()", "etude_changed_users(-1)", "etude_sync_counts()"):
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(f"SELECT * FROM {fn}")
+            conn.rollback()
     with srv.connect_as("Mr Other") as conn:
         _visible_everywhere(conn, data, ["Cy"])
 
@@ -301,6 +316,10 @@ def test_catalog_no_app_role_is_privileged_and_rls_is_forced_everywhere(studio: 
             "etude_sync_begin",
             "etude_sync_bump",
             "etude_claim_profile",
+            "etude_session_visible",
+            "etude_performance_visible",
+            "etude_sync_counts",
+            *(f"etude_changed_{t}" for t in OWNED if not t.startswith("audio")),
         }
         for _name, owner, secdef, config in functions:
             assert owner == roles.owner and secdef and any("search_path" in c for c in config)
