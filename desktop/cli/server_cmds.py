@@ -19,30 +19,42 @@ EXIT_USAGE = 2
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``etude server`` and its actions to the ``etude`` parser."""
     p = sub.add_parser("server", help="set up a teacher's PostgreSQL server (administrators)")
-    p.add_argument("--db", metavar="URL", default=argparse.SUPPRESS, help="administrator's URL")
-    p.add_argument(
-        "--prefix", default="etude", help="role name prefix of this installation (default etude)"
-    )
+    _where(p)
     ssub = p.add_subparsers(dest="server_command", metavar="ACTION", required=True)
     a = ssub.add_parser("init", help="create roles, schema (migrations), policies and grants")
+    _where(a)
     a.set_defaults(func=_guard(_cmd_init))
     a = ssub.add_parser("add-teacher", help="create a teacher's account and print its invitation")
     a.add_argument("name")
     a.add_argument("--host", help="server address students use (default: the --db URL's host)")
+    _where(a)
     a.set_defaults(func=_guard(_cmd_add_teacher))
     a = ssub.add_parser("add-student", help="create a student's account and print its invitation")
     a.add_argument("name")
     a.add_argument("--teacher", required=True, metavar="NAME", help="the student's teacher")
     a.add_argument("--host", help="server address students use (default: the --db URL's host)")
+    _where(a)
     a.set_defaults(func=_guard(_cmd_add_student))
     a = ssub.add_parser("list", help="list teachers and students")
+    _where(a)
     a.set_defaults(func=_guard(_cmd_list))
     a = ssub.add_parser("remove-student", help="remove a student's account")
     a.add_argument("name")
     keep = a.add_mutually_exclusive_group()
     keep.add_argument("--keep-data", action="store_true", help="keep their synced data")
     keep.add_argument("--delete-data", action="store_true", help="delete their synced data")
+    _where(a)
     a.set_defaults(func=_guard(_cmd_remove_student))
+
+
+def _where(p: argparse.ArgumentParser) -> None:
+    # Accepted before or after the action (`etude server init --db URL`).
+    p.add_argument("--db", metavar="URL", default=argparse.SUPPRESS, help="administrator's URL")
+    p.add_argument(
+        "--prefix",
+        default=argparse.SUPPRESS,
+        help="role name prefix of this installation (default etude)",
+    )
 
 
 def _guard(fn: Any) -> Any:
@@ -53,6 +65,8 @@ def _guard(fn: Any) -> Any:
         from storage.sync.server import ServerSetupError
 
         try:
+            if not hasattr(args, "prefix"):
+                args.prefix = "etude"
             code: int = fn(args)
             return code
         except (ServerSetupError, StorageError, ValueError, OSError) as exc:
