@@ -91,13 +91,13 @@ def _database(args: argparse.Namespace) -> Any:
 
 
 def _profile_id(db: Any, args: argparse.Namespace) -> Any:
-    from storage import service
+    from storage.profiles import ensure_default_profile, get_profile_by_name
 
     with db.transaction() as s:
         name = getattr(args, "profile", None)
         if name:
-            return service.get_profile_by_name(s, name).id
-        return service.ensure_default_profile(s).id
+            return get_profile_by_name(s, name).id
+        return ensure_default_profile(s).id
 
 
 def _password(args: argparse.Namespace, address: Any) -> str:

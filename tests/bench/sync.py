@@ -40,9 +40,12 @@ import soundfile as sf
 from sqlalchemy import create_engine, text
 
 from storage import progress
-from storage import service as sv
+from storage.analyses import create_analysis_result
 from storage.db import Database, open_database
 from storage.demo import generate_history, refresh_statistics
+from storage.performances import create_performance
+from storage.profiles import create_profile
+from storage.sessions import create_session, end_session
 from storage.sync import server
 from storage.sync.audio import hash_takes, upload_audio
 from storage.sync.client import ServerAddress
@@ -103,10 +106,10 @@ class Bench:
 def practise(db: Database, uid: uuid.UUID, when: datetime, audio: list[Path] | None = None) -> None:
     """One session with three analysed takes, written as the app writes them."""
     with db.transaction() as s:
-        sid = sv.create_session(s, uid, "Etude in C", "classical", 96, started_at=when).id
+        sid = create_session(s, uid, "Etude in C", "classical", 96, started_at=when).id
         for i in range(3):
             path = str(audio[i]) if audio else f"/recordings/{uuid.uuid4().hex}.flac"
-            pid = sv.create_performance(
+            pid = create_performance(
                 s,
                 sid,
                 audio_path=path,
@@ -114,7 +117,7 @@ def practise(db: Database, uid: uuid.UUID, when: datetime, audio: list[Path] | N
                 recording_started_at=when + timedelta(minutes=3 * i),
                 recording_duration=60.0,
             ).id
-            sv.create_analysis_result(
+            create_analysis_result(
                 s,
                 pid,
                 0.8,
@@ -125,7 +128,7 @@ def practise(db: Database, uid: uuid.UUID, when: datetime, audio: list[Path] | N
                 total_notes_detected=120,
                 analysis_engine_version="etude-bench",
             )
-        sv.end_session(s, sid, when + timedelta(minutes=12))
+        end_session(s, sid, when + timedelta(minutes=12))
 
 
 def bare_copy_ms(bench: Bench, db: Database, uid: uuid.UUID) -> float:
@@ -175,7 +178,7 @@ def first_sync(bench: Bench, years: int) -> dict[str, Any]:
     one = bench.computer("heavy-one")
     t0 = time.perf_counter()
     with one.transaction() as s:
-        uid = sv.create_profile(s, "Heavy user", "Europe/Paris").id
+        uid = create_profile(s, "Heavy user", "Europe/Paris").id
         counts = generate_history(
             s, uid, 365 * years, sessions_per_day=3, takes_per_session=3, analyses_per_take=2
         )
@@ -211,7 +214,7 @@ def incremental(bench: Bench, reps: int) -> dict[str, Any]:
     acc = bench.student("Daily")
     one, two = bench.computer("daily-one"), bench.computer("daily-two")
     with one.transaction() as s:
-        uid = sv.create_profile(s, "Daily", "Europe/Paris").id
+        uid = create_profile(s, "Daily", "Europe/Paris").id
         generate_history(s, uid, 365, sessions_per_day=2, takes_per_session=3, analyses_per_take=1)
         progress.rebuild_user(s, uid)
     link_profile(one, bench.address(acc), acc.password, profile_id=uid)
@@ -287,7 +290,7 @@ def concurrent(bench: Bench, students: int, rounds: int = 3) -> dict[str, Any]:
         acc = bench.student(f"Student {i:02d}")
         db = bench.computer(f"student-{i:02d}")
         with db.transaction() as s:
-            uid = sv.create_profile(s, f"Student {i:02d}", "Europe/Paris").id
+            uid = create_profile(s, f"Student {i:02d}", "Europe/Paris").id
             generate_history(s, uid, 60, seed=i)
             progress.rebuild_user(s, uid)
         link_profile(db, bench.address(acc, via_proxy=False), acc.password, profile_id=uid)

@@ -11,7 +11,7 @@ from typing import Any
 import keyring
 import pytest
 
-from storage import service as sv
+from storage.sessions import create_session, end_session
 from tests.sync.conftest import SyncServer, make_server
 from tests.sync.helpers import T0, MemoryKeyring, owner_rows, practise
 from tests.sync.proxy import Proxy
@@ -67,8 +67,8 @@ def test_link_sync_after_a_session_and_offline_status(
 
         # A session ends: it is synced in the background.
         with database.transaction() as s:
-            session = sv.create_session(s, profile.id, "Scales", started_at=T0 + timedelta(1))
-            session = sv.end_session(s, session.id, T0 + timedelta(days=1, minutes=5))
+            session = create_session(s, profile.id, "Scales", started_at=T0 + timedelta(1))
+            session = end_session(s, session.id, T0 + timedelta(days=1, minutes=5))
         window.practice.practice_stopped.emit(session)
         qtbot.waitUntil(lambda: window.sync.view.state == "syncing", timeout=5_000)
         qtbot.waitUntil(lambda: window.sync.view.state == "synced", timeout=20_000)
@@ -78,8 +78,8 @@ def test_link_sync_after_a_session_and_offline_status(
         # The server cannot be reached: the status says so, and what waits.
         proxy.close()
         with database.transaction() as s:
-            later = sv.create_session(s, profile.id, "Etude", started_at=T0 + timedelta(2))
-            later = sv.end_session(s, later.id, T0 + timedelta(days=2, minutes=5))
+            later = create_session(s, profile.id, "Etude", started_at=T0 + timedelta(2))
+            later = end_session(s, later.id, T0 + timedelta(days=2, minutes=5))
         window.practice.practice_stopped.emit(later)
         qtbot.waitUntil(lambda: window.sync.view.state == "offline", timeout=30_000)
         text = window.sync_status.text()

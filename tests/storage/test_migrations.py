@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 import migrations
-from storage import service as sv
+from storage.analyses import create_analysis_result
 from storage.db import (
     Database,
     alembic_config,
@@ -26,8 +26,11 @@ from storage.db import (
     run_alembic,
     stamped_version,
 )
-from storage.errors import DatabaseTooNewError, SchemaPendingError
+from storage.errors import DatabaseTooNewError, SchemaPendingError, ValidationError
 from storage.models import Base
+from storage.performances import create_performance, get_session_performances
+from storage.profiles import create_profile, get_profile
+from storage.sessions import create_session, end_session
 
 T0 = datetime(2025, 3, 10, 18, 0, tzinfo=UTC)
 HEAD = head_revision()  # the newest revision shipped; the test revision below follows it
@@ -69,11 +72,11 @@ def newer_scripts(tmp_path: Path) -> Path:
 
 def _seed(db: Database) -> None:
     with db.transaction() as s:
-        uid = sv.create_profile(s, "Ann", "Europe/Paris").id
-        sid = sv.create_session(s, uid, "Piece", "jazz", 100, started_at=T0).id
-        pid = sv.create_performance(s, sid, "/r/a.wav").id
-        sv.create_analysis_result(s, pid, 0.9, 0.8, 0.7, 0.8, {"tips": []})
-        sv.end_session(s, sid, T0 + timedelta(minutes=20))
+        uid = create_profile(s, "Ann", "Europe/Paris").id
+        sid = create_session(s, uid, "Piece", "jazz", 100, started_at=T0).id
+        pid = create_performance(s, sid, "/r/a.wav").id
+        create_analysis_result(s, pid, 0.9, 0.8, 0.7, 0.8, {"tips": []})
+        end_session(s, sid, T0 + timedelta(minutes=20))
 
 
 def _count(db: Database, table: str) -> int:
@@ -239,9 +242,9 @@ def test_in_memory_database_keeps_its_schema_across_sessions() -> None:
     try:
         assert db.backup_path is None
         with db.transaction() as s:
-            uid = sv.create_profile(s, "Mem").id
+            uid = create_profile(s, "Mem").id
         with db.transaction() as s:
-            assert sv.get_profile(s, uid).display_name == "Mem"
+            assert get_profile(s, uid).display_name == "Mem"
     finally:
         db.dispose()
 
@@ -345,10 +348,10 @@ def test_a_database_of_the_first_revision_with_data_upgrades(backend_url: str) -
             assert owner is None
         assert _count(db, "performances") == 1 and _count(db, "realtime_sessions") == 1
         with db.transaction() as s:
-            assert sv.get_profile(s, uid).display_name == "Old"
-            assert len(sv.get_session_performances(s, sid)) == 1
+            assert get_profile(s, uid).display_name == "Old"
+            assert len(get_session_performances(s, sid)) == 1
             # Profile names stay unique on one computer, through the service.
-            with pytest.raises(sv.ValidationError, match="unique"):
-                sv.create_profile(s, "Old")
+            with pytest.raises(ValidationError, match="unique"):
+                create_profile(s, "Old")
     finally:
         db.dispose()

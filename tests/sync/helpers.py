@@ -12,8 +12,10 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import select
 
-from storage import service as sv
+from storage.analyses import create_analysis_result
 from storage.db import Database, open_database
+from storage.performances import create_performance
+from storage.sessions import create_session, end_session
 from storage.sync import server
 from storage.sync.protocol import owned_by
 from storage.sync.tables import DATA_TABLES, TOMBSTONES, USERS, synced_columns
@@ -30,9 +32,9 @@ def practise(
 ) -> uuid.UUID:
     """One completed session of ``takes`` takes, each with an analysis; returns its id."""
     with db.transaction() as s:
-        sid = sv.create_session(s, user_id, piece, "classical", 96, started_at=started_at).id
+        sid = create_session(s, user_id, piece, "classical", 96, started_at=started_at).id
         for i in range(takes):
-            pid = sv.create_performance(
+            pid = create_performance(
                 s,
                 sid,
                 audio_path=f"/nowhere/take{i}.flac",
@@ -40,7 +42,7 @@ def practise(
                 recording_duration=55.5,
                 audio_format="flac",
             ).id
-            sv.create_analysis_result(
+            create_analysis_result(
                 s,
                 pid,
                 0.5 + 0.1 * i,
@@ -50,7 +52,7 @@ def practise(
                 {"tips": ["breathe"]},
                 total_notes_detected=40 + i,
             )
-        sv.end_session(s, sid, started_at + timedelta(minutes=20))
+        end_session(s, sid, started_at + timedelta(minutes=20))
     return sid
 
 

@@ -11,7 +11,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from storage import service as sv
+from storage.performances import create_performance
+from storage.profiles import create_profile
+from storage.sessions import create_session
 from storage.sync import link
 from storage.sync.audio import fetch_audio, hash_takes, upload_audio
 from storage.sync.protocol import get_link, link_address, sync
@@ -44,12 +46,12 @@ def test_audio_is_uploaded_by_hash_resumes_after_a_cut_and_the_teacher_hears_it(
         recs = tmp_path / "recordings"
         files = [_take(recs, f"take{i}.flac", 4.0, 220.0 * (i + 1)) for i in range(2)]
         with db.transaction() as s:
-            ann = sv.create_profile(s, "Ann").id
-            sid = sv.create_session(s, ann, "Tune", started_at=T0).id
+            ann = create_profile(s, "Ann").id
+            sid = create_session(s, ann, "Tune", started_at=T0).id
             for f in files:
-                sv.create_performance(s, sid, audio_path=str(f), audio_format="flac")
+                create_performance(s, sid, audio_path=str(f), audio_format="flac")
             # A take whose file is not on this computer is skipped, not an error.
-            sv.create_performance(s, sid, audio_path=str(recs / "gone.flac"))
+            create_performance(s, sid, audio_path=str(recs / "gone.flac"))
         link.link_profile(db, sync_server.address("Ann", port=proxy.port), pw, profile_id=ann)
         address = link_address(get_link(db, ann))
         # The hashes travel with the takes; the first upload is cut part-way.

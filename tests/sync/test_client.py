@@ -13,9 +13,9 @@ import keyring.backends.fail
 import pytest
 
 from desktop.cli import main
-from storage import service as sv
 from storage.config import default_db_url
 from storage.db import open_database
+from storage.profiles import create_profile
 from storage.sync.invite import InvitationError, decode
 from tests.sync.conftest import SyncServer
 from tests.sync.helpers import T0, MemoryKeyring, practise
@@ -61,7 +61,7 @@ def test_setup_and_sync_from_the_command_line_keep_the_password_in_the_keyring_o
     new = sync_server.add_student("Ann", "T")
     db = open_database(default_db_url())
     with db.transaction() as s:
-        ann = sv.create_profile(s, "Ann").id
+        ann = create_profile(s, "Ann").id
     practise(db, ann, T0)
     db.dispose()
     invitation = new.invitation.encode()

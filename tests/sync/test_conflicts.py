@@ -10,9 +10,12 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from storage import service as sv
 from storage.db import Database
+from storage.errors import NotFoundError
 from storage.models import RealtimeSession
+from storage.performances import create_performance
+from storage.profiles import create_profile, get_profile, rename_profile
+from storage.sessions import create_session, delete_session, get_session, update_chunks_processed
 from storage.sync import link
 from storage.sync.protocol import SESSIONS, digest, sync
 from storage.sync.tables import synced_columns
@@ -30,8 +33,8 @@ def pair(sync_server: SyncServer, local_url: Any):
     pw = sync_server.accounts["Ann"].password
     one, two = open_local(local_url("one")), open_local(local_url("two"))
     with one.transaction() as s:
-        ann = sv.create_profile(s, "Ann").id
-        active = sv.create_session(s, ann, "Sonata", started_at=T0).id
+        ann = create_profile(s, "Ann").id
+        active = create_session(s, ann, "Sonata", started_at=T0).id
     practise(one, ann, T0 - timedelta(days=1))
     link.link_profile(one, sync_server.address("Ann"), pw, profile_id=ann)
     sync(one, ann, pw)
@@ -57,17 +60,17 @@ def _settle(srv: SyncServer, ann: uuid.UUID, pw: str, *computers: Database) -> d
 def test_an_edit_on_both_computers_converges_to_the_later_one(pair: Any, first: str) -> None:
     srv, one, two, ann, active, pw = pair
     with one.transaction() as s:
-        sv.update_chunks_processed(s, active, 10)
-        sv.rename_profile(s, ann, "Ann (one)")
+        update_chunks_processed(s, active, 10)
+        rename_profile(s, ann, "Ann (one)")
     with two.transaction() as s:  # later: it wins whoever syncs first
-        sv.update_chunks_processed(s, active, 25)
-        sv.rename_profile(s, ann, "Ann (two)")
+        update_chunks_processed(s, active, 25)
+        rename_profile(s, ann, "Ann (two)")
     order = (one, two) if first == "one" else (two, one)
     truth = _settle(srv, ann, pw, *order)
     (session,) = [r for r in truth["realtime_sessions"].values() if r[0] == active]
     assert session[synced_columns(SESSIONS).index("chunks_processed")] == 25
     with one.transaction() as s:
-        assert sv.get_profile(s, ann).display_name == "Ann (two)"
+        assert get_profile(s, ann).display_name == "Ann (two)"
 
 
 @pytest.mark.parametrize("first", ["one", "two"])
@@ -97,14 +100,14 @@ def test_an_exact_tie_is_broken_the_same_way_everywhere(pair: Any, first: str) -
 def test_a_deletion_beats_an_offline_edit(pair: Any, deleter_first: bool) -> None:
     srv, one, two, ann, active, pw = pair
     with one.transaction() as s:
-        sv.delete_session(s, active)
+        delete_session(s, active)
     with two.transaction() as s:  # edited later, still deleted
-        sv.update_chunks_processed(s, active, 99)
-        sv.create_performance(s, active, audio_path="/x/late.flac")
+        update_chunks_processed(s, active, 99)
+        create_performance(s, active, audio_path="/x/late.flac")
     order = (one, two) if deleter_first else (two, one)
     truth = _settle(srv, ann, pw, *order)
     assert active not in truth["realtime_sessions"]
     assert all(r[1] != active for r in truth["performances"].values())
     for db in (one, two):
-        with db.transaction() as s, pytest.raises(sv.NotFoundError):
-            sv.get_session(s, active)
+        with db.transaction() as s, pytest.raises(NotFoundError):
+            get_session(s, active)

@@ -23,8 +23,9 @@ from typing import Any
 import pytest
 from sqlalchemy.engine import make_url
 
-from storage import service as sv
 from storage.db import Database
+from storage.profiles import create_profile, rename_profile
+from storage.sessions import delete_session, get_user_sessions
 from storage.sync import link, server
 from storage.sync.client import SyncError
 from storage.sync.protocol import sync
@@ -47,7 +48,7 @@ class World:
         self.urls = urls
         self.dbs = [open_local(u) for u in urls]
         with self.dbs[0].transaction() as s:
-            self.ann = sv.create_profile(s, "Ann").id
+            self.ann = create_profile(s, "Ann").id
         address = srv.address("Ann", port=proxy.port)
         link.link_profile(self.dbs[0], address, self.pw, profile_id=self.ann)
         sync(self.dbs[0], self.ann, self.pw)
@@ -69,13 +70,13 @@ class World:
             self.live[sid] = takes
         roll = self.rng.random()
         with db.transaction() as s:
-            mine = [r.id for r in sv.get_user_sessions(s, self.ann, limit=1000)]
+            mine = [r.id for r in get_user_sessions(s, self.ann, limit=1000)]
             if roll < 0.2 and len(mine) > 2:
                 victim = self.rng.choice(mine)
-                sv.delete_session(s, victim)
+                delete_session(s, victim)
                 self.live.pop(victim, None)
             elif roll < 0.5:
-                sv.rename_profile(s, self.ann, f"Ann {self.rng.randint(0, 10**6)}")
+                rename_profile(s, self.ann, f"Ann {self.rng.randint(0, 10**6)}")
 
     def server_usn(self) -> int:
         with (

@@ -9,8 +9,16 @@ from typing import Any
 
 import pytest
 
-from storage import service as sv
 from storage.db import Database
+from storage.performances import (
+    delete_performance,
+    get_session_performances,
+    mark_performance_recovered,
+)
+from storage.profiles import create_profile, get_profile, rename_profile
+from storage.progress_metrics import get_user_progress
+from storage.sessions import delete_session, get_user_sessions
+from storage.stats import calculate_user_stats
 from storage.sync import link
 from storage.sync.client import SchemaMismatchError
 from storage.sync.protocol import full_sync, pending_count, sync
@@ -56,7 +64,7 @@ def test_two_computers_and_a_teacher_converge(two_computers: Any) -> None:
     pw = srv.accounts["Ann"].password
     # Computer one has a history before sync existed: linking uploads it.
     with one.transaction() as s:
-        ann = sv.create_profile(s, "Ann", "Europe/Paris").id
+        ann = create_profile(s, "Ann", "Europe/Paris").id
     for day in range(3):
         practise(one, ann, T0 + timedelta(days=day))
     linked = link.link_profile(one, srv.address("Ann"), pw, profile_id=ann)
@@ -69,21 +77,21 @@ def test_two_computers_and_a_teacher_converge(two_computers: Any) -> None:
     got = sync(two, ann, pw)
     assert got.pulled["performances"] == 9 and got.pulled["progress_metrics"] > 0
     with two.transaction() as s:
-        assert sv.get_profile(s, ann).display_name == "Ann"
-        assert sv.get_profile(s, ann).timezone == "Europe/Paris"
+        assert get_profile(s, ann).display_name == "Ann"
+        assert get_profile(s, ann).timezone == "Europe/Paris"
     _everywhere_equal(srv, ann, one, two)
 
     # Offline on both: edits, deletes and new takes.
     with one.transaction() as s:
-        sessions = sv.get_user_sessions(s, ann)
-        sv.delete_session(s, sessions[-1].id)  # the oldest
-        sv.rename_profile(s, ann, "Ann B.")
+        sessions = get_user_sessions(s, ann)
+        delete_session(s, sessions[-1].id)  # the oldest
+        rename_profile(s, ann, "Ann B.")
     practise(one, ann, T0 + timedelta(days=5), takes=2)
     with two.transaction() as s:
-        newest = sv.get_user_sessions(s, ann)[0]
-        takes = sv.get_session_performances(s, newest.id)
-        sv.delete_performance(s, takes[0].id)
-        sv.mark_performance_recovered(s, takes[1].id, 50.0)
+        newest = get_user_sessions(s, ann)[0]
+        takes = get_session_performances(s, newest.id)
+        delete_performance(s, takes[0].id)
+        mark_performance_recovered(s, takes[1].id, 50.0)
     practise(two, ann, T0 + timedelta(days=6), takes=1, piece="Scales")
     # Each computer's last sync may recompute progress from what it pulled; one more round
     # carries those rows over.
@@ -93,9 +101,9 @@ def test_two_computers_and_a_teacher_converge(two_computers: Any) -> None:
     assert len(truth["realtime_sessions"]) == 4
     assert len(truth["performances"]) == 3 + 3 - 1 + 2 + 1
     with two.transaction() as s:
-        assert sv.get_profile(s, ann).display_name == "Ann B."
+        assert get_profile(s, ann).display_name == "Ann B."
         # Progress on computer two counts the session practised on computer one.
-        stats = sv.calculate_user_stats(s, ann, days=3650, now=T0 + timedelta(days=30))
+        stats = calculate_user_stats(s, ann, days=3650, now=T0 + timedelta(days=30))
         assert stats.total_sessions == 4
     # Nothing pending, nothing moves.
     again = sync(two, ann, pw)
@@ -106,12 +114,12 @@ def test_a_second_computer_with_its_own_history_merges(two_computers: Any) -> No
     srv, one, two = two_computers
     pw = srv.accounts["Ann"].password
     with one.transaction() as s:
-        ann = sv.create_profile(s, "Ann").id
+        ann = create_profile(s, "Ann").id
     practise(one, ann, T0)
     link.link_profile(one, srv.address("Ann"), pw, profile_id=ann)
     sync(one, ann, pw)
     with two.transaction() as s:
-        laptop = sv.create_profile(s, "Ann on the laptop").id
+        laptop = create_profile(s, "Ann on the laptop").id
     practise(two, laptop, T0 + timedelta(hours=3))
     moved = link.link_profile(two, srv.address("Ann"), pw, profile_id=laptop)
     assert moved.user_id == ann and moved.moved_from == laptop
@@ -121,7 +129,7 @@ def test_a_second_computer_with_its_own_history_merges(two_computers: Any) -> No
     truth = _everywhere_equal(srv, ann, one, two)
     assert len(truth["realtime_sessions"]) == 2
     with one.transaction() as s:
-        daily = sv.get_user_progress(s, ann, "daily")
+        daily = get_user_progress(s, ann, "daily")
         assert [p.total_sessions for p in daily] == [2]
 
 
@@ -129,7 +137,7 @@ def test_sync_is_refused_at_another_schema_revision(two_computers: Any) -> None:
     srv, one, _ = two_computers
     pw = srv.accounts["Ann"].password
     with one.transaction() as s:
-        ann = sv.create_profile(s, "Ann").id
+        ann = create_profile(s, "Ann").id
     practise(one, ann, T0)
     link.link_profile(one, srv.address("Ann"), pw, profile_id=ann)
     before = local_rows(one, ann)
@@ -150,7 +158,7 @@ def test_full_sync_never_lets_an_empty_side_overwrite_data(two_computers: Any) -
     srv, one, two = two_computers
     pw = srv.accounts["Ann"].password
     with one.transaction() as s:
-        ann = sv.create_profile(s, "Ann").id
+        ann = create_profile(s, "Ann").id
     practise(one, ann, T0)
     link.link_profile(one, srv.address("Ann"), pw, profile_id=ann)
     # The server is empty: downloading would erase computer one's practice.

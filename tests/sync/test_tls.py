@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import service as sv
+from storage.profiles import create_profile
 from storage.sync import server
 from storage.sync.client import CertificateError, LoginError, ServerAddress
 from storage.sync.link import link_profile
@@ -200,7 +200,7 @@ def test_verify_full_syncs_and_refuses_wrong_certificates_and_passwords(
     db = open_database(f"sqlite:///{(tmp_path / 'etude.db').as_posix()}")
     try:
         with db.transaction() as s:
-            ann = sv.create_profile(s, "Ann").id
+            ann = create_profile(s, "Ann").id
         practise(db, ann, T0)
 
         def address(host: str = HOST, ca: Path | None = cluster.ca) -> ServerAddress:
