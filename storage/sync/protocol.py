@@ -198,6 +198,12 @@ def local_pending(s: Session, table: SyncedTable, user_id: uuid.UUID) -> list[di
     return _rows(s, stmt)
 
 
+def _has_pending(s: Session, table: SyncedTable, user_id: uuid.UUID) -> bool:
+    t = table.table
+    stmt = select(t.c.id).where(t.c.usn == -1, owned_by(table, user_id)).limit(1)
+    return s.scalar(stmt) is not None
+
+
 def local_counts(s: Session, user_id: uuid.UUID) -> dict[str, int]:
     """Rows of the profile per data table."""
     out: dict[str, int] = {}
@@ -324,7 +330,7 @@ def _upsert_server(
     ).format(
         sql.Identifier(table.name),
         sql.SQL(", ").join(sql.Identifier(c) for c in cols),
-        sql.SQL(", ").join(sql.SQL("%s::{}[]").format(sql.SQL(_pg_type(table, c))) for c in cols),
+        sql.SQL(", ").join(sql.SQL("%b::{}[]").format(sql.SQL(_pg_type(table, c))) for c in cols),
         sql.SQL(", ").join(
             sql.SQL("{} = EXCLUDED.{}").format(sql.Identifier(c), sql.Identifier(c))
             for c in (*cols, "usn")
@@ -351,6 +357,7 @@ class _Run:
     result: SyncResult
     report: ProgressCallback | None
     touched_starts: list[datetime] = field(default_factory=list)
+    recompute: bool = True
 
     def tell(self, phase: str, done: int, total: int) -> None:
         if self.report is not None:
@@ -458,42 +465,49 @@ def _pull(run: _Run, last_usn: int) -> None:
     pending_deleted = set(
         s.scalars(select(Tombstone.row_id).where(Tombstone.user_id == uid, Tombstone.usn == -1))
     )
+    synced_deleted = set(
+        s.scalars(select(Tombstone.row_id).where(Tombstone.user_id == uid, Tombstone.usn != -1))
+    )
+    # Progress needs recomputing only when this computer holds practice the server has not seen:
+    # otherwise the server's progress rows, pushed by the computer that sent the practice after
+    # it had recomputed them, already count everything pulled (a first download skips it).
+    run.recompute = bool(pending_deleted) or any(
+        _has_pending(s, t, uid) for t in (SESSIONS, PERFORMANCES, ANALYSES)
+    )
     for table in DATA_TABLES:
         remote = changed_rows(conn, table, last_usn)
         run.tell(f"receiving {table.name}", 0, len(remote))
         if not remote:
             continue
-        remote = [r for r in remote if r["id"] not in pending_deleted]
-        # Children whose parent is not here (deleted here, pending) are dropped with it.
-        if table.fk is not None and remote:
-            parent = {"user_id": USERS, "session_id": SESSIONS, "performance_id": PERFORMANCES}
-            wanted = sorted({r[table.fk] for r in remote}, key=str)
-            present = _existing_ids(s, parent[table.fk].table, wanted)
-            remote = [r for r in remote if r[table.fk] in present]
-        ids = [r["id"] for r in remote]
-        t = table.table
-        local: dict[uuid.UUID, dict[str, Any]] = {}
-        for part in _chunks(ids):
-            for row in _rows(s, select(*[t.c[c] for c in table.columns]).where(t.c.id.in_(part))):
-                local[row["id"]] = row
+        if pending_deleted:
+            remote = [r for r in remote if r["id"] not in pending_deleted]
+            # Children whose parent was deleted here (pending) go with it.
+            if table.fk is not None and remote:
+                parent = {"user_id": USERS, "session_id": SESSIONS, "performance_id": PERFORMANCES}
+                wanted = sorted({r[table.fk] for r in remote}, key=str)
+                present = _existing_ids(s, parent[table.fk].table, wanted)
+                remote = [r for r in remote if r[table.fk] in present]
+        mine = {r["id"]: r for r in local_pending(s, table, uid)}
         apply: list[dict[str, Any]] = []
         for r in remote:
-            mine = local.get(r["id"])
-            if mine is not None and mine["usn"] == -1:
-                if not server_wins(table, mine, r):
+            here = mine.get(r["id"])
+            if here is not None:
+                if not server_wins(table, here, r):
                     run.result.conflicts_won_here += 1
                     continue
-                if digest(table, mine) != digest(table, r):
+                if digest(table, here) != digest(table, r):
                     run.result.conflicts_won_there += 1
             apply.append(r)
-        if table in (SESSIONS, PERFORMANCES, ANALYSES):
+        watched = run.recompute and table in (SESSIONS, PERFORMANCES, ANALYSES)
+        if watched:
             # Progress of the periods these rows were in before and are in now.
             run.touched_starts.extend(_session_starts_of(s, table, [r["id"] for r in apply]))
         _upsert_local(s, table, apply)
-        if table in (SESSIONS, PERFORMANCES, ANALYSES):
+        if watched:
             run.touched_starts.extend(_session_starts_of(s, table, [r["id"] for r in apply]))
         # A row live again on the server (a progress period filled again) ends its tombstone.
-        for part in _chunks([r["id"] for r in apply]):
+        revived = [r["id"] for r in apply if r["id"] in synced_deleted]
+        for part in _chunks(revived):
             s.execute(delete(Tombstone).where(Tombstone.row_id.in_(part), Tombstone.usn != -1))
         run.result.pulled[table.name] += len(apply)
         run.tell(f"receiving {table.name}", len(remote), len(remote))
@@ -511,7 +525,8 @@ def _apply_tombstones(run: _Run, tombs: list[dict[str, Any]]) -> None:
         ids = by_table.get(table.name, [])
         if not ids or table is USERS:
             continue
-        run.touched_starts.extend(_session_starts_of(s, table, ids))
+        if run.recompute:
+            run.touched_starts.extend(_session_starts_of(s, table, ids))
         t = table.table
         for part in _chunks(ids):
             gone = s.connection().execute(delete(t).where(t.c.id.in_(part)))
@@ -523,7 +538,7 @@ def _apply_tombstones(run: _Run, tombs: list[dict[str, Any]]) -> None:
 
 
 def _recompute_progress(run: _Run) -> None:
-    if not run.touched_starts:
+    if not run.recompute or not run.touched_starts:
         return
     if len(run.touched_starts) > REBUILD_PROGRESS_OVER:
         progress.rebuild_user(run.s, run.user_id)
