@@ -30,3 +30,28 @@ def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     monkeypatch.setenv("ETUDE_DATA_DIR", str(data))
     monkeypatch.delenv("ETUDE_DB_URL", raising=False)
     return data
+
+
+@pytest.fixture
+def sync_server():
+    """A teacher's server set up by storage.sync.server on the test PostgreSQL, in a schema and
+    with a role prefix of its own (tests/sync/conftest.py)."""
+    from tests.sync.conftest import make_server
+
+    yield from make_server()
+
+
+@pytest.fixture
+def memory_keyring():
+    """The process's keyring replaced by tests.sync.helpers.MemoryKeyring for the test."""
+    import keyring
+
+    from tests.sync.helpers import MemoryKeyring
+
+    previous = keyring.get_keyring()
+    ring = MemoryKeyring()
+    keyring.set_keyring(ring)
+    try:
+        yield ring
+    finally:
+        keyring.set_keyring(previous)

@@ -35,6 +35,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -377,26 +378,41 @@ def sync(
     SyncError subclass, after rolling both sides back, on any failure: nothing is half-done.
     ``connection``: an open server connection to use (tests, benchmarks), else one is opened."""
     started = time.perf_counter()
-    link = get_link(db, user_id)
-    address = link_address(link)
-    conn = connection or connect(address, password)
     result = SyncResult()
+    with _both_sides(db, user_id, password, connection) as (s, conn, address):
+        run = _Run(s, conn, user_id, result, report)
+        last_usn = _begin(run, address)
+        _pull(run, last_usn)
+        _recompute_progress(run)
+        new_usn = _push(run)
+        _count_check(run)
+        try:
+            conn.commit()
+        except psycopg.Error as exc:
+            # The commit's outcome is unknown (connection cut): the local side stays pending,
+            # and the next sync pulls whatever did land and compares it equal.
+            raise explain(exc, address) from exc
+        _mark_synced(run, new_usn)
+        result.server_usn = new_usn
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+@contextmanager
+def _both_sides(
+    db: Database,
+    user_id: uuid.UUID,
+    password: str,
+    connection: psycopg.Connection[Any] | None,
+) -> Iterator[tuple[Session, psycopg.Connection[Any], ServerAddress]]:
+    """The local transaction (committed when the block ends) and the server connection (the
+    block commits it); on any error the server side is rolled back and a database or network
+    failure becomes a SyncError in plain words."""
+    address = link_address(get_link(db, user_id))
+    conn = connection or connect(address, password)
     try:
         with db.session() as s, s.begin():
-            run = _Run(s, conn, user_id, result, report)
-            last_usn = _begin(run, address)
-            _pull(run, last_usn)
-            _recompute_progress(run)
-            new_usn = _push(run)
-            _count_check(run)
-            try:
-                conn.commit()
-            except psycopg.Error as exc:
-                # The commit's outcome is unknown (connection cut): the local side stays
-                # pending, and the next sync pulls whatever did land and compares it equal.
-                raise explain(exc, address) from exc
-            _mark_synced(run, new_usn)
-            result.server_usn = new_usn
+            yield s, conn, address
     except psycopg.Error as exc:
         _rollback_quietly(conn)
         raise explain(exc, address) from exc
@@ -406,8 +422,6 @@ def sync(
     finally:
         if connection is None:
             conn.close()
-    result.seconds = time.perf_counter() - started
-    return result
 
 
 def _rollback_quietly(conn: psycopg.Connection[Any]) -> None:
@@ -649,45 +663,32 @@ def full_sync(
     computer's. Refused (FullSyncRefusedError, nothing written) when the side being copied holds
     no sessions and no progress while the other holds some."""
     started = time.perf_counter()
-    link = get_link(db, user_id)
-    address = link_address(link)
-    conn = connection or connect(address, password)
     result = SyncResult(full=direction)
-    try:
-        with db.session() as s, s.begin():
-            run = _Run(s, conn, user_id, result, None)
-            _begin(run, address)
-            here, there = local_counts(s, user_id), server_counts(conn, user_id)
-            practice_here = here[SESSIONS.name] + here[PROGRESS.name]
-            practice_there = there[SESSIONS.name] + there[PROGRESS.name]
-            if direction == "download" and practice_there == 0 and practice_here > 0:
-                raise FullSyncRefusedError(
-                    "the server holds no practice for this profile while this computer does: "
-                    "downloading would erase it here. Nothing was changed."
-                )
-            if direction == "upload" and practice_here == 0 and practice_there > 0:
-                raise FullSyncRefusedError(
-                    "this computer holds no practice for this profile while the server does: "
-                    "uploading would erase it there. Nothing was changed."
-                )
-            new_usn = _download_all(run) if direction == "download" else _upload_all(run)
-            _count_check(run)
-            conn.commit()
-            s.execute(
-                update(SyncLink)
-                .where(SyncLink.user_id == user_id)
-                .values(last_usn=new_usn, last_synced_at=utcnow(), last_error=None)
+    with _both_sides(db, user_id, password, connection) as (s, conn, address):
+        run = _Run(s, conn, user_id, result, None)
+        _begin(run, address)
+        here, there = local_counts(s, user_id), server_counts(conn, user_id)
+        practice_here = here[SESSIONS.name] + here[PROGRESS.name]
+        practice_there = there[SESSIONS.name] + there[PROGRESS.name]
+        if direction == "download" and practice_there == 0 and practice_here > 0:
+            raise FullSyncRefusedError(
+                "the server holds no practice for this profile while this computer does: "
+                "downloading would erase it here. Nothing was changed."
             )
-            result.server_usn = new_usn
-    except psycopg.Error as exc:
-        _rollback_quietly(conn)
-        raise explain(exc, address) from exc
-    except BaseException:
-        _rollback_quietly(conn)
-        raise
-    finally:
-        if connection is None:
-            conn.close()
+        if direction == "upload" and practice_here == 0 and practice_there > 0:
+            raise FullSyncRefusedError(
+                "this computer holds no practice for this profile while the server does: "
+                "uploading would erase it there. Nothing was changed."
+            )
+        new_usn = _download_all(run) if direction == "download" else _upload_all(run)
+        _count_check(run)
+        conn.commit()
+        s.execute(
+            update(SyncLink)
+            .where(SyncLink.user_id == user_id)
+            .values(last_usn=new_usn, last_synced_at=utcnow(), last_error=None)
+        )
+        result.server_usn = new_usn
     result.seconds = time.perf_counter() - started
     return result
 

@@ -4,35 +4,17 @@ and "offline" in plain words when the server cannot be reached."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-import keyring
 import pytest
 
 from storage.sessions import create_session, end_session
-from tests.sync.conftest import SyncServer, make_server
+from tests.sync.conftest import SyncServer
 from tests.sync.helpers import T0, MemoryKeyring, owner_rows, practise
 from tests.sync.proxy import Proxy
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def sync_server() -> Iterator[SyncServer]:
-    yield from make_server()
-
-
-@pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    ring = MemoryKeyring()
-    keyring.set_keyring(ring)
-    try:
-        yield ring
-    finally:
-        keyring.set_keyring(previous)
 
 
 def test_link_sync_after_a_session_and_offline_status(

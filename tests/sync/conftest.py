@@ -85,11 +85,6 @@ def make_server() -> Iterator[SyncServer]:
 
 
 @pytest.fixture
-def sync_server() -> Iterator[SyncServer]:
-    yield from make_server()
-
-
-@pytest.fixture
 def local_url(tmp_path: Path):
     def make(name: str) -> str:
         return f"sqlite:///{(tmp_path / name / 'etude.db').as_posix()}"

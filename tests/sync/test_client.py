@@ -24,17 +24,6 @@ pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
-def memory_keyring() -> Iterator[MemoryKeyring]:
-    previous = keyring.get_keyring()
-    ring = MemoryKeyring()
-    keyring.set_keyring(ring)
-    try:
-        yield ring
-    finally:
-        keyring.set_keyring(previous)
-
-
-@pytest.fixture
 def no_keyring() -> Iterator[None]:
     previous = keyring.get_keyring()
     keyring.set_keyring(keyring.backends.fail.Keyring())

@@ -48,6 +48,15 @@ def two_computers(sync_server: SyncServer, local_url: Any):
         two.dispose()
 
 
+def _linked_with_practice(srv: SyncServer, db: Database, pw: str) -> uuid.UUID:
+    """Ann's profile on ``db`` with one session of practice, linked to her account."""
+    with db.transaction() as s:
+        ann = create_profile(s, "Ann").id
+    practise(db, ann, T0)
+    link.link_profile(db, srv.address("Ann"), pw, profile_id=ann)
+    return ann
+
+
 def _everywhere_equal(srv: SyncServer, uid: uuid.UUID, *computers: Database) -> dict[str, Any]:
     truth = owner_rows(srv.url, srv.prefix, uid)
     for i, db in enumerate(computers):
@@ -113,10 +122,7 @@ def test_two_computers_and_a_teacher_converge(two_computers: Any) -> None:
 def test_a_second_computer_with_its_own_history_merges(two_computers: Any) -> None:
     srv, one, two = two_computers
     pw = srv.accounts["Ann"].password
-    with one.transaction() as s:
-        ann = create_profile(s, "Ann").id
-    practise(one, ann, T0)
-    link.link_profile(one, srv.address("Ann"), pw, profile_id=ann)
+    ann = _linked_with_practice(srv, one, pw)
     sync(one, ann, pw)
     with two.transaction() as s:
         laptop = create_profile(s, "Ann on the laptop").id
@@ -136,10 +142,7 @@ def test_a_second_computer_with_its_own_history_merges(two_computers: Any) -> No
 def test_sync_is_refused_at_another_schema_revision(two_computers: Any) -> None:
     srv, one, _ = two_computers
     pw = srv.accounts["Ann"].password
-    with one.transaction() as s:
-        ann = create_profile(s, "Ann").id
-    practise(one, ann, T0)
-    link.link_profile(one, srv.address("Ann"), pw, profile_id=ann)
+    ann = _linked_with_practice(srv, one, pw)
     before = local_rows(one, ann)
     with srv.admin() as admin:
         admin.execute("UPDATE alembic_version SET version_num = '9999_newer'")
@@ -157,10 +160,7 @@ def test_full_sync_never_lets_an_empty_side_overwrite_data(two_computers: Any) -
 
     srv, one, two = two_computers
     pw = srv.accounts["Ann"].password
-    with one.transaction() as s:
-        ann = create_profile(s, "Ann").id
-    practise(one, ann, T0)
-    link.link_profile(one, srv.address("Ann"), pw, profile_id=ann)
+    ann = _linked_with_practice(srv, one, pw)
     # The server is empty: downloading would erase computer one's practice.
     with pytest.raises(FullSyncRefusedError):
         full_sync(one, ann, pw, "download")
