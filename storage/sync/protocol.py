@@ -42,7 +42,7 @@ from typing import Any, Literal
 
 import psycopg
 from psycopg import sql
-from sqlalchemy import Table, delete, func, select, update
+from sqlalchemy import Table, delete, exists, func, select, update
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
@@ -165,17 +165,23 @@ def server_wins(table: SyncedTable, local: dict[str, Any], remote: dict[str, Any
 
 
 def owned_by(table: SyncedTable, user_id: uuid.UUID) -> Any:
-    """SQLAlchemy condition: a row of ``table`` belongs to profile ``user_id``."""
+    """SQLAlchemy condition: a row of ``table`` belongs to profile ``user_id``. Takes and
+    analyses look their parents up by primary key (correlated EXISTS), so with ``usn = -1`` a
+    query costs the pending rows, not the profile's whole history."""
     t = table.table
     if table.owner == "self":
         return t.c.id == user_id
     if table.owner == "user":
         return t.c.user_id == user_id
-    sessions = select(RealtimeSession.id).where(RealtimeSession.user_id == user_id)
+    sessions = RealtimeSession.__table__
     if table.owner == "session":
-        return t.c.session_id.in_(sessions)
-    perfs = select(Performance.id).where(Performance.session_id.in_(sessions))
-    return t.c.performance_id.in_(perfs)
+        return exists().where(sessions.c.id == t.c.session_id, sessions.c.user_id == user_id)
+    perfs = Performance.__table__
+    return exists().where(
+        perfs.c.id == t.c.performance_id,
+        sessions.c.id == perfs.c.session_id,
+        sessions.c.user_id == user_id,
+    )
 
 
 def _rows(s: Session, stmt: Any) -> list[dict[str, Any]]:
@@ -566,7 +572,8 @@ def _push(run: _Run) -> int:
     s, conn, uid = run.s, run.conn, run.user_id
     # A row created again after its deletion (a progress period that filled again) is live:
     # its pending tombstone is obsolete.
-    for table in DATA_TABLES:
+    has_pending_tombstones = _has_pending(s, TOMBSTONES, uid)
+    for table in DATA_TABLES if has_pending_tombstones else ():
         t = table.table
         s.execute(
             delete(Tombstone).where(
