@@ -32,6 +32,21 @@ def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: py
     return data
 
 
+@pytest.fixture(autouse=True)
+def _no_os_keyring():
+    """Never write to the developer's real keyring from a test: tests see no keyring unless
+    they ask for ``memory_keyring``."""
+    import keyring
+    import keyring.backends.fail
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+    try:
+        yield
+    finally:
+        keyring.set_keyring(previous)
+
+
 @pytest.fixture
 def sync_server():
     """A teacher's server set up by storage.sync.server on the test PostgreSQL, in a schema and
