@@ -367,7 +367,7 @@ def main(argv: list[str] | None = None) -> int:
                 v = inc[key]
                 print(
                     f"   {label:<34} p50 {pct(v, 0.5):6.1f} ms   p95 {pct(v, 0.95):6.1f} ms"
-                    f"   ({pct(v, 0.95) / rt:.0f} round trips)   goal p95 <= 300 ms"
+                    f"   (p95 = {pct(v, 0.95) / rt:.0f}x a bare round trip)   goal p95 <= 300 ms"
                 )
             print("\n3. bytes on the wire per take (one session of 3 takes)")
             print(f"   without audio  {inc['bytes_per_take'] / 1e3:8.1f} kB")
