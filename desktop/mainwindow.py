@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # each is loaded when first used, after the window is on scre
     from desktop.progress_window import ProgressWindow
     from desktop.settings import Preferences
     from desktop.settings_dialog import SettingsDialog
+    from desktop.sync_panel import SyncDialog
     from storage.records import Profile
 
 
@@ -89,10 +90,12 @@ class MainWindow(QMainWindow):
         self.act_export = bar.addAction("Export CSV…", self.open_export)
         self.act_analyse = bar.addAction("Analyse a recording…", self._analyse_dialog)
         self.act_settings = bar.addAction("Settings…", self.open_settings)
+        self.act_sync = bar.addAction("Sync…", self.open_sync)
 
         menu = self.menuBar().addMenu("&File")
         menu.addAction(self.act_analyse)
         menu.addAction(self.act_export)
+        menu.addAction(self.act_sync)
         menu.addSeparator()
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -104,6 +107,7 @@ class MainWindow(QMainWindow):
 
         self.busy = QLabel("")
         self.statusBar().addPermanentWidget(self.busy)
+        self._wire_sync(ctx)
         self.statusBar().showMessage(f"Database: {_short_url(ctx.db_url)}")
         ctx.db.busy_changed.connect(lambda b: self.busy.setText("saving…" if b else ""))
         ctx.db.op_failed.connect(
@@ -116,6 +120,32 @@ class MainWindow(QMainWindow):
         from desktop.theme import ThemeFollower
 
         self.theme_follower = ThemeFollower(ctx.prefs.theme)
+
+    # -- sync --------------------------------------------------------------------------------
+
+    def _wire_sync(self, ctx: AppContext) -> None:
+        from desktop.sync_panel import SyncController, SyncStatusLabel
+
+        self.sync_dialog: SyncDialog | None = None
+        self.sync = SyncController(ctx, self)
+        self.sync_status = SyncStatusLabel(self.sync)
+        self.statusBar().addPermanentWidget(self.sync_status)
+        self.sync_status.clicked.connect(self.open_sync)
+        ctx.events.profile_changed.connect(lambda _p: self.sync.refresh())
+        ctx.events.take_saved.connect(lambda _t: self.sync.refresh())
+        # Background sync once a session has ended (and is saved), never during practice.
+        self.practice.practice_stopped.connect(lambda _s: self.sync.sync_now(background=True))
+
+    def open_sync(self) -> SyncDialog:
+        from desktop.sync_panel import SyncDialog
+
+        if self.sync_dialog is None:
+            self.sync_dialog = SyncDialog(self.sync, self)
+        else:
+            self.sync.refresh()
+        self.sync_dialog.show()
+        self.sync_dialog.raise_()
+        return self.sync_dialog
 
     # -- profiles ----------------------------------------------------------------------------
 
@@ -326,6 +356,8 @@ class MainWindow(QMainWindow):
         # recorded is lost (the window is going away: waiting here blocks no one).
         if not self.ctx.settle(CLOSE_WAIT_S):
             log.warning("closing with background work still running after %s s", CLOSE_WAIT_S)
+        # A sync in flight is rolled back on both sides if it is cut short; give it a moment.
+        self.sync.runner.wait_for_done(10_000)
         lock, self.data_folder_lock = self.data_folder_lock, None
         if lock is not None:
             lock.release()  # the next Etude started may now recover what this one left

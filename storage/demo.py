@@ -260,7 +260,7 @@ def create_demo(db: Session, days: int, timezone: str = "UTC", *, seed: int = 7)
     check_timezone("timezone", timezone)
     t0 = _time.perf_counter()
     for old in db.scalars(select(User).where(User.is_demo.is_(True))).all():
-        db.add(Tombstone(table_name="users", row_id=old.id))
+        db.add(Tombstone(table_name="users", row_id=old.id, user_id=old.id))
         db.delete(old)
     db.flush()
     taken = set(

@@ -16,14 +16,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     Dialect,
     Enum,
     Float,
     ForeignKey,
+    ForeignKeyConstraint,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -40,6 +43,7 @@ from sqlalchemy.types import TypeDecorator
 SESSION_STATUSES: tuple[str, ...] = ("active", "completed", "abandoned")
 DIFFICULTY_LEVELS: tuple[str, ...] = ("beginner", "intermediate", "advanced")
 PERIOD_TYPES: tuple[str, ...] = ("daily", "weekly", "monthly")
+ACCOUNT_KINDS: tuple[str, ...] = ("student", "teacher")
 
 # A fixed naming convention keeps constraint names identical on SQLite and PostgreSQL, which
 # batch-mode migrations on SQLite need to find constraints again.
@@ -97,8 +101,9 @@ class SyncMixin:
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
-    # -1 = pending sync; also applied by Core UPDATE statements through ``onupdate``.
-    usn: Mapped[int] = mapped_column(Integer, default=-1, onupdate=-1)
+    # -1 = pending sync; also applied by Core UPDATE statements through ``onupdate``. Indexed:
+    # a sync reads the rows changed since a given usn (server) or pending (-1, locally).
+    usn: Mapped[int] = mapped_column(Integer, default=-1, onupdate=-1, index=True)
 
 
 def _enum(values: tuple[str, ...], name: str) -> Enum:
@@ -113,7 +118,9 @@ class User(SyncMixin, Base):
     __tablename__ = "users"
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
-    display_name: Mapped[str] = mapped_column(String(255), unique=True)
+    # Unique among a computer's profiles (the service checks it), but not in the schema: a
+    # teacher's server holds every student's profile, and two students may share a name.
+    display_name: Mapped[str] = mapped_column(String(255))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     settings_json: Mapped[str] = mapped_column(Text, default="{}")
     # The generated profile ``etude demo`` replaces; never a student's, whatever its name.
@@ -176,6 +183,9 @@ class Performance(SyncMixin, Base):
     audio_format: Mapped[str | None] = mapped_column(String(32))
     notes: Mapped[str | None] = mapped_column(Text)
     recovered: Mapped[bool | None] = mapped_column(Boolean, default=False)
+    # SHA-256 (hex) of the take's audio file once it is known, so a teacher's server can hold the
+    # audio under its content hash (storage.sync.audio); None until then.
+    audio_sha256: Mapped[str | None] = mapped_column(String(64))
 
     session: Mapped[RealtimeSession] = relationship(back_populates="performances")
     analysis_results: Mapped[list[AnalysisResult]] = relationship(
@@ -259,7 +269,12 @@ class ProgressMetric(SyncMixin, Base):
 
 
 class Tombstone(Base):
-    """A deleted row, kept so a later sync can replay the deletion on the other side."""
+    """A deleted row, kept so a later sync can replay the deletion on the other side.
+
+    ``user_id`` is the profile the deleted row belonged to (no foreign key: the profile itself
+    may be the row deleted); a sync pushes only its own profile's tombstones, and a server's
+    row-level security shows each student only theirs. None on tombstones written before sync
+    existed, which no server ever needs."""
 
     __tablename__ = "tombstones"
 
@@ -267,7 +282,101 @@ class Tombstone(Base):
     table_name: Mapped[str] = mapped_column(String(64))
     row_id: Mapped[uuid.UUID] = mapped_column(Uuid, index=True)
     deleted_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
-    usn: Mapped[int] = mapped_column(Integer, default=-1)
+    usn: Mapped[int] = mapped_column(Integer, default=-1, index=True)
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, index=True)
+
+
+class SyncAccount(Base):
+    """Server side: one row per login role of a teacher's server (``etude server add-...``).
+
+    ``role_name`` is the PostgreSQL login role; ``kind`` is "student" or "teacher". A student's
+    ``user_id`` is the profile the account syncs (None until their first sync claims it; never
+    changed after), ``teacher_role`` their teacher's role, and ``usn`` the per-student update
+    counter that every sync of theirs bumps under a row lock, so pulls never skip a row. Empty
+    on a computer's local database."""
+
+    __tablename__ = "sync_accounts"
+
+    role_name: Mapped[str] = mapped_column(String(63), primary_key=True)
+    kind: Mapped[str] = mapped_column(_enum(ACCOUNT_KINDS, "account_kind"))
+    display_name: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, unique=True)
+    teacher_role: Mapped[str | None] = mapped_column(String(63), index=True)
+    usn: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class SyncLink(Base):
+    """Local side: a profile linked to an account on a teacher's server.
+
+    ``host``/``port``/``dbname``/``role_name`` say where and as whom (the password lives in the
+    OS keyring, never here); ``ca_cert_path`` is the teacher's root certificate for TLS
+    verify-full. ``last_usn`` is the server counter up to which this computer has pulled: it is
+    moved in the same local transaction as the rows it covers. Empty on a server."""
+
+    __tablename__ = "sync_links"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer, default=5432)
+    dbname: Mapped[str] = mapped_column(String(63))
+    role_name: Mapped[str] = mapped_column(String(63))
+    ca_cert_path: Mapped[str | None] = mapped_column(String(500))
+    upload_audio: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_usn: Mapped[int] = mapped_column(Integer, default=0)
+    last_synced_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AudioUpload(Base):
+    """Local side: audio (by SHA-256) that the server is known to hold complete for a profile,
+    so a sync does not ask the server about every old take again. Empty on a server."""
+
+    __tablename__ = "audio_uploads"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    uploaded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AudioBlob(Base):
+    """Server side: a take's audio file held under its content hash (SHA-256, hex) for one
+    student, uploaded in chunks of ``chunk_bytes``; ``complete`` once every chunk is in and the
+    whole hashes right. Empty on a computer's local database."""
+
+    __tablename__ = "audio_blobs"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    chunk_bytes: Mapped[int] = mapped_column(Integer)
+    audio_format: Mapped[str | None] = mapped_column(String(32))
+    complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class AudioChunk(Base):
+    """Server side: one chunk (``index`` from 0) of an :class:`AudioBlob`."""
+
+    __tablename__ = "audio_chunks"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    chunk_index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+    __table_args__ = (
+        ForeignKeyConstraint(
+            ["user_id", "sha256"],
+            ["audio_blobs.user_id", "audio_blobs.sha256"],
+            ondelete="CASCADE",
+        ),
+    )
 
 
 class EtudeMeta(Base):
@@ -278,6 +387,19 @@ class EtudeMeta(Base):
 
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     value: Mapped[str] = mapped_column(String(255))
+
+
+# The namespace of progress row ids (a fixed, random UUID). Never change it: migration 0002 and
+# every computer that syncs must derive the same id for the same period.
+PROGRESS_ID_NAMESPACE = uuid.UUID("6f1d2c9e-8a4b-4e57-9d3c-2b7e5f0a1c84")
+
+
+def progress_row_id(user_id: uuid.UUID, period_type: str, metric_date: datetime) -> uuid.UUID:
+    """The id of a profile's progress row for one period: derived from (user_id, period_type,
+    metric_date as UTC), so two computers that compute the same period write the same row and a
+    sync merges them instead of colliding on the (user, period, date) unique key."""
+    moment = metric_date.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return uuid.uuid5(PROGRESS_ID_NAMESPACE, f"{user_id}/{period_type}/{moment}")
 
 
 def id_in(column: Any, ids: list[uuid.UUID], dialect_name: str) -> Any:

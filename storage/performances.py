@@ -115,7 +115,7 @@ def delete_performance(db: Session, performance_id: uuid.UUID | str) -> None:
     """Delete a take and its analyses (tombstoned). The recording file is left alone."""
     row = performance_row(db, check_uuid("performance_id", performance_id))
     owner = session_row(db, row.session_id)
-    tombstone_performances(db, [row.id])
+    tombstone_performances(db, [row.id], owner.user_id)
     db.delete(row)
     db.flush()
     progress.recompute_for_sessions(db, owner.user_id, [owner.started_at])

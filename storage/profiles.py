@@ -121,7 +121,7 @@ def delete_profile(db: Session, user_id: uuid.UUID | str) -> None:
     """Delete a profile and (by cascade) everything it owns; a tombstone records the deletion.
     Recording files on disk are left alone."""
     user = user_row(db, user_id)
-    db.add(Tombstone(table_name="users", row_id=user.id))
+    db.add(Tombstone(table_name="users", row_id=user.id, user_id=user.id))
     # passive_deletes: the database's ON DELETE CASCADE removes the children, unloaded.
     db.delete(user)
     db.flush()

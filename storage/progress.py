@@ -53,6 +53,7 @@ from storage.models import (
     RealtimeSession,
     Tombstone,
     User,
+    progress_row_id,
     utcnow,
 )
 from storage.validation import check_moment, check_uuid
@@ -207,7 +208,7 @@ def rebuild_user(db: Session, user_id: uuid.UUID) -> int:
                 )
             )
             if row is not None:
-                db.add(Tombstone(table_name="progress_metrics", row_id=row.id))
+                db.add(Tombstone(table_name="progress_metrics", row_id=row.id, user_id=user.id))
                 db.delete(row)
     db.flush()
     return written
@@ -341,7 +342,7 @@ def _rollup(
         row = existing.get((ptype, metric_date))
         if acc.sessions == 0:
             if row is not None:
-                db.add(Tombstone(table_name="progress_metrics", row_id=row.id))
+                db.add(Tombstone(table_name="progress_metrics", row_id=row.id, user_id=user.id))
                 db.delete(row)
             continue
         prev = fast_acc(ptype, previous_period(start, ptype))
@@ -351,7 +352,7 @@ def _rollup(
         if row is None:
             new_rows.append(
                 {
-                    "id": uuid.uuid4(),
+                    "id": progress_row_id(user.id, ptype, metric_date),
                     "user_id": user.id,
                     "period_type": ptype,
                     "metric_date": metric_date,

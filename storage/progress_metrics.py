@@ -20,7 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from storage.errors import NotFoundError, ValidationError
-from storage.models import PERIOD_TYPES, ProgressMetric, User, utcnow
+from storage.models import PERIOD_TYPES, ProgressMetric, User, progress_row_id, utcnow
 from storage.records import ProgressRecord
 from storage.rows import expire_loaded, record_columns, select_record, user_row
 from storage.validation import (
@@ -84,7 +84,7 @@ def create_or_update_progress_metric(
     now = utcnow()
     values: dict[str, Any] = {f.name: None for f in dataclasses.fields(ProgressRecord)}
     values.update(
-        id=uuid.uuid4(),
+        id=progress_row_id(uid, period_type, metric_date),
         user_id=uid,
         metric_date=moment,
         period_type=period_type,

@@ -147,17 +147,18 @@ def performance_row(db: Session, performance_id: uuid.UUID) -> Performance:
     return row
 
 
-def tombstone_performances(db: Session, perf_ids: list[uuid.UUID]) -> None:
-    """Record the deletion of takes ``perf_ids`` and of their analyses, for a later sync."""
+def tombstone_performances(db: Session, perf_ids: list[uuid.UUID], user_id: uuid.UUID) -> None:
+    """Record the deletion of takes ``perf_ids`` of profile ``user_id`` and of their analyses,
+    for a later sync."""
     if not perf_ids:
         return
     analysis_ids = db.scalars(
         select(AnalysisResult.id).where(AnalysisResult.performance_id.in_(perf_ids))
     )
     for aid in analysis_ids:
-        db.add(Tombstone(table_name="analysis_results", row_id=aid))
+        db.add(Tombstone(table_name="analysis_results", row_id=aid, user_id=user_id))
     for pid in perf_ids:
-        db.add(Tombstone(table_name="performances", row_id=pid))
+        db.add(Tombstone(table_name="performances", row_id=pid, user_id=user_id))
 
 
 def opt_float(value: Any) -> float | None:

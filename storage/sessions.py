@@ -265,8 +265,8 @@ def delete_session(db: Session, session_id: uuid.UUID | str) -> None:
     row = session_row(db, check_uuid("session_id", session_id))
     user_id, started_at = row.user_id, row.started_at
     perf_ids = list(db.scalars(select(Performance.id).where(Performance.session_id == row.id)))
-    tombstone_performances(db, perf_ids)
-    db.add(Tombstone(table_name="realtime_sessions", row_id=row.id))
+    tombstone_performances(db, perf_ids, user_id)
+    db.add(Tombstone(table_name="realtime_sessions", row_id=row.id, user_id=user_id))
     db.delete(row)
     db.flush()
     progress.recompute_for_sessions(db, user_id, [started_at])

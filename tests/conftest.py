@@ -88,3 +88,43 @@ def fill_disk(folder: Path) -> Path:
                     raise
     assert os.statvfs(folder).f_bavail == 0
     return filler
+
+
+@pytest.fixture(autouse=True)
+def _no_os_keyring():
+    """Never write to the developer's real keyring from a test: tests see no keyring unless
+    they ask for ``memory_keyring``."""
+    import keyring
+    import keyring.backends.fail
+
+    previous = keyring.get_keyring()
+    keyring.set_keyring(keyring.backends.fail.Keyring())
+    try:
+        yield
+    finally:
+        keyring.set_keyring(previous)
+
+
+@pytest.fixture
+def sync_server():
+    """A teacher's server set up by storage.sync.server on the test PostgreSQL, in a schema and
+    with a role prefix of its own (tests/sync/conftest.py)."""
+    from tests.sync.conftest import make_server
+
+    yield from make_server()
+
+
+@pytest.fixture
+def memory_keyring():
+    """The process's keyring replaced by tests.sync.helpers.MemoryKeyring for the test."""
+    import keyring
+
+    from tests.sync.helpers import MemoryKeyring
+
+    previous = keyring.get_keyring()
+    ring = MemoryKeyring()
+    keyring.set_keyring(ring)
+    try:
+        yield ring
+    finally:
+        keyring.set_keyring(previous)

@@ -76,14 +76,15 @@ def recover_after_crash(
     repaired into ``<name>.recovered.<ext>`` and, when the session named in the file is known,
     stored as a Performance with ``recovered=True`` so History shows it.
 
-    On SQLite every active session is recovered. On a server other computers may be practising
-    right now, so only the sessions ``open_sessions`` names (started here, never ended) and the
-    sessions of repaired takes are. Call :func:`forget_settled` once this has committed."""
+    On SQLite every active session is recovered. On a server, or a SQLite database that syncs
+    with one, other computers may be practising right now, so only the sessions
+    ``open_sessions`` names (started here, never ended) and the sessions of repaired takes are.
+    Call :func:`forget_settled` once this has committed."""
     import soundfile as sf
     from sqlalchemy import select
 
     from audio.recorder import repair_partial_takes
-    from storage.models import RealtimeSession
+    from storage.models import RealtimeSession, SyncLink
     from storage.performances import create_performance
     from storage.recovery import recover_abandoned_sessions
 
@@ -136,7 +137,10 @@ def recover_after_crash(
     def note_failure(session_id: uuid.UUID, exc: Exception) -> None:
         failed.append((session_id, failure_reason(exc)))
 
-    if db.get_bind().dialect.name == "sqlite":
+    # A synced profile's database holds sessions pulled from its other computers, which may be
+    # practising right now: then only this computer's own are recovered, as on a server.
+    synced = db.scalar(select(SyncLink.user_id).limit(1)) is not None
+    if db.get_bind().dialect.name == "sqlite" and not synced:
         abandoned = recover_abandoned_sessions(db, on_failure=note_failure)
     else:
         abandoned = recover_abandoned_sessions(

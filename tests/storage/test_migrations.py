@@ -27,21 +27,21 @@ from storage.db import (
     run_alembic,
     stamped_version,
 )
-from storage.errors import DatabaseTooNewError, SchemaPendingError
+from storage.errors import DatabaseTooNewError, SchemaPendingError, ValidationError
 from storage.models import Base, UTCDateTime
-from storage.performances import create_performance
+from storage.performances import create_performance, get_session_performances
 from storage.profiles import create_profile, get_profile, list_profiles
 from storage.sessions import create_session, end_session
 
 T0 = datetime(2025, 3, 10, 18, 0, tzinfo=UTC)
-HEAD = head_revision()
+HEAD = head_revision()  # the newest revision shipped; the test revision below follows it
 
-NEXT_REVISION = f'''"""test only: a later schema"""
+NEXT_REVISION = '''"""test only: a later schema"""
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002_test_goal"
-down_revision = "{HEAD}"
+revision = "9999_test_goal"
+down_revision = "%s"
 branch_labels = None
 depends_on = None
 
@@ -67,7 +67,7 @@ def newer_scripts(tmp_path: Path) -> Path:
         shutil.copy(src / name, dst / name)
     for f in (src / "versions").glob("*.py"):
         shutil.copy(f, dst / "versions" / f.name)
-    (dst / "versions" / "0002_test_goal.py").write_text(NEXT_REVISION)
+    (dst / "versions" / "9999_test_goal.py").write_text(NEXT_REVISION % HEAD)
     return dst
 
 
@@ -121,9 +121,9 @@ def test_later_revision_round_trip_keeps_data(backend_url: str, newer_scripts: P
     try:
         _seed(db)
         for action, target in (
-            ("upgrade", "0002_test_goal"),
+            ("upgrade", "9999_test_goal"),
             ("downgrade", HEAD),
-            ("upgrade", "0002_test_goal"),
+            ("upgrade", "9999_test_goal"),
         ):
             run_alembic(db.engine, action, target, newer_scripts)
             assert _count(db, "users") == 1
@@ -233,7 +233,7 @@ def test_backup_is_made_only_when_a_migration_is_pending(
         assert backup is not None and backup.exists()
         assert backup.name.startswith(f"etude.db.bak-{HEAD}-")
         with newer.engine.connect() as conn:
-            assert MigrationContext.configure(conn).get_current_revision() == "0002_test_goal"
+            assert MigrationContext.configure(conn).get_current_revision() == "9999_test_goal"
     finally:
         newer.dispose()
     with sqlite3.connect(backup) as old:
@@ -258,7 +258,7 @@ def test_newer_sqlite_database_is_refused_untouched(tmp_path: Path, newer_script
     with pytest.raises(DatabaseTooNewError) as info:
         open_database(url)
     message = str(info.value)
-    assert "0002_test_goal" in message and "Etude 9.9.9" in message and "not touched" in message
+    assert "9999_test_goal" in message and "Etude 9.9.9" in message and "not touched" in message
     assert _sha(path) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == listing  # no backup, nothing new
 
@@ -275,7 +275,7 @@ def test_newer_postgres_database_is_refused_by_db_upgrade(
     assert len(err) == 1 and "newer than this Etude" in err[0]
     engine = make_engine(pg_url)
     with engine.connect() as conn:
-        assert MigrationContext.configure(conn).get_current_revision() == "0002_test_goal"
+        assert MigrationContext.configure(conn).get_current_revision() == "9999_test_goal"
     engine.dispose()
 
 
@@ -335,3 +335,81 @@ def test_a_server_is_only_migrated_by_db_upgrade(
     engine.dispose()
     assert main(["db", "upgrade", "--db", pg_url]) == 0
     open_database(pg_url).dispose()  # now current: opens without migrating
+
+
+def test_a_database_of_the_first_revision_with_data_upgrades(backend_url: str) -> None:
+    """A database written before sync existed (revision 0001) keeps every row; its progress rows
+    get their derived ids, two profiles may now share a name, and old tombstones have no owner."""
+    import uuid
+
+    from storage.models import progress_row_id
+
+    engine = make_engine(backend_url)
+    run_alembic(engine, "upgrade", "0001_initial")
+    uid, sid, pid, old_progress_id, tomb = (uuid.uuid4() for _ in range(5))
+    day = datetime(2025, 3, 9, 23, 0, tzinfo=UTC)
+    naive = backend_url.startswith("sqlite")
+
+    def moment(value: datetime) -> datetime:
+        return value.replace(tzinfo=None) if naive else value
+
+    def key(value: uuid.UUID) -> uuid.UUID | str:
+        return value.hex if naive else value  # how the Uuid type stores it on SQLite
+
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO users (id, display_name, timezone, settings_json, created_at,"
+                " updated_at, usn) VALUES (:id, 'Old', 'Europe/Paris', '{}', :t, :t, -1)"
+            ),
+            {"id": key(uid), "t": moment(T0)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO realtime_sessions (id, user_id, started_at, chunks_processed,"
+                " status, created_at, updated_at, usn) VALUES (:id, :u, :t, 0, 'completed', :t,"
+                " :t, -1)"
+            ),
+            {"id": key(sid), "u": key(uid), "t": moment(T0)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO performances (id, session_id, recording_started_at,"
+                " recording_duration, sample_rate, created_at, updated_at, usn) VALUES (:id, :s,"
+                " :t, 12.5, 44100, :t, :t, -1)"
+            ),
+            {"id": key(pid), "s": key(sid), "t": moment(T0)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO progress_metrics (id, user_id, metric_date, period_type,"
+                " total_sessions, total_practice_time_seconds, created_at, updated_at, usn)"
+                " VALUES (:id, :u, :d, 'daily', 1, 60, :t, :t, -1)"
+            ),
+            {"id": key(old_progress_id), "u": key(uid), "d": moment(day), "t": moment(T0)},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO tombstones (id, table_name, row_id, deleted_at, usn)"
+                " VALUES (:id, 'performances', :r, :t, -1)"
+            ),
+            {"id": key(tomb), "r": key(uuid.uuid4()), "t": moment(T0)},
+        )
+    engine.dispose()
+    db = open_database(backend_url, migrate_schema=True)
+    try:
+        with db.engine.connect() as conn:
+            assert MigrationContext.configure(conn).get_current_revision() == HEAD
+            ids = conn.execute(text("SELECT id FROM progress_metrics")).scalars().all()
+            assert [uuid.UUID(str(i)) for i in ids] == [progress_row_id(uid, "daily", day)]
+            owner = conn.execute(text("SELECT user_id FROM tombstones")).scalar_one()
+            assert owner is None
+        assert _count(db, "performances") == 1 and _count(db, "realtime_sessions") == 1
+        with db.transaction() as s:
+            assert get_profile(s, uid).display_name == "Old"
+            assert len(get_session_performances(s, sid)) == 1
+            # Profile names stay unique on one computer, through the service.
+            with pytest.raises(ValidationError, match="unique"):
+                create_profile(s, "Old")
+    finally:
+        db.dispose()
