@@ -36,6 +36,8 @@ Figures per condition (pooled over the condition's clips; "etude/aubio"):
   note's sound counted to 0.1 s after its note-off, its release), as a share of reported notes.
 * note F1 (onset 50 ms, pitch 50 cents, offsets ignored), onset F1 (50 ms), note count error
   (|reported - played| / played, mean over clips).
+* A clip on which Etude raises an exception is counted as reporting nothing, and named
+  ("crashed").
 * |pa-t|, cents, rhy-t, rhy-r: |metric - truth| for pitch_accuracy, avg_pitch_deviation_cents,
   rhythm_accuracy with the target tempo and with the reference (truth = the same scoring on the
   played notes). A take whose score is null (not measurable) is left out of these and counted
@@ -331,7 +333,7 @@ SCORE_COLUMNS = (("|pa-t|", "pa"), ("cents", "cents"), ("rhy-t", "rhy_t"), ("rhy
 def pooled(rows: list[dict[str, float]]) -> dict[str, float]:
     """One row's figures from its clips: raw pitch over all their frames, phantoms over all
     reported notes, the rest as means over clips."""
-    out: dict[str, float] = {}
+    out: dict[str, float] = {"crashed": sum(r.get("crashed", 0) for r in rows)}
     frames = sum(r["frames"] for r in rows)
     out["raw_pitch"] = sum(r["raw_pitch"] * r["frames"] for r in rows) / max(1, frames)
     reported = sum(r["reported"] for r in rows)
@@ -386,7 +388,8 @@ def print_table(title: str, by_cond: dict[str, dict[str, list[dict[str, float]]]
             f"{e[k]:6.1f}" if k == "cents" else f"{e[k]:6.3f}" for _, k in SCORE_COLUMNS
         )
         na = sum(int(e[k + "_na"]) for _, k in SCORE_COLUMNS)
-        print(f"{cond:10s} " + " ".join(f"{c:>13s}" for c in cells) + f"  {scores}  {na:3d}")
+        crash = f"  {int(e['crashed'])} crashed" if e["crashed"] else ""
+        print(f"{cond:10s} " + " ".join(f"{c:>13s}" for c in cells) + f"  {scores}  {na:3d}{crash}")
         if cond == "all":
             for k, target in TARGETS.items():
                 if not math.isnan(e[k]) and not _met(k, e[k], target):
@@ -416,10 +419,20 @@ def run_corpus(
         ref = load_reference(p.truth.ref_path) if p.truth.ref_path else None
         for cond in conds:
             x = clip_audio(p, cond)
-            notes, onsets, t, f, cpu = acc.run_etude(x)
+            try:
+                notes, onsets, t, f, cpu = acc.run_etude(x)
+            except Exception as exc:  # a crash is a finding: counted, shown, run goes on
+                print(f"  CRASH {p.name} {cond}: {exc!r}", flush=True)
+                notes, onsets, cpu = [], [], 0.0
+                t = np.arange(0.0, x.size / SR, acc.HOP / SR)
+                f = np.zeros_like(t)
+                crashed = True
+            else:
+                crashed = False
             audio_s += x.size / SR
             cpu_s += cpu
             e = evaluate(p.truth, notes, onsets, t, f, ref)
+            e["crashed"] = crashed
             bn, bo, bt, bf = acc.run_baseline(x)
             b = evaluate(p.truth, bn, bo, bt, bf, ref)
             by_cond[cond]["etude"].append(e)
