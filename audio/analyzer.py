@@ -16,6 +16,7 @@ from typing import overload
 import numpy as np
 import numpy.typing as npt
 
+from audio.frontend import FrontEnd
 from audio.notes import NoteTracker, TrackerEvent
 from audio.pitch import FrameAnalyzer, hz_to_midi
 from audio.records import Note, Onset, PitchFrame, Record
@@ -199,6 +200,11 @@ class StreamAnalyzer:
         factor = decimation_factor(sample_rate)
         self._decimator = Decimator(factor) if factor > 1 else None
         self.analysis_rate = sample_rate // factor
+        self._front = FrontEnd(
+            self.analysis_rate,
+            settings.hop_samples,
+            settings.buf_samples // 2 // settings.hop_samples,
+        )
         self._frames_an = FrameAnalyzer(
             self.analysis_rate, settings.hop_samples, settings.buf_samples
         )
@@ -238,8 +244,13 @@ class StreamAnalyzer:
             hop = hop.astype(np.float32)
         if self._decimator is not None:
             hop = self._decimator.process(hop)
+        hop = self._front.process(hop)
         frames_an = self._frames_an
+        frames_an.remove_low = self._front.low_background
         m = frames_an.process(hop)
+        if m.voiced and self._front.is_background_pitch(m.f0_hz):
+            m.voiced = False
+            m.f0_hz = 0.0
         end_s = frames_an.samples_fed / self.analysis_rate - self._filter_s
         t_s = max(0.0, end_s - self._frames_an.delay_s)
         level_t = end_s - 0.5 * self._hop_s

@@ -61,6 +61,7 @@ from audio.records import Note, Onset
 from audio.reference import Reference, load_reference
 from audio.scoring import score_take
 from audio.settings import AnalysisSettings
+from tests.audio import signals
 from tests.audio.gm import SF2, render
 from tests.bench import accuracy as acc
 
@@ -106,8 +107,8 @@ def _db(level_db: float) -> float:
 
 
 def hum(n: int, f0_hz: float, gains: dict[int, float], level_db: float, seed: int) -> np.ndarray:
-    """Mains hum: harmonics ``gains`` (number -> relative amplitude) of ``f0_hz``, whose
-    frequency drifts slowly by +-0.03 Hz, scaled to ``level_db`` dBFS RMS."""
+    """Harmonics ``gains`` (number -> relative amplitude) of ``f0_hz`` drifting slowly by
+    +-0.03 Hz, scaled to ``level_db`` dBFS RMS (the laptop's fan tone)."""
     rng = np.random.default_rng(seed)
     t = np.arange(n) / SR
     drift = 0.03 * np.sin(2 * np.pi * 0.05 * t + rng.uniform(0, 2 * np.pi))
@@ -145,38 +146,24 @@ def cond_noise(x: np.ndarray, p: Piece) -> np.ndarray:
 
 
 HUM_LEVELS_DB = (-40.0, -34.0, -28.0)
-HUM50 = {h: 1.0 / h for h in range(1, 9)}
-HUM60 = {1: 1.0, 3: 0.6, 5: 0.4, 7: 0.3, 9: 0.2, 11: 0.15}
 
 
 def cond_hum50(x: np.ndarray, p: Piece) -> np.ndarray:
     level = HUM_LEVELS_DB[p.index % len(HUM_LEVELS_DB)]
-    return x + hum(x.size, 50.0, HUM50, level, p.seed)
+    return x + signals.mains_hum(x.size / SR, 50.0, level, seed=p.seed)[: x.size]
 
 
 def cond_hum60(x: np.ndarray, p: Piece) -> np.ndarray:
     level = HUM_LEVELS_DB[(p.index + 1) % len(HUM_LEVELS_DB)]
-    return x + hum(x.size, 60.0, HUM60, level, p.seed + 1)
+    return x + signals.mains_hum(x.size / SR, 60.0, level, odd_only=True, seed=p.seed + 1)[: x.size]
 
 
 RUMBLE_LEVELS_DB = (-36.0, -30.0, -24.0)
 
 
 def cond_rumble(x: np.ndarray, p: Piece) -> np.ndarray:
-    rng = np.random.default_rng(p.seed + 2)
-    sos = sps.butter(4, 40.0, "low", fs=SR, output="sos")
-    r = sps.sosfilt(sos, rng.standard_normal(x.size + SR))[SR:]
     level = RUMBLE_LEVELS_DB[p.index % len(RUMBLE_LEVELS_DB)]
-    r *= _db(level) / float(np.sqrt(np.mean(r**2)))
-    t = rng.uniform(0.5, 3.0)
-    while t < x.size / SR - 0.2:
-        f = rng.uniform(12.0, 25.0)
-        m = int(SR / f)
-        a = int(t * SR)
-        bump = 0.15 * np.sin(2 * np.pi * np.arange(m) / m) * np.hanning(m)
-        r[a : a + m] += bump[: r.size - a]
-        t += rng.uniform(2.0, 4.0)
-    return x + r
+    return x + signals.rumble(x.size / SR, level, seed=p.seed + 2)
 
 
 def cond_laptop(x: np.ndarray, p: Piece) -> np.ndarray:
