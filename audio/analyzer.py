@@ -17,6 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from audio.frontend import FrontEnd
+from audio.inputcheck import InputCheck, InputMeter, MeterMark, assess
 from audio.notes import NoteTracker, TrackerEvent
 from audio.pitch import FrameAnalyzer, hz_to_midi
 from audio.records import Note, Onset, PitchFrame, Record
@@ -214,6 +215,8 @@ class StreamAnalyzer:
         self.delay_s: float = self._frames_an.delay_s + self._filter_s
         self._hop_s = settings.hop_samples / self.analysis_rate
         self._tracker = NoteTracker(self._hop_s, settings.buf_samples / self.analysis_rate)
+        # What the input check reads: level, clipping and background, hop by hop.
+        self.input_meter = InputMeter(self._hop_s)
         self._follower = _Follower(reference) if reference is not None else None
         self.reference = reference
         self.notes: list[Note] = []
@@ -242,6 +245,7 @@ class StreamAnalyzer:
             raise ValueError(f"hop must be {self.hop_samples} samples, got shape {hop.shape}")
         if hop.dtype != np.float32:
             hop = hop.astype(np.float32)
+        raw = hop
         if self._decimator is not None:
             hop = self._decimator.process(hop)
         hop = self._front.process(hop)
@@ -258,6 +262,7 @@ class StreamAnalyzer:
         if onset_t is not None and self._filter_s:
             onset_t = max(0.0, onset_t - self._filter_s)
         f0, periodicity, level_db = m.f0_hz, m.periodicity, m.level_db
+        self.input_meter.push(raw, level_db)
         midi: float | None = None
         target: int | None = None
         cents: float | None = None
@@ -284,6 +289,14 @@ class StreamAnalyzer:
         if events:
             self._publish(events, capture_time_s, out)
         return out
+
+    def input_check(self, since: MeterMark | None = None, recent: bool = False) -> InputCheck:
+        """What the input was like: over the whole stream, after ``since`` (a mark from
+        ``input_meter.mark()``, e.g. where a take began), or with ``recent`` over the last
+        few seconds (the live notice). Hum and rumble are what the front end finds now."""
+        counts = self.input_meter.recent() if recent else self.input_meter.counts_since(since)
+        hum = self._front.hum
+        return assess(counts, hum.mains_hz, hum.level_db, self._front.rumble)
 
     def finish(self, capture_time_s: float) -> list[Record]:
         """End of stream: return the Onset/Note records of the note still sounding, if any."""

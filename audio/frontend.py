@@ -56,6 +56,10 @@ class HighpassParams:
     # the band, Hz
     rumble_from_hz: float = 12.0
     rumble_to_hz: float = 30.0
+    # ... holding per hertz this much more than ``above_band_hz`` (broadband noise holds as
+    # much everywhere), dB
+    rumble_excess_db: float = 15.0
+    above_band_hz: tuple[float, float] = (150.0, 400.0)
     # hops over which the filter fades in or out (no click)
     fade_hops: int = 4
 
@@ -231,6 +235,11 @@ class HumDetector:
         self._low_hz = (background.low_band_from_hz, background.low_band_hz)
         self._rumble_hz = (highpass.rumble_from_hz, highpass.rumble_to_hz)
         self._rumble: deque[float] = deque(maxlen=keep)
+        # the same density higher up, to tell rumble from broadband noise (which has as much
+        # under 30 Hz per hertz as anywhere)
+        self._above_hz = highpass.above_band_hz
+        self._above: deque[float] = deque(maxlen=keep)
+        self._excess = 10.0 ** (highpass.rumble_excess_db / 10.0)
         self._rumble_blocks = max(1, min(keep, math.ceil(highpass.rumble_onset_s / block_s)))
         self._low_band: deque[float] = deque(
             maxlen=max(1, math.ceil(background.low_floor_s / block_s))
@@ -301,10 +310,13 @@ class HumDetector:
         for (lo_hz, hi_hz), out in (
             (self._low_hz, self._low_band),
             (self._rumble_hz, self._rumble),
+            (self._above_hz, self._above),
         ):
             bins = np.arange(max(1, math.ceil(lo_hz / bin_hz)), int(hi_hz / bin_hz) + 1)
             if bins.size:
                 out.append(float(np.median(spec[bins])) * bins.size * to_ms)
+            else:
+                out.append(0.0)
 
     def _measure(self) -> None:
         p = self.params
@@ -333,7 +345,13 @@ class HumDetector:
         None before the first."""
         if not self._rumble:
             return None
-        return _db(min(list(self._rumble)[-self._rumble_blocks :]))
+        recent = list(self._rumble)[-self._rumble_blocks :]
+        above = list(self._above)[-self._rumble_blocks :]
+        (lo, hi), (alo, ahi) = self._rumble_hz, self._above_hz
+        ratio = self._excess * (hi - lo) / (ahi - alo)
+        # per hertz, the band must hold rumble_excess_db more than the band above it
+        low = [r if r >= ratio * a else 0.0 for r, a in zip(recent, above, strict=True)]
+        return _db(min(low))
 
     @property
     def rumble_recent_db(self) -> float | None:

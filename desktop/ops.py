@@ -101,6 +101,8 @@ class TakeToSave:
     analysis_cpu_s: float = 0.0  # the worker's analyzer CPU for this take (processing_time_ms)
     # When the take began (aware); default: its duration before the moment it is stored.
     started_at: datetime | None = None
+    # What the input was like during the take (audio.inputcheck.InputCheck), if known.
+    input_check: Any = None
 
 
 def timeline(notes: Sequence[Note], alignment: Any, reference: Any) -> list[dict[str, Any]]:
@@ -130,6 +132,7 @@ def score_take_values(
     reference: Any,
     genre: str | None,
     analysis_cpu_s: float = 0.0,
+    input_check: Any = None,
 ) -> dict[str, Any]:
     """The AnalysisResult columns for a take: audio.scoring's metrics, with the per-note
     timeline added to the feedback so the card and the history redraw it from the stored row."""
@@ -144,6 +147,7 @@ def score_take_values(
         duration_s=duration_s,
         genre=genre,
         analysis_cpu_s=analysis_cpu_s,
+        input_check=input_check,
     )
     values = dict(score.metrics)
     feedback = dict(score.feedback)
@@ -209,6 +213,7 @@ def save_take(
             reference,
             _known_genre(take.genre),
             take.analysis_cpu_s,
+            take.input_check,
         )
     except Exception as exc:
         log.exception("scoring a take failed")

@@ -136,9 +136,14 @@ class PracticePage(QWidget):
         self.tuner = TunerWidget()
         self.level = LevelMeter()
         self.status = QLabel("Not listening.")
+        # One line on what is wrong with the input, while it is (hum, clipping, too quiet...).
+        self.input_notice = QLabel("")
+        self.input_notice.setWordWrap(True)
+        self.input_notice.setVisible(False)
         side = QVBoxLayout()
         side.addWidget(self.tuner, 1)
         side.addWidget(self.level)
+        side.addWidget(self.input_notice)
         side.addWidget(self.status)
         live = QHBoxLayout()
         live.addWidget(self.pitch_view, 3)
@@ -470,6 +475,7 @@ class PracticePage(QWidget):
             note_text=problem,
             analysis_cpu_s=span.analysis_cpu_s if span is not None else 0.0,
             started_at=self._take_started_at,
+            input_check=span.input if span is not None else None,
         )
         self.status.setText("Scoring the take…")
 
@@ -540,6 +546,10 @@ class PracticePage(QWidget):
             return
         self._consume(worker.outbox.drain())
         self.level.set_level(getattr(worker, "latest_level_db", None))
+        check = getattr(worker, "latest_input", None)
+        notice = check.notice if check is not None else None
+        self.input_notice.setText(notice or "")
+        self.input_notice.setVisible(notice is not None)
         if self.pitch_view.repaint_now():
             cap = self.pitch_view.last_capture_time_s
             if cap is not None:
