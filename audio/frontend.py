@@ -392,6 +392,9 @@ class HumDetector:
                 low = [k for k in lines if k <= p.adjacent_max]
                 if 1 in lines or any(k + 1 in low for k in low):
                     self._active = cand
+                    for other in self._cands:
+                        if other is not cand:
+                            other.forget()  # unwatched while hum lasts: no stale evidence
                     break
         elif self._active.gone():
             self._active = None
@@ -519,6 +522,13 @@ class _Candidate:
         mains = np.median(np.array(list(self.mains_by_line)[-blocks:])[:, keep], axis=0)
         agree = np.abs(mains - float(np.median(mains))) <= agree_hz
         return [int(k) for k in self.k[keep[agree]]]
+
+    def forget(self) -> None:
+        """Drop everything seen so far."""
+        self.history.clear()
+        self.mains_by_line.clear()
+        self.freqs.clear()
+        self.last_bins[:] = -1
 
     def gone(self) -> bool:
         """No line of it seen for the whole history kept (``release_s``)."""
