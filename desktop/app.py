@@ -78,8 +78,9 @@ def recover_after_crash(
     from sqlalchemy import select
 
     from audio.recorder import repair_partial_takes
-    from storage import service
     from storage.models import RealtimeSession
+    from storage.performances import create_performance
+    from storage.recovery import recover_abandoned_sessions
 
     # Takes are attached before the sessions are closed as abandoned: an abandoned session ends
     # at the end of its last take, so its recovered takes must already be there.
@@ -106,7 +107,7 @@ def recover_after_crash(
             with db.begin_nested():
                 info = sf.info(str(path))
                 duration_s = float(info.frames) / float(info.samplerate)
-                service.create_performance(
+                create_performance(
                     db,
                     session,
                     audio_path=str(path),
@@ -126,9 +127,9 @@ def recover_after_crash(
     noted = open_sessions.ids() if open_sessions is not None else set()
     was_active = set(active)
     if db.get_bind().dialect.name == "sqlite":
-        abandoned = service.recover_abandoned_sessions(db)
+        abandoned = recover_abandoned_sessions(db)
     else:
-        abandoned = service.recover_abandoned_sessions(db, session_ids=(noted & was_active) | ours)
+        abandoned = recover_abandoned_sessions(db, session_ids=(noted & was_active) | ours)
     return {
         "abandoned": abandoned,
         "settled": sorted((noted - was_active) | (noted & set(abandoned)), key=str),

@@ -1,8 +1,10 @@
 """The database operations the windows run on the database worker.
 
-Each function takes the worker's fresh Session first, calls ``storage.service`` (which validates
-and flushes), and returns frozen records or plain data. They hold no Qt and no UI code, so they
-also run unchanged from a test or a script.
+Each function takes the worker's fresh Session first, calls the storage service modules
+(``storage.sessions``, ``storage.performances``, ...; they validate and flush), and returns frozen
+records or plain data. They hold no Qt and no UI code, so they also run unchanged from a test or
+a script. Storage is imported inside each function, on the database worker's thread: SQLAlchemy
+is a large import and the window must be on screen before it has finished.
 """
 
 from __future__ import annotations
@@ -24,14 +26,6 @@ from desktop.session_form import SessionPlan
 log = logging.getLogger(__name__)
 
 
-def _service() -> Any:
-    # Imported on first use, on the database worker's thread: SQLAlchemy is a large import and
-    # the window must be on screen before it has finished.
-    from storage import service
-
-    return service
-
-
 def record_dict(record: Any) -> dict[str, Any]:
     """A frozen record as a plain dict (for the card and the detail views)."""
     if is_dataclass(record) and not isinstance(record, type):
@@ -44,14 +38,18 @@ def record_dict(record: Any) -> dict[str, Any]:
 
 def load_profiles(db: Any) -> list[Any]:
     """Every profile; the first start creates one named after the computer's user."""
-    profiles: list[Any] = _service().list_profiles(db)
+    from storage.profiles import ensure_default_profile, list_profiles
+
+    profiles: list[Any] = list_profiles(db)
     if not profiles:
-        profiles = [_service().ensure_default_profile(db)]
+        profiles = [ensure_default_profile(db)]
     return profiles
 
 
 def create_profile(db: Any, name: str) -> Any:
-    return _service().create_profile(db, name.strip())
+    from storage import profiles
+
+    return profiles.create_profile(db, name.strip())
 
 
 # -- sessions ---------------------------------------------------------------------------------
@@ -62,7 +60,9 @@ def start_session(
 ) -> Any:
     """Create the session; it is noted in ``open_sessions`` before the worker commits it, so a
     crash at any later moment leaves it recoverable by this computer (see open_sessions.py)."""
-    session = _service().create_session(
+    from storage.sessions import create_session
+
+    session = create_session(
         db,
         profile_id,
         piece_name=plan.piece_name,
@@ -76,9 +76,11 @@ def start_session(
 
 
 def finish_session(db: Any, session_id: uuid.UUID, hops: int) -> Any:
+    from storage.sessions import end_session, update_chunks_processed
+
     if hops > 0:
-        _service().update_chunks_processed(db, session_id, hops)
-    return _service().end_session(db, session_id)
+        update_chunks_processed(db, session_id, hops)
+    return end_session(db, session_id)
 
 
 # -- takes ------------------------------------------------------------------------------------
@@ -169,6 +171,9 @@ def store_take(
 ) -> dict[str, Any]:
     """Write the take's notes as MIDI beside the audio and store Performance + AnalysisResult.
     Returns {"performance": PerformanceRecord, "analysis": AnalysisRecord}."""
+    from storage.analyses import create_analysis_result
+    from storage.performances import create_performance
+
     midi_path: Path | None = None
     if midi_notes:
         midi_path = take.midi_path or take.audio_path.with_suffix(".mid")
@@ -177,7 +182,7 @@ def store_take(
         except Exception:
             midi_path = None  # the take and its scores matter more than the MIDI copy
     started = take.started_at or datetime.now(UTC) - timedelta(seconds=take.duration_s)
-    perf = _service().create_performance(
+    perf = create_performance(
         db,
         take.session_id,
         audio_path=str(take.audio_path),
@@ -191,7 +196,7 @@ def store_take(
     )
     from audio.scoring import METRIC_KEYS  # the AnalysisResult fields scoring fills
 
-    analysis = _service().create_analysis_result(
+    analysis = create_analysis_result(
         db, perf.id, **{k: v for k, v in values.items() if k in METRIC_KEYS}
     )
     return {"performance": perf, "analysis": analysis}
@@ -227,9 +232,11 @@ def save_take(
 
 
 def _store_unscored(db: Any, take: TakeToSave, problem: str) -> dict[str, Any]:
+    from storage.performances import create_performance
+
     started = take.started_at or datetime.now(UTC) - timedelta(seconds=take.duration_s)
     note = f"{take.note_text} {problem}" if take.note_text else problem
-    perf = _service().create_performance(
+    perf = create_performance(
         db,
         take.session_id,
         audio_path=str(take.audio_path),
@@ -279,23 +286,28 @@ def shift_onsets(onsets: list[Onset], start_s: float) -> tuple[Onset, ...]:
 
 def session_takes(db: Any, session_id: uuid.UUID) -> list[dict[str, Any]]:
     """The takes of a session, each with its latest analysis (or None)."""
+    from storage.analyses import get_latest_analysis
+    from storage.performances import get_session_performances
+
     out = []
-    for perf in _service().get_session_performances(db, session_id):
-        out.append({"performance": perf, "analysis": _service().get_latest_analysis(db, perf.id)})
+    for perf in get_session_performances(db, session_id):
+        out.append({"performance": perf, "analysis": get_latest_analysis(db, perf.id)})
     return out
 
 
 def complete_session(db: Any, session_id: uuid.UUID) -> Any:
-    return _service().get_complete_session_data(db, session_id)
+    from storage.sessions import get_complete_session_data
+
+    return get_complete_session_data(db, session_id)
 
 
 def list_sessions(db: Any, profile_id: uuid.UUID, status: str | None = None) -> list[Any]:
+    from storage.sessions import get_user_sessions
+
     out: list[Any] = []
     offset = 0
     while True:
-        batch = _service().get_user_sessions(
-            db, profile_id, limit=500, offset=offset, status=status
-        )
+        batch = get_user_sessions(db, profile_id, limit=500, offset=offset, status=status)
         out.extend(batch)
         if len(batch) < 500:
             return out
@@ -329,10 +341,12 @@ def store_recording(
 ) -> dict[str, Any]:
     """Database half: a completed session holding the recording as its one take. The notes'
     MIDI goes to ``midi_dir`` (the student's recordings folder), never beside their file."""
+    from storage.sessions import create_session, end_session, update_chunks_processed
+
     path = Path(fa.path)
     now = datetime.now(UTC)
     started = now - timedelta(seconds=fa.duration_s)
-    session = _service().create_session(
+    session = create_session(
         db,
         profile_id,
         piece_name=plan.piece_name or path.stem[:255],
@@ -353,6 +367,6 @@ def store_recording(
         midi_path=midi_dir / f"{path.stem}-{uuid.uuid4().hex[:8]}.mid",
     )
     saved = store_take(db, take, values, tuple(fa.notes))
-    _service().update_chunks_processed(db, session.id, max(0, len(fa.frames)))
-    saved["session"] = _service().end_session(db, session.id, ended_at=now)
+    update_chunks_processed(db, session.id, max(0, len(fa.frames)))
+    saved["session"] = end_session(db, session.id, ended_at=now)
     return saved

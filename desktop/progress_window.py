@@ -81,15 +81,17 @@ class ProgressData:
 
 def load_progress(db: Any, user_id: uuid.UUID, period_type: str) -> ProgressData:
     """Everything the window draws, in one database operation."""
-    from storage import progress, service
+    from storage import progress
+    from storage.progress_metrics import get_user_progress
+    from storage.stats import calculate_user_stats
 
     data = ProgressData(period_type)
     for metric, _label, _colour in SCORE_SERIES:
         data.scores[metric] = progress.progress_series(db, user_id, period_type, metric)
     data.practice_minutes = progress.practice_time_series(db, user_id, period_type)
     for days in STAT_WINDOWS_DAYS:
-        data.stats[days] = service.calculate_user_stats(db, user_id, days)
-    for row in service.get_user_progress(db, user_id, "monthly", limit=1000):
+        data.stats[days] = calculate_user_stats(db, user_id, days)
+    for row in get_user_progress(db, user_id, "monthly", limit=1000):
         for item in json.loads(row.milestones_json or "[]"):
             try:
                 data.milestones.append((date.fromisoformat(item["date"]), str(item["milestone"])))

@@ -1,15 +1,21 @@
-"""Where Etude keeps its data, and which database it opens.
+"""Where Etude keeps its data, which database it opens, and what it asks of the machine.
 
 ``ETUDE_DATA_DIR`` overrides the platform's user data folder (platformdirs). The default
 database is the SQLite file ``etude.db`` in that folder; recordings go to ``recordings/``.
+The operating-system probes (login name, local time zone) live here too, so the service
+modules stay pure functions of their arguments and the database.
 """
 
 from __future__ import annotations
 
+import getpass
 import os
 from pathlib import Path
 
 from platformdirs import user_data_dir
+
+from storage.errors import ValidationError
+from storage.validation import MAX_NAME, check_timezone
 
 DB_FILENAME = "etude.db"
 
@@ -43,3 +49,31 @@ def resolve_db_url(cli_value: str | None) -> str:
     if env:
         return env
     return default_db_url()
+
+
+def default_profile_name() -> str:
+    """The name given to the profile created on first start: the OS user's login name
+    (at most 255 characters), or "Student" when none is known."""
+    try:
+        name = getpass.getuser().strip()
+    except Exception:  # getuser raises different errors per platform when no name is known
+        name = ""
+    return name[:MAX_NAME] or "Student"
+
+
+def local_timezone_name() -> str:
+    """The machine's IANA timezone name when it can be found, else "UTC"."""
+    env = os.environ.get("TZ", "").lstrip(":")
+    candidates = [env] if env else []
+    localtime = Path("/etc/localtime")
+    if localtime.is_symlink():
+        target = str(localtime.resolve())
+        if "zoneinfo/" in target:
+            candidates.append(target.split("zoneinfo/", 1)[1])
+    for name in candidates:
+        try:
+            check_timezone("timezone", name)
+        except ValidationError:
+            continue
+        return name
+    return "UTC"

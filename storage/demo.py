@@ -27,8 +27,8 @@ from sqlalchemy.orm import Session
 from storage import progress
 from storage.errors import ValidationError
 from storage.models import AnalysisResult, Performance, RealtimeSession, Tombstone, User
+from storage.profiles import DEMO_PROFILE_NAME, create_profile
 
-DEMO_PROFILE_NAME = "Demo student"
 ENGINE_VERSION = "demo-1"
 
 # (piece, genre, tempo BPM, difficulty)
@@ -242,8 +242,6 @@ def create_demo(db: Session, days: int, timezone: str = "UTC", *, seed: int = 7)
     yesterday (profile in IANA ``timezone``), then rebuild its progress rows."""
     import time as _time
 
-    from storage import service
-
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 36500:
         raise ValidationError("days", "must be a whole number of days between 1 and 36500", days)
     service_tz = timezone
@@ -253,7 +251,7 @@ def create_demo(db: Session, days: int, timezone: str = "UTC", *, seed: int = 7)
         db.add(Tombstone(table_name="users", row_id=old.id))
         db.delete(old)
         db.flush()
-    profile = service.create_profile(db, DEMO_PROFILE_NAME, service_tz, {"demo": True})
+    profile = create_profile(db, DEMO_PROFILE_NAME, service_tz, {"demo": True})
     counts = generate_history(db, profile.id, days, seed=seed)
     refresh_statistics(db)
     rows = progress.rebuild_user(db, profile.id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -138,7 +139,7 @@ def check_timezone(field: str, value: Any) -> None:
 
 
 def check_json_object(field: str, value: Any, *, allow_none: bool = True) -> str | None:
-    """A dict, or JSON text of an object; returned as compact JSON text."""
+    """A mapping, or JSON text of an object; returned as compact JSON text."""
     if value is None:
         if allow_none:
             return None
@@ -148,8 +149,8 @@ def check_json_object(field: str, value: Any, *, allow_none: bool = True) -> str
             parsed = json.loads(value)
         except json.JSONDecodeError as exc:
             raise ValidationError(field, "must be valid JSON", value) from exc
-    elif isinstance(value, dict):
-        parsed = value
+    elif isinstance(value, Mapping):
+        parsed = dict(value)
     else:
         raise ValidationError(field, "must be a JSON object (dict or JSON text)", value)
     if not isinstance(parsed, dict):
@@ -158,3 +159,27 @@ def check_json_object(field: str, value: Any, *, allow_none: bool = True) -> str
         return json.dumps(parsed, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValidationError(field, "must be serialisable as JSON", value) from exc
+
+
+def check_json(field: str, value: Any) -> str | None:
+    """Any JSON value (as JSON text, or a value ``json`` can serialise), or None; returned as
+    JSON text (text is kept as given)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValidationError(field, "must be valid JSON", value) from exc
+        return value
+    try:
+        return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ValidationError(field, "must be serialisable as JSON", value) from exc
+
+
+def check_duration(field: str, value: Any) -> None:
+    """A finite number of seconds >= 0 (None is refused)."""
+    check_finite(field, value)
+    if value is None or value < 0:
+        raise ValidationError(field, "must be a number of seconds >= 0", value)

@@ -175,18 +175,19 @@ def _saver(args: argparse.Namespace) -> Iterator[Any]:
     if not args.save:
         yield None
         return
-    from storage import service
+    from storage.analyses import create_analysis_result
     from storage.config import resolve_db_url
     from storage.db import open_database
     from storage.models import utcnow
+    from storage.performances import create_performance
+    from storage.profiles import ensure_default_profile, get_profile_by_name
+    from storage.sessions import create_session, end_session
 
     db = open_database(resolve_db_url(getattr(args, "db", None)))
     try:
         with db.transaction() as s:
             profile_id = (
-                service.get_profile_by_name(s, args.profile)
-                if args.profile
-                else service.ensure_default_profile(s)
+                get_profile_by_name(s, args.profile) if args.profile else ensure_default_profile(s)
             ).id
     except BaseException:
         db.dispose()
@@ -198,7 +199,7 @@ def _saver(args: argparse.Namespace) -> Iterator[Any]:
             with db.transaction() as s:
                 end = utcnow()
                 start = end - timedelta(seconds=result.duration_s)
-                sess = service.create_session(
+                sess = create_session(
                     s,
                     profile_id,
                     piece_name=args.piece or Path(result.path).stem[:255],
@@ -207,7 +208,7 @@ def _saver(args: argparse.Namespace) -> Iterator[Any]:
                     difficulty_level=m["difficulty_estimate"],
                     started_at=start,
                 )
-                perf = service.create_performance(
+                perf = create_performance(
                     s,
                     sess.id,
                     audio_path=str(Path(result.path).resolve()),
@@ -218,10 +219,10 @@ def _saver(args: argparse.Namespace) -> Iterator[Any]:
                     recording_duration=result.duration_s,
                 )
                 fields = {k: v for k, v in m.items() if k not in ("feedback_json",)}
-                analysis = service.create_analysis_result(
+                analysis = create_analysis_result(
                     s, perf.id, feedback_json=m["feedback_json"], **fields
                 )
-                service.end_session(s, sess.id, ended_at=end)
+                end_session(s, sess.id, ended_at=end)
             print(
                 f"etude analyze: saved {result.path} (session {sess.id}, take {perf.id}, "
                 f"analysis {analysis.id})",

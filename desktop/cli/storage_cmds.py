@@ -128,11 +128,11 @@ def _database(args: argparse.Namespace) -> Iterator[Database]:
 
 
 def _profile(s: Session, name: str | None) -> Profile:
-    from storage import service
+    from storage.profiles import ensure_default_profile, get_profile_by_name
 
     if name:
-        return service.get_profile_by_name(s, name)
-    return service.ensure_default_profile(s)
+        return get_profile_by_name(s, name)
+    return ensure_default_profile(s)
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -144,11 +144,11 @@ def _fmt(value: Any, digits: int = 3) -> str:
 
 
 def _cmd_sessions(args: argparse.Namespace) -> int:
-    from storage import service
+    from storage.sessions import get_user_sessions
 
     with _database(args) as db, db.transaction() as s:
         profile = _profile(s, args.profile)
-        rows = service.get_user_sessions(s, profile.id, args.limit, args.offset, args.status)
+        rows = get_user_sessions(s, profile.id, args.limit, args.offset, args.status)
         print(f"{profile.display_name}: {len(rows)} session(s)")
         print(f"{'started (UTC)':<20} {'status':<10} {'minutes':>7} {'BPM':>4}  piece / genre")
         for r in rows:
@@ -161,11 +161,11 @@ def _cmd_sessions(args: argparse.Namespace) -> int:
 
 
 def _cmd_stats(args: argparse.Namespace) -> int:
-    from storage import service
+    from storage.stats import calculate_user_stats
 
     with _database(args) as db, db.transaction() as s:
         profile = _profile(s, args.profile)
-        st = service.calculate_user_stats(s, profile.id, args.days)
+        st = calculate_user_stats(s, profile.id, args.days)
         print(f"{profile.display_name}, last {st.period_days} days")
         for label, value in (
             ("total_sessions", st.total_sessions),
@@ -219,11 +219,11 @@ def _cmd_progress_rebuild(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from storage import service
+    from storage.config import local_timezone_name
     from storage.demo import DEMO_PROFILE_NAME, create_demo
 
     with _database(args) as db, db.transaction() as s:
-        tz = args.timezone or service.local_timezone_name()
+        tz = args.timezone or local_timezone_name()
         r = create_demo(s, args.days, tz)
     print(
         f'"{DEMO_PROFILE_NAME}": {r.sessions} sessions, {r.performances} takes, '
@@ -233,15 +233,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 
 def _cmd_profiles(args: argparse.Namespace) -> int:
-    from storage import service
+    from storage.config import local_timezone_name
+    from storage.profiles import create_profile, list_profiles
 
     with _database(args) as db, db.transaction() as s:
         if args.profiles_command == "create":
-            tz = args.timezone or service.local_timezone_name()
-            p = service.create_profile(s, args.name, tz)
+            tz = args.timezone or local_timezone_name()
+            p = create_profile(s, args.name, tz)
             print(f"created profile {p.display_name!r} ({p.timezone}) {p.id}")
             return 0
-        profiles = service.list_profiles(s)
+        profiles = list_profiles(s)
         if not profiles:
             print("no profiles yet")
         for p in profiles:

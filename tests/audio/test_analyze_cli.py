@@ -191,9 +191,12 @@ def test_reference_and_midi_out(
 def test_save_stores_session_take_and_analysis(
     take: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from storage import service
+    from storage.analyses import get_latest_analysis
     from storage.config import default_db_url
     from storage.db import open_database
+    from storage.performances import get_session_performances
+    from storage.profiles import ensure_default_profile
+    from storage.sessions import get_user_sessions
 
     code, out, err = run_cli(
         capsys, str(take), "--json", "--save", "--piece", "Arpeggio", "--tempo", "120"
@@ -204,16 +207,16 @@ def test_save_stores_session_take_and_analysis(
     db = open_database(default_db_url())
     try:
         with db.transaction() as s:
-            profile = service.ensure_default_profile(s)
-            sessions = service.get_user_sessions(s, profile.id)
+            profile = ensure_default_profile(s)
+            sessions = get_user_sessions(s, profile.id)
             assert len(sessions) == 1
             sess = sessions[0]
             assert sess.piece_name == "Arpeggio" and sess.status == "completed"
             assert sess.target_tempo == 120
-            perfs = service.get_session_performances(s, sess.id)
+            perfs = get_session_performances(s, sess.id)
             assert len(perfs) == 1 and perfs[0].audio_path == str(take.resolve())
             assert perfs[0].sample_rate == 44100
-            analysis = service.get_latest_analysis(s, perfs[0].id)
+            analysis = get_latest_analysis(s, perfs[0].id)
             assert analysis is not None
             assert analysis.total_notes_detected == 4
             assert analysis.pitch_accuracy == pytest.approx(metrics["pitch_accuracy"])

@@ -32,10 +32,22 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.orm import Session
 
 from storage import progress
-from storage import service as sv
+from storage.analyses import create_analysis_result, get_latest_analysis, get_performance_analysis
 from storage.db import Database, open_database
 from storage.demo import create_demo, generate_history, refresh_statistics
 from storage.models import Performance, RealtimeSession
+from storage.performances import create_performance, get_session_performances
+from storage.profiles import create_profile
+from storage.progress_metrics import create_or_update_progress_metric, get_user_progress
+from storage.sessions import (
+    create_session,
+    end_session,
+    get_complete_session_data,
+    get_session,
+    get_user_sessions,
+    update_chunks_processed,
+)
+from storage.stats import calculate_user_stats
 
 DEFAULT_PG = os.environ.get(
     "ETUDE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -83,7 +95,7 @@ def timed(db: Database, fn: Callable[[Session], Any]) -> tuple[float, float]:
 def populate(db: Database, years: int) -> tuple[uuid.UUID, float]:
     t0 = time.perf_counter()
     with db.transaction() as s:
-        uid = sv.create_profile(s, "Heavy user", "Europe/Paris").id
+        uid = create_profile(s, "Heavy user", "Europe/Paris").id
         generate_history(
             s, uid, 365 * years, sessions_per_day=3, takes_per_session=3, analyses_per_take=2
         )
@@ -108,25 +120,23 @@ def run_ops(db: Database, uid: uuid.UUID, reps: int) -> dict[str, tuple[list[flo
             commits.append(commit_ms)
         results[name] = (ops, commits)
 
-    bench("get_session", lambda s: sv.get_session(s, rng.choice(session_ids)))
-    bench("get_user_sessions(50)", lambda s: sv.get_user_sessions(s, uid, 50))
+    bench("get_session", lambda s: get_session(s, rng.choice(session_ids)))
+    bench("get_user_sessions(50)", lambda s: get_user_sessions(s, uid, 50))
     bench(
         "get_user_sessions(50, completed, offset 500)",
-        lambda s: sv.get_user_sessions(s, uid, 50, 500, "completed"),
+        lambda s: get_user_sessions(s, uid, 50, 500, "completed"),
     )
     bench(
         "get_session_performances",
-        lambda s: sv.get_session_performances(s, rng.choice(session_ids)),
+        lambda s: get_session_performances(s, rng.choice(session_ids)),
     )
-    bench(
-        "get_performance_analysis", lambda s: sv.get_performance_analysis(s, rng.choice(perf_ids))
-    )
-    bench("get_latest_analysis", lambda s: sv.get_latest_analysis(s, rng.choice(perf_ids)))
-    bench("calculate_user_stats(30)", lambda s: sv.calculate_user_stats(s, uid, 30))
-    bench("get_user_progress(daily, 30)", lambda s: sv.get_user_progress(s, uid, "daily", 30))
+    bench("get_performance_analysis", lambda s: get_performance_analysis(s, rng.choice(perf_ids)))
+    bench("get_latest_analysis", lambda s: get_latest_analysis(s, rng.choice(perf_ids)))
+    bench("calculate_user_stats(30)", lambda s: calculate_user_stats(s, uid, 30))
+    bench("get_user_progress(daily, 30)", lambda s: get_user_progress(s, uid, "daily", 30))
     bench(
         "get_complete_session_data",
-        lambda s: sv.get_complete_session_data(s, rng.choice(session_ids)),
+        lambda s: get_complete_session_data(s, rng.choice(session_ids)),
     )
 
     new_sessions: list[uuid.UUID] = []
@@ -134,24 +144,24 @@ def run_ops(db: Database, uid: uuid.UUID, reps: int) -> dict[str, tuple[list[flo
     bench(
         "create_session",
         lambda s: new_sessions.append(
-            sv.create_session(s, uid, "Bench piece", "jazz", 120, "intermediate").id
+            create_session(s, uid, "Bench piece", "jazz", 120, "intermediate").id
         ),
     )
     bench(
         "update_chunks_processed",
-        lambda s: sv.update_chunks_processed(s, rng.choice(new_sessions), 8),
+        lambda s: update_chunks_processed(s, rng.choice(new_sessions), 8),
     )
     bench(
         "create_performance",
         lambda s: new_perfs.append(
-            sv.create_performance(
+            create_performance(
                 s, rng.choice(new_sessions), "/tmp/take.flac", None, 48000, "flac"
             ).id
         ),
     )
     bench(
         "create_analysis_result",
-        lambda s: sv.create_analysis_result(
+        lambda s: create_analysis_result(
             s,
             rng.choice(new_perfs),
             0.8,
@@ -164,18 +174,18 @@ def run_ops(db: Database, uid: uuid.UUID, reps: int) -> dict[str, tuple[list[flo
         ),
     )
     with db.transaction() as s:  # a second batch of active sessions to end (untimed)
-        more = [sv.create_session(s, uid, "Bench piece").id for _ in range(reps)]
+        more = [create_session(s, uid, "Bench piece").id for _ in range(reps)]
     plain = iter(new_sessions)
     rolled = iter(more)
     bench(
         "end_session (UPDATE only, as the seed)",
-        lambda s: sv.end_session(s, next(plain), update_progress=False),
+        lambda s: end_session(s, next(plain), update_progress=False),
     )
-    bench("end_session + progress roll-up", lambda s: sv.end_session(s, next(rolled)))
+    bench("end_session + progress roll-up", lambda s: end_session(s, next(rolled)))
     day0 = datetime(2000, 1, 1, tzinfo=UTC)
     bench(
         "create_or_update_progress_metric",
-        lambda s: sv.create_or_update_progress_metric(
+        lambda s: create_or_update_progress_metric(
             s,
             uid,
             day0 + timedelta(days=rng.randrange(50)),
@@ -224,7 +234,7 @@ def backend(label: str, url: str, years: int, reps: int) -> dict[str, Any]:
     try:
         uid, gen_s = populate(db, years)
         with db.transaction() as s:
-            stats = sv.calculate_user_stats(s, uid, 3650)
+            stats = calculate_user_stats(s, uid, 3650)
         print(
             f"[{label}] {gen_s:.1f} s to generate and roll up; running {reps} reps of each "
             "operation ...",

@@ -12,14 +12,14 @@ import soundfile as sf
 
 from desktop.session_form import SessionPlan
 from desktop.widgets.take_card import SCORE_FIELDS, format_value
-from storage import service
+from storage.sessions import get_complete_session_data, get_user_sessions
 from tests.desktop.conftest import wait_idle
 from tests.desktop.helpers import SCALE, scale_source
 
 
 def _rows(window: Any, session_id: Any) -> tuple[Any, list[Any]]:
     with window.ctx.database.sessionmaker() as s:
-        data = service.get_complete_session_data(s, session_id)
+        data = get_complete_session_data(s, session_id)
     return data.session, list(data.performances)
 
 
@@ -199,7 +199,7 @@ def test_stopping_before_the_database_answered_still_ends_the_session(qtbot, mai
     session, takes = _rows(main_window, stopped.args[0].id)
     assert session.status == "completed" and takes == []
     with main_window.ctx.database.sessionmaker() as s:
-        assert service.get_user_sessions(s, main_window.ctx.profile.id, status="active") == []
+        assert get_user_sessions(s, main_window.ctx.profile.id, status="active") == []
 
 
 def test_start_stop_start_before_the_database_answered_keeps_the_sessions_apart(qtbot, main_window):
@@ -214,7 +214,7 @@ def test_start_stop_start_before_the_database_answered_keeps_the_sessions_apart(
     current = started.args[0]
     assert page.session.id == current.id
     with main_window.ctx.database.sessionmaker() as s:
-        rows = service.get_user_sessions(s, main_window.ctx.profile.id)
+        rows = get_user_sessions(s, main_window.ctx.profile.id)
     assert len(rows) == 2
     (first,) = [r for r in rows if r.id != current.id]
     assert first.status == "completed"  # ended, not left active until the next start-up
@@ -223,7 +223,7 @@ def test_start_stop_start_before_the_database_answered_keeps_the_sessions_apart(
         page.stop_practice()
     wait_idle(qtbot, main_window.ctx)
     with main_window.ctx.database.sessionmaker() as s:
-        assert service.get_user_sessions(s, main_window.ctx.profile.id, status="active") == []
+        assert get_user_sessions(s, main_window.ctx.profile.id, status="active") == []
 
 
 def test_a_metronome_output_that_fails_to_close_does_not_stop_the_stop(qtbot, main_window):

@@ -10,9 +10,12 @@ import pytest
 
 from audio.recorder import TakeRecorder
 from desktop.app import recover_after_crash
-from storage import service
 from storage.config import recordings_dir
 from storage.db import open_database
+from storage.performances import get_session_performances
+from storage.profiles import create_profile, ensure_default_profile
+from storage.sessions import create_session, get_session
+from storage.stats import calculate_user_stats
 
 
 def _crashed_take(folder, session_id, n):  # type: ignore[no-untyped-def]
@@ -29,8 +32,8 @@ def _crashed_take(folder, session_id, n):  # type: ignore[no-untyped-def]
 def test_a_take_that_cannot_be_registered_does_not_undo_the_rest(db_url):
     database = open_database(db_url)
     with database.transaction() as s:
-        profile = service.ensure_default_profile(s)
-        session = service.create_session(s, profile.id, piece_name="Interrupted")
+        profile = ensure_default_profile(s)
+        session = create_session(s, profile.id, piece_name="Interrupted")
     root = recordings_dir()
     good = _crashed_take(root, session.id, 1)
     # A folder so deep that the repaired take's path is longer than the 500 characters a
@@ -47,8 +50,8 @@ def test_a_take_that_cannot_be_registered_does_not_undo_the_rest(db_url):
     assert result["attached"] == 1
     assert not good.exists() and not bad.exists()
     with database.sessionmaker() as s:
-        assert service.get_session(s, session.id).status == "abandoned"
-        (perf,) = service.get_session_performances(s, session.id)
+        assert get_session(s, session.id).status == "abandoned"
+        (perf,) = get_session_performances(s, session.id)
     assert perf.recovered and perf.audio_path.endswith("-01.recovered.wav")
     database.dispose()
 
@@ -59,8 +62,8 @@ def test_a_recovered_take_counts_in_its_abandoned_session_at_the_time_it_was_pla
     database = open_database(db_url)
     began = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=10)
     with database.transaction() as s:
-        profile = service.ensure_default_profile(s)
-        session = service.create_session(s, profile.id, piece_name="Crashed", started_at=began)
+        profile = ensure_default_profile(s)
+        session = create_session(s, profile.id, piece_name="Crashed", started_at=began)
     # The take was started 6 minutes into the session (its name carries the local time).
     take_start = began + timedelta(minutes=6)
     stamp = take_start.astimezone().strftime("%Y%m%d-%H%M%S")
@@ -76,9 +79,9 @@ def test_a_recovered_take_counts_in_its_abandoned_session_at_the_time_it_was_pla
         s.commit()
     assert result["attached"] == 1
     with database.sessionmaker() as s:
-        row = service.get_session(s, session.id)
-        (perf,) = service.get_session_performances(s, session.id)
-        stats = service.calculate_user_stats(s, profile.id, days=1)
+        row = get_session(s, session.id)
+        (perf,) = get_session_performances(s, session.id)
+        stats = calculate_user_stats(s, profile.id, days=1)
     assert perf.recording_started_at == take_start
     assert abs(perf.recording_duration - 1.0) < 1e-6
     # The session ran until the end of that take: 6 min 1 s of practice, not 0 and not "until
@@ -97,8 +100,8 @@ def test_a_failing_recovery_is_reported_not_swallowed(qtbot, db_url):
 
     database = open_database(db_url)
     with database.transaction() as s:
-        profile = service.ensure_default_profile(s)
-        service.create_session(s, profile.id, piece_name="Crashed")
+        profile = ensure_default_profile(s)
+        create_session(s, profile.id, piece_name="Crashed")
         # A zone this machine's tz database does not know (a database copied from a machine
         # with newer tzdata): closing the abandoned session's progress rows raises.
         s.execute(text("UPDATE users SET timezone = 'Mars/Olympus_Mons'"))
@@ -163,7 +166,7 @@ def test_a_second_etude_does_not_abandon_the_session_the_first_is_recording(qtbo
     qtbot.waitUntil(lambda: second.ctx.profile is not None, timeout=20_000)
     wait_idle(qtbot, second.ctx)
     with second.ctx.database.sessionmaker() as s:
-        assert service.get_session(s, page.session.id).status == "active"
+        assert get_session(s, page.session.id).status == "active"
     assert "stopped unexpectedly" not in second.practice.messages.text()
 
     with qtbot.waitSignal(page.take_saved, timeout=20_000):
@@ -216,8 +219,8 @@ def test_on_a_shared_server_only_this_computers_crashed_sessions_are_recovered(
     notes_a, rec_a = _computer(tmp_path, "anna-laptop")
     notes_b, rec_b = _computer(tmp_path, "ben-laptop")
     with database.transaction() as s:
-        anna = service.create_profile(s, "Anna")
-        ben = service.create_profile(s, "Ben")
+        anna = create_profile(s, "Anna")
+        ben = create_profile(s, "Ben")
     with database.transaction() as s:
         playing = ops.start_session(s, anna.id, SessionPlan("Scales"), notes_a)
     with database.transaction() as s:
@@ -233,9 +236,9 @@ def test_on_a_shared_server_only_this_computers_crashed_sessions_are_recovered(
     result = _recover(database, notes_b, rec_b)
     assert result["abandoned"] == [crashed.id]
     with database.sessionmaker() as s:
-        assert service.get_session(s, playing.id).status == "active"
-        assert service.get_session(s, crashed.id).status == "abandoned"
-        assert service.get_session(s, done.id).status == "completed"
+        assert get_session(s, playing.id).status == "active"
+        assert get_session(s, crashed.id).status == "abandoned"
+        assert get_session(s, done.id).status == "completed"
     assert notes_b.ids() == set()
     assert notes_a.ids() == {playing.id}
     # Starting again finds nothing more to do.
@@ -245,7 +248,7 @@ def test_on_a_shared_server_only_this_computers_crashed_sessions_are_recovered(
     result = _recover(database, notes_a, rec_a)
     assert result["abandoned"] == [playing.id]
     with database.sessionmaker() as s:
-        assert service.get_session(s, playing.id).status == "abandoned"
+        assert get_session(s, playing.id).status == "abandoned"
     assert notes_a.ids() == set()
     database.dispose()
 
@@ -257,16 +260,16 @@ def test_on_a_shared_server_a_crashed_take_brings_its_session_with_it(server_url
     database = open_database(server_url, migrate_schema=True)
     notes, rec = _computer(tmp_path, "studio-pc")
     with database.transaction() as s:
-        profile = service.create_profile(s, "Cleo")
-        session = service.create_session(s, profile.id, piece_name="Interrupted")
-        other = service.create_session(s, profile.id, piece_name="Elsewhere")
+        profile = create_profile(s, "Cleo")
+        session = create_session(s, profile.id, piece_name="Interrupted")
+        other = create_session(s, profile.id, piece_name="Elsewhere")
     _crashed_take(rec, session.id, 1)
 
     result = _recover(database, notes, rec)
     assert result["abandoned"] == [session.id]
     assert result["attached"] == 1
     with database.sessionmaker() as s:
-        assert service.get_session(s, other.id).status == "active"
+        assert get_session(s, other.id).status == "active"
     database.dispose()
 
 
@@ -277,10 +280,10 @@ def test_on_sqlite_every_active_session_is_recovered_noted_or_not(db_url, tmp_pa
     database = open_database(db_url)
     notes, rec = _computer(tmp_path, "laptop")
     with database.transaction() as s:
-        profile = service.ensure_default_profile(s)
+        profile = ensure_default_profile(s)
         noted = ops.start_session(s, profile.id, SessionPlan("Noted"), notes)
         # A session from an Etude that wrote no notes yet.
-        old = service.create_session(s, profile.id, piece_name="Before notes")
+        old = create_session(s, profile.id, piece_name="Before notes")
     (notes.folder / "not-a-session.txt").write_text("ignored")
     assert notes.ids() == {noted.id}
     result = _recover(database, notes, rec)

@@ -88,15 +88,16 @@ def test_etude_runs_ten_seconds_on_xvfb_with_the_null_sink_microphone(tmp_path: 
     assert app.returncode == 0, stderr
     assert "window shown" in stderr
 
-    from storage import service
     from storage.db import open_database
+    from storage.profiles import list_profiles
+    from storage.sessions import get_complete_session_data, get_user_sessions
 
     database = open_database(db_url)
     try:
         with database.sessionmaker() as s:
-            (profile,) = service.list_profiles(s)
-            (session,) = service.get_user_sessions(s, profile.id)
-            data_ = service.get_complete_session_data(s, session.id)
+            (profile,) = list_profiles(s)
+            (session,) = get_user_sessions(s, profile.id)
+            data_ = get_complete_session_data(s, session.id)
     finally:
         database.dispose()
     assert session.status == "completed"

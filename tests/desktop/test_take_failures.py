@@ -9,14 +9,14 @@ from typing import Any
 import soundfile as sf
 
 from desktop.app import recover_after_crash
-from storage import service
+from storage.sessions import get_complete_session_data
 from tests.desktop.conftest import wait_idle
 from tests.desktop.helpers import scale_source
 
 
 def _performances(window: Any, session_id: Any) -> list[Any]:
     with window.ctx.database.sessionmaker() as s:
-        return list(service.get_complete_session_data(s, session_id).performances)
+        return list(get_complete_session_data(s, session_id).performances)
 
 
 def _break_disk(page: Any) -> Path:

@@ -10,16 +10,17 @@ import soundfile as sf
 
 from audio.settings import AnalysisSettings
 from desktop import ops
-from storage import service
 from storage.db import open_database
+from storage.profiles import ensure_default_profile
+from storage.sessions import create_session, get_complete_session_data
 
 
 @pytest.fixture
 def take_setup(tmp_path: Path):  # type: ignore[no-untyped-def]
     db = open_database(f"sqlite:///{tmp_path / 'e.db'}")
     with db.transaction() as s:
-        uid = service.ensure_default_profile(s).id
-        sid = service.create_session(s, uid, piece_name="Scale").id
+        uid = ensure_default_profile(s).id
+        sid = create_session(s, uid, piece_name="Scale").id
     audio = tmp_path / "take.flac"
     sf.write(str(audio), np.zeros(48000, dtype=np.float32), 48000, subtype="PCM_24")
     take = ops.TakeToSave(
@@ -41,7 +42,7 @@ def test_a_take_whose_scoring_crashes_is_stored_without_scores(take_setup, monke
         saved = ops.save_take(s, take, AnalysisSettings())
     assert saved["analysis"] is None and "float division by zero" in saved["problem"]
     with db.sessionmaker() as s:
-        (row,) = service.get_complete_session_data(s, sid).performances
+        (row,) = get_complete_session_data(s, sid).performances
     assert row.performance.audio_path == str(take.audio_path)
     assert "could not be scored" in (row.performance.notes or "")
     assert row.analysis_results == ()
@@ -62,7 +63,7 @@ def test_scores_the_database_refuses_still_leave_the_take_stored(take_setup, mon
         saved = ops.save_take(s, take, AnalysisSettings())
     assert saved["analysis"] is None and "pitch_accuracy" in saved["problem"]
     with db.sessionmaker() as s:
-        perfs = service.get_complete_session_data(s, sid).performances
+        perfs = get_complete_session_data(s, sid).performances
     assert len(perfs) == 1 and perfs[0].analysis_results == ()
 
 
@@ -75,7 +76,7 @@ def test_the_page_says_a_take_was_saved_without_scores(qtbot, main_window, tmp_p
     )
     ctx = main_window.ctx
     with ctx.database.transaction() as s:
-        sid = service.create_session(s, ctx.profile.id).id
+        sid = create_session(s, ctx.profile.id).id
     audio_file = tmp_path / "t.flac"
     sf.write(str(audio_file), np.zeros(4800, dtype=np.float32), 48000, subtype="PCM_24")
     take = ops.TakeToSave(

@@ -12,8 +12,11 @@ from PySide6.QtCore import QDate, QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QDropEvent, QImage
 
 from desktop.progress_window import MILESTONE_WORDS, milestone_lines
-from storage import progress, service
+from storage import progress
 from storage.demo import DEMO_PROFILE_NAME, create_demo
+from storage.profiles import ensure_default_profile, get_profile, set_profile_timezone
+from storage.sessions import create_session, get_user_sessions
+from storage.stats import calculate_user_stats
 from tests.desktop.conftest import wait_idle
 from tests.desktop.helpers import SCALE, write_scale_wav
 
@@ -47,8 +50,8 @@ def test_progress_window_draws_the_demo_series(qtbot, demo_window, tmp_path):
     with demo_window.ctx.database.sessionmaker() as s:
         weekly = progress.progress_series(s, pid, "weekly", "avg_overall_score")
         minutes = progress.practice_time_series(s, pid, "weekly")
-        stats30 = service.calculate_user_stats(s, pid, 30)
-        stats365 = service.calculate_user_stats(s, pid, 365)
+        stats30 = calculate_user_stats(s, pid, 30)
+        stats365 = calculate_user_stats(s, pid, 365)
     x, y = win.score_curves["avg_overall_score"].getData()
     assert len(x) == len(weekly) > 10
     assert [round(v, 9) for v in y] == [round(v, 9) for _, v in weekly]
@@ -207,7 +210,7 @@ def test_dropping_a_file_that_is_not_audio_says_so(qtbot, main_window, tmp_path)
     assert "lesson notes.txt is not an audio file" in text
     wait_idle(qtbot, main_window.ctx)
     with main_window.ctx.database.sessionmaker() as s:
-        assert service.get_user_sessions(s, main_window.ctx.profile.id) == []
+        assert get_user_sessions(s, main_window.ctx.profile.id) == []
 
 
 def test_dropping_a_recording_analyses_and_stores_it(qtbot, main_window, tmp_path):
@@ -260,8 +263,8 @@ def test_a_crash_leaves_an_abandoned_session_and_a_recovered_take(qtbot, db_url,
 
     database = open_database(db_url)
     with database.transaction() as s:
-        profile = service.ensure_default_profile(s)
-        session = service.create_session(s, profile.id, piece_name="Interrupted")
+        profile = ensure_default_profile(s)
+        session = create_session(s, profile.id, piece_name="Interrupted")
     database.dispose()
     name = f"take-20260101-120000-{str(session.id)[:8]}-01.wav"
     rec = TakeRecorder(recordings_dir() / name, 48000, "WAV")
@@ -400,11 +403,11 @@ def test_export_dialog_dates_are_the_profiles_local_days(qtbot, main_window, tmp
 
     ctx = main_window.ctx
     with ctx.database.sessionmaker() as s:
-        service.set_profile_timezone(s, ctx.profile.id, "Pacific/Auckland")
-        ctx.profile = service.get_profile(s, ctx.profile.id)
+        set_profile_timezone(s, ctx.profile.id, "Pacific/Auckland")
+        ctx.profile = get_profile(s, ctx.profile.id)
         # 11 March 00:30 in Auckland, still 10 March in UTC (this machine's zone in CI).
         started = dt.datetime(2025, 3, 10, 11, 30, tzinfo=dt.UTC)
-        service.create_session(s, ctx.profile.id, piece_name="Late night", started_at=started)
+        create_session(s, ctx.profile.id, piece_name="Late night", started_at=started)
         s.commit()
     dialog = main_window.open_export()
     qtbot.addWidget(dialog)

@@ -12,10 +12,14 @@ import pytest
 
 from desktop.cli import main
 from storage import progress
-from storage import service as sv
+from storage.analyses import get_latest_analysis
 from storage.config import data_dir, default_db_url, recordings_dir, resolve_db_url
 from storage.db import open_database
 from storage.demo import DEMO_PROFILE_NAME, create_demo, generate_history
+from storage.performances import get_session_performances
+from storage.profiles import create_profile, list_profiles
+from storage.sessions import get_user_sessions
+from storage.stats import calculate_user_stats
 
 
 def test_config_paths_follow_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -101,7 +105,7 @@ def test_errors_are_one_line_and_change_nothing(
     assert len(err) == 1 and words in err[0], err
     db = open_database(default_db_url())
     with db.transaction() as s:
-        assert [p.display_name for p in sv.list_profiles(s)] == ["Ann"]
+        assert [p.display_name for p in list_profiles(s)] == ["Ann"]
     db.dispose()
 
 
@@ -110,8 +114,8 @@ def test_demo_history_is_realistic_and_replaced(sqlite_store) -> None:  # type: 
         first = create_demo(s, 200, "Europe/Paris")
     with sqlite_store.transaction() as s:
         second = create_demo(s, 200, "Europe/Paris")
-        assert [p.display_name for p in sv.list_profiles(s)] == [DEMO_PROFILE_NAME]
-        sessions = sv.get_user_sessions(s, second.user_id, limit=1000)
+        assert [p.display_name for p in list_profiles(s)] == [DEMO_PROFILE_NAME]
+        sessions = get_user_sessions(s, second.user_id, limit=1000)
     assert first.sessions == second.sessions == len(sessions)  # seeded: same history
     assert 100 < second.sessions < 600 and second.analyses >= second.performances
     assert len({r.piece_name for r in sessions}) >= 8
@@ -123,7 +127,7 @@ def test_demo_history_is_realistic_and_replaced(sqlite_store) -> None:  # type: 
     with sqlite_store.transaction() as s:
         monthly = progress.progress_series(s, second.user_id, "monthly", "avg_overall_score")
         tend = progress.intonation_tendencies(s, second.user_id)
-        latest = sv.get_latest_analysis(s, sv.get_session_performances(s, sessions[0].id)[0].id)
+        latest = get_latest_analysis(s, get_session_performances(s, sessions[0].id)[0].id)
     values = [v for _, v in monthly if v is not None]
     assert values[-1] > values[0]  # slow improvement
     assert "F#5" in tend and tend["F#5"][-1][1] < tend["F#5"][0][1]  # comes into tune
@@ -132,7 +136,7 @@ def test_demo_history_is_realistic_and_replaced(sqlite_store) -> None:  # type: 
 
 def test_heavy_history_counts(sqlite_store) -> None:  # type: ignore[no-untyped-def]
     with sqlite_store.transaction() as s:
-        uid = sv.create_profile(s, "Heavy").id
+        uid = create_profile(s, "Heavy").id
         counts = generate_history(
             s,
             uid,
@@ -144,7 +148,7 @@ def test_heavy_history_counts(sqlite_store) -> None:  # type: ignore[no-untyped-
         )
         assert counts == (30, 90, 180)
         rows = progress.rebuild_user(s, uid)
-        stats = sv.calculate_user_stats(s, uid, 30, now=datetime(2025, 1, 11, tzinfo=UTC))
+        stats = calculate_user_stats(s, uid, 30, now=datetime(2025, 1, 11, tzinfo=UTC))
     assert rows == 10 + 2 + 1  # 1..10 Jan: ten days, ISO weeks of 30 Dec and 6 Jan, January
     assert stats.total_sessions == 30 and stats.total_analyses == 180
     assert stats.longest_streak_days == 10

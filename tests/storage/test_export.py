@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from storage import service as sv
+from storage.analyses import create_analysis_result, get_latest_analysis
 from storage.db import Database
 from storage.errors import ValidationError
 from storage.export import (
@@ -21,6 +21,9 @@ from storage.export import (
     unescape_cell,
 )
 from storage.models import AnalysisResult, Performance, ProgressMetric, RealtimeSession
+from storage.performances import create_performance
+from storage.profiles import create_profile
+from storage.sessions import create_session, end_session, get_session
 
 T0 = datetime(2025, 4, 1, 17, 0, tzinfo=UTC)
 TRICKY = ["=SUM(A1:A9)", "+33 6 12", "-3 dB", "@home", 'Für Elise, "Op." 59\nline 2', "ok"]
@@ -34,14 +37,14 @@ def _read(path: Path, encoding: str = "utf-8") -> list[dict[str, str]]:
 @pytest.fixture
 def filled(sqlite_store: Database) -> tuple[Database, uuid.UUID, uuid.UUID]:
     with sqlite_store.transaction() as s:
-        uid = sv.create_profile(s, "Ann", "Europe/Paris").id
-        other = sv.create_profile(s, "Bob").id
+        uid = create_profile(s, "Ann", "Europe/Paris").id
+        other = create_profile(s, "Bob").id
         for i, name in enumerate(TRICKY):
             start = T0 + timedelta(days=i)
-            sid = sv.create_session(
+            sid = create_session(
                 s, uid, name, "=cmd|' /C calc'!A0", 100 + i, "advanced", started_at=start
             ).id
-            pid = sv.create_performance(
+            pid = create_performance(
                 s,
                 sid,
                 f"/rec/{i}.wav",
@@ -49,7 +52,7 @@ def filled(sqlite_store: Database) -> tuple[Database, uuid.UUID, uuid.UUID]:
                 recording_started_at=start,
                 recording_duration=1.5,
             ).id
-            sv.create_analysis_result(
+            create_analysis_result(
                 s,
                 pid,
                 0.1 + i / 10,
@@ -60,9 +63,9 @@ def filled(sqlite_store: Database) -> tuple[Database, uuid.UUID, uuid.UUID]:
                 avg_pitch_deviation_cents=-0.0 + i,
                 created_at=start,
             )
-            sv.end_session(s, sid, start + timedelta(minutes=10))
-        bob_sid = sv.create_session(s, other, "Bob's piece", started_at=T0).id
-        sv.end_session(s, bob_sid, T0 + timedelta(minutes=1))
+            end_session(s, sid, start + timedelta(minutes=10))
+        bob_sid = create_session(s, other, "Bob's piece", started_at=T0).id
+        end_session(s, bob_sid, T0 + timedelta(minutes=1))
     return sqlite_store, uid, other
 
 
@@ -87,7 +90,7 @@ def test_all_tables_round_trip(
     assert list(sessions[0]) == [c.key for c in RealtimeSession.__table__.columns]
     with db.transaction() as s:
         for row in sessions:
-            rec = sv.get_session(s, row["id"])
+            rec = get_session(s, row["id"])
             assert unescape_cell(row["piece_name"]) == rec.piece_name
             assert unescape_cell(row["genre"]) == rec.genre
             assert datetime.fromisoformat(row["started_at"]) == rec.started_at
@@ -102,7 +105,7 @@ def test_all_tables_round_trip(
     assert list(analyses[0]) == [c.key for c in AnalysisResult.__table__.columns]
     with db.transaction() as s:
         for row in analyses:
-            rec = sv.get_latest_analysis(s, row["performance_id"])
+            rec = get_latest_analysis(s, row["performance_id"])
             assert rec is not None
             assert float(row["pitch_accuracy"]) == rec.pitch_accuracy  # exact
             assert float(row["dynamics_range"]) == 1 / 3
@@ -193,8 +196,8 @@ def test_plain_utf8_by_default_and_a_byte_order_mark_for_excel_on_request(
     byte-order mark in the local ANSI code page ("Für Elise" shows as "FÃ¼r Elise"), so the
     mark is there when asked for, and utf-8-sig reads it back."""
     with sqlite_store.transaction() as s:
-        uid = sv.create_profile(s, "Zoë").id
-        sv.create_session(s, uid, "Für Elise — E♭", started_at=T0)
+        uid = create_profile(s, "Zoë").id
+        create_session(s, uid, "Für Elise — E♭", started_at=T0)
     plain, excel = tmp_path / "sessions.csv", tmp_path / "sessions-excel.csv"
     with sqlite_store.transaction() as s:
         export_csv(s, plain, "sessions")

@@ -16,7 +16,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
 
 import migrations
-from storage import service as sv
+from storage.analyses import create_analysis_result
 from storage.db import (
     Database,
     alembic_config,
@@ -28,6 +28,9 @@ from storage.db import (
 )
 from storage.errors import DatabaseTooNewError, SchemaPendingError
 from storage.models import Base
+from storage.performances import create_performance
+from storage.profiles import create_profile, get_profile
+from storage.sessions import create_session, end_session
 
 T0 = datetime(2025, 3, 10, 18, 0, tzinfo=UTC)
 
@@ -68,11 +71,11 @@ def newer_scripts(tmp_path: Path) -> Path:
 
 def _seed(db: Database) -> None:
     with db.transaction() as s:
-        uid = sv.create_profile(s, "Ann", "Europe/Paris").id
-        sid = sv.create_session(s, uid, "Piece", "jazz", 100, started_at=T0).id
-        pid = sv.create_performance(s, sid, "/r/a.wav").id
-        sv.create_analysis_result(s, pid, 0.9, 0.8, 0.7, 0.8, {"tips": []})
-        sv.end_session(s, sid, T0 + timedelta(minutes=20))
+        uid = create_profile(s, "Ann", "Europe/Paris").id
+        sid = create_session(s, uid, "Piece", "jazz", 100, started_at=T0).id
+        pid = create_performance(s, sid, "/r/a.wav").id
+        create_analysis_result(s, pid, 0.9, 0.8, 0.7, 0.8, {"tips": []})
+        end_session(s, sid, T0 + timedelta(minutes=20))
 
 
 def _count(db: Database, table: str) -> int:
@@ -240,9 +243,9 @@ def test_in_memory_database_keeps_its_schema_across_sessions() -> None:
     try:
         assert db.backup_path is None
         with db.transaction() as s:
-            uid = sv.create_profile(s, "Mem").id
+            uid = create_profile(s, "Mem").id
         with db.transaction() as s:
-            assert sv.get_profile(s, uid).display_name == "Mem"
+            assert get_profile(s, uid).display_name == "Mem"
     finally:
         db.dispose()
 

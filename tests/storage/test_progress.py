@@ -11,8 +11,14 @@ import pytest
 from sqlalchemy.orm import Session
 
 from storage import progress
-from storage import service as sv
+from storage.analyses import create_analysis_result
 from storage.db import Database
+from storage.errors import ValidationError
+from storage.performances import create_performance
+from storage.profiles import create_profile, set_profile_timezone
+from storage.progress_metrics import get_user_progress
+from storage.sessions import create_session, delete_session, end_session
+from storage.stats import calculate_user_stats
 
 PARIS = "Europe/Paris"
 
@@ -31,21 +37,21 @@ def _practice(
     pitch: float | None = None,
     feedback: dict[str, Any] | None = None,
 ) -> uuid.UUID:
-    sid = sv.create_session(s, uid, "Piece", genre, started_at=start).id
-    pid = sv.create_performance(s, sid, recording_started_at=start).id
+    sid = create_session(s, uid, "Piece", genre, started_at=start).id
+    pid = create_performance(s, sid, recording_started_at=start).id
     for sc in scores:
-        sv.create_analysis_result(s, pid, pitch, overall_score=sc, feedback_json=feedback)
-    sv.end_session(s, sid, start + timedelta(minutes=minutes))
+        create_analysis_result(s, pid, pitch, overall_score=sc, feedback_json=feedback)
+    end_session(s, sid, start + timedelta(minutes=minutes))
     return sid
 
 
 def _rows(s: Session, uid: uuid.UUID, ptype: str) -> dict[datetime, Any]:
-    return {r.metric_date: r for r in sv.get_user_progress(s, uid, ptype, limit=1000)}
+    return {r.metric_date: r for r in get_user_progress(s, uid, ptype, limit=1000)}
 
 
 def test_day_week_month_boundaries_use_the_local_calendar(store: Database) -> None:
     with store.transaction() as s:
-        uid = sv.create_profile(s, "Ann", PARIS).id
+        uid = create_profile(s, "Ann", PARIS).id
         _practice(s, uid, _z(2024, 12, 31, 22, 30), 20)  # Tue 31 Dec 23:30 local
         _practice(s, uid, _z(2024, 12, 31, 23, 30), 40)  # Wed 1 Jan 00:30 local
         _practice(s, uid, _z(2025, 1, 5, 22, 59), 10)  # Sun 5 Jan 23:59 local
@@ -73,7 +79,7 @@ def test_day_week_month_boundaries_use_the_local_calendar(store: Database) -> No
 
 def test_dst_changes_move_local_midnight(store: Database) -> None:
     with store.transaction() as s:
-        uid = sv.create_profile(s, "Ann", PARIS).id
+        uid = create_profile(s, "Ann", PARIS).id
         # Spring forward on Sun 30 Mar 2025: local midnight of 31 Mar is 22:00 UTC on 30 Mar.
         _practice(s, uid, _z(2025, 3, 29, 23, 30))  # 30 Mar 00:30 CET
         _practice(s, uid, _z(2025, 3, 30, 21, 30))  # 30 Mar 23:30 CEST
@@ -110,7 +116,7 @@ def test_dst_changes_move_local_midnight(store: Database) -> None:
 
 def test_figures_averages_consistency_improvement_genres(store: Database) -> None:
     with store.transaction() as s:
-        uid = sv.create_profile(s, "Ann", "UTC").id
+        uid = create_profile(s, "Ann", "UTC").id
         _practice(s, uid, _z(2025, 5, 5, 10), 30, (0.5, 0.7), "jazz", pitch=0.6)
         _practice(s, uid, _z(2025, 5, 5, 15), 10, (0.6,), None, pitch=0.8)
         _practice(s, uid, _z(2025, 5, 6, 10), 20, (0.9, 0.9), "jazz", pitch=0.95)
@@ -146,7 +152,7 @@ def test_figures_averages_consistency_improvement_genres(store: Database) -> Non
 
 def test_milestones_streaks_and_hours(store: Database) -> None:
     with store.transaction() as s:
-        uid = sv.create_profile(s, "Ann", "UTC").id
+        uid = create_profile(s, "Ann", "UTC").id
         # 8 consecutive days of 100 minutes: 10 hours is reached on day 6.
         for i in range(8):
             _practice(s, uid, _z(2025, 2, 1, 9) + timedelta(days=i), 100)
@@ -170,13 +176,13 @@ def test_milestones_streaks_and_hours(store: Database) -> None:
     month = [m["milestone"] for m in json.loads(monthly[_z(2025, 2, 1)].milestones_json)]
     assert month == ["first_session", "streak_3", "hours_10", "streak_7", "streak_3"]
     with store.transaction() as s:
-        stats = sv.calculate_user_stats(s, uid, 30, now=_z(2025, 2, 22, 20))
+        stats = calculate_user_stats(s, uid, 30, now=_z(2025, 2, 22, 20))
     assert (stats.current_streak_days, stats.longest_streak_days) == (3, 8)
 
 
 def test_incremental_updates_equal_a_full_rebuild(sqlite_store: Database) -> None:
     with sqlite_store.transaction() as s:
-        uid = sv.create_profile(s, "Ann", "America/Los_Angeles").id
+        uid = create_profile(s, "Ann", "America/Los_Angeles").id
         start = _z(2025, 1, 27, 3)
         for i in range(0, 45, 2):
             _practice(
@@ -190,12 +196,12 @@ def test_incremental_updates_equal_a_full_rebuild(sqlite_store: Database) -> Non
             )
         # Deleting a session recomputes too.
         victim = _practice(s, uid, start + timedelta(days=11), 60, (0.1,))
-        sv.delete_session(s, victim)
+        delete_session(s, victim)
 
     def values(s: Session) -> dict[tuple[str, datetime], tuple[Any, ...]]:
         out = {}
         for ptype in ("daily", "weekly", "monthly"):
-            for r in sv.get_user_progress(s, uid, ptype, limit=1000):
+            for r in get_user_progress(s, uid, ptype, limit=1000):
                 out[(ptype, r.metric_date)] = (
                     r.total_sessions,
                     r.total_practice_time_seconds,
@@ -221,19 +227,19 @@ def test_incremental_updates_equal_a_full_rebuild(sqlite_store: Database) -> Non
 
 def test_changing_timezone_rebuilds_local_days(sqlite_store: Database) -> None:
     with sqlite_store.transaction() as s:
-        uid = sv.create_profile(s, "Ann", "UTC").id
+        uid = create_profile(s, "Ann", "UTC").id
         _practice(s, uid, _z(2025, 7, 1, 2))  # 1 Jul in UTC, 30 Jun in New York
         assert sorted(_rows(s, uid, "daily")) == [_z(2025, 7, 1)]
         assert sorted(_rows(s, uid, "monthly")) == [_z(2025, 7, 1)]
-        sv.set_profile_timezone(s, uid, "America/New_York")
+        set_profile_timezone(s, uid, "America/New_York")
         assert sorted(_rows(s, uid, "daily")) == [_z(2025, 6, 30, 4)]
         assert sorted(_rows(s, uid, "monthly")) == [_z(2025, 6, 1, 4)]
 
 
 def test_active_sessions_do_not_count(sqlite_store: Database) -> None:
     with sqlite_store.transaction() as s:
-        uid = sv.create_profile(s, "Ann", "UTC").id
-        sv.create_session(s, uid, started_at=_z(2025, 7, 1, 9))
+        uid = create_profile(s, "Ann", "UTC").id
+        create_session(s, uid, started_at=_z(2025, 7, 1, 9))
         _practice(s, uid, _z(2025, 7, 1, 10), 10)
         day = _rows(s, uid, "daily")[_z(2025, 7, 1)]
     assert day.total_sessions == 1
@@ -248,7 +254,7 @@ def test_series_helpers_and_intonation(sqlite_store: Database) -> None:
     }
     later = {"per_note": [{"note": "F#5", "mean_cents": 8.0, "count": 1}, {"bad": 1}]}
     with sqlite_store.transaction() as s:
-        uid = sv.create_profile(s, "Ann", "UTC").id
+        uid = create_profile(s, "Ann", "UTC").id
         _practice(s, uid, _z(2025, 9, 1, 9), 60, (0.5,), feedback=per_note)
         _practice(s, uid, _z(2025, 9, 3, 9), 30, (0.7,), feedback=later)
         _practice(s, uid, _z(2025, 9, 9, 9), 90, (0.9,), feedback={"tips": []})
@@ -257,7 +263,7 @@ def test_series_helpers_and_intonation(sqlite_store: Database) -> None:
         weekly = progress.progress_series(s, uid, "weekly", "avg_overall_score")
         minutes = progress.practice_time_series(s, uid, "weekly")
         tendencies = progress.intonation_tendencies(s, uid)
-        with pytest.raises(sv.ValidationError, match="metric"):
+        with pytest.raises(ValidationError, match="metric"):
             progress.progress_series(s, uid, "weekly", "nonsense")
     assert weekly == [
         (date(2025, 9, 1), pytest.approx(0.6)),
@@ -272,12 +278,12 @@ def test_series_helpers_and_intonation(sqlite_store: Database) -> None:
 
 def test_late_analysis_of_an_ended_session_updates_progress(sqlite_store: Database) -> None:
     with sqlite_store.transaction() as s:
-        uid = sv.create_profile(s, "Ann", "UTC").id
-        sid = sv.create_session(s, uid, started_at=_z(2025, 8, 1, 9)).id
-        pid = sv.create_performance(s, sid, recording_started_at=_z(2025, 8, 1, 9)).id
-        sv.create_analysis_result(s, pid, overall_score=0.4)
-        sv.end_session(s, sid, _z(2025, 8, 1, 10))
+        uid = create_profile(s, "Ann", "UTC").id
+        sid = create_session(s, uid, started_at=_z(2025, 8, 1, 9)).id
+        pid = create_performance(s, sid, recording_started_at=_z(2025, 8, 1, 9)).id
+        create_analysis_result(s, pid, overall_score=0.4)
+        end_session(s, sid, _z(2025, 8, 1, 10))
         assert _rows(s, uid, "daily")[_z(2025, 8, 1)].avg_overall_score == pytest.approx(0.4)
-        sv.create_analysis_result(s, pid, overall_score=0.8)  # re-analysed later
+        create_analysis_result(s, pid, overall_score=0.8)  # re-analysed later
         day = _rows(s, uid, "daily")[_z(2025, 8, 1)]
     assert day.avg_overall_score == pytest.approx(0.6)

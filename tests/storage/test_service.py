@@ -9,87 +9,115 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select
 
-from storage import service as sv
+from storage.analyses import create_analysis_result, get_latest_analysis, get_performance_analysis
+from storage.config import default_profile_name
 from storage.db import Database
 from storage.errors import NotFoundError, ValidationError
 from storage.models import AnalysisResult, Performance, RealtimeSession, Tombstone, User
+from storage.performances import (
+    create_performance,
+    delete_performance,
+    get_session_performances,
+    mark_performance_recovered,
+)
+from storage.profiles import (
+    create_profile,
+    delete_profile,
+    ensure_default_profile,
+    get_profile,
+    get_profile_by_name,
+    list_profiles,
+    rename_profile,
+    update_profile_settings,
+)
+from storage.progress_metrics import create_or_update_progress_metric, get_user_progress
+from storage.sessions import (
+    create_session,
+    delete_session,
+    end_session,
+    get_complete_session_data,
+    get_session,
+    get_user_sessions,
+    update_chunks_processed,
+)
+from storage.stats import calculate_user_stats
 
 T0 = datetime(2025, 3, 10, 18, 0, tzinfo=UTC)
 
 
 def _profile(db: Database, name: str = "Ann", tz: str = "UTC") -> uuid.UUID:
     with db.transaction() as s:
-        return sv.create_profile(s, name, tz).id
+        return create_profile(s, name, tz).id
 
 
 def test_profiles_create_get_list_rename_settings_delete(store: Database) -> None:
     with store.transaction() as s:
-        ann = sv.create_profile(s, "  Ann  ", "Europe/Paris", {"a4_hz": 442})
-        bob = sv.create_profile(s, "Bob")
+        ann = create_profile(s, "  Ann  ", "Europe/Paris", {"a4_hz": 442})
+        bob = create_profile(s, "Bob")
     assert ann.display_name == "Ann" and ann.timezone == "Europe/Paris"
     assert json.loads(ann.settings_json) == {"a4_hz": 442}
     assert ann.created_at.tzinfo is not None and ann.created_at.utcoffset() == timedelta(0)
     with store.transaction() as s:
-        assert sv.get_profile(s, ann.id) == ann
-        assert sv.get_profile(s, str(ann.id)).id == ann.id
-        assert sv.get_profile_by_name(s, "Bob").id == bob.id
-        assert [p.display_name for p in sv.list_profiles(s)] == ["Ann", "Bob"]
-        renamed = sv.rename_profile(s, ann.id, "Annie")
+        assert get_profile(s, ann.id) == ann
+        assert get_profile(s, str(ann.id)).id == ann.id
+        assert get_profile_by_name(s, "Bob").id == bob.id
+        assert [p.display_name for p in list_profiles(s)] == ["Ann", "Bob"]
+        renamed = rename_profile(s, ann.id, "Annie")
         assert renamed.display_name == "Annie"
-        updated = sv.update_profile_settings(s, ann.id, '{"a4_hz": 440, "theme": "dark"}')
+        updated = update_profile_settings(s, ann.id, '{"a4_hz": 440, "theme": "dark"}')
         assert json.loads(updated.settings_json) == {"a4_hz": 440, "theme": "dark"}
     with store.transaction() as s, pytest.raises(ValidationError, match="unique"):
-        sv.rename_profile(s, bob.id, "Annie")
+        rename_profile(s, bob.id, "Annie")
     with store.transaction() as s:
-        sid = sv.create_session(s, bob.id, started_at=T0).id
-        sv.delete_profile(s, bob.id)
+        sid = create_session(s, bob.id, started_at=T0).id
+        delete_profile(s, bob.id)
     with store.transaction() as s:
         with pytest.raises(NotFoundError):
-            sv.get_profile(s, bob.id)
+            get_profile(s, bob.id)
         assert s.get(RealtimeSession, sid) is None  # ON DELETE CASCADE
         tomb = s.scalars(select(Tombstone)).all()
         assert [(t.table_name, t.row_id) for t in tomb] == [("users", bob.id)]
         with pytest.raises(NotFoundError, match="Nobody"):
-            sv.get_profile_by_name(s, "Nobody")
+            get_profile_by_name(s, "Nobody")
 
 
 def test_default_profile_is_created_once_and_skips_demo(store: Database) -> None:
     with store.transaction() as s:
-        sv.create_profile(s, "Demo student")
-        first = sv.ensure_default_profile(s)
-        again = sv.ensure_default_profile(s)
+        create_profile(s, "Demo student")
+        first = ensure_default_profile(s)
+        again = ensure_default_profile(s)
     assert first.id == again.id
-    assert first.display_name == sv.default_profile_name()
+    assert first.display_name == default_profile_name()
 
 
 def test_session_lifecycle(store: Database) -> None:
     uid = _profile(store)
     with store.transaction() as s:
-        rec = sv.create_session(
+        rec = create_session(
             s, uid, "Amazing Grace", "gospel", 120, "intermediate", "ws-1", started_at=T0
         )
     assert rec.status == "active" and rec.chunks_processed == 0 and rec.ended_at is None
     assert rec.started_at == T0
     with store.transaction() as s:
-        assert sv.update_chunks_processed(s, rec.id, 10) == 10
-        assert sv.update_chunks_processed(s, rec.id, 5) == 15
-        ended = sv.end_session(s, rec.id, T0 + timedelta(minutes=15, seconds=0.7))
+        assert update_chunks_processed(s, rec.id, 10) == 10
+        assert update_chunks_processed(s, rec.id, 5) == 15
+        ended = end_session(s, rec.id, T0 + timedelta(minutes=15, seconds=0.7))
     assert ended.status == "completed"
     assert ended.duration_seconds == 900
     assert ended.ended_at == T0 + timedelta(minutes=15, seconds=0.7)
     with store.transaction() as s:
-        got = sv.get_session(s, rec.id)
+        got = get_session(s, rec.id)
         assert got.chunks_processed == 15 and got.piece_name == "Amazing Grace"
         assert got.difficulty_level == "intermediate" and got.websocket_session_id == "ws-1"
         with pytest.raises(ValidationError, match="active"):
-            sv.end_session(s, rec.id)
+            end_session(s, rec.id)
     with store.transaction() as s, pytest.raises(ValidationError, match="active"):
-        sv.update_chunks_processed(s, rec.id, 1)
+        update_chunks_processed(s, rec.id, 1)
     with store.transaction() as s:
         with pytest.raises(NotFoundError):
-            sv.get_session(s, uuid.uuid4())
+            get_session(s, uuid.uuid4())
         with pytest.raises(NotFoundError):
-            sv.update_chunks_processed(s, uuid.uuid4(), 1)
+            update_chunks_processed(s, uuid.uuid4(), 1)
 
 
 def test_user_sessions_paging_and_status(store: Database) -> None:
@@ -97,31 +125,30 @@ def test_user_sessions_paging_and_status(store: Database) -> None:
     other = _profile(store, "Other")
     with store.transaction() as s:
         ids = [
-            sv.create_session(s, uid, f"p{i}", started_at=T0 + timedelta(hours=i)).id
-            for i in range(7)
+            create_session(s, uid, f"p{i}", started_at=T0 + timedelta(hours=i)).id for i in range(7)
         ]
-        sv.create_session(s, other, "not mine", started_at=T0)
+        create_session(s, other, "not mine", started_at=T0)
         for sid in ids[:3]:
-            sv.end_session(s, sid, T0 + timedelta(days=1))
+            end_session(s, sid, T0 + timedelta(days=1))
     with store.transaction() as s:
-        page = sv.get_user_sessions(s, uid, limit=3)
+        page = get_user_sessions(s, uid, limit=3)
         assert [r.piece_name for r in page] == ["p6", "p5", "p4"]
-        page2 = sv.get_user_sessions(s, uid, limit=3, offset=3)
+        page2 = get_user_sessions(s, uid, limit=3, offset=3)
         assert [r.piece_name for r in page2] == ["p3", "p2", "p1"]
-        done = sv.get_user_sessions(s, uid, status="completed")
+        done = get_user_sessions(s, uid, status="completed")
         assert [r.piece_name for r in done] == ["p2", "p1", "p0"]
-        assert len(sv.get_user_sessions(s, uid, status="active")) == 4
-        assert sv.get_user_sessions(s, uid, status="abandoned") == []
-        assert sv.get_user_sessions(s, uid, offset=100) == []
+        assert len(get_user_sessions(s, uid, status="active")) == 4
+        assert get_user_sessions(s, uid, status="abandoned") == []
+        assert get_user_sessions(s, uid, offset=100) == []
         with pytest.raises(NotFoundError):
-            sv.get_user_sessions(s, uuid.uuid4())
+            get_user_sessions(s, uuid.uuid4())
 
 
 def test_performances_and_analyses(store: Database) -> None:
     uid = _profile(store)
     with store.transaction() as s:
-        sid = sv.create_session(s, uid, started_at=T0).id
-        p1 = sv.create_performance(
+        sid = create_session(s, uid, started_at=T0).id
+        p1 = create_performance(
             s,
             sid,
             "/rec/a.wav",
@@ -132,15 +159,15 @@ def test_performances_and_analyses(store: Database) -> None:
             recording_started_at=T0 + timedelta(minutes=1),
             recording_duration=61.5,
         )
-        p2 = sv.create_performance(s, sid, recording_started_at=T0 + timedelta(minutes=5))
+        p2 = create_performance(s, sid, recording_started_at=T0 + timedelta(minutes=5))
     assert p1.sample_rate == 48000 and p1.recording_duration == 61.5 and p1.recovered is False
     assert p2.sample_rate == 44100 and p2.audio_path is None
     with store.transaction() as s:
-        perfs = sv.get_session_performances(s, sid)
+        perfs = get_session_performances(s, sid)
         assert [p.id for p in perfs] == [p1.id, p2.id]
-        assert sv.get_latest_analysis(s, p1.id) is None
-        assert sv.get_performance_analysis(s, p1.id) == []
-        a1 = sv.create_analysis_result(
+        assert get_latest_analysis(s, p1.id) is None
+        assert get_performance_analysis(s, p1.id) == []
+        a1 = create_analysis_result(
             s,
             p1.id,
             0.87,
@@ -161,7 +188,7 @@ def test_performances_and_analyses(store: Database) -> None:
             processing_time_ms=18,
             created_at=T0 + timedelta(minutes=3),
         )
-        a2 = sv.create_analysis_result(
+        a2 = create_analysis_result(
             s,
             p1.id,
             overall_score=0.9,
@@ -175,20 +202,20 @@ def test_performances_and_analyses(store: Database) -> None:
     assert a1.total_notes_detected == 45 and a1.processing_time_ms == 18
     assert a1.created_at == T0 + timedelta(minutes=3)
     with store.transaction() as s:
-        assert [a.id for a in sv.get_performance_analysis(s, p1.id)] == [a1.id, a2.id]
-        latest = sv.get_latest_analysis(s, p1.id)
+        assert [a.id for a in get_performance_analysis(s, p1.id)] == [a1.id, a2.id]
+        latest = get_latest_analysis(s, p1.id)
         assert latest is not None and latest.id == a2.id
         with pytest.raises(NotFoundError):
-            sv.get_latest_analysis(s, uuid.uuid4())
+            get_latest_analysis(s, uuid.uuid4())
         with pytest.raises(NotFoundError):
-            sv.get_performance_analysis(s, uuid.uuid4())
+            get_performance_analysis(s, uuid.uuid4())
         with pytest.raises(NotFoundError):
-            sv.get_session_performances(s, uuid.uuid4())
+            get_session_performances(s, uuid.uuid4())
         with pytest.raises(NotFoundError):
-            sv.create_performance(s, uuid.uuid4())
+            create_performance(s, uuid.uuid4())
         with pytest.raises(NotFoundError):
-            sv.create_analysis_result(s, uuid.uuid4(), 0.5)
-        full = sv.get_complete_session_data(s, sid)
+            create_analysis_result(s, uuid.uuid4(), 0.5)
+        full = get_complete_session_data(s, sid)
     assert full.session.id == sid
     assert full.total_performances == 2 and full.total_analyses == 2
     assert [len(p.analysis_results) for p in full.performances] == [2, 0]
@@ -198,10 +225,10 @@ def test_performances_and_analyses(store: Database) -> None:
 def test_recovered_take_flag(store: Database) -> None:
     uid = _profile(store)
     with store.transaction() as s:
-        sid = sv.create_session(s, uid, started_at=T0).id
-        pid = sv.create_performance(s, sid, "/rec/x.wav").id
-        rec = sv.mark_performance_recovered(s, pid, 42.25)
-        direct = sv.create_performance(s, sid, "/rec/y.wav", recovered=True)
+        sid = create_session(s, uid, started_at=T0).id
+        pid = create_performance(s, sid, "/rec/x.wav").id
+        rec = mark_performance_recovered(s, pid, 42.25)
+        direct = create_performance(s, sid, "/rec/y.wav", recovered=True)
     assert rec.recovered is True and rec.recording_duration == 42.25
     assert direct.recovered is True
 
@@ -209,18 +236,18 @@ def test_recovered_take_flag(store: Database) -> None:
 def test_delete_session_and_performance_leave_tombstones(store: Database) -> None:
     uid = _profile(store)
     with store.transaction() as s:
-        sid = sv.create_session(s, uid, started_at=T0).id
-        p1 = sv.create_performance(s, sid).id
-        p2 = sv.create_performance(s, sid).id
-        a1 = sv.create_analysis_result(s, p1, 0.5).id
-        a2 = sv.create_analysis_result(s, p2, 0.6).id
-        sv.end_session(s, sid, T0 + timedelta(minutes=10))
+        sid = create_session(s, uid, started_at=T0).id
+        p1 = create_performance(s, sid).id
+        p2 = create_performance(s, sid).id
+        a1 = create_analysis_result(s, p1, 0.5).id
+        a2 = create_analysis_result(s, p2, 0.6).id
+        end_session(s, sid, T0 + timedelta(minutes=10))
     with store.transaction() as s:
-        sv.delete_performance(s, p2)
+        delete_performance(s, p2)
     with store.transaction() as s:
         assert s.get(AnalysisResult, a2) is None
         assert s.get(AnalysisResult, a1) is not None
-        sv.delete_session(s, sid)
+        delete_session(s, sid)
     with store.transaction() as s:
         assert s.scalar(select(func.count()).select_from(Performance)) == 0
         assert s.scalar(select(func.count()).select_from(AnalysisResult)) == 0
@@ -233,7 +260,7 @@ def test_delete_session_and_performance_leave_tombstones(store: Database) -> Non
             ("realtime_sessions", sid),
         } <= tombs
         # The day's progress row is gone with its only session (and tombstoned).
-        assert sv.get_user_progress(s, uid) == []
+        assert get_user_progress(s, uid) == []
         assert any(t == "progress_metrics" for t, _ in tombs)
 
 
@@ -242,7 +269,7 @@ def test_progress_metric_upsert_and_listing(store: Database) -> None:
     d1 = datetime(2025, 1, 1, tzinfo=UTC)
     d2 = datetime(2025, 1, 2, tzinfo=UTC)
     with store.transaction() as s:
-        first = sv.create_or_update_progress_metric(
+        first = create_or_update_progress_metric(
             s,
             uid,
             d1,
@@ -253,22 +280,22 @@ def test_progress_metric_upsert_and_listing(store: Database) -> None:
             genre_breakdown_json={"jazz": 1},
             milestones_json=[],
         )
-        again = sv.create_or_update_progress_metric(
+        again = create_or_update_progress_metric(
             s, uid, d1, "daily", avg_pitch_accuracy=0.9, improvement_rate=-0.1
         )
-        sv.create_or_update_progress_metric(s, uid, d2, "daily", total_sessions=1)
-        sv.create_or_update_progress_metric(s, uid, d1, "weekly", total_sessions=3)
+        create_or_update_progress_metric(s, uid, d2, "daily", total_sessions=1)
+        create_or_update_progress_metric(s, uid, d1, "weekly", total_sessions=3)
     assert again.id == first.id
     assert again.avg_pitch_accuracy == 0.9 and again.total_sessions == 2
     assert again.improvement_rate == -0.1
     with store.transaction() as s:
-        daily = sv.get_user_progress(s, uid, "daily")
+        daily = get_user_progress(s, uid, "daily")
         assert [r.metric_date for r in daily] == [d2, d1]
-        assert [r.metric_date for r in sv.get_user_progress(s, uid, "daily", limit=1)] == [d2]
-        assert len(sv.get_user_progress(s, uid, "weekly")) == 1
-        assert sv.get_user_progress(s, uid, "monthly") == []
-        assert [r.metric_date for r in sv.get_user_progress(s, uid, since=d2)] == [d2]
-        assert [r.metric_date for r in sv.get_user_progress(s, uid, until=d2)] == [d1]
+        assert [r.metric_date for r in get_user_progress(s, uid, "daily", limit=1)] == [d2]
+        assert len(get_user_progress(s, uid, "weekly")) == 1
+        assert get_user_progress(s, uid, "monthly") == []
+        assert [r.metric_date for r in get_user_progress(s, uid, since=d2)] == [d2]
+        assert [r.metric_date for r in get_user_progress(s, uid, until=d2)] == [d1]
 
 
 def test_user_stats_fields_and_window(store: Database) -> None:
@@ -278,15 +305,15 @@ def test_user_stats_fields_and_window(store: Database) -> None:
         # Practice on local days Jun 15..17 and Jun 19..20 (two runs: 3 and 2 days).
         for day in (15, 16, 17, 19, 20):
             start = datetime(2025, 6, day, 14, 0, tzinfo=UTC)  # 10:00 in New York
-            sid = sv.create_session(s, uid, started_at=start).id
-            pid = sv.create_performance(s, sid).id
-            sv.create_analysis_result(s, pid, 0.8, 0.6, overall_score=0.7)
-            sv.create_analysis_result(s, pid, 0.6, None, overall_score=0.5)
-            sv.end_session(s, sid, start + timedelta(minutes=30))
-        old = sv.create_session(s, uid, started_at=now - timedelta(days=40)).id
-        sv.end_session(s, old, now - timedelta(days=40) + timedelta(hours=5))
-        stats = sv.calculate_user_stats(s, uid, 30, now=now)
-        wide = sv.calculate_user_stats(s, uid, 60, now=now)
+            sid = create_session(s, uid, started_at=start).id
+            pid = create_performance(s, sid).id
+            create_analysis_result(s, pid, 0.8, 0.6, overall_score=0.7)
+            create_analysis_result(s, pid, 0.6, None, overall_score=0.5)
+            end_session(s, sid, start + timedelta(minutes=30))
+        old = create_session(s, uid, started_at=now - timedelta(days=40)).id
+        end_session(s, old, now - timedelta(days=40) + timedelta(hours=5))
+        stats = calculate_user_stats(s, uid, 30, now=now)
+        wide = calculate_user_stats(s, uid, 60, now=now)
     assert stats.total_sessions == 5
     assert stats.total_practice_hours == 2.5
     assert stats.total_analyses == 10
@@ -297,7 +324,7 @@ def test_user_stats_fields_and_window(store: Database) -> None:
     assert (stats.current_streak_days, stats.longest_streak_days) == (2, 3)
     assert wide.total_sessions == 6 and wide.total_practice_hours == 7.5
     with store.transaction() as s:
-        empty = sv.calculate_user_stats(s, _profile(store, "Empty"), 7)
+        empty = calculate_user_stats(s, _profile(store, "Empty"), 7)
     assert empty.total_sessions == 0 and empty.avg_overall_score is None
     assert (empty.current_streak_days, empty.longest_streak_days) == (0, 0)
 
@@ -305,7 +332,7 @@ def test_user_stats_fields_and_window(store: Database) -> None:
 def test_naive_datetimes_are_refused(store: Database) -> None:
     uid = _profile(store)
     with store.transaction() as s, pytest.raises(ValidationError, match="timezone-aware"):
-        sv.create_session(s, uid, started_at=datetime(2025, 1, 1, 12, 0))
+        create_session(s, uid, started_at=datetime(2025, 1, 1, 12, 0))
 
 
 def test_user_table_has_uuid_ids(store: Database) -> None:

@@ -10,9 +10,25 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from storage import service as sv
+from storage.analyses import create_analysis_result
 from storage.db import Database
 from storage.errors import ValidationError
+from storage.performances import create_performance, mark_performance_recovered
+from storage.profiles import (
+    create_profile,
+    rename_profile,
+    set_profile_timezone,
+    update_profile_settings,
+)
+from storage.progress_metrics import create_or_update_progress_metric, get_user_progress
+from storage.sessions import (
+    create_session,
+    end_session,
+    get_session,
+    get_user_sessions,
+    update_chunks_processed,
+)
+from storage.stats import calculate_user_stats
 from tests.storage.conftest import table_snapshot
 
 T0 = datetime(2025, 3, 10, 18, 0, tzinfo=UTC)
@@ -22,13 +38,13 @@ NAIVE = datetime(2025, 3, 10, 18, 0)
 @pytest.fixture
 def seeded(sqlite_store: Database) -> tuple[Database, dict[str, uuid.UUID]]:
     with sqlite_store.transaction() as s:
-        uid = sv.create_profile(s, "Ann").id
-        sv.create_profile(s, "Bob")
-        sid = sv.create_session(s, uid, "Piece", started_at=T0).id
-        pid = sv.create_performance(s, sid).id
-        sv.create_analysis_result(s, pid, 0.5)
-        done = sv.create_session(s, uid, started_at=T0 - timedelta(days=1)).id
-        sv.end_session(s, done, T0 - timedelta(days=1) + timedelta(minutes=5))
+        uid = create_profile(s, "Ann").id
+        create_profile(s, "Bob")
+        sid = create_session(s, uid, "Piece", started_at=T0).id
+        pid = create_performance(s, sid).id
+        create_analysis_result(s, pid, 0.5)
+        done = create_session(s, uid, started_at=T0 - timedelta(days=1)).id
+        end_session(s, done, T0 - timedelta(days=1) + timedelta(minutes=5))
     return sqlite_store, {"user": uid, "session": sid, "perf": pid, "done": done}
 
 
@@ -36,189 +52,189 @@ Call = Callable[[Session, dict[str, uuid.UUID]], Any]
 
 
 def _analysis_with(field: str, value: Any) -> Call:
-    return lambda s, i: sv.create_analysis_result(s, i["perf"], **{field: value})
+    return lambda s, i: create_analysis_result(s, i["perf"], **{field: value})
 
 
 CASES: list[tuple[str, Call, str, str]] = [
     # (case id, call, field named, words of the rule)
-    ("name empty", lambda s, i: sv.create_profile(s, "  "), "display_name", "empty"),
-    ("name long", lambda s, i: sv.create_profile(s, "x" * 256), "display_name", "255"),
-    ("name type", lambda s, i: sv.create_profile(s, 5), "display_name", "text"),  # type: ignore[arg-type]
-    ("name dup", lambda s, i: sv.create_profile(s, "Bob"), "display_name", "unique"),
-    ("name NUL", lambda s, i: sv.create_profile(s, "a\x00b"), "display_name", "NUL"),
-    ("timezone", lambda s, i: sv.create_profile(s, "Cy", "Mars/Olympus"), "timezone", "IANA"),
+    ("name empty", lambda s, i: create_profile(s, "  "), "display_name", "empty"),
+    ("name long", lambda s, i: create_profile(s, "x" * 256), "display_name", "255"),
+    ("name type", lambda s, i: create_profile(s, 5), "display_name", "text"),  # type: ignore[arg-type]
+    ("name dup", lambda s, i: create_profile(s, "Bob"), "display_name", "unique"),
+    ("name NUL", lambda s, i: create_profile(s, "a\x00b"), "display_name", "NUL"),
+    ("timezone", lambda s, i: create_profile(s, "Cy", "Mars/Olympus"), "timezone", "IANA"),
     (
         "settings json",
-        lambda s, i: sv.create_profile(s, "Cy", settings="{"),
+        lambda s, i: create_profile(s, "Cy", settings="{"),
         "settings_json",
         "valid JSON",
     ),
     (
         "settings type",
-        lambda s, i: sv.create_profile(s, "Cy", settings=[("a", 1)]),  # type: ignore[arg-type]
+        lambda s, i: create_profile(s, "Cy", settings=[("a", 1)]),  # type: ignore[arg-type]
         "settings_json",
         "JSON object",
     ),
     (
         "feedback type",
-        lambda s, i: sv.create_analysis_result(s, i["perf"], feedback_json=[1]),  # type: ignore[arg-type]
+        lambda s, i: create_analysis_result(s, i["perf"], feedback_json=[1]),  # type: ignore[arg-type]
         "feedback_json",
         "JSON object",
     ),
     (
         "settings list",
-        lambda s, i: sv.create_profile(s, "Cy", settings="[1]"),
+        lambda s, i: create_profile(s, "Cy", settings="[1]"),
         "settings_json",
         "JSON object",
     ),
-    ("rename long", lambda s, i: sv.rename_profile(s, i["user"], "y" * 300), "display_name", "255"),
+    ("rename long", lambda s, i: rename_profile(s, i["user"], "y" * 300), "display_name", "255"),
     (
         "settings update",
-        lambda s, i: sv.update_profile_settings(s, i["user"], "nope"),
+        lambda s, i: update_profile_settings(s, i["user"], "nope"),
         "settings_json",
         "valid JSON",
     ),
     (
         "set timezone",
-        lambda s, i: sv.set_profile_timezone(s, i["user"], "Nowhere"),
+        lambda s, i: set_profile_timezone(s, i["user"], "Nowhere"),
         "timezone",
         "IANA",
     ),
-    ("user id", lambda s, i: sv.create_session(s, "not-a-uuid"), "user_id", "UUID"),
-    ("piece long", lambda s, i: sv.create_session(s, i["user"], "p" * 256), "piece_name", "255"),
-    ("genre long", lambda s, i: sv.create_session(s, i["user"], genre="g" * 256), "genre", "255"),
+    ("user id", lambda s, i: create_session(s, "not-a-uuid"), "user_id", "UUID"),
+    ("piece long", lambda s, i: create_session(s, i["user"], "p" * 256), "piece_name", "255"),
+    ("genre long", lambda s, i: create_session(s, i["user"], genre="g" * 256), "genre", "255"),
     (
         "tempo low",
-        lambda s, i: sv.create_session(s, i["user"], target_tempo=19),
+        lambda s, i: create_session(s, i["user"], target_tempo=19),
         "target_tempo",
         "20 and 300",
     ),
     (
         "tempo high",
-        lambda s, i: sv.create_session(s, i["user"], target_tempo=301),
+        lambda s, i: create_session(s, i["user"], target_tempo=301),
         "target_tempo",
         "20 and 300",
     ),
     (
         "tempo float",
-        lambda s, i: sv.create_session(s, i["user"], target_tempo=120.5),  # type: ignore[arg-type]
+        lambda s, i: create_session(s, i["user"], target_tempo=120.5),  # type: ignore[arg-type]
         "target_tempo",
         "whole number",
     ),
     (
         "difficulty",
-        lambda s, i: sv.create_session(s, i["user"], difficulty_level="expert"),
+        lambda s, i: create_session(s, i["user"], difficulty_level="expert"),
         "difficulty_level",
         "beginner, intermediate, advanced",
     ),
     (
         "ws id long",
-        lambda s, i: sv.create_session(s, i["user"], websocket_session_id="w" * 256),
+        lambda s, i: create_session(s, i["user"], websocket_session_id="w" * 256),
         "websocket_session_id",
         "255",
     ),
     (
         "started naive",
-        lambda s, i: sv.create_session(s, i["user"], started_at=NAIVE),
+        lambda s, i: create_session(s, i["user"], started_at=NAIVE),
         "started_at",
         "timezone-aware",
     ),
     (
         "end naive",
-        lambda s, i: sv.end_session(s, i["session"], NAIVE),
+        lambda s, i: end_session(s, i["session"], NAIVE),
         "ended_at",
         "timezone-aware",
     ),
     (
         "end before start",
-        lambda s, i: sv.end_session(s, i["session"], T0 - timedelta(seconds=1)),
+        lambda s, i: end_session(s, i["session"], T0 - timedelta(seconds=1)),
         "ended_at",
         "before started_at",
     ),
-    ("end twice", lambda s, i: sv.end_session(s, i["done"]), "status", "must be active"),
-    ("limit 0", lambda s, i: sv.get_user_sessions(s, i["user"], limit=0), "limit", "at least 1"),
+    ("end twice", lambda s, i: end_session(s, i["done"]), "status", "must be active"),
+    ("limit 0", lambda s, i: get_user_sessions(s, i["user"], limit=0), "limit", "at least 1"),
     (
         "limit big",
-        lambda s, i: sv.get_user_sessions(s, i["user"], limit=1001),
+        lambda s, i: get_user_sessions(s, i["user"], limit=1001),
         "limit",
         "at most 1000",
     ),
     (
         "offset neg",
-        lambda s, i: sv.get_user_sessions(s, i["user"], offset=-1),
+        lambda s, i: get_user_sessions(s, i["user"], offset=-1),
         "offset",
         "negative",
     ),
     (
         "status",
-        lambda s, i: sv.get_user_sessions(s, i["user"], status="paused"),
+        lambda s, i: get_user_sessions(s, i["user"], status="paused"),
         "status",
         "one of",
     ),
     (
         "chunks neg",
-        lambda s, i: sv.update_chunks_processed(s, i["session"], -1),
+        lambda s, i: update_chunks_processed(s, i["session"], -1),
         "chunks",
         "negative",
     ),
     (
         "chunks type",
-        lambda s, i: sv.update_chunks_processed(s, i["session"], "3"),  # type: ignore[arg-type]
+        lambda s, i: update_chunks_processed(s, i["session"], "3"),  # type: ignore[arg-type]
         "chunks",
         "integer",
     ),
-    ("chunks ended", lambda s, i: sv.update_chunks_processed(s, i["done"], 1), "status", "active"),
+    ("chunks ended", lambda s, i: update_chunks_processed(s, i["done"], 1), "status", "active"),
     (
         "audio path",
-        lambda s, i: sv.create_performance(s, i["session"], "/" + "a" * 500),
+        lambda s, i: create_performance(s, i["session"], "/" + "a" * 500),
         "audio_path",
         "500",
     ),
     (
         "midi path",
-        lambda s, i: sv.create_performance(s, i["session"], midi_path="m" * 501),
+        lambda s, i: create_performance(s, i["session"], midi_path="m" * 501),
         "midi_path",
         "500",
     ),
     (
         "sample rate 0",
-        lambda s, i: sv.create_performance(s, i["session"], sample_rate=0),
+        lambda s, i: create_performance(s, i["session"], sample_rate=0),
         "sample_rate",
         "at least 1",
     ),
     (
         "sample rate neg",
-        lambda s, i: sv.create_performance(s, i["session"], sample_rate=-44100),
+        lambda s, i: create_performance(s, i["session"], sample_rate=-44100),
         "sample_rate",
         "at least 1",
     ),
     (
         "format long",
-        lambda s, i: sv.create_performance(s, i["session"], audio_format="f" * 33),
+        lambda s, i: create_performance(s, i["session"], audio_format="f" * 33),
         "audio_format",
         "32",
     ),
     (
         "duration neg",
-        lambda s, i: sv.create_performance(s, i["session"], recording_duration=-1),
+        lambda s, i: create_performance(s, i["session"], recording_duration=-1),
         "recording_duration",
         ">= 0",
     ),
     (
         "duration nan",
-        lambda s, i: sv.create_performance(s, i["session"], recording_duration=float("nan")),
+        lambda s, i: create_performance(s, i["session"], recording_duration=float("nan")),
         "recording_duration",
         "finite",
     ),
     (
         "recovered type",
-        lambda s, i: sv.create_performance(s, i["session"], recovered=1),  # type: ignore[arg-type]
+        lambda s, i: create_performance(s, i["session"], recovered=1),  # type: ignore[arg-type]
         "recovered",
         "true or false",
     ),
     (
         "recovered dur",
-        lambda s, i: sv.mark_performance_recovered(s, i["perf"], -3.0),
+        lambda s, i: mark_performance_recovered(s, i["perf"], -3.0),
         "recording_duration",
         ">= 0",
     ),
@@ -242,19 +258,19 @@ CASES: list[tuple[str, Call, str, str]] = [
     ],
     (
         "score < 0",
-        lambda s, i: sv.create_analysis_result(s, i["perf"], -0.01),
+        lambda s, i: create_analysis_result(s, i["perf"], -0.01),
         "pitch_accuracy",
         "between 0 and 1",
     ),
     (
         "score inf",
-        lambda s, i: sv.create_analysis_result(s, i["perf"], float("inf")),
+        lambda s, i: create_analysis_result(s, i["perf"], float("inf")),
         "pitch_accuracy",
         "finite",
     ),
     (
         "score text",
-        lambda s, i: sv.create_analysis_result(s, i["perf"], "0.5"),  # type: ignore[arg-type]
+        lambda s, i: create_analysis_result(s, i["perf"], "0.5"),  # type: ignore[arg-type]
         "pitch_accuracy",
         "finite number",
     ),
@@ -274,55 +290,55 @@ CASES: list[tuple[str, Call, str, str]] = [
     ],
     (
         "cents",
-        lambda s, i: sv.create_analysis_result(s, i["perf"], avg_pitch_deviation_cents=1500.0),
+        lambda s, i: create_analysis_result(s, i["perf"], avg_pitch_deviation_cents=1500.0),
         "avg_pitch_deviation_cents",
         "0 and 1200",
     ),
     (
         "feedback bad",
-        lambda s, i: sv.create_analysis_result(s, i["perf"], feedback_json="{x"),
+        lambda s, i: create_analysis_result(s, i["perf"], feedback_json="{x"),
         "feedback_json",
         "valid JSON",
     ),
     (
         "feedback list",
-        lambda s, i: sv.create_analysis_result(s, i["perf"], feedback_json="[]"),
+        lambda s, i: create_analysis_result(s, i["perf"], feedback_json="[]"),
         "feedback_json",
         "JSON object",
     ),
     (
         "estimate",
-        lambda s, i: sv.create_analysis_result(s, i["perf"], difficulty_estimate="pro"),
+        lambda s, i: create_analysis_result(s, i["perf"], difficulty_estimate="pro"),
         "difficulty_estimate",
         "one of",
     ),
     (
         "engine long",
-        lambda s, i: sv.create_analysis_result(s, i["perf"], analysis_engine_version="v" * 65),
+        lambda s, i: create_analysis_result(s, i["perf"], analysis_engine_version="v" * 65),
         "analysis_engine_version",
         "64",
     ),
     (
         "period",
-        lambda s, i: sv.create_or_update_progress_metric(s, i["user"], T0, "yearly"),
+        lambda s, i: create_or_update_progress_metric(s, i["user"], T0, "yearly"),
         "period_type",
         "one of",
     ),
     (
         "metric date",
-        lambda s, i: sv.create_or_update_progress_metric(s, i["user"], NAIVE, "daily"),
+        lambda s, i: create_or_update_progress_metric(s, i["user"], NAIVE, "daily"),
         "metric_date",
         "timezone-aware",
     ),
     (
         "metric unknown",
-        lambda s, i: sv.create_or_update_progress_metric(s, i["user"], T0, "daily", bogus=1),
+        lambda s, i: create_or_update_progress_metric(s, i["user"], T0, "daily", bogus=1),
         "bogus",
         "not a progress metric",
     ),
     (
         "metric avg",
-        lambda s, i: sv.create_or_update_progress_metric(
+        lambda s, i: create_or_update_progress_metric(
             s, i["user"], T0, "daily", avg_overall_score=2.0
         ),
         "avg_overall_score",
@@ -330,15 +346,13 @@ CASES: list[tuple[str, Call, str, str]] = [
     ),
     (
         "metric count",
-        lambda s, i: sv.create_or_update_progress_metric(
-            s, i["user"], T0, "daily", total_sessions=-2
-        ),
+        lambda s, i: create_or_update_progress_metric(s, i["user"], T0, "daily", total_sessions=-2),
         "total_sessions",
         "negative",
     ),
     (
         "metric rate",
-        lambda s, i: sv.create_or_update_progress_metric(
+        lambda s, i: create_or_update_progress_metric(
             s, i["user"], T0, "daily", improvement_rate=1.5
         ),
         "improvement_rate",
@@ -346,25 +360,25 @@ CASES: list[tuple[str, Call, str, str]] = [
     ),
     (
         "progress period",
-        lambda s, i: sv.get_user_progress(s, i["user"], "hourly"),
+        lambda s, i: get_user_progress(s, i["user"], "hourly"),
         "period_type",
         "one of",
     ),
     (
         "progress limit",
-        lambda s, i: sv.get_user_progress(s, i["user"], limit=0),
+        lambda s, i: get_user_progress(s, i["user"], limit=0),
         "limit",
         "at least 1",
     ),
-    ("stats days", lambda s, i: sv.calculate_user_stats(s, i["user"], 0), "days", "at least 1"),
+    ("stats days", lambda s, i: calculate_user_stats(s, i["user"], 0), "days", "at least 1"),
     (
         "stats days big",
-        lambda s, i: sv.calculate_user_stats(s, i["user"], 3651),
+        lambda s, i: calculate_user_stats(s, i["user"], 3651),
         "days",
         "at most 3650",
     ),
-    ("session id", lambda s, i: sv.get_session(s, 12), "session_id", "UUID"),  # type: ignore[arg-type]
-    ("perf id", lambda s, i: sv.create_analysis_result(s, "x"), "performance_id", "UUID"),
+    ("session id", lambda s, i: get_session(s, 12), "session_id", "UUID"),  # type: ignore[arg-type]
+    ("perf id", lambda s, i: create_analysis_result(s, "x"), "performance_id", "UUID"),
 ]
 
 
@@ -389,8 +403,8 @@ def test_check_constraints_refuse_bad_enum_even_without_service(store: Database)
     from sqlalchemy.exc import IntegrityError
 
     with store.transaction() as s:
-        uid = sv.create_profile(s, "Ann").id
-        sid = sv.create_session(s, uid, started_at=T0).id
+        uid = create_profile(s, "Ann").id
+        sid = create_session(s, uid, started_at=T0).id
     before = table_snapshot(store)
     with pytest.raises(IntegrityError), store.engine.begin() as conn:
         conn.execute(

@@ -9,10 +9,15 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from storage import service as sv
+from storage.analyses import create_analysis_result, get_performance_analysis
 from storage.db import Database
 from storage.errors import NotFoundError, ValidationError
 from storage.models import RealtimeSession
+from storage.performances import create_performance, get_session_performances
+from storage.profiles import create_profile
+from storage.progress_metrics import create_or_update_progress_metric, get_user_progress
+from storage.sessions import create_session, end_session, get_session
+from storage.stats import calculate_user_stats
 from tests.storage.conftest import table_snapshot
 
 T0 = datetime(2025, 3, 10, 18, 0, 0, 250_000, tzinfo=UTC)
@@ -21,13 +26,13 @@ PARIS_SUMMER = timezone(timedelta(hours=2))
 
 def _profile(db: Database) -> uuid.UUID:
     with db.transaction() as s:
-        return sv.create_profile(s, "Ann", "Europe/Paris").id
+        return create_profile(s, "Ann", "Europe/Paris").id
 
 
 def test_returned_records_equal_what_is_stored(store: Database) -> None:
     uid = _profile(store)
     with store.transaction() as s:
-        made = sv.create_session(
+        made = create_session(
             s,
             uid,
             "Études op. 10",
@@ -37,7 +42,7 @@ def test_returned_records_equal_what_is_stored(store: Database) -> None:
             "ws-1",
             started_at=(T0 + timedelta(microseconds=7)).astimezone(PARIS_SUMMER),
         )
-        take = sv.create_performance(
+        take = create_performance(
             s,
             made.id,
             "/takes/a.flac",
@@ -48,7 +53,7 @@ def test_returned_records_equal_what_is_stored(store: Database) -> None:
             recording_started_at=(T0 + timedelta(seconds=5)).astimezone(PARIS_SUMMER),
             recording_duration=12,
         )
-        analysis = sv.create_analysis_result(
+        analysis = create_analysis_result(
             s,
             take.id,
             1,
@@ -69,12 +74,12 @@ def test_returned_records_equal_what_is_stored(store: Database) -> None:
     assert isinstance(take.recording_duration, float)
     assert made.created_at == made.updated_at and made.created_at.tzinfo is not None
     with store.transaction() as s:
-        assert sv.get_session(s, made.id) == made
-        assert sv.get_session_performances(s, made.id) == [take]
-        assert sv.get_performance_analysis(s, take.id) == [analysis]
-        ended = sv.end_session(s, made.id, T0 + timedelta(minutes=30))
+        assert get_session(s, made.id) == made
+        assert get_session_performances(s, made.id) == [take]
+        assert get_performance_analysis(s, take.id) == [analysis]
+        ended = end_session(s, made.id, T0 + timedelta(minutes=30))
     with store.transaction() as s:
-        assert sv.get_session(s, made.id) == ended
+        assert get_session(s, made.id) == ended
     assert ended.status == "completed" and ended.created_at == made.created_at
     assert ended.updated_at > made.updated_at
 
@@ -93,41 +98,41 @@ def test_end_session_duration_is_truncated_whole_seconds(
 ) -> None:
     uid = _profile(store)
     with store.transaction() as s:
-        sid = sv.create_session(s, uid, started_at=T0).id
+        sid = create_session(s, uid, started_at=T0).id
     with store.transaction() as s:
-        ended = sv.end_session(s, sid, T0 + elapsed, update_progress=False)
+        ended = end_session(s, sid, T0 + elapsed, update_progress=False)
     assert ended.duration_seconds == expected
     assert ended.ended_at == T0 + elapsed
     with store.transaction() as s:
-        assert sv.get_session(s, sid).duration_seconds == expected
+        assert get_session(s, sid).duration_seconds == expected
 
 
 def test_end_session_refusals_change_nothing(store: Database) -> None:
     uid = _profile(store)
     with store.transaction() as s:
-        sid = sv.create_session(s, uid, started_at=T0).id
+        sid = create_session(s, uid, started_at=T0).id
     before = table_snapshot(store)
     with store.transaction() as s, pytest.raises(ValidationError, match="ended_at"):
-        sv.end_session(s, sid, T0 - timedelta(microseconds=1))
+        end_session(s, sid, T0 - timedelta(microseconds=1))
     with store.transaction() as s, pytest.raises(NotFoundError):
-        sv.end_session(s, uuid.uuid4())
+        end_session(s, uuid.uuid4())
     assert table_snapshot(store) == before
     with store.transaction() as s:
-        sv.end_session(s, sid, T0 + timedelta(hours=1))
+        end_session(s, sid, T0 + timedelta(hours=1))
     after_end = table_snapshot(store)
     with store.transaction() as s, pytest.raises(ValidationError, match="completed"):
-        sv.end_session(s, sid, T0 + timedelta(hours=2))
+        end_session(s, sid, T0 + timedelta(hours=2))
     assert table_snapshot(store) == after_end
 
 
 def test_end_session_refreshes_an_object_the_session_already_holds(store: Database) -> None:
     uid = _profile(store)
     with store.transaction() as s:
-        sid = sv.create_session(s, uid, started_at=T0).id
+        sid = create_session(s, uid, started_at=T0).id
     with store.transaction() as s:
         loaded = s.get(RealtimeSession, sid)
         assert loaded is not None and loaded.status == "active"
-        sv.end_session(s, sid, T0 + timedelta(seconds=90), update_progress=False)
+        end_session(s, sid, T0 + timedelta(seconds=90), update_progress=False)
         assert loaded.status == "completed" and loaded.duration_seconds == 90
 
 
@@ -136,13 +141,13 @@ def test_missing_parent_writes_nothing(store: Database) -> None:
     before = table_snapshot(store)
     ghost = uuid.uuid4()
     with store.transaction() as s, pytest.raises(NotFoundError, match="user"):
-        sv.create_session(s, ghost)
+        create_session(s, ghost)
     with store.transaction() as s, pytest.raises(NotFoundError, match="session"):
-        sv.create_performance(s, ghost)
+        create_performance(s, ghost)
     with store.transaction() as s, pytest.raises(NotFoundError, match="performance"):
-        sv.create_analysis_result(s, ghost, 0.5)
+        create_analysis_result(s, ghost, 0.5)
     with store.transaction() as s, pytest.raises(NotFoundError, match="user"):
-        sv.create_or_update_progress_metric(s, ghost, T0, "daily", total_sessions=1)
+        create_or_update_progress_metric(s, ghost, T0, "daily", total_sessions=1)
     assert table_snapshot(store) == before
 
 
@@ -152,25 +157,25 @@ def test_parent_added_in_the_same_session_is_found(store: Database) -> None:
     with store.transaction() as s:
         user = User(id=uuid.uuid4(), display_name="Pending", timezone="UTC", settings_json="{}")
         s.add(user)  # not flushed: the insert must still see it
-        made = sv.create_session(s, user.id, started_at=T0)
+        made = create_session(s, user.id, started_at=T0)
     with store.transaction() as s:
-        assert sv.get_session(s, made.id).user_id == user.id
+        assert get_session(s, made.id).user_id == user.id
 
 
 def test_late_analysis_recomputes_progress_and_live_one_does_not(store: Database) -> None:
     uid = _profile(store)
     with store.transaction() as s:
-        sid = sv.create_session(s, uid, started_at=T0).id
-        pid = sv.create_performance(s, sid, recording_started_at=T0).id
-        sv.create_analysis_result(s, pid, 0.5, 0.5, 0.5, 0.4)
+        sid = create_session(s, uid, started_at=T0).id
+        pid = create_performance(s, sid, recording_started_at=T0).id
+        create_analysis_result(s, pid, 0.5, 0.5, 0.5, 0.4)
         # The session is live: its analyses leave the progress rows alone until it ends.
-        assert sv.get_user_progress(s, uid, "daily") == []
-        sv.end_session(s, sid, T0 + timedelta(minutes=20))
-        first = sv.get_user_progress(s, uid, "daily")
+        assert get_user_progress(s, uid, "daily") == []
+        end_session(s, sid, T0 + timedelta(minutes=20))
+        first = get_user_progress(s, uid, "daily")
     assert len(first) == 1 and first[0].avg_overall_score == pytest.approx(0.4)
     with store.transaction() as s:
-        sv.create_analysis_result(s, pid, 0.9, 0.9, 0.9, 0.8, created_at=T0 + timedelta(hours=1))
-        again = sv.get_user_progress(s, uid, "daily")
+        create_analysis_result(s, pid, 0.9, 0.9, 0.9, 0.8, created_at=T0 + timedelta(hours=1))
+        again = get_user_progress(s, uid, "daily")
     assert len(again) == 1 and again[0].id == first[0].id
     assert again[0].avg_overall_score == pytest.approx(0.6)
 
@@ -179,16 +184,16 @@ def test_progress_upsert_inserts_then_updates_only_given_fields(store: Database)
     uid = _profile(store)
     day = datetime(2025, 3, 9, 23, 0, tzinfo=UTC)
     with store.transaction() as s:
-        made = sv.create_or_update_progress_metric(
+        made = create_or_update_progress_metric(
             s, uid, day.astimezone(PARIS_SUMMER), "daily", avg_overall_score=0.5
         )
     assert (made.total_sessions, made.total_practice_time_seconds) == (0, 0)
     assert made.metric_date == day and made.avg_overall_score == 0.5
     with store.transaction() as s:
-        assert sv.get_user_progress(s, uid, "daily", since=day) == [made]
-        same = sv.create_or_update_progress_metric(s, uid, day, "daily")
+        assert get_user_progress(s, uid, "daily", since=day) == [made]
+        same = create_or_update_progress_metric(s, uid, day, "daily")
         assert same == made  # nothing to change: untouched, updated_at included
-        changed = sv.create_or_update_progress_metric(
+        changed = create_or_update_progress_metric(
             s, uid, day, "daily", total_sessions=3, milestones_json=["first_session"]
         )
     assert changed.id == made.id and changed.created_at == made.created_at
@@ -196,8 +201,8 @@ def test_progress_upsert_inserts_then_updates_only_given_fields(store: Database)
     assert changed.milestones_json == '["first_session"]'
     assert changed.updated_at > made.updated_at
     with store.transaction() as s:
-        assert sv.get_user_progress(s, uid, "daily") == [changed]
-        weekly = sv.create_or_update_progress_metric(s, uid, day, "weekly", total_sessions=1)
+        assert get_user_progress(s, uid, "daily") == [changed]
+        weekly = create_or_update_progress_metric(s, uid, day, "weekly", total_sessions=1)
     assert weekly.id != made.id
 
 
@@ -206,13 +211,13 @@ def test_stats_tell_an_unknown_profile_from_one_without_sessions_in_the_window(
 ) -> None:
     uid = _profile(store)
     with store.transaction() as s:
-        sid = sv.create_session(s, uid, started_at=T0).id
-        sv.end_session(s, sid, T0 + timedelta(minutes=45))
+        sid = create_session(s, uid, started_at=T0).id
+        end_session(s, sid, T0 + timedelta(minutes=45))
     with store.transaction() as s:
         with pytest.raises(NotFoundError, match="user"):
-            sv.calculate_user_stats(s, uuid.uuid4(), 30, now=T0)
-        outside = sv.calculate_user_stats(s, uid, 7, now=T0 + timedelta(days=30))
-        inside = sv.calculate_user_stats(s, uid, 7, now=T0 + timedelta(days=1))
+            calculate_user_stats(s, uuid.uuid4(), 30, now=T0)
+        outside = calculate_user_stats(s, uid, 7, now=T0 + timedelta(days=30))
+        inside = calculate_user_stats(s, uid, 7, now=T0 + timedelta(days=1))
     assert (outside.total_sessions, outside.total_practice_hours) == (0, 0.0)
     assert (inside.total_sessions, inside.total_practice_hours) == (1, 0.75)
     assert inside.current_streak_days == 1
