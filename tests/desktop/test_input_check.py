@@ -13,7 +13,7 @@ import soundfile as sf
 
 from audio.sources import SyntheticSource
 from desktop.session_form import SessionPlan
-from storage import service
+from storage.sessions import get_complete_session_data
 from tests.audio import signals as sg
 from tests.desktop.conftest import wait_idle
 from tests.desktop.helpers import SR, scale_signal
@@ -64,7 +64,7 @@ def test_a_take_too_quiet_to_tell_notes_apart_is_stored_and_shown_as_not_measura
 
     saved: dict[str, Any] = saved_sig.args[0]
     with main_window.ctx.database.sessionmaker() as s:
-        data = service.get_complete_session_data(s, saved["performance"].session_id)
+        data = get_complete_session_data(s, saved["performance"].session_id)
     (analysis,) = data.performances[0].analysis_results
     for field in ("pitch_accuracy", "rhythm_accuracy", "overall_score", "timing_consistency"):
         assert getattr(analysis, field) is None, field
