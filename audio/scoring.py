@@ -459,17 +459,13 @@ def score_take(
     )
 
 
-SCORE_KEYS = (
-    "pitch_accuracy",
-    "rhythm_accuracy",
-    "dynamics_range",
-    "overall_score",
-    "avg_pitch_deviation_cents",
-    "timing_consistency",
-    "tempo_stability",
-    "note_accuracy_rate",
-    "difficulty_estimate",
-    "genre_match_score",
+# The metrics that judge the playing (null when the input is not measurable); the rest are
+# counts and facts about the analysis.
+SCORE_KEYS = tuple(
+    k
+    for k in METRIC_KEYS
+    if not k.startswith("total_")
+    and k not in ("feedback_json", "analysis_engine_version", "processing_time_ms")
 )
 
 
