@@ -16,6 +16,8 @@ from typing import overload
 import numpy as np
 import numpy.typing as npt
 
+from audio.frontend import FrontEnd
+from audio.inputcheck import InputCheck, InputMeter, MeterMark, assess
 from audio.notes import NoteTracker, TrackerEvent
 from audio.pitch import FrameAnalyzer, hz_to_midi
 from audio.records import Note, Onset, PitchFrame, Record
@@ -199,6 +201,11 @@ class StreamAnalyzer:
         factor = decimation_factor(sample_rate)
         self._decimator = Decimator(factor) if factor > 1 else None
         self.analysis_rate = sample_rate // factor
+        self._front = FrontEnd(
+            self.analysis_rate,
+            settings.hop_samples,
+            settings.buf_samples // 2 // settings.hop_samples,
+        )
         self._frames_an = FrameAnalyzer(
             self.analysis_rate, settings.hop_samples, settings.buf_samples
         )
@@ -208,6 +215,8 @@ class StreamAnalyzer:
         self.delay_s: float = self._frames_an.delay_s + self._filter_s
         self._hop_s = settings.hop_samples / self.analysis_rate
         self._tracker = NoteTracker(self._hop_s, settings.buf_samples / self.analysis_rate)
+        # What the input check reads: level, clipping and background, hop by hop.
+        self.input_meter = InputMeter(self._hop_s)
         self._follower = _Follower(reference) if reference is not None else None
         self.reference = reference
         self.notes: list[Note] = []
@@ -236,10 +245,16 @@ class StreamAnalyzer:
             raise ValueError(f"hop must be {self.hop_samples} samples, got shape {hop.shape}")
         if hop.dtype != np.float32:
             hop = hop.astype(np.float32)
+        raw = hop
         if self._decimator is not None:
             hop = self._decimator.process(hop)
+        hop = self._front.process(hop)
         frames_an = self._frames_an
+        frames_an.remove_low = self._front.low_background
         m = frames_an.process(hop)
+        if m.voiced and self._front.is_background_pitch(m.f0_hz):
+            m.voiced = False
+            m.f0_hz = 0.0
         end_s = frames_an.samples_fed / self.analysis_rate - self._filter_s
         t_s = max(0.0, end_s - self._frames_an.delay_s)
         level_t = end_s - 0.5 * self._hop_s
@@ -247,6 +262,7 @@ class StreamAnalyzer:
         if onset_t is not None and self._filter_s:
             onset_t = max(0.0, onset_t - self._filter_s)
         f0, periodicity, level_db = m.f0_hz, m.periodicity, m.level_db
+        self.input_meter.push(raw, level_db)
         midi: float | None = None
         target: int | None = None
         cents: float | None = None
@@ -273,6 +289,14 @@ class StreamAnalyzer:
         if events:
             self._publish(events, capture_time_s, out)
         return out
+
+    def input_check(self, since: MeterMark | None = None, recent: bool = False) -> InputCheck:
+        """What the input was like: over the whole stream, after ``since`` (a mark from
+        ``input_meter.mark()``, e.g. where a take began), or with ``recent`` over the last
+        few seconds (the live notice). Hum and rumble are what the front end finds now."""
+        counts = self.input_meter.recent() if recent else self.input_meter.counts_since(since)
+        hum = self._front.hum
+        return assess(counts, hum.mains_hz, hum.level_db, self._front.rumble)
 
     def finish(self, capture_time_s: float) -> list[Record]:
         """End of stream: return the Onset/Note records of the note still sounding, if any."""

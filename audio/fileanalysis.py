@@ -10,6 +10,7 @@ import numpy as np
 import soundfile as sf
 
 from audio.analyzer import FrameTrack, StreamAnalyzer
+from audio.inputcheck import InputCheck
 from audio.records import Note, Onset
 from audio.reference import Reference
 from audio.scoring import TakeScore, score_take
@@ -34,6 +35,7 @@ class FileAnalysis:
     frames: FrameTrack
     score: TakeScore
     cpu_s: float
+    input: InputCheck
 
 
 def analyze_file(
@@ -98,6 +100,7 @@ def analyze_file(
     duration = fed / sr
     if fed == 0:
         raise AudioFileError(f"{p}: the audio file holds no samples")
+    check = analyzer.input_check()
     score = score_take(
         analyzer.notes,
         analyzer.onsets,
@@ -107,6 +110,7 @@ def analyze_file(
         duration_s=duration,
         genre=genre,
         analysis_cpu_s=cpu,
+        input_check=check,
     )
     return FileAnalysis(
         path=str(p),
@@ -117,6 +121,7 @@ def analyze_file(
         frames=analyzer.frames,
         score=score,
         cpu_s=cpu,
+        input=check,
     )
 
 

@@ -20,6 +20,10 @@ frame, so voicing is decided here from measurements this module makes itself:
 * **subharmonics**: on a note's first frame, and whenever the period jumps up 1.8-fold, a
   period 2-5 times shorter that correlates at least 90 % as well replaces yinfft's (it locks
   onto a common period when two notes overlap).
+* **rumble under the pitch**: while the front end measures rumble or hum,
+  the correlation is taken with what lies well below the pitch taken out (``_remove_low``),
+  and a frame needs periodicity >= ``LOWCUT_PERIODICITY_MIN`` (0.7): handling thumps and
+  what is left of the hum correlated at 0.6-0.66.
 * **weak fundamentals**: when yinfft's period correlates at only 0.3-0.8, a period two or three
   times longer that correlates at least 0.25 better, and at 0.85 or more, replaces it
   (yinfft's ear-like weighting reads a low note with a weak fundamental, such as a cello's
@@ -59,6 +63,8 @@ SUPERPERIOD_FLOOR = 0.3
 SUPERPERIOD_CHECK = 0.8
 SUPERPERIOD_GAIN = 0.25
 SUPERPERIOD_MIN = 0.85
+LOWCUT_SHARE = 0.01
+LOWCUT_PERIODICITY_MIN = 0.7
 
 
 @dataclass(slots=True)
@@ -125,6 +131,9 @@ class FrameAnalyzer:
         self._pos = buf_samples
         # The moving-averaged window of ``_correlate``, written in place (no array per hop).
         self._smooth = np.zeros(buf_samples, dtype=np.float64)
+        self._lowcut = np.zeros(buf_samples, dtype=np.float64)
+        # Set by the analyzer while the front end measures rumble or hum.
+        self.remove_low = False
         self._prev_lag = 0.0
         self._samples_fed = 0
         self._min_lag = max(2, int(sample_rate / F0_MAX_HZ))
@@ -190,7 +199,9 @@ class FrameAnalyzer:
                 periodicity, refined = self._correlate(lag)
                 if SUPERPERIOD_FLOOR <= periodicity < SUPERPERIOD_CHECK:
                     periodicity, refined = self._redo_superperiod(lag, periodicity, refined)
-        voiced = periodicity >= PERIODICITY_MIN and centre_db >= LEVEL_MIN_DB and refined > 0.0
+        # Over rumble or hum a noisy frame correlates by chance more often: it must be clearer.
+        floor = LOWCUT_PERIODICITY_MIN if self.remove_low else PERIODICITY_MIN
+        voiced = periodicity >= floor and centre_db >= LEVEL_MIN_DB and refined > 0.0
         self._prev_lag = self.sample_rate / refined if voiced else 0.0
         return FrameMeasure(
             f0_hz=refined if voiced else 0.0,
@@ -253,6 +264,36 @@ class FrameAnalyzer:
                 return per, f0
         return periodicity, refined
 
+    def _remove_low(
+        self,
+        csum: npt.NDArray[np.float64],
+        a: int,
+        span: int,
+        t0: int,
+        need: int,
+        sig: npt.NDArray[np.float64],
+    ) -> None:
+        """Take what lies well below a pitch of period ``t0`` samples out of ``sig`` (the
+        smoothed stretch starting ``a`` samples into the window), in place.
+
+        Rumble left over by the front end's high-pass is narrow-band noise around 50 Hz that
+        correlates well at any short lag: noise over it looked periodic at a few hundred Hz
+        (0.66 where 0.6 voices a frame), and notes under it did not. The average over one
+        period around each sample holds none of the note's partials but what lies well below
+        them. Only while the front end measures such a background (``remove_low``), because
+        below a partial's pitch there may also be the note's own weak fundamental, and only
+        when it holds ``LOWCUT_SHARE`` of the energy or more and the window has room for it
+        (periods up to about a sixth of the window).
+        """
+        d = (span - t0) // 2
+        if a + d < 0 or a + d + t0 + need > csum.shape[0]:
+            return
+        low = self._lowcut[:need]
+        np.subtract(csum[a + d + t0 : a + d + t0 + need], csum[a + d : a + d + need], out=low)
+        low *= span / t0
+        if float(low.dot(low)) >= LOWCUT_SHARE * float(sig.dot(sig)):
+            sig -= low
+
     def _raw_corr(self, t0: int) -> float:
         """Best normalised autocorrelation of the raw window at lags t0-1..t0+1."""
         win = self._window()
@@ -300,6 +341,8 @@ class FrameAnalyzer:
             a = (full - need) // 2
             sig = self._smooth[:need]
             np.subtract(csum[a + span : a + span + need], csum[a : a + need], out=sig)
+            if self.remove_low:
+                self._remove_low(csum, a, span, t0, need, sig)
             head = sig[:n]
             cross = np.correlate(sig[t0 - r : t0 + r + n], head, "valid")
             k = int(cross.argmax())

@@ -36,7 +36,11 @@ Definitions (tolerances come from AnalysisSettings; times in seconds, pitches in
 * **genre_match_score**: see audio.genres; null without a genre or for a genre with no profile.
 * **processing_time_ms** = CPU time of the analysis plus scoring, in ms.
 
-Silence (no notes) leaves every score null; the counts are still reported.
+Silence (no notes) leaves every score null; the counts are still reported. So does input too
+poor to tell notes apart (an :class:`~audio.inputcheck.InputCheck` that is not measurable): the
+feedback then holds ``not_measurable`` (the reason, in plain words) and the input's problems as
+tips, and says nothing about notes. With an input check the feedback also holds ``input``
+(:meth:`~audio.inputcheck.InputCheck.as_json`).
 """
 
 from __future__ import annotations
@@ -53,6 +57,7 @@ import numpy as np
 
 from audio.feedback import NoteResult, TimingSummary, build_feedback, note_name
 from audio.genres import UnknownGenreError, genre_match, get_genre
+from audio.inputcheck import InputCheck
 from audio.records import Note, Onset, PitchFrame
 from audio.reference import Alignment, Reference, align
 from audio.settings import AnalysisSettings
@@ -297,6 +302,7 @@ def score_take(
     duration_s: float | None = None,
     genre: str | None = None,
     analysis_cpu_s: float = 0.0,
+    input_check: InputCheck | None = None,
 ) -> TakeScore:
     """Score a take. Notes/onsets as the StreamAnalyzer produced them (times in seconds).
 
@@ -304,7 +310,8 @@ def score_take(
     genre: a name from resources/genres/genres.json; None or a name without a profile gives
     genre_match_score None (check names with audio.genres.get_genre).
     analysis_cpu_s: CPU seconds the analysis took, added to the scoring's own CPU time in
-    processing_time_ms.
+    processing_time_ms. input_check: what the input was like (StreamAnalyzer.input_check);
+    when it is not measurable every score is null and the feedback says why.
     """
     # thread_time: in the app other threads (GUI, audio, recorder) run while this scores.
     cpu0 = time.thread_time()
@@ -435,6 +442,10 @@ def score_take(
         missed_notes=missed,
         wrong_notes=wrong,
     )
+    if input_check is not None:
+        feedback["input"] = input_check.as_json()
+        if not input_check.measurable:
+            _not_measurable(metrics, feedback, input_check)
     metrics["feedback_json"] = json.dumps(feedback, ensure_ascii=False)
     cpu = analysis_cpu_s + (time.thread_time() - cpu0)
     metrics["processing_time_ms"] = round(cpu * 1000.0)
@@ -446,6 +457,28 @@ def score_take(
         estimated_tempo_bpm=est_tempo,
         extra={"duration_s": duration_s},
     )
+
+
+# The metrics that judge the playing (null when the input is not measurable); the rest are
+# counts and facts about the analysis.
+SCORE_KEYS = tuple(
+    k
+    for k in METRIC_KEYS
+    if not k.startswith("total_")
+    and k not in ("feedback_json", "analysis_engine_version", "processing_time_ms")
+)
+
+
+def _not_measurable(metrics: dict[str, Any], feedback: dict[str, Any], check: InputCheck) -> None:
+    """Null every score (the counts stay) and replace the feedback about notes by the reason
+    and what to do about the input."""
+    for k in SCORE_KEYS:
+        metrics[k] = None
+    feedback["not_measurable"] = check.reason
+    feedback["strengths"] = []
+    feedback["tips"] = [p.message for p in check.problems]
+    feedback["per_note"] = []
+    feedback["timing"] = {}
 
 
 def _retarget(n: Note, target: int, ref_index: int | None) -> Note:

@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 
 from audio.analyzer import StreamAnalyzer
+from audio.inputcheck import InputCheck, MeterMark
 from audio.recorder import RecorderError, TakeRecorder
 from audio.records import Note, Onset, PitchFrame, Record
 from audio.reference import Reference
@@ -51,6 +52,8 @@ RING_SECONDS = 2.0
 # point of the live view, and 15 ms more would use half of the 30 ms capture-to-painted budget.
 # Most hops analysed per read, so a worker catching up still checks for stop regularly.
 MAX_HOPS_PER_BATCH = 32
+# How often the live input check (level, clipping, hum, background) is renewed, s of audio.
+INPUT_CHECK_EVERY_S = 0.5
 # Longest sleep of the worker: it then checks whether the source ended or stalled.
 WAIT_TIMEOUT_S = 0.05
 
@@ -110,6 +113,7 @@ class TakeSpan:
     start_s: float
     end_s: float
     analysis_cpu_s: float = 0.0  # CPU seconds the analyzer spent on this take's audio
+    input: InputCheck | None = None  # what the input was like during the take
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +199,11 @@ class AnalysisWorker(threading.Thread):
         self._result: TakeResult | None = None
         self._failure: BaseException | None = None
         self.latest_level_db = -math.inf
+        # The input check over the last few seconds, renewed every INPUT_CHECK_EVERY_S of
+        # audio; a frozen record, replaced in one assignment (the GUI reads it any time).
+        self.latest_input: InputCheck | None = None
+        self._input_due_samples = 0
+        self._take_mark: MeterMark | None = None
         self.cpu_time_s = 0.0
         # CPU seconds spent inside the analyzer so far; a take's share is what processing_time_ms
         # reports, so a live take and the same file through `etude analyze` measure alike.
@@ -247,6 +256,7 @@ class AnalysisWorker(threading.Thread):
                 self._recorder = rec
                 self._take_start_sample = self._fed_samples
                 self._take_start_cpu_s = self.analysis_cpu_s
+                self._take_mark = self.analyzer.input_meter.mark()
             # A take is the student playing the piece (again): the live targets follow it anew.
             self.analyzer.restart_reference()
 
@@ -267,6 +277,7 @@ class AnalysisWorker(threading.Thread):
                     self._take_start_sample / self.sample_rate,
                     end / self.sample_rate,
                     take_cpu_s,
+                    self.analyzer.input_check(since=self._take_mark),
                 )
             )
             return path
@@ -368,6 +379,10 @@ class AnalysisWorker(threading.Thread):
         cpu0 = time.thread_time()
         for i, capture in enumerate(captures):
             records += process(samples[i * hop : (i + 1) * hop], capture)
+        self._input_due_samples -= samples.shape[0]
+        if self._input_due_samples <= 0:
+            self._input_due_samples = round(INPUT_CHECK_EVERY_S * self.sample_rate)
+            self.latest_input = self.analyzer.input_check(recent=True)
         self.analysis_cpu_s += time.thread_time() - cpu0
         self._publish(records, captures)
 

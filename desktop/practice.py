@@ -114,10 +114,15 @@ class PracticePage(QWidget):
         self.pitch_view = PitchView()
         self.tuner = TunerWidget()
         self.level = LevelMeter()
+        # One line on what is wrong with the input, while it is (hum, clipping, too quiet...).
+        self.input_notice = QLabel("")
+        self.input_notice.setWordWrap(True)
+        self.input_notice.setVisible(False)
         self.status = QLabel("Not listening.")
         side = QVBoxLayout()
         side.addWidget(self.tuner, 1)
         side.addWidget(self.level)
+        side.addWidget(self.input_notice)
         side.addWidget(self.status)
         live = QHBoxLayout()
         live.addWidget(self.pitch_view, 3)
@@ -321,6 +326,9 @@ class PracticePage(QWidget):
     def tick(self) -> None:
         self._show_records(self.controller.poll())
         self.level.set_level(self.controller.level_db)
+        notice = self.controller.input_notice
+        self.input_notice.setText(notice or "")
+        self.input_notice.setVisible(notice is not None)
         if self.pitch_view.repaint_now():
             cap = self.pitch_view.last_capture_time_s
             if cap is not None:

@@ -175,6 +175,14 @@ class PracticeController(QObject):
         return run.worker.latest_level_db if run is not None and run.opened else None
 
     @property
+    def input_notice(self) -> str | None:
+        """One line on what is wrong with the input right now (hum, clipping, too quiet...), or
+        None while it is fine or nothing is listening."""
+        run = self._run
+        check = run.worker.latest_input if run is not None and run.opened else None
+        return check.notice if check is not None else None
+
+    @property
     def position_s(self) -> float:
         """Seconds of input analysed in the current run (0 when not listening)."""
         run = self._run
@@ -409,6 +417,7 @@ class PracticeController(QObject):
             analysis_cpu_s=span.analysis_cpu_s if span is not None else 0.0,
             started_at=take.started_at,
             tempo_bpm=run.plan.target_tempo_bpm,
+            input_check=span.input if span is not None else None,
         )
         settings, reference = run.settings, run.reference
 

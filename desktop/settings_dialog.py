@@ -44,6 +44,22 @@ def _spin(field: str, value: float, decimals: int = 0) -> QDoubleSpinBox:
 LevelProbeFactory = Callable[[Preferences], Any]
 
 
+def input_check_text(check: Any) -> str:
+    """The level test's verdict on the input (an audio.inputcheck.InputCheck or None)."""
+    if check is None:
+        return ""
+    if check.problems:
+        return " ".join(p.message for p in check.problems)
+    if check.level_db is None:
+        return "Listening… play or sing for a few seconds."
+    return (
+        f"The input sounds fine: your playing at {check.level_db:.0f} dBFS, the background "
+        f"{check.snr_db:.0f} dB under it."
+        if check.snr_db is not None
+        else f"The input sounds fine: your playing at {check.level_db:.0f} dBFS."
+    )
+
+
 class SettingsDialog(QDialog):
     def __init__(
         self,
@@ -75,11 +91,15 @@ class SettingsDialog(QDialog):
         self.meter = LevelMeter()
         self.device_message = QLabel(device_problem or "")
         self.device_message.setWordWrap(True)
+        # What the level test hears wrong with the input, and what to do about it.
+        self.input_check = QLabel("")
+        self.input_check.setWordWrap(True)
         row = QHBoxLayout()
         row.addWidget(self.device, 1)
         row.addWidget(self.test_button)
         form.addRow("Input device", row)
         form.addRow("", self.meter)
+        form.addRow("", self.input_check)
         form.addRow("", self.device_message)
         if device_problem:
             self.test_button.setEnabled(False)
@@ -182,6 +202,7 @@ class SettingsDialog(QDialog):
 
     def stop_level_test(self) -> None:
         self._timer.stop()
+        self.input_check.setText("")
         if self._probe is not None:
             probe, self._probe = self._probe, None
             probe.stop()
@@ -191,6 +212,7 @@ class SettingsDialog(QDialog):
     def _poll_level(self) -> None:
         if self._probe is not None:
             self.meter.set_level(self._probe.latest_level_db)
+            self.input_check.setText(input_check_text(getattr(self._probe, "latest_input", None)))
 
     def done(self, result: int) -> None:
         self.stop_level_test()

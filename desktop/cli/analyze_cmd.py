@@ -280,6 +280,7 @@ def to_json(result: FileAnalysis, frames: bool) -> dict[str, Any]:
             for n in result.notes
         ],
         "onsets_s": [round(o.t_s, 4) for o in result.onsets],
+        "input": result.input.as_json(),
     }
     if frames:
         fr = result.frames
@@ -305,13 +306,34 @@ def _pct(x: float | None) -> str:
     return "-" if x is None else f"{round(100 * x)} %"
 
 
+def input_line(check: Any) -> str:
+    """The input check in one line: level, clipping, hum, background (an InputCheck)."""
+
+    def db(x: float | None) -> str:
+        return "-" if x is None else f"{x:.0f} dBFS"
+
+    hum = "none" if check.hum_hz is None else f"{check.hum_hz:.0f} Hz at {db(check.hum_db)}"
+    snr = "" if check.snr_db is None else f" ({check.snr_db:.0f} dB under the playing)"
+    return (
+        f"Input              level {db(check.level_db)}, clipping "
+        f"{100 * check.clipping_share:.1f} %, hum {hum}, background {db(check.noise_floor_db)}"
+        f"{snr}"
+    )
+
+
 def summary(result: FileAnalysis, settings: AnalysisSettings) -> str:
     """A few lines a student understands."""
     m = result.score.metrics
     fb = result.score.feedback
     lines = [
         f"{result.path}: {result.duration_s:.1f} s, {m['total_notes_detected']} notes",
+        "  " + input_line(result.input),
     ]
+    for p in result.input.problems:
+        lines.append(f"  ! {p.message}")
+    if not result.input.measurable:
+        lines.append(f"  Not measurable: {result.input.reason}")
+        return "\n".join(lines)
     if not m["total_notes_detected"]:
         lines.append("  No notes were heard in this recording.")
         return "\n".join(lines)

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from audio.fileanalysis import FileAnalysis
+    from audio.inputcheck import InputCheck
     from audio.reference import Alignment, Reference
     from audio.scoring import TakeScore
     from storage.records import AnalysisRecord, PerformanceRecord, SessionRecord
@@ -71,6 +72,7 @@ class TakeToSave:
     # When the take began (aware); default: its duration before the moment it is stored.
     started_at: datetime | None = None
     tempo_bpm: float | None = None  # only how the MIDI file counts beats; default 120
+    input_check: InputCheck | None = None  # what the input was like during the take, if known
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,7 @@ def score_live_take(
         duration_s=take.duration_s,
         genre=known_genre(take.genre),
         analysis_cpu_s=take.analysis_cpu_s,
+        input_check=take.input_check,
     )
     return analysis_columns(score, reference)
 

@@ -189,6 +189,8 @@ def _as_lines(value: Any) -> list[str]:
 def feedback_html(fb: Mapping[str, Any], tolerance_cents: float = 25.0) -> str:
     """Strengths, tips and the notes that were out of tune, as short HTML lines."""
     parts = []
+    if fb.get("not_measurable"):
+        parts.append("<b>Not measurable:</b> " + _esc(str(fb["not_measurable"])))
     strengths = _as_lines(fb.get("strengths"))
     tips = _as_lines(fb.get("tips"))
     if strengths:

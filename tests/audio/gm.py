@@ -53,10 +53,11 @@ def write_midi(
     mid.save(str(path))
 
 
-def render(midi_path: Path, wav_path: Path, effects: bool = False) -> None:
-    """Render with FluidR3 at 44.1 kHz, unless ``wav_path`` exists. Dry by default
-    (fluidsynth's chorus modulates pitch and its reverb smears note ends, which blurs the
-    truth); ``effects`` keeps both on, as fluidsynth plays by default."""
+def render(midi_path: Path, wav_path: Path, effects: bool = False, sf2: Path = SF2) -> None:
+    """Render with FluidR3 (or another General MIDI soundfont ``sf2``) at 44.1 kHz, unless
+    ``wav_path`` exists. Dry by default (fluidsynth's chorus modulates pitch and its reverb
+    smears note ends, which blurs the truth); ``effects`` keeps both on, as fluidsynth plays by
+    default."""
     if wav_path.exists():
         return
     fx = [] if effects else ["-C", "0", "-R", "0"]
@@ -72,7 +73,7 @@ def render(midi_path: Path, wav_path: Path, effects: bool = False) -> None:
             str(wav_path),
             "-r",
             str(SR),
-            str(SF2),
+            str(sf2),
             str(midi_path),
         ],
         check=True,

@@ -140,3 +140,55 @@ def write_wav(path: str, x: Signal, sr: int = SR) -> str:
 
     sf.write(path, x, sr, subtype="PCM_16")
     return path
+
+
+def mains_hum(
+    dur_s: float,
+    mains_hz: float = 50.0,
+    level_db: float = -34.0,
+    odd_only: bool = False,
+    drift_hz: float = 0.03,
+    sr: int = SR,
+    seed: int = 1,
+) -> Signal:
+    """Mains hum at ``level_db`` dBFS RMS: harmonics of ``mains_hz`` (all to the 8th falling as
+    1/k, or with ``odd_only`` the odd ones to the 11th, a ground-loop buzz), the frequency
+    drifting slowly by up to ``drift_hz`` as a grid's does."""
+    gains = (
+        {1: 1.0, 3: 0.6, 5: 0.4, 7: 0.3, 9: 0.2, 11: 0.15}
+        if odd_only
+        else {k: 1.0 / k for k in range(1, 9)}
+    )
+    rng = np.random.default_rng(seed)
+    n = round(dur_s * sr)
+    t = np.arange(n) / sr
+    drift = drift_hz * np.sin(2 * np.pi * 0.05 * t + rng.uniform(0, 2 * np.pi))
+    phase = 2 * np.pi * np.cumsum(mains_hz + drift) / sr
+    y = np.zeros(n)
+    for k, g in gains.items():
+        if k * mains_hz < sr / 2:
+            y += g * np.sin(k * phase + rng.uniform(0, 2 * np.pi))
+    return (y * 10 ** (level_db / 20.0) / np.sqrt(np.mean(y**2))).astype(np.float32)
+
+
+def rumble(
+    dur_s: float, level_db: float = -30.0, thump_every_s: float = 3.0, sr: int = SR, seed: int = 1
+) -> Signal:
+    """Rumble: noise below 40 Hz (4th-order low-pass) at ``level_db`` dBFS RMS, with a handling
+    thump (one 12-25 Hz cycle, peak 0.15) about every ``thump_every_s`` seconds."""
+    import scipy.signal as sps
+
+    rng = np.random.default_rng(seed)
+    n = round(dur_s * sr)
+    sos = sps.butter(4, 40.0, "low", fs=sr, output="sos")
+    r = sps.sosfilt(sos, rng.standard_normal(n + sr))[sr:]
+    r *= 10 ** (level_db / 20.0) / float(np.sqrt(np.mean(r**2)))
+    t = rng.uniform(0.5, thump_every_s)
+    while t < dur_s - 0.2:
+        f = rng.uniform(12.0, 25.0)
+        m = int(sr / f)
+        a = int(t * sr)
+        bump = 0.15 * np.sin(2 * np.pi * np.arange(m) / m) * np.hanning(m)
+        r[a : a + m] += bump[: r.size - a]
+        t += rng.uniform(2.0 / 3.0, 4.0 / 3.0) * thump_every_s
+    return r.astype(np.float32)

@@ -46,12 +46,30 @@ def test_json_contract(take: Path, capsys: pytest.CaptureFixture[str]) -> None:
         "notes",
         "onsets_s",
         "frames",
+        "input",
     }
     assert obj["file"] == str(take)
     assert obj["sample_rate"] == 44100
     assert obj["duration_s"] == pytest.approx(0.3 + 4 * 0.1 + 1.8 + 0.2, abs=0.01)
     assert tuple(obj["metrics"]) == METRIC_KEYS
-    assert set(obj["feedback"]) == {"strengths", "tips", "per_note", "timing"}
+    assert set(obj["feedback"]) == {"strengths", "tips", "per_note", "timing", "input"}
+    # a clean synthetic take: loud enough, no clipping, no hum, nothing wrong
+    assert set(obj["input"]) == {
+        "level_db",
+        "peak_db",
+        "clipping_share",
+        "hum",
+        "noise_floor_db",
+        "snr_db",
+        "rumble",
+        "problems",
+        "measurable",
+        "reason",
+    }
+    assert obj["input"]["hum"] is None and obj["input"]["problems"] == []
+    assert obj["input"]["clipping_share"] == 0.0 and obj["input"]["measurable"] is True
+    assert -25.0 < obj["input"]["level_db"] < -5.0
+    assert obj["feedback"]["input"] == obj["input"]
     assert [n["target_midi"] for n in obj["notes"]] == [60, 64, 67, 72]
     assert set(obj["notes"][0]) == {
         "onset_s",

@@ -25,6 +25,10 @@ pitch would score against the MIDI-timed truth: the ceiling of the raw pitch and
 for any analysis that follows the note it hears (without look-ahead, no tracker can report a
 note that is still quieter than the one before it).
 
+``--rooms`` runs every piece through real-room conditions (hum, rumble, a laptop microphone,
+a reverberant room, far too quiet, clipped, ...) on the default corpus and on held-out corpora
+from other sound sources, one row per condition: see tests/bench/rooms.py.
+
 ``--losses`` sorts each note-F1 miss by cause (see ``LOSS_KINDS``), per instrument.
 ``--seeds 3 4`` builds other pieces (same instruments and kinds of errors): a held-out corpus,
 to check that a change tuned on the default pieces (seeds 1 and 2) generalises.
@@ -96,8 +100,11 @@ def _scale_notes(lo: int, hi: int, rng: np.random.Generator, n: int) -> list[int
     return out
 
 
-def make_piece(name: str, program: int, lo: int, hi: int, seed: int) -> tuple[Path, Truth]:
-    """Write the reference MIDI and the performance MIDI; return the performance path + truth."""
+def make_piece(
+    name: str, program: int, lo: int, hi: int, seed: int, sf2: Path = SF2
+) -> tuple[Path, Truth]:
+    """Write the reference MIDI and the performance MIDI; return the performance path + truth
+    (its pitches include ``sf2``'s own tuning of each key)."""
     rng = np.random.default_rng(seed)
     tempo = float(rng.choice([80, 96, 108, 120]))
     beat = 60.0 / tempo
@@ -144,7 +151,7 @@ def make_piece(name: str, program: int, lo: int, hi: int, seed: int) -> tuple[Pa
     stems = (OUT / f"{name}_stem0.mid", OUT / f"{name}_stem1.mid")
     for parity, stem in enumerate(stems):
         write_midi(stem, perf[parity::2], program, tempo)
-    cal = calibration(program, lo, hi)
+    cal = calibration(program, lo, hi, sf2)
     truth = Truth(
         [(o, f, p + (d + cal.get(p, 0.0)) / 100.0) for o, f, p, d, _ in perf],
         ref_path,
@@ -154,7 +161,7 @@ def make_piece(name: str, program: int, lo: int, hi: int, seed: int) -> tuple[Pa
     return perf_path, truth
 
 
-def calibration(program: int, lo: int, hi: int) -> dict[int, float]:
+def calibration(program: int, lo: int, hi: int, sf2: Path = SF2) -> dict[int, float]:
     """The soundfont's own tuning per key, in cents, measured once from isolated long notes.
 
     FluidR3's samples are not all in tune (the piano's are up to about 25 cents off), so the
@@ -162,15 +169,16 @@ def calibration(program: int, lo: int, hi: int) -> dict[int, float]:
     0.7 s Hann-windowed FFT peak (zero-padded, parabolic interpolation) near the fundamental,
     independent of the analysis under test.
     """
-    path = OUT / f"calib_{program}.json"
+    tag = "" if sf2 == SF2 else f"{sf2.stem}_"
+    path = OUT / f"calib_{tag}{program}.json"
     if path.exists():
         return {int(k): v for k, v in json.loads(path.read_text()).items()}
     keys = list(range(lo - 2, hi + 3))
     notes = [(0.2 + 1.5 * i, 0.2 + 1.5 * i + 1.2, k, 0.0, 90) for i, k in enumerate(keys)]
-    mid = OUT / f"calib_{program}.mid"
-    wav = OUT / f"calib_{program}.wav"
+    mid = OUT / f"calib_{tag}{program}.mid"
+    wav = OUT / f"calib_{tag}{program}.wav"
     write_midi(mid, notes, program, 120.0)
-    render(mid, wav)
+    render(mid, wav, sf2=sf2)
     x = read_mono(wav)
     out: dict[int, float] = {}
     for on, _, k, _, _ in notes:
@@ -502,7 +510,12 @@ def main() -> int:
         help="which pieces to build per instrument (default 1 2); others, e.g. 3 4, give a "
         "held-out corpus to check that a change tuned on the default one generalises",
     )
+    from tests.bench import rooms  # it builds on this module
+
+    rooms.add_arguments(ap)
     args = ap.parse_args()
+    if args.rooms:
+        return rooms.main(args)
     if not SF2.exists():
         print(f"missing soundfont {SF2} (apt-get install fluid-soundfont-gm)", file=sys.stderr)
         return 2

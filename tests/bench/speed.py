@@ -16,6 +16,11 @@ the accuracy benchmark's baseline runs): the ratio of the two travels between ma
     --gap-ms X       also run the analyzer once more sleeping X ms before every hop, as the live
                      worker does between blocks (5.33 = one hop at 48 kHz), and print its CPU per
                      hop: after a sleep the caches are cold and a hop costs several times more.
+
+It then prints what each stage of the front end (audio/frontend.py) and the input check costs,
+alone on the same hops (DC blocker, rumble filter, hum detector, hum remover, input meter), and
+the analyzer's CPU on the same take with mains hum (50 Hz, -34 dBFS) and with rumble (-30 dBFS)
+added, when those stages are at work.
 """
 
 from __future__ import annotations
@@ -23,11 +28,14 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 
 import aubio
 import numpy as np
 
 from audio.analyzer import StreamAnalyzer
+from audio.frontend import FrontEnd, Highpass, HighpassParams, HumDetector, HumRemover
+from audio.inputcheck import InputMeter
 from audio.scoring import score_take
 from audio.settings import AnalysisSettings
 from audio.sources import SynthNote, render_notes
@@ -113,6 +121,50 @@ def plain_aubio_cpu(hops: list[np.ndarray], sr: int, settings: AnalysisSettings)
     return time.process_time() - cpu0
 
 
+def _cpu(fn: Callable[[np.ndarray], object], hops: list[np.ndarray]) -> float:
+    for hop in hops[:200]:
+        fn(hop)
+    c0 = time.process_time()
+    for hop in hops:
+        fn(hop)
+    return time.process_time() - c0
+
+
+def print_stages(
+    hops: list[np.ndarray], x: np.ndarray, sr: int, settings: AnalysisSettings, aubio_cpu: float
+) -> None:
+    """CPU seconds per audio second of each front-end stage and the input meter alone, and of
+    the analyzer with hum and with rumble in the take."""
+    hop_n = hops[0].shape[0]
+    audio_s = len(hops) * hop_n / sr
+    meter = InputMeter(hop_n / sr)
+    remover = HumRemover(sr)
+    hp = HighpassParams()
+    stages = {
+        "DC blocker": Highpass(sr, hp.dc_hz, 0).process,
+        "rumble filter": Highpass(sr, hp.cutoff_hz, hp.sections).process,
+        "hum detector": HumDetector(sr).push,
+        "hum remover": lambda h: remover.process(h, 50.0),
+        "input meter": lambda h: meter.push(h, -20.0),
+        "whole front end": FrontEnd(sr).process,
+    }
+    print("front end stages alone on the same hops (CPU-s per audio-s; x plain aubio):")
+    for name, fn in stages.items():
+        c = _cpu(fn, hops) / audio_s
+        print(f"  {name:18s} {c:.5f}  ({c / aubio_cpu:.2f}x)")
+    for name, extra in (
+        ("mains hum 50 Hz", sg.mains_hum(x.size / sr + 0.1, 50.0, -34.0, sr=sr)),
+        ("rumble", sg.rumble(x.size / sr + 0.1, -30.0, sr=sr)),
+    ):
+        y = np.clip(x + extra[: x.size], -1.0, 1.0).astype(np.float32)
+        an = StreamAnalyzer(sr, settings)
+        c0 = time.process_time()
+        for i in range(0, y.size - hop_n + 1, hop_n):
+            an.process(y[i : i + hop_n], 0.0)
+        c = (time.process_time() - c0) / audio_s
+        print(f"analyzer CPU with {name:16s} {c:.4f} s per audio second ({c / aubio_cpu:.1f}x)")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description="CPU cost of the analysis chain")
     ap.add_argument("--seconds", type=float, default=120.0, help="audio length (default 120)")
@@ -168,6 +220,7 @@ def main() -> int:
         f"p99 {1e6 * np.percentile(per_hop, 99):.0f} us, max {1e6 * per_hop.max():.0f} us"
     )
     print(f"processing_time_ms reported by scoring: {score.metrics['processing_time_ms']}")
+    print_stages(hops, x, sr, settings, base)
     if args.gap_ms > 0:
         paced, warm_us = paced_cpu_per_hop(hops, sr, settings, args.gap_ms / 1000.0)
         print(
