@@ -437,15 +437,17 @@ class PracticeController(QObject):
     def _take_lost(self, run: _Run, final_path: Path, error: BaseException | None) -> None:
         # A row must never point at a file that is not there; the .part is repaired and
         # attached as a recovered take at the next start-up.
-        from audio.recorder import PART_SUFFIX
+        from audio.recorder import DISK_FULL, PART_SUFFIX
 
         part = final_path.with_name(final_path.name + PART_SUFFIX)
+        # The recorder's error never names the .part: it is named here, once.
         text = (
             "The take could not be finished"
             + (f" ({error})" if error is not None else "")
             + (
                 f". The audio recorded so far is kept in {part}; it will be repaired and "
-                "added to your history the next time Etude starts."
+                "added to your history the next time Etude starts"
+                + (" with free space on that disk." if DISK_FULL in str(error) else ".")
                 if part.is_file()
                 else "; no audio of it reached the disk."
             )

@@ -43,7 +43,9 @@ class RecoveryResult:
     whose session is unknown (deleted, or another database). settled: the sessions noted as
     open on this computer that are no longer active once this commits (their notes can go).
     failed: sessions that could not be closed, with the reason in words a student may read;
-    they stay active and are tried again at the next start."""
+    they stay active and are tried again at the next start. postponed: interrupted takes
+    (their ``.part``) that hold audio but could not be repaired now (a full disk, an I/O
+    error), with the reason; they are kept as they are and tried again at every start."""
 
     abandoned: list[uuid.UUID] = field(default_factory=list)
     repaired: list[Path] = field(default_factory=list)
@@ -51,6 +53,7 @@ class RecoveryResult:
     unattached: list[Path] = field(default_factory=list)
     settled: list[uuid.UUID] = field(default_factory=list)
     failed: list[tuple[uuid.UUID, str]] = field(default_factory=list)
+    postponed: list[tuple[Path, str]] = field(default_factory=list)
 
 
 def claim_data_folder(data_dir: Path) -> FileLock | None:
@@ -83,7 +86,7 @@ def recover_after_crash(
     import soundfile as sf
     from sqlalchemy import select
 
-    from audio.recorder import repair_partial_takes
+    from audio.recorder import RepairPostponed, repair_partial_takes
     from storage.models import RealtimeSession, SyncLink
     from storage.performances import create_performance
     from storage.recovery import recover_abandoned_sessions
@@ -92,10 +95,16 @@ def recover_after_crash(
     # at the end of its last take, so its recovered takes must already be there.
     active = list(db.scalars(select(RealtimeSession.id).where(RealtimeSession.status == "active")))
     repaired: list[Path] = []
+    postponed: list[tuple[Path, str]] = []
+
+    def keep_for_later(exc: RepairPostponed) -> None:
+        log.warning("%s", exc, exc_info=exc.__cause__)
+        postponed.append((exc.part, exc.reason))
+
     folders = [recordings_dir, *[p for p in recordings_dir.rglob("*") if p.is_dir()]]
     for folder in folders:
         try:
-            repaired.extend(repair_partial_takes(folder))
+            repaired.extend(repair_partial_takes(folder, keep_for_later))
         except Exception:
             log.exception("repairing takes in %s failed", folder)
     attached = 0
@@ -153,6 +162,7 @@ def recover_after_crash(
         unattached=unattached,
         settled=sorted((noted - was_active) | (noted & set(abandoned)), key=str),
         failed=failed,
+        postponed=postponed,
     )
 
 
@@ -182,9 +192,11 @@ def recovery_summary(result: RecoveryResult, recordings_dir: Path) -> str | None
     n_takes = len(result.repaired)
     if not (n_sessions or n_takes):
         return None
-    text = (
-        f"Etude stopped unexpectedly last time. {n_sessions} unfinished session(s) were "
+    text = f"Etude stopped unexpectedly last time. {n_sessions} unfinished session(s) were "
+    text += (
         f"kept as 'abandoned' and {n_takes} interrupted take(s) were repaired"
+        if n_takes
+        else "kept as 'abandoned'"
     )
     loose = result.unattached
     if loose:
@@ -199,13 +211,24 @@ def recovery_summary(result: RecoveryResult, recordings_dir: Path) -> str | None
 
 def recovery_problem(result: RecoveryResult, recordings_dir: Path) -> str | None:
     """What a recovery could not do, for the student; None when it did everything."""
-    if not result.failed:
-        return None
-    return (
-        f"Etude could not finish checking {len(result.failed)} session(s) interrupted last "
-        f"time ({result.failed[0][1]}); they are kept as they are and checked again at the next "
-        f"start. Nothing was deleted: interrupted recordings are in {recordings_dir}."
-    )
+    from audio.recorder import DISK_FULL
+
+    lines = []
+    if result.postponed:
+        part, reason = result.postponed[0]
+        names = part.name if len(result.postponed) == 1 else f"{len(result.postponed)} takes"
+        lines.append(
+            f"An interrupted take could not be repaired yet ({reason}): {names} in "
+            f"{part.parent} is kept as it is, with its audio, and Etude tries again at every "
+            "start" + (" (free some space on that disk)." if reason == DISK_FULL else ".")
+        )
+    if result.failed:
+        lines.append(
+            f"Etude could not finish checking {len(result.failed)} session(s) interrupted last "
+            f"time ({result.failed[0][1]}); they are kept as they are and checked again at the "
+            f"next start. Nothing was deleted: interrupted recordings are in {recordings_dir}."
+        )
+    return "\n\n".join(lines) or None
 
 
 def failure_reason(exc: BaseException) -> str:
