@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QTabWidget,
     QToolBar,
     QWidget,
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
 from desktop.context import AppContext
 from desktop.history import HistoryPage
 from desktop.practice import PracticePage
+from desktop.usecases.messages import failure_reason
 from desktop.usecases.profiles import create_profile, load_profiles
 from desktop.usecases.takes import (
     AnalysedRecording,
@@ -104,6 +106,7 @@ class MainWindow(QMainWindow):
         view = self.menuBar().addMenu("&View")
         view.addAction(self.act_progress)
         view.addAction(self.act_settings)
+        self.act_show_log = add_show_log_action(self, ctx.data_dir)
 
         self.busy = QLabel("")
         self.statusBar().addPermanentWidget(self.busy)
@@ -111,7 +114,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Database: {_short_url(ctx.db_url)}")
         ctx.db.busy_changed.connect(lambda b: self.busy.setText("saving…" if b else ""))
         ctx.db.op_failed.connect(
-            lambda label, exc: self.practice.show_problem(f"{label} failed: {exc}")
+            lambda label, exc: self.practice.show_problem(f"{label} failed: {failure_reason(exc)}")
         )
         self.practice.takes.take_selected.connect(self._show_take)
         # A session belongs to one student: no switching profiles while listening.
@@ -295,7 +298,7 @@ class MainWindow(QMainWindow):
         midi_dir = self.ctx.recordings_dir
 
         def failed(exc: BaseException) -> None:
-            self.practice.show_problem(f"{path.name} could not be analysed: {exc}")
+            self.practice.show_problem(f"{path.name} could not be analysed: {failure_reason(exc)}")
 
         def analysed(recording: AnalysedRecording) -> None:
             self.ctx.db.submit(
@@ -356,12 +359,41 @@ class MainWindow(QMainWindow):
         # recorded is lost (the window is going away: waiting here blocks no one).
         if not self.ctx.settle(CLOSE_WAIT_S):
             log.warning("closing with background work still running after %s s", CLOSE_WAIT_S)
+            # A take waiting for a busy database gives up; it is kept on disk with its scores.
+            self.ctx.stopping.set()
+            self.ctx.settle(5.0)
         # A sync in flight is rolled back on both sides if it is cut short; give it a moment.
         self.sync.runner.wait_for_done(10_000)
         lock, self.data_folder_lock = self.data_folder_lock, None
         if lock is not None:
             lock.release()  # the next Etude started may now recover what this one left
         super().closeEvent(event)
+
+
+def add_show_log_action(window: QMainWindow, data_dir: Path) -> QAction:
+    """Help > Show log folder: opens the folder of the log file (desktop.logfile) in the file
+    manager, where the details left out of the messages are. Adds the Help menu if missing."""
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QDesktopServices
+
+    from desktop.logfile import log_folder
+
+    bar = window.menuBar()
+    menus = [m for a in bar.actions() if isinstance(m := a.menu(), QMenu)]
+    help_menu = next((m for m in menus if m.title().replace("&", "") == "Help"), None)
+    if help_menu is None:
+        help_menu = bar.addMenu("&Help")
+
+    def show() -> None:
+        folder = log_folder(data_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    action = QAction("Show log folder", window)
+    help_menu.addAction(action)
+    action.setToolTip("The log holds the details of what went wrong, for whoever helps you.")
+    action.triggered.connect(show)
+    return action
 
 
 def audio_file_problem(path: Path) -> str | None:

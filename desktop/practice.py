@@ -167,6 +167,7 @@ class PracticePage(QWidget):
         c.recording_changed.connect(self._recording_changed)
         c.status_changed.connect(self.status.setText)
         c.problem.connect(self.show_problem)
+        c.notice.connect(lambda text: self.messages.show_message(text, "info"))
         c.records_drained.connect(self._show_records)
         c.metronome_changed.connect(self._metronome_changed)
         c.practice_started.connect(self._practice_started)

@@ -32,6 +32,7 @@ from PySide6.QtCore import QObject, Signal
 from audio.records import Note, Onset, PitchFrame, Record
 from desktop.context import AppContext
 from desktop.settings import Preferences
+from desktop.usecases.messages import failure_reason
 from desktop.usecases.plan import SessionPlan
 from desktop.usecases.sessions import finish_session, start_session
 from desktop.usecases.takes import (
@@ -39,7 +40,7 @@ from desktop.usecases.takes import (
     TakeToSave,
     new_take_path,
     notes_in_take,
-    save_live_take,
+    save_live_take_when_free,
 )
 
 if TYPE_CHECKING:  # numpy, aubio and PortAudio load when practice first starts
@@ -128,10 +129,16 @@ class PracticeController(QObject):
     metronome_changed = Signal(object)  # float BPM when the beat starts, None when it stops
     status_changed = Signal(str)
     problem = Signal(str)
+    notice = Signal(str)  # good news after a problem (a take that waited is now stored)
+    # Emitted on the database worker while a take waits for a busy database (its audio path and
+    # the message); queued to this object's (GUI) thread.
+    _store_waiting = Signal(str, str)
 
     def __init__(self, ctx: AppContext, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
+        self._store_waiting.connect(self._take_waiting)
+        self._waiting_takes: set[str] = set()  # audio paths of takes waiting for the database
         self.source_factory: SourceFactory = microphone_source
         self._run: _Run | None = None  # the run listening now (or opening its input)
         self._latest: _Run | None = None  # the newest run, listening or not
@@ -294,7 +301,7 @@ class PracticeController(QObject):
         run.session_failed = True
         if self._run is run:
             self.stop()
-            self.problem.emit(f"The session could not be started: {exc}")
+            self.problem.emit(f"The session could not be started: {failure_reason(exc)}")
 
     def _end_session(self, run: _Run) -> None:
         session = run.session
@@ -419,20 +426,39 @@ class PracticeController(QObject):
             tempo_bpm=run.plan.target_tempo_bpm,
             input_check=span.input if span is not None else None,
         )
-        settings, reference = run.settings, run.reference
+        settings, reference, ctx = run.settings, run.reference, self.ctx
 
         def failed(exc: BaseException) -> None:
+            # The take and its scores stay on disk beside the audio; the next start stores them.
             self.problem.emit(
                 f"The take was recorded to {final_path} but could not be saved in your "
-                f"history: {exc}"
+                f"history yet ({failure_reason(exc)}). It is kept with its scores and saved "
+                "the next time Etude starts."
             )
 
-        self.ctx.db.submit(
-            "save take",
-            lambda s: save_live_take(s, save, settings, reference),
-            lambda saved: self._take_stored(run, saved),
-            failed,
+        def store() -> SavedTake:
+            # On the database worker: while another program holds the database's write lock,
+            # this keeps trying (jobs behind it wait, in order, as they would for the lock).
+            database = ctx.database
+            if database is None:
+                raise RuntimeError("the database is not open")
+            return save_live_take_when_free(
+                database.transaction,
+                save,
+                settings,
+                reference,
+                waiting=lambda message: self._store_waiting.emit(str(final_path), message),
+                stop=ctx.stopping,
+            )
+
+        self.ctx.db.submit_raw(
+            "save take", store, lambda saved: self._take_stored(run, saved), failed
         )
+
+    def _take_waiting(self, path: str, message: str) -> None:
+        self._waiting_takes.add(path)
+        self.status_changed.emit("Waiting for the database…")
+        self.problem.emit(message)
 
     def _take_lost(self, run: _Run, final_path: Path, error: BaseException | None) -> None:
         # A row must never point at a file that is not there; the .part is repaired and
@@ -459,6 +485,11 @@ class PracticeController(QObject):
 
     def _take_stored(self, run: _Run, saved: SavedTake) -> None:
         name = Path(saved.performance.audio_path or "").name
+        if saved.performance.audio_path in self._waiting_takes:
+            self._waiting_takes.discard(saved.performance.audio_path)
+            self.notice.emit(
+                f"The database is free again: the take {name} is saved, with its scores."
+            )
         if run.input_lost:
             self.problem.emit(f"{run.input_lost} Your take was kept up to that moment and saved.")
         elif saved.analysis is None:
