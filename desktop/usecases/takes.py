@@ -24,7 +24,7 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, is_dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 
     from audio.fileanalysis import FileAnalysis
     from audio.inputcheck import InputCheck
-    from audio.reference import Alignment, Reference
+    from audio.reference import Reference
     from audio.scoring import TakeScore
     from storage.records import AnalysisRecord, PerformanceRecord, SessionRecord
 
@@ -97,35 +97,36 @@ class AnalysedRecording:
 # -- scoring ----------------------------------------------------------------------------------
 
 
-def timeline(
-    notes: Sequence[Note], alignment: Alignment | None, reference: Reference | None
-) -> list[dict[str, Any]]:
-    """One entry per scored note for the card's timeline: times in seconds, signed cents, and
-    (with a reference) timing_ms = onset minus the aligned expected time (+ = late). The
-    alignment's offset already absorbs a constant lag, as the rhythm score does."""
+def timeline(score: TakeScore) -> list[dict[str, Any]]:
+    """One entry per scored note for the card's timeline, in the order played: its number
+    (1 = first), times in seconds, signed cents, its reference bar where known, and where
+    rhythm is judged timing_ms = how far its onset was from where it belonged (+ = late, the
+    constant lag removed, as the rhythm score and the feedback's findings count it)."""
     out = []
-    for n in notes:
+    for i, (n, told) in enumerate(zip(score.notes, score.played, strict=True), 1):
         entry: dict[str, Any] = {
+            "number": i,
             "onset_s": round(n.onset_s, 4),
             "offset_s": round(n.offset_s, 4),
             "target_midi": int(n.target_midi),
             "cents": round(float(n.cents), 1),
         }
-        if alignment is not None and reference is not None and n.ref_index is not None:
-            expected = alignment.expected_s(reference.notes[n.ref_index].onset_s)
-            entry["timing_ms"] = round((n.onset_s - expected) * 1000.0, 1)
+        if told.bar is not None:
+            entry["bar"] = told.bar
+        if told.timing_ms is not None:
+            entry["timing_ms"] = round(told.timing_ms, 1)
         out.append(entry)
     return out
 
 
-def analysis_columns(score: TakeScore, reference: Reference | None) -> AnalysisColumns:
+def analysis_columns(score: TakeScore) -> AnalysisColumns:
     """The AnalysisResult columns for a scored take: audio.scoring's metrics, with the per-note
     timeline added to the feedback so the card and History redraw it from the stored row."""
     from audio.scoring import METRIC_KEYS
 
     columns = {key: score.metrics[key] for key in METRIC_KEYS}
     feedback = dict(score.feedback)
-    feedback["timeline"] = timeline(score.notes, score.alignment, reference)
+    feedback["timeline"] = timeline(score)
     columns["feedback_json"] = json.dumps(feedback, ensure_ascii=False, default=_json_default)
     return columns
 
@@ -147,7 +148,7 @@ def score_live_take(
         analysis_cpu_s=take.analysis_cpu_s,
         input_check=take.input_check,
     )
-    return analysis_columns(score, reference)
+    return analysis_columns(score)
 
 
 def analyse_recording(
@@ -161,7 +162,7 @@ def analyse_recording(
     from audio.fileanalysis import analyze_file
 
     fa = analyze_file(path, settings, reference=reference, genre=known_genre(genre))
-    return AnalysedRecording(fa, analysis_columns(fa.score, reference))
+    return AnalysedRecording(fa, analysis_columns(fa.score))
 
 
 def known_genre(genre: str | None) -> str | None:
