@@ -84,6 +84,24 @@ class SavedTake:
     analysis: AnalysisRecord | None
     session: SessionRecord | None = None
     problem: str | None = None
+    number: int | None = None  # its place among its session's takes, 1 = first played
+
+    @property
+    def label(self) -> str:
+        """How the take is named wherever it is shown: "Take 3 · 14:05" (see take_label)."""
+        p = self.performance
+        from_file = bool(p.notes and p.notes.startswith(FROM_A_FILE))
+        name = Path(p.audio_path).name if from_file and p.audio_path else None
+        return take_label(self.number, p.recording_started_at, name)
+
+
+def take_label(number: int | None, started_at: datetime, file_name: str | None = None) -> str:
+    """A take's name for a student: "Take 3 · 14:05" (its place in the session, and when it
+    began in local time), never the name of the file Etude recorded it to. A recording the
+    student brought keeps its own file name beside it: "Take 1 · 14:05 · etude.wav"."""
+    when = started_at.astimezone().strftime("%H:%M")
+    name = f"Take {number} · {when}" if number else f"Take · {when}"
+    return f"{name} · {file_name}" if file_name else name
 
 
 @dataclass(frozen=True)
@@ -219,7 +237,7 @@ def store_take(db: Session, take: TakeToSave, columns: AnalysisColumns) -> Saved
         recovered=take.recovered,
     )
     analysis = create_analysis_result(db, perf.id, **columns)
-    return SavedTake(perf, analysis)
+    return SavedTake(perf, analysis, number=_number(db, perf))
 
 
 def save_live_take(
@@ -303,7 +321,15 @@ def _store_unscored(db: Session, take: TakeToSave, problem: str) -> SavedTake:
         recording_duration=max(0.0, take.duration_s),
         recovered=take.recovered,
     )
-    return SavedTake(perf, None, problem=problem)
+    return SavedTake(perf, None, problem=problem, number=_number(db, perf))
+
+
+def _number(db: Session, perf: PerformanceRecord) -> int | None:
+    """The take's place among its session's takes in the order played (1 = first)."""
+    from storage.performances import get_session_performances
+
+    ids = [p.id for p in get_session_performances(db, perf.session_id)]
+    return ids.index(perf.id) + 1 if perf.id in ids else None
 
 
 def _started_at(take: TakeToSave) -> datetime:
