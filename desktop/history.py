@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from desktop.context import AppContext
 from desktop.usecases.sessions import complete_session, list_sessions
+from desktop.usecases.takes import take_label
 
 if TYPE_CHECKING:
     from storage.records import SessionCompleteData, SessionRecord
@@ -212,7 +213,8 @@ def detail_html(data: SessionCompleteData) -> str:
         p = pwa.performance
         tag = " <b>(recovered after a crash)</b>" if p.recovered else ""
         out.append(
-            f"<h4>Take {i}{tag}</h4><p>{_local(p.recording_started_at)} · "
+            f"<h4>{_e(take_label(i, p.recording_started_at))}{tag}</h4>"
+            f"<p>{_local(p.recording_started_at)} · "
             f"{p.recording_duration:.1f} s · {_e(p.audio_path or '')}"
             + (f"<br><i>{_e(p.notes)}</i>" if p.notes else "")
             + "</p>"

@@ -320,20 +320,14 @@ class MainWindow(QMainWindow):
     def _file_stored(self, saved: SavedTake) -> None:
         self.practice.messages.clear_message()
         if saved.analysis is not None:
-            self.practice.card.show_analysis(
-                asdict(saved.analysis),
-                title=f"Recording {Path(saved.performance.audio_path or '').name}",
-            )
+            self.practice.card.show_analysis(asdict(saved.analysis), title=saved.label)
         self.practice.takes.show_session(saved.performance.session_id)
         self.ctx.events.take_saved.emit(saved)
         self.file_analysed.emit(saved)
 
     def _show_take(self, row: SavedTake) -> None:
         if row.analysis is not None:
-            self.practice.card.show_analysis(
-                asdict(row.analysis),
-                title=f"Take {Path(row.performance.audio_path or '').name}",
-            )
+            self.practice.card.show_analysis(asdict(row.analysis), title=row.label)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():

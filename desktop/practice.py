@@ -10,7 +10,6 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import asdict, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -209,8 +208,7 @@ class PracticePage(QWidget):
     def apply_preferences(self, prefs: Preferences) -> None:
         self.tuner.tolerance_cents = prefs.pitch_tolerance_cents
         self.pitch_view.tolerance_cents = prefs.pitch_tolerance_cents
-        self.card.timeline.tolerance_cents = prefs.pitch_tolerance_cents
-        self.card.timeline.timing_tolerance_ms = prefs.timing_tolerance_ms
+        self.card.set_tolerances(prefs.pitch_tolerance_cents, prefs.timing_tolerance_ms)
 
     def edit_plan(self) -> None:
         form = SessionForm(self.plan, self)
@@ -307,8 +305,7 @@ class PracticePage(QWidget):
 
     def _take_saved(self, saved: SavedTake) -> None:
         if saved.analysis is not None:
-            name = Path(saved.performance.audio_path or "").name
-            self.card.show_analysis(asdict(saved.analysis), title=f"Take {name}")
+            self.card.show_analysis(asdict(saved.analysis), title=saved.label)
         self.takes.show_session(saved.performance.session_id)
 
     def _metronome_toggled(self, on: bool) -> None:

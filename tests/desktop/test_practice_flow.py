@@ -84,13 +84,20 @@ def test_start_record_stop_stores_the_take_and_the_card_shows_the_row(qtbot, mai
     shown = page.card.feedback.text()
     for line in fb["strengths"] + fb["tips"]:
         assert line.replace("&", "&amp;") in shown
-    off = dict(re.findall(r"([A-G]♯?\d) ([+-]\d+) ¢", shown.split("Out of tune:")[1]))
+    # The two sharp notes, each named where it was played (no per-name average).
+    off = dict(re.findall(r"The ([A-G]♯?\d) at \d:\d\d was (\d+) cents sharp\.", shown))
     assert set(off) == {"E4", "A4"}
     assert all(30 <= int(c) <= 40 for c in off.values()), off
+    assert sorted(card_label.split()[0] for card_label in page.card.timeline.labels) == [
+        "A4",
+        "E4",
+    ]
 
     # The takes list of the session shows the take.
     qtbot.waitUntil(lambda: len(page.takes.rows) == 1, timeout=5_000)
-    assert page.takes.tree.topLevelItem(0).text(0) == audio.name
+    started = perf.recording_started_at.astimezone().strftime("%H:%M")
+    assert page.takes.tree.topLevelItem(0).text(0) == f"Take 1 · {started}"
+    assert page.card.title.text() == f"Take 1 · {started}"
 
 
 def test_device_lost_mid_take_keeps_the_take_and_says_so(qtbot, main_window):
