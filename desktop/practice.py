@@ -96,6 +96,16 @@ class PracticePage(QWidget):
         # Enabled once the database is open and a profile is chosen (a second after start-up).
         self.start_button.setEnabled(False)
         ctx.events.profile_changed.connect(lambda p: self.start_button.setEnabled(p is not None))
+        # A session belongs to one student: choosing another one ends it.
+        ctx.events.profile_changed.connect(lambda _p: self.end_session())
+        # Stop only pauses; the session (and its list of takes) ends by this button, on quitting
+        # or after a long pause (PracticeController.end).
+        self.end_button = QPushButton("End session")
+        self.end_button.setToolTip(
+            "Finish this session. Stop (Space) only pauses it: its takes stay together."
+        )
+        self.end_button.setEnabled(False)
+        self.end_button.clicked.connect(self.end_session)
         self.record_button = QPushButton("Record take  [R]")
         self.record_button.setEnabled(False)
         self.record_button.clicked.connect(self.toggle_take)
@@ -107,6 +117,7 @@ class PracticePage(QWidget):
         top.addWidget(self.plan_label, 1)
         top.addWidget(self.new_button)
         top.addWidget(self.start_button)
+        top.addWidget(self.end_button)
         top.addWidget(self.record_button)
         top.addWidget(self.metronome_box)
         top.addWidget(self.beat)
@@ -164,6 +175,7 @@ class PracticePage(QWidget):
 
         c = self.controller
         c.live_changed.connect(self._live_changed)
+        c.session_held.connect(self._session_held)
         c.recording_changed.connect(self._recording_changed)
         c.status_changed.connect(self.status.setText)
         c.problem.connect(self.show_problem)
@@ -230,6 +242,8 @@ class PracticePage(QWidget):
             except ReferenceError as exc:
                 self.show_problem(f"That reference piece cannot be used: {exc}")
                 return
+        if plan != self.plan:
+            self.end_session()  # a different piece or plan is a new session
         self.plan = plan
         self.reference = reference
         self.plan_label.setText(plan.describe())
@@ -264,7 +278,12 @@ class PracticePage(QWidget):
         return False
 
     def stop_practice(self, reason: str | None = None) -> None:
+        """Stop listening (Space): the session stays open and Start continues it."""
         self.controller.stop(reason)
+
+    def end_session(self, reason: str | None = None) -> None:
+        """End the open session (``practice_stopped`` once its end is stored)."""
+        self.controller.end(reason)
 
     def toggle_take(self) -> None:
         if self.is_recording:
@@ -281,13 +300,13 @@ class PracticePage(QWidget):
         return self.controller.stop_take(problem)
 
     def shutdown(self) -> None:
-        """Called when the window closes: a take in progress is kept."""
-        self.controller.stop("Closed.")
+        """Called when the window closes: a take in progress is kept, the session ended."""
+        self.controller.end("Closed.")
 
     # -- what the controller reports ---------------------------------------------------------
 
     def _live_changed(self, live: bool) -> None:
-        self.start_button.setText("Stop practice  [Space]" if live else "Start practice  [Space]")
+        self._label_start_button()
         self.record_button.setEnabled(live)
         self.new_button.setEnabled(not live)
         if live:
@@ -297,6 +316,19 @@ class PracticePage(QWidget):
         else:
             self.timer.stop()
             self.pitch_view.repaint_now()
+
+    def _session_held(self, held: bool) -> None:
+        self.end_button.setEnabled(held)
+        self._label_start_button()
+
+    def _label_start_button(self) -> None:
+        if self.controller.is_live:
+            text = "Stop  [Space]"
+        elif self.controller.has_session:
+            text = "Continue session  [Space]"
+        else:
+            text = "Start practice  [Space]"
+        self.start_button.setText(text)
 
     def _recording_changed(self, recording: bool) -> None:
         self.record_button.setText("Stop take  [R]" if recording else "Record take  [R]")
