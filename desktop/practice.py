@@ -37,6 +37,7 @@ from desktop.widgets.level import LevelMeter
 from desktop.widgets.metronome import BeatLight
 from desktop.widgets.pitch_view import PitchView
 from desktop.widgets.take_card import TakeCard
+from desktop.widgets.take_indicator import TakeIndicator
 from desktop.widgets.tuner import TunerWidget
 
 if TYPE_CHECKING:
@@ -112,14 +113,23 @@ class PracticePage(QWidget):
         self.metronome_box = QCheckBox("Metronome")
         self.metronome_box.setChecked(ctx.prefs.metronome_on)
         self.metronome_box.toggled.connect(self._metronome_toggled)
+        self.count_in_box = QCheckBox("Count-in")
+        self.count_in_box.setToolTip(
+            "Record take (R) counts one bar at the session's tempo before recording."
+        )
+        self.count_in_box.setChecked(ctx.prefs.count_in_on)
+        self.count_in_box.toggled.connect(self._count_in_toggled)
         self.beat = BeatLight()
+        self.take_indicator = TakeIndicator()
         top = QHBoxLayout()
         top.addWidget(self.plan_label, 1)
         top.addWidget(self.new_button)
         top.addWidget(self.start_button)
         top.addWidget(self.end_button)
         top.addWidget(self.record_button)
+        top.addWidget(self.take_indicator)
         top.addWidget(self.metronome_box)
+        top.addWidget(self.count_in_box)
         top.addWidget(self.beat)
 
         self.pitch_view = PitchView()
@@ -181,6 +191,7 @@ class PracticePage(QWidget):
         c.problem.connect(self.show_problem)
         c.records_drained.connect(self._show_records)
         c.metronome_changed.connect(self._metronome_changed)
+        c.count_in_changed.connect(self._count_in_changed)
         c.practice_started.connect(self._practice_started)
         c.take_started.connect(lambda _path: self.pitch_view.reanchor_reference())
         c.take_saved.connect(self._take_saved)
@@ -286,8 +297,14 @@ class PracticePage(QWidget):
         self.controller.end(reason)
 
     def toggle_take(self) -> None:
+        """R: count in and record (or record at once without count-in); R again cancels the
+        count-in or ends the take."""
+        if self.controller.cancel_count_in():
+            return
         if self.is_recording:
             self.stop_take()
+        elif self.ctx.prefs.count_in_on:
+            self.controller.count_in_take()
         else:
             self.start_take()
 
@@ -332,6 +349,27 @@ class PracticePage(QWidget):
 
     def _recording_changed(self, recording: bool) -> None:
         self.record_button.setText("Stop take  [R]" if recording else "Record take  [R]")
+        if recording:
+            self.take_indicator.show_recording(0.0)
+        else:
+            self.take_indicator.clear()
+
+    def _count_in_changed(self, beat: int | None) -> None:
+        if beat is None:
+            if self.take_indicator.state == "counting":
+                self.take_indicator.clear()
+            self.record_button.setText("Record take  [R]")
+            return
+        from desktop.practice_controller import BEATS_PER_BAR
+
+        self.record_button.setText("Cancel count-in  [R]")
+        self.take_indicator.show_count(beat, BEATS_PER_BAR)
+        if beat > 0:
+            self.beat.flash(accent=beat == 1)
+
+    def _count_in_toggled(self, on: bool) -> None:
+        if self.ctx.prefs.count_in_on != on:
+            self.ctx.save_preferences(replace(self.ctx.prefs, count_in_on=on))
 
     def _practice_started(self, session: SessionRecord) -> None:
         self.takes.show_session(session.id)
@@ -357,6 +395,9 @@ class PracticePage(QWidget):
 
     def tick(self) -> None:
         self._show_records(self.controller.poll())
+        elapsed = self.controller.take_elapsed_s
+        if elapsed is not None:
+            self.take_indicator.show_recording(elapsed)
         self.level.set_level(self.controller.level_db)
         notice = self.controller.input_notice
         self.input_notice.setText(notice or "")

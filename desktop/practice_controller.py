@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QElapsedTimer, QObject, Qt, QTimer, Signal
 
 from audio.records import Note, Onset, PitchFrame, Record
 from desktop.context import AppContext
@@ -55,6 +55,7 @@ if TYPE_CHECKING:  # numpy, aubio and PortAudio load when practice first starts
 SourceFactory = Callable[[Preferences], "AudioSource"]
 # A paused session (not listening) ends by itself after 30 minutes (stated in the README).
 IDLE_END_S = 30 * 60
+BEATS_PER_BAR = 4  # the count-in is one bar of four beats
 
 
 def microphone_source(prefs: Preferences) -> AudioSource:
@@ -129,6 +130,23 @@ class _Run:
         return self.practice.reference
 
 
+@dataclass(eq=False)
+class _CountIn:
+    """One bar counted in before a take: beat_s apart, the take starts after ``beats``."""
+
+    run: _Run
+    bpm: float
+    beats: int
+    click: ClickStream | None = None  # its own clicks, when the metronome is off
+    clock: QElapsedTimer = field(default_factory=QElapsedTimer)
+    beat: int = 0  # the beat shown (1..beats), 0 before the first
+    cancelled: bool = False
+
+    @property
+    def beat_ms(self) -> float:
+        return 60_000.0 / self.bpm
+
+
 @dataclass(frozen=True)
 class _Closed:
     """A take's file after closing it: the worker's span of it, or why it could not close."""
@@ -149,6 +167,7 @@ class PracticeController(QObject):
     take_saved = Signal(object)  # SavedTake, as stored
     records_drained = Signal(object)  # list[Record] drained outside the page's repaint tick
     metronome_changed = Signal(object)  # float BPM when the beat starts, None when it stops
+    count_in_changed = Signal(object)  # beat 1..BEATS_PER_BAR while counting in; None after
     status_changed = Signal(str)
     problem = Signal(str)
 
@@ -167,6 +186,11 @@ class PracticeController(QObject):
         self._idle.setSingleShot(True)
         self._idle.timeout.connect(lambda: self.end("Session ended after a long pause."))
         self.idle_end_s = IDLE_END_S
+        self._count_in: _CountIn | None = None
+        self._count_timer = QTimer(self)
+        self._count_timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._count_timer.setInterval(5)
+        self._count_timer.timeout.connect(self._count_in_tick)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -183,6 +207,18 @@ class PracticeController(QObject):
     @property
     def is_recording(self) -> bool:
         return self._run is not None and self._run.take is not None
+
+    @property
+    def is_counting_in(self) -> bool:
+        return self._count_in is not None
+
+    @property
+    def take_elapsed_s(self) -> float | None:
+        """Seconds recorded of the take in progress (stream time), None when not recording."""
+        run = self._run
+        if run is None or run.take is None or not run.opened:
+            return None
+        return max(0.0, float(run.worker.position_s) - run.take.start_s)
 
     @property
     def has_session(self) -> bool:
@@ -316,6 +352,7 @@ class PracticeController(QObject):
             return
         self._run = None
         run.stopping = True
+        self.cancel_count_in()
         if run.take is not None:
             self._finish_take(run, run.take.problem)
         self._stop_metronome()
@@ -405,8 +442,91 @@ class PracticeController(QObject):
 
     # -- takes -------------------------------------------------------------------------------
 
+    def count_in_take(self) -> bool:
+        """Count in one bar at the session's tempo (clicks on the metronome's output, the beat
+        in ``count_in_changed``), then start the take. Without a tempo the take starts at once.
+        False, with a message, when not listening yet."""
+        run = self._run
+        if run is None or run.take is not None or self._count_in is not None:
+            return False
+        if run.practice.session is None:
+            self.problem.emit("The session is still being set up; press R again in a moment.")
+            return False
+        bpm = self._tempo_bpm(run)
+        if not bpm:
+            return self.start_take()
+        from desktop.widgets.metronome import ClickStream
+
+        count = _CountIn(run, float(bpm), BEATS_PER_BAR)
+        self._count_in = count
+        # The count-in's clicks become the metronome's when it is on, so the beat goes on in
+        # time with the bar just counted; otherwise they stop after the bar.
+        click = ClickStream(
+            float(bpm), BEATS_PER_BAR, max_beats=None if self._metronome_on else BEATS_PER_BAR
+        )
+        old, self._click = self._click, (click if self._metronome_on else None)
+        count.click = None if self._metronome_on else click
+        if old is not None:
+            self.ctx.audio.submit("stop the metronome", old.stop, None, lambda _exc: None)
+        self.status_changed.emit("Counting in…")
+        self.count_in_changed.emit(0)
+
+        def no_output(exc: BaseException) -> None:
+            if self._click is click:
+                self._click = None
+            count.click = None
+            self.status_changed.emit(f"Counting in (no sound output: {exc}).")
+            self._count_in_begins(count)
+
+        self.ctx.audio.submit(
+            "start the count-in", click.start, lambda _: self._count_in_begins(count), no_output
+        )
+        return True
+
+    def _count_in_begins(self, count: _CountIn) -> None:
+        # The clicks are playing: the visible count follows the same clock from here.
+        if count.cancelled or self._count_in is not count:
+            return
+        count.clock.start()
+        if self._metronome_on:
+            self.metronome_changed.emit(count.bpm)
+        self._count_in_tick()
+        self._count_timer.start()
+
+    def _count_in_tick(self) -> None:
+        count = self._count_in
+        if count is None or not count.clock.isValid():
+            return
+        beat = int(count.clock.elapsed() // count.beat_ms) + 1
+        if beat > count.beats:
+            self._end_count_in(count)
+            if self._run is count.run:
+                self.start_take()
+        elif beat != count.beat:
+            count.beat = beat
+            self.count_in_changed.emit(beat)
+
+    def cancel_count_in(self) -> bool:
+        """Stop counting in without recording (R again, or Stop). False when not counting."""
+        count = self._count_in
+        if count is None:
+            return False
+        count.cancelled = True
+        self._end_count_in(count)
+        self.status_changed.emit("Count-in cancelled.")
+        return True
+
+    def _end_count_in(self, count: _CountIn) -> None:
+        self._count_timer.stop()
+        self._count_in = None
+        self.count_in_changed.emit(None)
+        click, count.click = count.click, None
+        if click is not None:
+            self.ctx.audio.submit("stop the count-in", click.stop, None, lambda _exc: None)
+
     def start_take(self) -> bool:
-        """Start recording a take (R). False, with a message, when not listening yet."""
+        """Start recording a take now (no count-in). False, with a message, when not
+        listening yet."""
         run = self._run
         if run is None or run.take is not None:
             return False
@@ -602,11 +722,16 @@ class PracticeController(QObject):
         elif not on:
             self._stop_metronome()
 
-    def _start_metronome(self, run: _Run) -> None:
+    @staticmethod
+    def _tempo_bpm(run: _Run) -> int | None:
+        """The session's tempo: the plan's target, else the reference's, else None."""
         reference = run.reference
-        bpm = run.plan.target_tempo_bpm or (
+        return run.plan.target_tempo_bpm or (
             round(reference.tempo_bpm) if reference is not None and reference.tempo_bpm else None
         )
+
+    def _start_metronome(self, run: _Run) -> None:
+        bpm = self._tempo_bpm(run)
         if not bpm:
             self.status_changed.emit("Metronome: set a target tempo in the session form.")
             return
