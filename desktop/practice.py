@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from audio.records import PitchFrame, Record
 from desktop.context import AppContext
+from desktop.player import Player
 from desktop.practice_controller import PracticeController, SourceFactory, microphone_source
 from desktop.session_form import SessionForm
 from desktop.settings import Preferences
@@ -41,11 +42,13 @@ from desktop.widgets.take_indicator import TakeIndicator
 from desktop.widgets.tuner import TunerWidget
 
 if TYPE_CHECKING:
+    from audio.playback import Playback
     from audio.reference import Reference
     from audio.worker import AnalysisWorker
     from storage.records import SessionRecord
 
 REPAINT_HZ = 50
+PIECE_LABEL = "the piece"
 __all__ = ["MessageBar", "PracticePage", "microphone_source"]
 
 
@@ -92,6 +95,16 @@ class PracticePage(QWidget):
         self.plan_label.setStyleSheet("font-weight: bold;")
         self.new_button = QPushButton("New session…")
         self.new_button.clicked.connect(self.edit_plan)
+        self.player = Player(ctx, self)
+        self._piece_playing = False  # asked to play the piece, not stopped since
+        self.hear_button = QPushButton("Hear the piece")
+        self.hear_button.setToolTip(
+            "Play the reference at the target tempo with the metronome, before you play it."
+        )
+        self.hear_button.setEnabled(False)
+        self.hear_button.clicked.connect(self.toggle_hear_piece)
+        self.player.stopped.connect(self._player_changed)
+        self.player.failed.connect(self.show_problem)
         self.start_button = QPushButton("Start practice  [Space]")
         self.start_button.clicked.connect(self.toggle_practice)
         # Enabled once the database is open and a profile is chosen (a second after start-up).
@@ -124,6 +137,7 @@ class PracticePage(QWidget):
         top = QHBoxLayout()
         top.addWidget(self.plan_label, 1)
         top.addWidget(self.new_button)
+        top.addWidget(self.hear_button)
         top.addWidget(self.start_button)
         top.addWidget(self.end_button)
         top.addWidget(self.record_button)
@@ -259,6 +273,7 @@ class PracticePage(QWidget):
         self.reference = reference
         self.plan_label.setText(plan.describe())
         self._draw_reference()
+        self._player_changed()
         self.messages.clear_message()
 
     def _draw_reference(self) -> None:
@@ -279,10 +294,44 @@ class PracticePage(QWidget):
         else:
             self.start_practice()
 
+    def toggle_hear_piece(self) -> None:
+        if self._piece_playing:
+            self.player.stop()
+        else:
+            self.hear_piece()
+
+    def hear_piece(self) -> bool:
+        """Play the reference at the plan's tempo (else the file's) with metronome clicks.
+        False when there is no reference or the student is playing."""
+        reference = self.reference
+        if reference is None or self.is_live:
+            return False
+        tempo = self.plan.target_tempo_bpm
+
+        def make() -> Playback:
+            from audio.playback import Playback
+            from audio.preview import render_reference
+
+            preview = render_reference(reference, tempo_bpm=tempo, metronome=True)
+            return Playback(preview.samples, preview.sample_rate_hz)
+
+        self.player.play(PIECE_LABEL, make)
+        self._piece_playing = True
+        self._player_changed()
+        return True
+
+    def _player_changed(self, label: str | None = None) -> None:
+        if label == PIECE_LABEL:  # the player's stopped signal: the piece ended or was stopped
+            self._piece_playing = False
+        self.hear_button.setText("Stop the piece" if self._piece_playing else "Hear the piece")
+        self.hear_button.setEnabled(self.reference is not None and not self.is_live)
+
     def start_practice(self) -> bool:
         """Start listening; False (with a message) when the input cannot be set up."""
         if self.is_live:
             return True
+        if self._piece_playing:
+            self.player.stop()  # the microphone would hear it
         if self.controller.start(self.plan, self.reference):
             self.messages.clear_message()
             return True
@@ -318,12 +367,14 @@ class PracticePage(QWidget):
 
     def shutdown(self) -> None:
         """Called when the window closes: a take in progress is kept, the session ended."""
+        self.player.stop()
         self.controller.end("Closed.")
 
     # -- what the controller reports ---------------------------------------------------------
 
     def _live_changed(self, live: bool) -> None:
         self._label_start_button()
+        self._player_changed()
         self.record_button.setEnabled(live)
         self.new_button.setEnabled(not live)
         if live:

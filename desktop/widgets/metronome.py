@@ -15,16 +15,9 @@ from PySide6.QtCore import QElapsedTimer, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QWidget
 
-CLICK_HZ = (1500.0, 1000.0)  # accented first beat, then the others
-CLICK_MS = 25.0
+from audio.preview import click_samples  # one click sound for the metronome and the preview
 
-
-def click_samples(sample_rate_hz: int, accent: bool) -> np.ndarray:
-    """A short decaying sine burst, float32 in -0.5..0.5."""
-    n = int(sample_rate_hz * CLICK_MS / 1000.0)
-    t = np.arange(n) / sample_rate_hz
-    f = CLICK_HZ[0] if accent else CLICK_HZ[1]
-    return (0.5 * np.sin(2 * np.pi * f * t) * np.exp(-t * 200.0)).astype(np.float32)
+__all__ = ["BeatLight", "ClickStream", "click_samples"]
 
 
 class ClickStream:
