@@ -34,6 +34,7 @@ from PySide6.QtCore import QElapsedTimer, QObject, Qt, QTimer, Signal
 from audio.records import Note, Onset, PitchFrame, Record
 from desktop.context import AppContext
 from desktop.settings import Preferences
+from desktop.usecases.history import remember_reference
 from desktop.usecases.plan import SessionPlan
 from desktop.usecases.sessions import finish_session, start_session
 from desktop.usecases.takes import (
@@ -45,6 +46,8 @@ from desktop.usecases.takes import (
 )
 
 if TYPE_CHECKING:  # numpy, aubio and PortAudio load when practice first starts
+    from sqlalchemy.orm import Session
+
     from audio.reference import Reference
     from audio.settings import AnalysisSettings
     from audio.sources import AudioSource
@@ -325,9 +328,16 @@ class PracticeController(QObject):
             return
         practice.creating = True
         profile_id, plan, notes = profile.id, practice.plan, self.ctx.open_sessions
+        data_dir = self.ctx.data_dir
+
+        def create(s: Session) -> SessionRecord:
+            session = start_session(s, profile_id, plan, notes)
+            remember_reference(data_dir, session.id, plan.reference_path)  # "Practise again"
+            return session
+
         self.ctx.db.submit(
             "start session",
-            lambda s: start_session(s, profile_id, plan, notes),
+            create,
             lambda session: self._session_created(practice, session),
             lambda exc: self._session_failed(practice, exc),
         )
