@@ -45,6 +45,7 @@ if TYPE_CHECKING:  # each is loaded when first used, after the window is on scre
     from desktop.settings import Preferences
     from desktop.settings_dialog import SettingsDialog
     from desktop.sync_panel import SyncDialog
+    from desktop.usecases.plan import SessionPlan
     from storage.records import Profile
 
 
@@ -72,7 +73,12 @@ class MainWindow(QMainWindow):
         self._closing = False
 
         self.practice = PracticePage(ctx)
-        self.history = HistoryPage(ctx)
+        self.history = HistoryPage(ctx, player=self.practice.player)
+        self.history.practise_again.connect(self.practise_again)
+        # A deleted take may be one of the practice page's list.
+        self.history.deleted.connect(
+            lambda _d: self.practice.takes.show_session(self.practice.takes.session_id)
+        )
         self.tabs = QTabWidget()
         self.tabs.addTab(self.practice, "Practice")
         self.tabs.addTab(self.history, "History")
@@ -87,6 +93,8 @@ class MainWindow(QMainWindow):
         self.profile_combo.currentIndexChanged.connect(self._profile_chosen)
         bar.addWidget(self.profile_combo)
         self.act_new_profile = bar.addAction("New profile…", self.new_profile_dialog)
+        self.act_rename_profile = bar.addAction("Rename…", self.rename_profile_dialog)
+        self.act_rename_profile.setToolTip("Rename this profile")
         bar.addSeparator()
         self.act_progress = bar.addAction("Progress", self.open_progress)
         self.act_export = bar.addAction("Export CSV…", self.open_export)
@@ -187,6 +195,45 @@ class MainWindow(QMainWindow):
         name, ok = QInputDialog.getText(self, "New profile", "Student's name:")
         if ok and name.strip():
             self.create_profile(name)
+
+    def rename_profile_dialog(self) -> None:
+        profile = self.ctx.profile
+        if profile is None:
+            return
+        name, ok = QInputDialog.getText(
+            self, "Rename profile", "New name:", text=profile.display_name
+        )
+        if ok and name.strip() and name.strip() != profile.display_name:
+            self.rename_profile(name)
+
+    def rename_profile(self, name: str) -> None:
+        from desktop.usecases.history import rename_profile
+
+        profile = self.ctx.profile
+        if profile is None:
+            return
+        pid = profile.id
+
+        def done(renamed: Profile) -> None:
+            self.ctx.profile = renamed
+            self.load_profiles()
+
+        self.ctx.db.submit(
+            "rename profile",
+            lambda s: rename_profile(s, pid, name),
+            done,
+            lambda exc: self.practice.show_problem(f"The profile was not renamed: {exc}"),
+        )
+
+    def practise_again(self, plan: SessionPlan) -> None:
+        """History's "Practise again": a new session with that plan, listening at once."""
+        if self.practice.is_live:
+            self.practice.show_problem("Stop practising first (Space), then practise again.")
+            return
+        self.practice.end_session()  # a paused session of the same plan is not continued
+        self.practice.set_plan(plan)
+        self.tabs.setCurrentWidget(self.practice)
+        self.practice.start_practice()
 
     def create_profile(self, name: str) -> None:
         def done(profile: Profile) -> None:
