@@ -119,7 +119,7 @@ class MainWindow(QMainWindow):
         self.practice.live_changed.connect(lambda live: self.act_new_profile.setEnabled(not live))
         from desktop.theme import ThemeFollower
 
-        self.theme_follower = ThemeFollower(ctx.prefs.theme)
+        self.theme_follower = ThemeFollower(ctx.prefs.theme, ctx.events.theme_changed.emit)
 
     # -- sync --------------------------------------------------------------------------------
 
@@ -262,9 +262,11 @@ class MainWindow(QMainWindow):
     def apply_settings(self, prefs: Preferences) -> None:
         from desktop.theme import apply_theme
 
+        before = self.ctx.prefs.theme
         self.ctx.save_preferences(prefs)
-        apply_theme(prefs.theme)
         self.theme_follower.theme = prefs.theme
+        if prefs.theme != before:
+            self.ctx.events.theme_changed.emit(apply_theme(prefs.theme))
 
     # -- analysing a file --------------------------------------------------------------------
 
