@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import TYPE_CHECKING
 
@@ -67,6 +68,10 @@ def session_length(seconds: int | None) -> str:
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
+def _qdate(d: date) -> QDate:
+    return QDate(d.year, d.month, d.day)
+
+
 def _local(dt: datetime | None) -> str:
     return dt.astimezone().strftime("%Y-%m-%d %H:%M") if dt else "–"
 
@@ -79,6 +84,12 @@ class HistoryPage(QWidget):
         self.ctx = ctx
         self.sessions: list[SessionRecord] = []
         self.shown: list[SessionRecord] = []
+        # The session in the detail pane, cleared when the filter hides it.
+        self.detail_session_id: uuid.UUID | None = None
+        # The local date, asked each time the filter applies (the app stays open past midnight).
+        self.today: Callable[[], date] = date.today
+        # "to" follows today until the student picks a day of their own.
+        self.until_follows_today = True
         self.piece = QLineEdit()
         self.piece.setPlaceholderText("piece")
         self.genre = QLineEdit()
@@ -96,14 +107,14 @@ class HistoryPage(QWidget):
         self.until = QDateEdit()
         self.until.setCalendarPopup(True)
         self.until.setDisplayFormat("yyyy-MM-dd")
-        self.until.setDate(QDate.currentDate())
+        self.until.setDate(_qdate(self.today()))
         refresh = QPushButton("Refresh")
         refresh.clicked.connect(self.reload)
         for w in (self.piece, self.genre):
             w.textChanged.connect(self.apply_filter)
         self.status.currentIndexChanged.connect(self.apply_filter)
         self.since.dateChanged.connect(self.apply_filter)
-        self.until.dateChanged.connect(self.apply_filter)
+        self.until.dateChanged.connect(self._until_changed)
         filters = QHBoxLayout()
         for widget in (
             self.piece,
@@ -123,6 +134,7 @@ class HistoryPage(QWidget):
         self.tree.itemSelectionChanged.connect(self._open_selected)
         self.detail = QTextBrowser()
         self.detail.setOpenExternalLinks(False)
+        self.detail.setPlaceholderText("Choose a session to see its takes and scores.")
         split = QSplitter(Qt.Orientation.Horizontal)
         split.addWidget(self.tree)
         split.addWidget(self.detail)
@@ -149,7 +161,16 @@ class HistoryPage(QWidget):
         self.sessions = sessions
         self.apply_filter()
 
+    def _until_changed(self) -> None:
+        self.until_follows_today = self.until.date() == _qdate(self.today())
+        self.apply_filter()
+
     def apply_filter(self) -> None:
+        today = _qdate(self.today())
+        if self.until_follows_today and self.until.date() != today:
+            self.until.blockSignals(True)
+            self.until.setDate(today)
+            self.until.blockSignals(False)
         since_q = self.since.date()
         since: date | None = (
             None if since_q == self.since.minimumDate() else since_q.toPython()  # type: ignore[assignment]
@@ -163,7 +184,9 @@ class HistoryPage(QWidget):
                 s, self.piece.text().strip(), self.genre.text().strip(), status, since, until
             )
         ]
+        self.tree.blockSignals(True)
         self.tree.clear()
+        keep: QTreeWidgetItem | None = None
         for i, s in enumerate(self.shown):
             length = session_length(s.duration_seconds)
             item = QTreeWidgetItem(
@@ -178,6 +201,14 @@ class HistoryPage(QWidget):
             )
             item.setData(0, Qt.ItemDataRole.UserRole, i)
             self.tree.addTopLevelItem(item)
+            if s.id == self.detail_session_id:
+                keep = item
+        if keep is not None:
+            self.tree.setCurrentItem(keep)
+        elif self.detail_session_id is not None:
+            # The filter hides the session on the right: do not keep showing it.
+            self.clear_detail()
+        self.tree.blockSignals(False)
         self.tree.resizeColumnToContents(0)
         self.count_label.setText(f"{len(self.shown)} of {len(self.sessions)} sessions")
 
@@ -192,8 +223,13 @@ class HistoryPage(QWidget):
         )
 
     def _show_detail(self, data: SessionCompleteData) -> None:
+        self.detail_session_id = data.session.id
         self.detail.setHtml(detail_html(data))
         self.session_opened.emit(data)
+
+    def clear_detail(self) -> None:
+        self.detail_session_id = None
+        self.detail.clear()
 
 
 def detail_html(data: SessionCompleteData) -> str:

@@ -290,6 +290,8 @@ class PracticePage(QWidget):
         self.start_button.setText("Stop practice  [Space]" if live else "Start practice  [Space]")
         self.record_button.setEnabled(live)
         self.new_button.setEnabled(not live)
+        # A reading from before Stop is not what the student plays now.
+        self.tuner.clear()
         if live:
             self.pitch_view.reset()
             self._draw_reference()
@@ -340,7 +342,5 @@ class PracticePage(QWidget):
         self.pitch_view.add_records(records)
         if records and not self.timer.isActive():
             self.pitch_view.repaint_now()  # the last records after Stop: no tick will come
-        for r in reversed(records):
-            if isinstance(r, PitchFrame) and r.voiced:
-                self.tuner.set_reading(r.target_midi, r.cents)
-                break
+        if self.is_live:
+            self.tuner.follow([r for r in records if isinstance(r, PitchFrame)])
