@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from desktop.context import AppContext
 from desktop.usecases.history import Deleted, best_scores, delete_session, delete_take, plan_again
+from desktop.usecases.messages import failure_reason
 from desktop.usecases.sessions import complete_session, list_sessions
 from desktop.usecases.takes import take_label
 
@@ -75,6 +77,10 @@ def session_length(seconds: int | None) -> str:
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
+def _qdate(d: date) -> QDate:
+    return QDate(d.year, d.month, d.day)
+
+
 def _local(dt: datetime | None) -> str:
     return dt.astimezone().strftime("%Y-%m-%d %H:%M") if dt else "–"
 
@@ -94,6 +100,12 @@ class HistoryPage(QWidget):
         self.opened: SessionCompleteData | None = None  # the session in the detail pane
         self.sessions: list[SessionRecord] = []
         self.shown: list[SessionRecord] = []
+        # The session in the detail pane, cleared when the filter hides it.
+        self.detail_session_id: uuid.UUID | None = None
+        # The local date, asked each time the filter applies (the app stays open past midnight).
+        self.today: Callable[[], date] = date.today
+        # "to" follows today until the student picks a day of their own.
+        self.until_follows_today = True
         self.piece = QLineEdit()
         self.piece.setPlaceholderText("piece")
         self.genre = QLineEdit()
@@ -111,14 +123,14 @@ class HistoryPage(QWidget):
         self.until = QDateEdit()
         self.until.setCalendarPopup(True)
         self.until.setDisplayFormat("yyyy-MM-dd")
-        self.until.setDate(QDate.currentDate())
+        self.until.setDate(_qdate(self.today()))
         refresh = QPushButton("Refresh")
         refresh.clicked.connect(self.reload)
         for w in (self.piece, self.genre):
             w.textChanged.connect(self.apply_filter)
         self.status.currentIndexChanged.connect(self.apply_filter)
         self.since.dateChanged.connect(self.apply_filter)
-        self.until.dateChanged.connect(self.apply_filter)
+        self.until.dateChanged.connect(self._until_changed)
         filters = QHBoxLayout()
         for widget in (
             self.piece,
@@ -142,6 +154,7 @@ class HistoryPage(QWidget):
         self.detail.setOpenExternalLinks(False)
         self.detail.setOpenLinks(False)  # its links are actions on takes (play, delete)
         self.detail.anchorClicked.connect(self._take_link)
+        self.detail.setPlaceholderText("Choose a session to see its takes and scores.")
         self.again_button = QPushButton("Practise again")
         self.again_button.setToolTip("A new session with the same piece, tempo and reference")
         self.again_button.clicked.connect(self._practise_again)
@@ -189,7 +202,16 @@ class HistoryPage(QWidget):
         self.scores = scores or {}
         self.apply_filter()
 
+    def _until_changed(self) -> None:
+        self.until_follows_today = self.until.date() == _qdate(self.today())
+        self.apply_filter()
+
     def apply_filter(self) -> None:
+        today = _qdate(self.today())
+        if self.until_follows_today and self.until.date() != today:
+            self.until.blockSignals(True)
+            self.until.setDate(today)
+            self.until.blockSignals(False)
         since_q = self.since.date()
         since: date | None = (
             None if since_q == self.since.minimumDate() else since_q.toPython()  # type: ignore[assignment]
@@ -203,7 +225,9 @@ class HistoryPage(QWidget):
                 s, self.piece.text().strip(), self.genre.text().strip(), status, since, until
             )
         ]
+        self.tree.blockSignals(True)
         self.tree.clear()
+        keep: QTreeWidgetItem | None = None
         for i, s in enumerate(self.shown):
             length = session_length(s.duration_seconds)
             item = QTreeWidgetItem(
@@ -219,6 +243,14 @@ class HistoryPage(QWidget):
             )
             item.setData(0, Qt.ItemDataRole.UserRole, i)
             self.tree.addTopLevelItem(item)
+            if s.id == self.detail_session_id:
+                keep = item
+        if keep is not None:
+            self.tree.setCurrentItem(keep)
+        elif self.detail_session_id is not None:
+            # The filter hides the session on the right: do not keep showing it.
+            self.clear_detail()
+        self.tree.blockSignals(False)
         self.tree.resizeColumnToContents(0)
         self.count_label.setText(f"{len(self.shown)} of {len(self.sessions)} sessions")
 
@@ -234,10 +266,19 @@ class HistoryPage(QWidget):
 
     def _show_detail(self, data: SessionCompleteData) -> None:
         self.opened = data
+        self.detail_session_id = data.session.id
         self.detail.setHtml(detail_html(data, actions=True))
         self.again_button.setEnabled(True)
         self.delete_button.setEnabled(data.session.status != "active")
         self.session_opened.emit(data)
+
+    def clear_detail(self) -> None:
+        """Empty the detail pane (its session was deleted or is hidden by the filter)."""
+        self.opened = None
+        self.detail_session_id = None
+        self.detail.clear()
+        self.again_button.setEnabled(False)
+        self.delete_button.setEnabled(False)
 
     # -- acting on the history ---------------------------------------------------------------
 
@@ -309,7 +350,7 @@ class HistoryPage(QWidget):
             "delete take",
             lambda s: delete_take(s, take_id, data_dir),
             self._deleted,
-            lambda exc: self.message.setText(f"The take was not deleted: {exc}"),
+            lambda exc: self.message.setText(f"The take was not deleted: {failure_reason(exc)}"),
         )
 
     def _ask_delete_session(self) -> None:
@@ -331,16 +372,13 @@ class HistoryPage(QWidget):
             "delete session",
             lambda s: delete_session(s, session_id, data_dir),
             self._deleted,
-            lambda exc: self.message.setText(f"The session was not deleted: {exc}"),
+            lambda exc: self.message.setText(f"The session was not deleted: {failure_reason(exc)}"),
         )
 
     def _deleted(self, done: Deleted) -> None:
         moved = f" {len(done.trashed)} file(s) moved to the trash." if done.trashed else ""
         if done.session_deleted:
-            self.opened = None
-            self.detail.clear()
-            self.again_button.setEnabled(False)
-            self.delete_button.setEnabled(False)
+            self.clear_detail()
             self.message.setText(f"Session deleted ({done.takes} takes).{moved}")
         else:
             self.message.setText(f"Take deleted.{moved}")

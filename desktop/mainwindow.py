@@ -130,7 +130,7 @@ class MainWindow(QMainWindow):
         self.practice.live_changed.connect(lambda live: self.act_new_profile.setEnabled(not live))
         from desktop.theme import ThemeFollower
 
-        self.theme_follower = ThemeFollower(ctx.prefs.theme)
+        self.theme_follower = ThemeFollower(ctx.prefs.theme, ctx.events.theme_changed.emit)
 
     # -- sync --------------------------------------------------------------------------------
 
@@ -222,7 +222,9 @@ class MainWindow(QMainWindow):
             "rename profile",
             lambda s: rename_profile(s, pid, name),
             done,
-            lambda exc: self.practice.show_problem(f"The profile was not renamed: {exc}"),
+            lambda exc: self.practice.show_problem(
+                f"The profile was not renamed: {failure_reason(exc)}"
+            ),
         )
 
     def practise_again(self, plan: SessionPlan) -> None:
@@ -244,7 +246,9 @@ class MainWindow(QMainWindow):
             "new profile",
             lambda s: create_profile(s, name),
             done,
-            lambda exc: self.practice.show_problem(f"The profile was not created: {exc}"),
+            lambda exc: self.practice.show_problem(
+                f"The profile was not created: {failure_reason(exc)}"
+            ),
         )
 
     # -- other windows -----------------------------------------------------------------------
@@ -312,9 +316,11 @@ class MainWindow(QMainWindow):
     def apply_settings(self, prefs: Preferences) -> None:
         from desktop.theme import apply_theme
 
+        before = self.ctx.prefs.theme
         self.ctx.save_preferences(prefs)
-        apply_theme(prefs.theme)
         self.theme_follower.theme = prefs.theme
+        if prefs.theme != before:
+            self.ctx.events.theme_changed.emit(apply_theme(prefs.theme))
 
     # -- analysing a file --------------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from desktop.practice_controller import PracticeController, SourceFactory, micro
 from desktop.session_form import SessionForm
 from desktop.settings import Preferences
 from desktop.takes import TakesList
+from desktop.usecases.messages import failure_reason
 from desktop.usecases.plan import SessionPlan
 from desktop.usecases.takes import SavedTake
 from desktop.widgets.level import LevelMeter
@@ -264,7 +265,7 @@ class PracticePage(QWidget):
                     plan.reference_path, transpose_semitones=self.ctx.prefs.transpose_semitones
                 )
             except ReferenceError as exc:
-                self.show_problem(f"That reference piece cannot be used: {exc}")
+                self.show_problem(f"That reference piece cannot be used: {failure_reason(exc)}")
                 return
         if plan != self.plan:
             self.end_session()  # a different piece or plan is a new session
@@ -376,6 +377,8 @@ class PracticePage(QWidget):
         self._player_changed()
         self.record_button.setEnabled(live)
         self.new_button.setEnabled(not live)
+        # A reading from before Stop is not what the student plays now.
+        self.tuner.clear()
         if live:
             self.pitch_view.reset()
             self._draw_reference()
@@ -462,7 +465,5 @@ class PracticePage(QWidget):
         self.pitch_view.add_records(records)
         if records and not self.timer.isActive():
             self.pitch_view.repaint_now()  # the last records after Stop: no tick will come
-        for r in reversed(records):
-            if isinstance(r, PitchFrame) and r.voiced:
-                self.tuner.set_reading(r.target_midi, r.cents)
-                break
+        if self.is_live:
+            self.tuner.follow([r for r in records if isinstance(r, PitchFrame)])
