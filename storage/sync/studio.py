@@ -160,8 +160,8 @@ def studio_overview(
             )
         )
         tzs = {p[2]: ZoneInfo(p[3]) for p in people if p[2] is not None}
-        for uid, when, secs, overall in weekly:
-            accs[uid].weekly[local_day(when, tzs[uid])] = (float(secs or 0), overall)
+        for who, when, secs, overall in weekly:
+            accs[who].weekly[local_day(when, tzs[who])] = (float(secs or 0), overall)
         # The few whose streak fills the window are read back to their streak's start.
         long = [i for i in ids if _streak_fills_window(accs[i], tzs[i], now)]
         for i in long:
