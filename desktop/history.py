@@ -26,6 +26,7 @@ from desktop.context import AppContext
 from desktop.usecases.sessions import complete_session, list_sessions
 
 if TYPE_CHECKING:
+    from storage.assignments import CommentRecord
     from storage.records import SessionCompleteData, SessionRecord
 from desktop.widgets.take_card import SCORE_FIELDS, format_value, parse_feedback
 
@@ -78,6 +79,8 @@ class HistoryPage(QWidget):
         super().__init__(parent)
         self.ctx = ctx
         self.sessions: list[SessionRecord] = []
+        # Unread teacher's comments per session (shown in the list until opened).
+        self.unread: dict[uuid.UUID, int] = {}
         self.shown: list[SessionRecord] = []
         self.piece = QLineEdit()
         self.piece.setPlaceholderText("piece")
@@ -144,6 +147,18 @@ class HistoryPage(QWidget):
             return
         pid = profile.id
         self.ctx.db.submit("history", lambda s: list_sessions(s, pid), self._loaded)
+        self._reload_unread(pid)
+
+    def _reload_unread(self, profile_id: uuid.UUID) -> None:
+        from desktop.usecases.assignments import unread_comments_by_session
+
+        def loaded(unread: dict[uuid.UUID, int]) -> None:
+            self.unread = unread
+            self.apply_filter()
+
+        self.ctx.db.submit(
+            "unread comments", lambda s: unread_comments_by_session(s, profile_id), loaded
+        )
 
     def _loaded(self, sessions: list[SessionRecord]) -> None:
         self.sessions = sessions
@@ -169,7 +184,7 @@ class HistoryPage(QWidget):
             item = QTreeWidgetItem(
                 [
                     _local(s.started_at),
-                    s.piece_name or "Free practice",
+                    (s.piece_name or "Free practice") + _unread_note(self.unread.get(s.id, 0)),
                     s.genre or "",
                     str(s.target_tempo or ""),
                     length,
@@ -194,10 +209,36 @@ class HistoryPage(QWidget):
     def _show_detail(self, data: SessionCompleteData) -> None:
         self.detail.setHtml(detail_html(data))
         self.session_opened.emit(data)
+        self._show_comments(data)
+
+    def _show_comments(self, data: SessionCompleteData) -> None:
+        """The teacher's comments under the session's takes; opening them marks them read."""
+        from desktop.usecases.assignments import session_comments
+
+        profile = self.ctx.profile
+        if profile is None:
+            return
+        pid, sid = profile.id, data.session.id
+
+        def shown(comments: dict[uuid.UUID, list[CommentRecord]]) -> None:
+            if not comments:
+                return
+            self.detail.setHtml(detail_html(data, comments))
+            if self.unread.pop(sid, 0):
+                self.apply_filter()
+
+        self.ctx.db.submit("session comments", lambda s: session_comments(s, pid, sid), shown)
 
 
-def detail_html(data: SessionCompleteData) -> str:
-    """The seed's complete session data as readable HTML."""
+def _unread_note(count: int) -> str:
+    return f"  ● {count} new comment{'s' if count > 1 else ''}" if count else ""
+
+
+def detail_html(
+    data: SessionCompleteData, comments: dict[uuid.UUID, list[CommentRecord]] | None = None
+) -> str:
+    """The seed's complete session data as readable HTML, with the teacher's comments under
+    each take."""
     s = data.session
     out = [
         f"<h3>{_e(s.piece_name or 'Free practice')}</h3>",
@@ -227,6 +268,10 @@ def detail_html(data: SessionCompleteData) -> str:
             tips = fb.get("tips") or []
             if tips:
                 out.append("<ul>" + "".join(f"<li>{_e(str(t))}</li>" for t in tips) + "</ul>")
+        if comments and comments.get(p.id):
+            from desktop.widgets.comments import comments_html
+
+            out.append(comments_html(comments[p.id]))
     return "".join(out)
 
 

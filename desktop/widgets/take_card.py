@@ -166,6 +166,11 @@ class TakeCard(QFrame):
         lay.addWidget(self.feedback_area, 1)
         self.timeline = NoteTimeline(self)
         lay.addWidget(self.timeline, 1)
+        from desktop.widgets.comments import CommentsLabel
+
+        # The teacher's comments on this take (hidden without any).
+        self.comments = CommentsLabel(self)
+        lay.addWidget(self.comments)
 
     def show_analysis(self, analysis: Mapping[str, Any], title: str = "") -> None:
         """``analysis``: the stored AnalysisResult's columns as a dict."""
