@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
     from audio.playback import Playback
     from desktop.player import Player
+    from storage.assignments import CommentRecord
     from storage.records import PerformanceRecord, SessionCompleteData, SessionRecord
 from desktop.widgets.take_card import SCORE_FIELDS, format_value, parse_feedback
 
@@ -99,6 +100,8 @@ class HistoryPage(QWidget):
         self.scores: dict[uuid.UUID, float] = {}
         self.opened: SessionCompleteData | None = None  # the session in the detail pane
         self.sessions: list[SessionRecord] = []
+        # Unread teacher's comments per session (shown in the list until opened).
+        self.unread: dict[uuid.UUID, int] = {}
         self.shown: list[SessionRecord] = []
         # The session in the detail pane, cleared when the filter hides it.
         self.detail_session_id: uuid.UUID | None = None
@@ -189,11 +192,23 @@ class HistoryPage(QWidget):
             self._loaded([])
             return
         pid = profile.id
+        self._reload_unread(pid)
 
         def load(s: Session) -> tuple[list[SessionRecord], dict[uuid.UUID, float]]:
             return list_sessions(s, pid), best_scores(s, pid)
 
         self.ctx.db.submit("history", load, lambda got: self._loaded(*got))
+
+    def _reload_unread(self, profile_id: uuid.UUID) -> None:
+        from desktop.usecases.assignments import unread_comments_by_session
+
+        def loaded(unread: dict[uuid.UUID, int]) -> None:
+            self.unread = unread
+            self.apply_filter()
+
+        self.ctx.db.submit(
+            "unread comments", lambda s: unread_comments_by_session(s, profile_id), loaded
+        )
 
     def _loaded(
         self, sessions: list[SessionRecord], scores: dict[uuid.UUID, float] | None = None
@@ -233,7 +248,7 @@ class HistoryPage(QWidget):
             item = QTreeWidgetItem(
                 [
                     _local(s.started_at),
-                    s.piece_name or "Free practice",
+                    (s.piece_name or "Free practice") + _unread_note(self.unread.get(s.id, 0)),
                     s.genre or "",
                     str(s.target_tempo or ""),
                     length,
@@ -271,6 +286,25 @@ class HistoryPage(QWidget):
         self.again_button.setEnabled(True)
         self.delete_button.setEnabled(data.session.status != "active")
         self.session_opened.emit(data)
+        self._show_comments(data)
+
+    def _show_comments(self, data: SessionCompleteData) -> None:
+        """The teacher's comments under the session's takes; opening them marks them read."""
+        from desktop.usecases.assignments import session_comments
+
+        profile = self.ctx.profile
+        if profile is None:
+            return
+        pid, sid = profile.id, data.session.id
+
+        def shown(comments: dict[uuid.UUID, list[CommentRecord]]) -> None:
+            if not comments:
+                return
+            self.detail.setHtml(detail_html(data, comments, actions=True))
+            if self.unread.pop(sid, 0):
+                self.apply_filter()
+
+        self.ctx.db.submit("session comments", lambda s: session_comments(s, pid, sid), shown)
 
     def clear_detail(self) -> None:
         """Empty the detail pane (its session was deleted or is hidden by the filter)."""
@@ -396,9 +430,18 @@ def _score(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.0f} %"
 
 
-def detail_html(data: SessionCompleteData, actions: bool = False) -> str:
-    """The seed's complete session data as readable HTML; ``actions`` adds each take's Play and
-    Delete links (``play:<id>``, ``delete:<id>``)."""
+def _unread_note(count: int) -> str:
+    return f"  ● {count} new comment{'s' if count > 1 else ''}" if count else ""
+
+
+def detail_html(
+    data: SessionCompleteData,
+    comments: dict[uuid.UUID, list[CommentRecord]] | None = None,
+    actions: bool = False,
+) -> str:
+    """The seed's complete session data as readable HTML, with the teacher's comments under
+    each take; ``actions`` adds each take's Play and Delete links (``play:<id>``,
+    ``delete:<id>``)."""
     s = data.session
     out = [
         f"<h3>{_e(s.piece_name or 'Free practice')}</h3>",
@@ -434,6 +477,10 @@ def detail_html(data: SessionCompleteData, actions: bool = False) -> str:
             tips = fb.get("tips") or []
             if tips:
                 out.append("<ul>" + "".join(f"<li>{_e(str(t))}</li>" for t in tips) + "</ul>")
+        if comments and comments.get(p.id):
+            from desktop.widgets.comments import comments_html
+
+            out.append(comments_html(comments[p.id]))
     return "".join(out)
 
 

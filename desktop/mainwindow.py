@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -381,6 +382,22 @@ class MainWindow(QMainWindow):
     def _show_take(self, row: SavedTake) -> None:
         if row.analysis is not None:
             self.practice.card.show_analysis(asdict(row.analysis), title=row.label)
+        self._show_take_comments(row.performance.id)
+
+    def _show_take_comments(self, performance_id: uuid.UUID) -> None:
+        """The teacher's comments on the take, on its card; opening them marks them read."""
+        from desktop.usecases.assignments import take_comments
+
+        profile = self.ctx.profile
+        self.practice.card.comments.show_comments([])
+        if profile is None:
+            return
+        pid = profile.id
+        self.ctx.db.submit(
+            "take comments",
+            lambda s: take_comments(s, pid, performance_id),
+            self.practice.card.comments.show_comments,
+        )
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():

@@ -8,6 +8,7 @@ from a QTimer (50 fps) and repaints once per tick, however many blocks arrived.
 from __future__ import annotations
 
 import time
+import uuid
 from collections import deque
 from dataclasses import asdict, replace
 from typing import TYPE_CHECKING
@@ -45,6 +46,7 @@ if TYPE_CHECKING:
     from audio.playback import Playback
     from audio.reference import Reference
     from audio.worker import AnalysisWorker
+    from desktop.usecases.assignments import StudentAssignment
     from storage.records import SessionRecord
 
 REPAINT_HZ = 50
@@ -249,9 +251,44 @@ class PracticePage(QWidget):
         self.card.set_tolerances(prefs.pitch_tolerance_cents, prefs.timing_tolerance_ms)
 
     def edit_plan(self) -> None:
-        form = SessionForm(self.plan, self)
+        """The New-session form, with the teacher's assignments when the profile has some."""
+        profile = self.ctx.profile
+        if profile is None:
+            self._open_form([])
+            return
+        from desktop.usecases.assignments import student_assignments
+
+        pid = profile.id
+        self.ctx.db.submit("assignments", lambda s: student_assignments(s, pid), self._open_form)
+
+    def _open_form(self, assignments: list[StudentAssignment]) -> None:
+        form = SessionForm(self.plan, self, assignments)
         if form.exec():
-            self.set_plan(form.plan())
+            if form.chosen_assignment is not None:
+                self.start_assignment(form.chosen_assignment)
+            else:
+                self.set_plan(form.plan())
+
+    def start_assignment(self, assignment_id: uuid.UUID) -> None:
+        """One click: the assignment's piece, tempo and reference become the plan, and practice
+        starts; the session is linked to the assignment."""
+        from desktop.usecases.assignments import plan_for_assignment
+
+        folder = self.ctx.data_dir / "assignments"
+
+        def ready(plan: SessionPlan) -> None:
+            self.set_plan(plan)
+            if self.plan is plan:
+                self.start_practice()
+
+        self.ctx.db.submit(
+            "assignment plan",
+            lambda s: plan_for_assignment(s, assignment_id, folder),
+            ready,
+            lambda _exc: self.show_problem(
+                "That assignment cannot be started here: sync again, then pick it once more."
+            ),
+        )
 
     def set_plan(self, plan: SessionPlan) -> None:
         """Use ``plan`` for the next Start. Loads the reference now so a bad file is reported
