@@ -458,6 +458,7 @@ def _calls(seeded: Seeded, *, hostile: bool) -> dict[str, tuple[Callable[..., An
             stats.calculate_user_stats,
             req({"user_id": user}, days=maybe(NUMBERS, st.integers(1, 3650)), now=moment),
         ),
+        "best_overall_by_session": (stats.best_overall_by_session, req({"user_id": user})),
         "recover_abandoned_sessions": (
             recovery.recover_abandoned_sessions,
             kw(
@@ -534,6 +535,7 @@ FUNCTIONS = [
     "create_or_update_progress_metric",
     "get_user_progress",
     "calculate_user_stats",
+    "best_overall_by_session",
     "recover_abandoned_sessions",
     "progress_series",
     "practice_time_series",
@@ -556,6 +558,7 @@ READ_ONLY = {
     "get_latest_analysis",
     "get_user_progress",
     "calculate_user_stats",
+    "best_overall_by_session",
     "progress_series",
     "practice_time_series",
     "intonation_tendencies",
@@ -858,6 +861,7 @@ def _base(seeded: Seeded) -> dict[str, dict[str, Any]]:
         },
         "get_user_progress": {"user_id": ann},
         "calculate_user_stats": {"user_id": ann},
+        "best_overall_by_session": {"user_id": ann},
         "recover_abandoned_sessions": {},
         "progress_series": {
             "user_id": ann,
