@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
@@ -177,9 +178,8 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         self.setMenuEnabled(False)
         self.hideButtons()
         self.setMouseEnabled(x=True, y=False)
-        self.setLabel("bottom", "time in take", units="s")
         self.getPlotItem().hideAxis("left")
-        self.setMinimumHeight(110)
+        self.setMinimumHeight(72)
         self.tolerance_cents = 25.0
         self.timing_tolerance_ms = 50.0
         self.bars = 0
@@ -278,10 +278,10 @@ def legend_html(tolerance_cents: float, tolerance_ms: float) -> str:
     mark = f"color: rgb({r},{g},{b});"
     tol_c, tol_ms = round(tolerance_cents), round(tolerance_ms)
     return (
-        f"{swatch(0)} in tune (±{tol_c} ¢) &nbsp; {swatch(1.5 * tolerance_cents)} a little off "
-        f"&nbsp; {swatch(3 * tolerance_cents)} far off &nbsp;·&nbsp; "
-        f'<span style="{mark}">▲</span> came early &nbsp; <span style="{mark}">▼</span> came '
-        f"late (by more than {tol_ms} ms) &nbsp;·&nbsp; figures above a note: how far off it was"
+        f"{swatch(0)} in tune (±{tol_c} ¢) &nbsp;{swatch(1.5 * tolerance_cents)} a little off "
+        f"&nbsp;{swatch(3 * tolerance_cents)} far off &nbsp;·&nbsp; "
+        f'<span style="{mark}">▲</span> came early &nbsp;<span style="{mark}">▼</span> came '
+        f"late (by more than {tol_ms} ms) &nbsp;·&nbsp; seconds along the bottom"
     )
 
 
@@ -347,10 +347,12 @@ class TakeCard(QFrame):
         self.feedback_area.setWidgetResizable(True)
         self.feedback_area.setFrameShape(QFrame.Shape.NoFrame)
         self.feedback_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.feedback_area.setMinimumHeight(44)
-        lay.addWidget(self.feedback_area, 1)
+        self.feedback_area.setMinimumHeight(62)
+        lay.addWidget(self.feedback_area, 3)
         self.timeline = NoteTimeline(self)
-        lay.addWidget(self.timeline, 1)
+        # The plot's own size hint (a large default) would otherwise crowd out the feedback.
+        self.timeline.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
+        lay.addWidget(self.timeline, 2)
         self.legend = QLabel("")
         self.legend.setWordWrap(True)
         self.legend.setTextFormat(Qt.TextFormat.RichText)
