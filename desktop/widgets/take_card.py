@@ -26,7 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from desktop.notes import cents_colour
+from audio.feedback import clock
+from desktop.notes import cents_colour, note_name
 from desktop.theme import muted_text
 
 # (field, label, kind): kind "pct" shows 0..1 as a percentage, "cents", "int", "text".
@@ -186,6 +187,7 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         self.early = 0
         self.late = 0
         self.labels: list[str] = []
+        self.tips: list[str] = []
 
     def set_notes(
         self,
@@ -200,6 +202,8 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         told = {int(f["number"]): f for f in findings if isinstance(f.get("number"), int)}
         xs, widths, brushes = [], [], []
         marks_x, marks_sym = [], []
+        tips_x: list[float] = []
+        tips: list[str] = []
         last_label_x, row = -1e9, 0
         for i, entry in enumerate(per_note, 1):
             onset = _num(entry, "onset_s", "t_s", "time_s")
@@ -221,6 +225,8 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
                     self.late += 1
             number = entry.get("number", i)
             finding = told.get(number) if isinstance(number, int) else None
+            tips_x.append(onset + dur / 2)
+            tips.append(note_tip(entry, number, finding))
             if finding is not None:
                 # Labels of notes close together alternate between two heights.
                 row = 1 - row if onset - last_label_x < 1.2 else 0
@@ -229,6 +235,21 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         if xs:
             self.addItem(pg.BarGraphItem(x=xs, height=1.0, width=widths, brushes=brushes))
             self.bars = len(xs)
+        if tips_x:
+            # Hovering a note tells what is known about it (an invisible point per note).
+            self.addItem(
+                pg.ScatterPlotItem(
+                    x=tips_x,
+                    y=[0.5] * len(tips_x),
+                    data=tips,
+                    size=18,
+                    brush=pg.mkBrush(0, 0, 0, 0),
+                    pen=None,
+                    hoverable=True,
+                    tip=lambda x, y, data: data,
+                )
+            )
+        self.tips = tips
         if marks_x:
             self.addItem(
                 pg.ScatterPlotItem(
@@ -265,6 +286,25 @@ def finding_text(f: Mapping[str, Any]) -> str:
     if f.get("timing") in ("early", "late") and ms is not None:
         parts.append(f"{f['timing']} {abs(ms):.0f} ms")
     return " ".join(parts)
+
+
+def note_tip(entry: Mapping[str, Any], number: object, finding: Mapping[str, Any] | None) -> str:
+    """A note's hover text: "Note 9 · G4 at 0:04 (bar 3) · 46 cents sharp"."""
+    target = entry.get("target_midi")
+    name = str(entry.get("note") or (note_name(target) if isinstance(target, int) else "?"))
+    onset = _num(entry, "onset_s") or 0.0
+    bar = entry.get("bar")
+    where = f"{name} at {clock(onset)}" + (f" (bar {bar})" if bar is not None else "")
+    cents = _num(entry, "cents") or 0.0
+    parts = [f"Note {number}", where]
+    if finding is not None and finding.get("pitch") == "wrong":
+        parts.append(f"played {finding.get('played', '?')}")
+    else:
+        parts.append(f"{abs(cents):.0f} cents {'sharp' if cents > 0 else 'flat'}")
+    ms = _num(entry, "timing_ms")
+    if ms is not None:
+        parts.append(f"{abs(ms):.0f} ms {'late' if ms > 0 else 'early'}")
+    return " · ".join(parts)
 
 
 def legend_html(tolerance_cents: float, tolerance_ms: float) -> str:

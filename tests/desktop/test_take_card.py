@@ -158,6 +158,8 @@ def test_the_timeline_marks_the_notes_the_feedback_names_and_has_a_legend(qtbot:
     legend = card.legend.text()
     assert "▲" in legend and "came early" in legend and "▼" in legend and "came late" in legend
     assert "by more than 50 ms" in legend
+    assert card.timeline.tips[8].startswith("Note 9 · G4 at 0:05 (bar 3) · 46 cents sharp · ")
+    assert card.timeline.tips[6].endswith("· 130 ms late")
     card.set_tolerances(20.0, 80.0)
     assert "by more than 80 ms" in card.legend.text()
     shown = card.feedback.text()
