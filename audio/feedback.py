@@ -37,6 +37,7 @@ class NoteResult:
     onset_s: when it began, seconds from the start of the take. timing_ms: its onset's
     deviation from where it belonged (+ = late), the constant lag removed as the rhythm score
     does; None where timing is not judged. bar: the reference bar it was played for, None
+    without one. piece_number: the place of that reference note in the piece (1 = first), None
     without one. Notes are given in the order played; their number is their place (1 = first).
     """
 
@@ -45,6 +46,7 @@ class NoteResult:
     onset_s: float | None = None
     timing_ms: float | None = None
     bar: int | None = None
+    piece_number: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +116,11 @@ def note_findings(
     """The played notes with something to say, in the order played.
 
     Each: {"number": place in the take (1 = first), "note": written name, "onset_s", "time":
-    "0:07", "bar": reference bar or None, "cents": signed, "timing_ms": + = late or None,
-    "pitch": "sharp" | "flat" | "wrong" | None, "timing": "early" | "late" | None}. Pitch is
-    "sharp"/"flat" beyond the pitch tolerance, "wrong" beyond 50 cents of its reference note
-    ("note" is then the note of the piece, "played" the one played); timing is told beyond the
-    timing tolerance.
+    "0:07", "bar": reference bar or None, "piece_number": place in the reference or None,
+    "cents": signed, "timing_ms": + = late or None, "pitch": "sharp" | "flat" | "wrong" | None,
+    "timing": "early" | "late" | None}. Pitch is "sharp"/"flat" beyond the pitch tolerance,
+    "wrong" beyond 50 cents of its reference note ("note" is then the note of the piece,
+    "played" the one played); timing is told beyond the timing tolerance.
     """
     out: list[dict[str, Any]] = []
     for i, n in enumerate(notes, 1):
@@ -138,6 +140,7 @@ def note_findings(
             "onset_s": None if n.onset_s is None else round(n.onset_s, 3),
             "time": None if n.onset_s is None else clock(n.onset_s),
             "bar": n.bar,
+            "piece_number": n.piece_number,
             "cents": round(n.cents, 1) + 0.0,
             "timing_ms": _r(n.timing_ms),
             "pitch": pitch,
@@ -181,7 +184,8 @@ def wrong_note_tip(findings: Sequence[Mapping[str, Any]]) -> str | None:
 
 def timing_tips(findings: Sequence[Mapping[str, Any]]) -> list[str]:
     """ "Notes 7 and 11 came in 160 and 120 ms late." (the MAX_NAMED_TIMING furthest off per
-    direction, in the order played, the rest counted), then the same for early notes."""
+    direction, in the order played, the rest counted), then the same for early notes. Notes
+    are numbered as in the piece where a reference is loaded, else as played."""
     tips = []
     for way in ("late", "early"):
         off = [f for f in findings if f["timing"] == way]
@@ -191,12 +195,19 @@ def timing_tips(findings: Sequence[Mapping[str, Any]]) -> list[str]:
             sorted(off, key=lambda f: -abs(float(f["timing_ms"])))[:MAX_NAMED_TIMING],
             key=lambda f: int(f["number"]),
         )
-        nums = _and([f"{f['number']}" + (f" (bar {f['bar']})" if f["bar"] else "") for f in named])
+        nums = _and([_note_number(f) for f in named])
         ms = _and([f"{abs(round(float(f['timing_ms'])))}" for f in named])
         word = "Note" if len(named) == 1 else "Notes"
         more = f", and {len(off) - len(named)} more" if len(off) > len(named) else ""
         tips.append(f"{word} {nums} came in {ms} ms {way}{more}.")
     return tips
+
+
+def _note_number(f: Mapping[str, Any]) -> str:
+    """A note's number as the student counts it: its place in the piece where a reference gives
+    one (a note the analysis missed does not shift the rest), else its place in the take."""
+    number = f.get("piece_number") or f["number"]
+    return f"{number}" + (f" (bar {f['bar']})" if f.get("bar") else "")
 
 
 def _and(items: Sequence[str]) -> str:

@@ -499,6 +499,7 @@ def _results(
                 onset_s=n.onset_s,
                 timing_ms=timing.get(i),
                 bar=bar,
+                piece_number=None if n.ref_index is None else n.ref_index + 1,
             )
         )
     return out

@@ -11,7 +11,7 @@ import mido
 import numpy as np
 import pytest
 
-from audio.feedback import NoteResult, build_feedback, clock
+from audio.feedback import NoteResult, TimingSummary, build_feedback, clock
 from audio.fileanalysis import analyze_file
 from audio.reference import load_reference
 from audio.settings import AnalysisSettings
@@ -181,3 +181,18 @@ def test_clock_reads_minutes_and_seconds() -> None:
         "1:15",
         "60:00",
     ]
+
+
+def test_with_a_reference_notes_are_numbered_as_in_the_piece() -> None:
+    # The take's second note was missed: its third note is the piece's fourth, 90 ms late.
+    notes = [
+        NoteResult(60, 0.0, onset_s=1.0, timing_ms=0.0, bar=1, piece_number=1),
+        NoteResult(64, 0.0, onset_s=2.0, timing_ms=5.0, bar=1, piece_number=3),
+        NoteResult(67, 0.0, onset_s=2.6, timing_ms=90.0, bar=1, piece_number=4),
+    ]
+    fb = build_feedback({}, notes, None, 25.0, 50.0)
+    assert fb["note_findings"][0]["number"] == 3
+    assert fb["note_findings"][0]["piece_number"] == 4
+    timing = TimingSummary("reference", 0.0, 40.0, 30.0, None, None, 0, 0)
+    fb = build_feedback({}, notes, timing, 25.0, 50.0)
+    assert "Note 4 (bar 1) came in 90 ms late." in fb["tips"]
