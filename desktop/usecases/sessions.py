@@ -34,6 +34,7 @@ def start_session(
         genre=plan.genre,
         target_tempo=plan.target_tempo_bpm,
         difficulty_level=plan.difficulty_level,
+        assignment_id=plan.assignment_id,
     )
     if open_sessions is not None:
         open_sessions.add(session.id)

@@ -399,6 +399,11 @@ class TakeCard(QFrame):
         self.legend.setAccessibleName("Timeline legend")
         self.muted.append(self.legend)
         lay.addWidget(self.legend)
+        from desktop.widgets.comments import CommentsLabel
+
+        # The teacher's comments on this take (hidden without any).
+        self.comments = CommentsLabel(self)
+        lay.addWidget(self.comments)
         self._show_legend()
         self._apply_muted()
         self._explain()
