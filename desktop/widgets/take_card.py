@@ -187,7 +187,16 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         self.early = 0
         self.late = 0
         self.labels: list[str] = []
+        self.label_items: list[pg.TextItem] = []
         self.tips: list[str] = []
+        self._shown: tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]] = ([], [])
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        # A theme switch: the note labels are drawn again in the new foreground colour.
+        shown = self.__dict__.get("_shown")  # None while the plot is still being built
+        if event.type() == QEvent.Type.PaletteChange and shown and shown[0]:
+            self.set_notes(*shown)
 
     def set_notes(
         self,
@@ -197,8 +206,10 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         """``per_note``: the stored timeline (onset_s, offset_s, cents, timing_ms, number);
         ``findings``: the feedback's note_findings, drawn on the notes they name."""
         self.clear()
+        self._shown = (list(per_note), list(findings))
         self.bars = self.early = self.late = 0
         self.labels = []
+        self.label_items = []
         told = {int(f["number"]): f for f in findings if isinstance(f.get("number"), int)}
         xs, widths, brushes = [], [], []
         marks_x, marks_sym = [], []
@@ -268,6 +279,7 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         item.setPos(x, y)
         self.addItem(item)
         self.labels.append(text)
+        self.label_items.append(item)
 
 
 MARK_COLOUR = (200, 110, 20)

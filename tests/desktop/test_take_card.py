@@ -115,10 +115,14 @@ def test_switching_theme_keeps_the_labels_readable(qtbot: Any) -> None:
     try:
         card = _card(qtbot)
         light = card.name_labels["dynamics_range"].palette().color(QPalette.ColorRole.WindowText)
+        light_note = card.timeline.label_items[0].color.lightness()
         apply_theme("dark")
         QApplication.processEvents()
         dark = card.name_labels["dynamics_range"].palette().color(QPalette.ColorRole.WindowText)
         assert dark != light
+        # The figures written on the timeline's notes follow too: light on the dark plot.
+        assert light_note < 100 < card.timeline.label_items[0].color.lightness()
+        assert len(card.timeline.labels) == 3
         ratio, text = _worst_contrast(card)
         assert ratio >= AA_TEXT_CONTRAST, (text, ratio)
     finally:
