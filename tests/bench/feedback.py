@@ -20,7 +20,9 @@ same scoring and feedback against the reference. Per row it prints:
   does not have), per take;
 * late found / timing false: the same for the late note and for notes truly on time;
 * |err| c: mean |measured - true cents| over the notes named;
-* "runs": per-name tendency tips ("Your G4 runs ... sharp") whose notes do not truly agree.
+* "runs": per-name tendency tips ("Your G4 runs ... sharp") whose notes do not truly agree;
+  "old": the same for the rule before per-note feedback (any name with two or more notes whose
+  mean was 12.5 cents off, e.g. a G4 +46 with a G4 in tune: "runs 23 cents sharp").
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ class Tally:
     late_found: int = 0
     timing_false: int = 0
     runs_false: int = 0
+    runs_old_false: int = 0
     takes: int = 0
     errors: list[float] = field(default_factory=list)
 
@@ -80,6 +83,7 @@ class Tally:
             f"{self.timing_false / max(1, self.takes):5.2f}",
             err,
             f"{self.runs_false:3d}",
+            f"{self.runs_old_false:3d}",
         ]
 
 
@@ -135,10 +139,15 @@ def judge(feedback: dict, truth: list[float], ref: Reference) -> Tally:  # type:
             if f is not None and (f["cents"] > 0) == (c > 0) and f["pitch"] != "wrong":
                 t.pitch_found += 1
                 t.errors.append(abs(f["cents"] - c))
+    names = [note_name(n.midi) for n in ref.notes]
     for tip in feedback["tips"]:
         if " runs " in tip:
-            names = [note_name(n.midi) for n in ref.notes]
             t.runs_false += _false_tendency(tip, names, truth)
+    # The rule before per-note feedback: any name with two notes whose mean is 12.5 cents off.
+    for row in feedback["per_note"]:
+        if row["count"] >= 2 and abs(row["mean_cents"]) >= 12.5:
+            way = "sharp" if row["mean_cents"] > 0 else "flat"
+            t.runs_old_false += _false_tendency(f"Your {row['note']} runs {way}", names, truth)
     return t
 
 
@@ -160,8 +169,8 @@ def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     fonts = ["FluidR3"] if args.quick else [f for f, p in SOUNDFONTS.items() if p.exists()]
     settings = AnalysisSettings()
-    header = "pitch found  pitch false  late found  timing false  |err| c  runs"
-    print(f"{'':22s} {'Etude':^48s} | {'plain aubio':^48s}")
+    header = "pitch found  pitch false  late found  timing false  |err| c  runs  old"
+    print(f"{'':22s} {'Etude':^69s} | {'plain aubio':^69s}")
     print(f"{'soundfont / instrument':22s} {header} | {header}")
     t0 = time.monotonic()
     grand = {"etude": Tally(), "aubio": Tally()}
@@ -192,7 +201,7 @@ def main() -> int:
 
 
 def _line(row: dict[str, Tally]) -> str:
-    widths = (11, 12, 11, 13, 8, 5)
+    widths = (11, 12, 11, 13, 8, 5, 4)
     cells = []
     for who in ("etude", "aubio"):
         cells.append(" ".join(f"{c:>{w}s}" for c, w in zip(row[who].cells(), widths, strict=True)))
