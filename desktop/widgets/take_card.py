@@ -211,6 +211,7 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         self.labels = []
         self.label_items = []
         told = {int(f["number"]): f for f in findings if isinstance(f.get("number"), int)}
+        labelled = set(sorted(told, key=lambda k: -_severity(told[k]))[:MAX_LABELS])
         xs, widths, brushes = [], [], []
         marks_x, marks_sym = [], []
         tips_x: list[float] = []
@@ -238,7 +239,7 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
             finding = told.get(number) if isinstance(number, int) else None
             tips_x.append(onset + dur / 2)
             tips.append(note_tip(entry, number, finding))
-            if finding is not None:
+            if finding is not None and number in labelled:
                 # Labels of notes close together alternate between two heights.
                 row = 1 - row if onset - last_label_x < 1.2 else 0
                 last_label_x = onset
@@ -283,6 +284,17 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
 
 
 MARK_COLOUR = (200, 110, 20)
+# The most notes labelled on the timeline (the furthest off); the rest keep colour and hover text.
+MAX_LABELS = 10
+
+
+def _severity(f: Mapping[str, Any]) -> float:
+    """How far off a finding is, pitch and timing on one scale (a wrong note first)."""
+    if f.get("pitch") == "wrong":
+        return 1e9
+    cents = abs(_num(f, "cents") or 0.0) if f.get("pitch") else 0.0
+    ms = abs(_num(f, "timing_ms") or 0.0) if f.get("timing") else 0.0
+    return max(cents, ms / 2.0)
 
 
 def finding_text(f: Mapping[str, Any]) -> str:

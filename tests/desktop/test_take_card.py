@@ -18,7 +18,15 @@ from audio.scoring import score_take
 from audio.settings import AnalysisSettings
 from desktop.theme import AA_TEXT_CONTRAST, apply_theme, contrast_ratio
 from desktop.usecases.takes import analysis_columns, take_label
-from desktop.widgets.take_card import SCORE_FIELDS, TakeCard, explain
+from desktop.widgets.take_card import (
+    MAIN_SCORE,
+    MEANING,
+    SCORE_FIELDS,
+    SCORE_GROUPS,
+    NoteTimeline,
+    TakeCard,
+    explain,
+)
 
 # A reference of twelve quarter notes at 120 BPM, four to a bar; the take plays note 9 (G4)
 # 46 cents sharp, note 3 (G4) in tune, note 12 (D4) 42 cents flat and note 7 130 ms late.
@@ -144,6 +152,29 @@ def test_one_main_score_large_and_every_score_explained(qtbot: Any) -> None:
     assert "about 2 dB apart" in explain("dynamics_range", 0.07)
     assert "equally loud" not in explain("dynamics_range", 0.6)
     assert "reference piece" in explain("note_accuracy_rate", None)
+
+
+def test_every_score_has_a_place_on_the_card_and_a_meaning() -> None:
+    fields = [f for f, _label, _kind in SCORE_FIELDS]
+    grouped = [MAIN_SCORE] + [f for _title, group in SCORE_GROUPS for f in group]
+    assert sorted(grouped) == sorted(fields)
+    assert set(MEANING) == set(fields)
+
+
+def test_a_long_take_labels_only_the_notes_furthest_off(qtbot: Any) -> None:
+    timeline = NoteTimeline()
+    qtbot.addWidget(timeline)
+    entries = [
+        {"number": k, "onset_s": 0.5 * k, "offset_s": 0.5 * k + 0.4, "cents": 30.0 + k}
+        for k in range(1, 31)
+    ]
+    findings = [
+        {"number": k, "note": "A4", "cents": 30.0 + k, "pitch": "sharp", "timing": None}
+        for k in range(1, 31)
+    ]
+    timeline.set_notes(entries, findings)
+    assert timeline.bars == 30 and len(timeline.tips) == 30
+    assert timeline.labels == [f"A4 +{30 + k}¢" for k in range(21, 31)]
 
 
 def test_difficulty_names_the_piece_not_a_judgement(qtbot: Any) -> None:
