@@ -51,7 +51,9 @@ class NoteResult:
 
 @dataclass(frozen=True, slots=True)
 class TimingSummary:
-    """Onset deviations in ms after removing the constant lag; None where not measured."""
+    """Onset deviations in ms after removing the constant lag; None where not measured.
+    onbeat_ms: the median deviation of the notes on beats; offbeat_ms: the median of the notes
+    between beats less onbeat_ms (how far they rush or drag against the beats)."""
 
     grid: str
     lag_ms: float | None
