@@ -263,13 +263,15 @@ def build_feedback(
         way = "sharp" if c > 0 else "flat"
         tips.append(f"Your {note_name(midi)} runs {abs(round(c))} cents {way}.")
     tips += pitch_tips(findings, {note_name(m) for m in agreed})
-    signed = [n.cents for n in notes if abs(n.cents) <= 50.0]
+    signed = sorted(n.cents for n in notes if abs(n.cents) <= WRONG_NOTE_CENTS)
     if len(signed) >= 4:
-        mean_c = sum(signed) / len(signed)
-        if abs(mean_c) >= TENDENCY_MIN_CENTS:
-            way = "sharp" if mean_c > 0 else "flat"
+        # The median: most notes must be off that way, not one very sharp note among in-tune ones.
+        mid = len(signed) // 2
+        median_c = signed[mid] if len(signed) % 2 else (signed[mid - 1] + signed[mid]) / 2
+        if abs(median_c) >= TENDENCY_MIN_CENTS:
+            way = "sharp" if median_c > 0 else "flat"
             tips.append(
-                f"Overall you play {abs(round(mean_c))} cents {way}: check your tuning note."
+                f"Overall you play {abs(round(median_c))} cents {way}: check your tuning note."
             )
 
     if timing is not None:

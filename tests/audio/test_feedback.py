@@ -162,6 +162,14 @@ def test_a_tendency_is_told_only_when_the_notes_of_a_name_agree() -> None:
     assert "The D4 at 0:04 was 42 cents flat." in split
 
 
+def test_one_sharp_note_among_in_tune_ones_is_not_playing_sharp_overall() -> None:
+    tips = _tips(_notes([(60, 46.0), (62, 0.0), (64, 2.0), (65, -1.0)]))
+    assert "The C4 at 0:01 was 46 cents sharp." in tips
+    assert not [t for t in tips if t.startswith("Overall")], tips
+    tips = _tips(_notes([(60, 18.0), (62, 14.0), (64, 16.0), (65, 0.0)]))
+    assert "Overall you play 15 cents sharp: check your tuning note." in tips
+
+
 def test_many_notes_out_of_tune_name_the_worst_and_count_the_rest() -> None:
     cents = [30.0, -35.0, 40.0, -45.0, 28.0, 0.0]
     tips = _tips(_notes([(60 + 2 * k, c) for k, c in enumerate(cents)]))
