@@ -170,8 +170,11 @@ def pitch_tips(findings: Sequence[Mapping[str, Any]], told: Collection[str]) -> 
         f"The {f['note']}{_where(f)} was {abs(round(float(f['cents'])))} cents {f['pitch']}."
         for f in sorted(worst, key=lambda f: int(f["number"]))
     ]
-    if len(off) > len(worst):
-        tips.append(f"{len(off) - len(worst)} more note(s) were out of tune.")
+    more = len(off) - len(worst)
+    if more:
+        tips.append(
+            "1 more note was out of tune." if more == 1 else f"{more} more notes were out of tune."
+        )
     return tips
 
 

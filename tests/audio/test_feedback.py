@@ -179,7 +179,7 @@ def test_many_notes_out_of_tune_name_the_worst_and_count_the_rest() -> None:
         "The E4 at 0:03 was 40 cents sharp.",
         "The F♯4 at 0:04 was 45 cents flat.",
     ]
-    assert "2 more note(s) were out of tune." in tips
+    assert "2 more notes were out of tune." in tips
 
 
 def test_clock_reads_minutes_and_seconds() -> None:
