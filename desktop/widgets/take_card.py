@@ -485,8 +485,9 @@ class TakeCard(QFrame):
                     tol_c=round(self.timeline.tolerance_cents),
                     tol_ms=round(self.timeline.timing_tolerance_ms),
                 )
-            self.name_labels[field].setToolTip(tip)
-            self.value_labels[field].setToolTip(tip)
+            for label in (self.name_labels[field], self.value_labels[field]):
+                label.setToolTip(tip)
+                label.setAccessibleDescription(tip)  # read by screen readers, no mouse needed
 
     def show_analysis(self, analysis: Mapping[str, Any], title: str = "") -> None:
         """``analysis``: the stored AnalysisResult's columns as a dict."""
