@@ -429,6 +429,7 @@ class TakeCard(QFrame):
         self.comments = CommentsLabel(self)
         lay.addWidget(self.comments)
         self._show_legend()
+        self._show_timeline(False)
         self._apply_muted()
         self._explain()
 
@@ -504,6 +505,12 @@ class TakeCard(QFrame):
             [n for n in notes if isinstance(n, Mapping)],
             [f for f in findings if isinstance(f, Mapping)],
         )
+        self._show_timeline(self.timeline.bars > 0)
+
+    def _show_timeline(self, shown: bool) -> None:
+        # No notes (no take yet, silence, not measurable): no empty axis to puzzle over.
+        self.timeline.setVisible(shown)
+        self.legend.setVisible(shown)
 
 
 def _as_lines(value: Any) -> list[str]:

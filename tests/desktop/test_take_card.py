@@ -203,6 +203,17 @@ def test_the_timeline_marks_the_notes_the_feedback_names_and_has_a_legend(qtbot:
     assert "Note 7 (bar 2) came in 130 ms late." in shown
 
 
+def test_no_notes_no_timeline(qtbot: Any) -> None:
+    card = TakeCard()
+    qtbot.addWidget(card)
+    card.show()
+    assert card.timeline.isHidden() and card.legend.isHidden()
+    card.show_analysis(_analysis(), title="Take 1 · 14:05")
+    assert card.timeline.isVisible() and card.legend.isVisible()
+    card.show_analysis({"total_notes_detected": 0, "feedback_json": "{}"}, title="Take 2 · 14:06")
+    assert card.timeline.isHidden() and card.legend.isHidden()
+
+
 def test_a_take_is_named_by_its_number_and_time() -> None:
     started = datetime(2026, 3, 1, 13, 5, tzinfo=UTC)
     local = started.astimezone().strftime("%H:%M")
