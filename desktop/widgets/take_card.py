@@ -195,8 +195,11 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         super().changeEvent(event)
         # A theme switch: the note labels are drawn again in the new foreground colour.
         shown = self.__dict__.get("_shown")  # None while the plot is still being built
-        if event.type() == QEvent.Type.PaletteChange and shown and shown[0]:
-            self.set_notes(*shown)
+        if event.type() == QEvent.Type.PaletteChange and shown is not None:
+            if shown[0]:
+                self.set_notes(*shown)
+            elif self.__dict__.get("empty"):
+                self.show_empty(True)
 
     def set_notes(
         self,
@@ -274,6 +277,24 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
                 )
             )
         self.setYRange(-0.4, 1.75, padding=0)
+
+    def show_empty(self, empty: bool) -> None:
+        """Without notes: no axis, a line saying what will appear instead."""
+        self.empty = empty
+        self.getPlotItem().showAxis("bottom", not empty)
+        if empty:
+            self.clear()
+            self._shown = ([], [])
+            self.bars = 0
+            hint = pg.TextItem(
+                "The notes of a take appear here, coloured by how in tune they were.",
+                color=pg.getConfigOption("foreground"),
+                anchor=(0.5, 0.5),
+            )
+            hint.setPos(0.5, 0.65)
+            self.addItem(hint)
+            self.setXRange(0, 1, padding=0)
+            self.setYRange(-0.4, 1.75, padding=0)
 
     def _label(self, x: float, y: float, text: str) -> None:
         item = pg.TextItem(text, color=pg.getConfigOption("foreground"), anchor=(0.5, 1.0))
@@ -421,6 +442,9 @@ class TakeCard(QFrame):
         self.legend.setWordWrap(True)
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.legend.setAccessibleName("Timeline legend")
+        keep = self.legend.sizePolicy()
+        keep.setRetainSizeWhenHidden(True)
+        self.legend.setSizePolicy(keep)
         self.muted.append(self.legend)
         lay.addWidget(self.legend)
         from desktop.widgets.comments import CommentsLabel
@@ -508,8 +532,9 @@ class TakeCard(QFrame):
         self._show_timeline(self.timeline.bars > 0)
 
     def _show_timeline(self, shown: bool) -> None:
-        # No notes (no take yet, silence, not measurable): no empty axis to puzzle over.
-        self.timeline.setVisible(shown)
+        # No notes (no take yet, silence, not measurable): no empty axis to puzzle over, but the
+        # space stays, so the window's layout does not jump when the first take comes in.
+        self.timeline.show_empty(not shown)
         self.legend.setVisible(shown)
 
 

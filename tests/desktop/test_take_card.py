@@ -207,11 +207,14 @@ def test_no_notes_no_timeline(qtbot: Any) -> None:
     card = TakeCard()
     qtbot.addWidget(card)
     card.show()
-    assert card.timeline.isHidden() and card.legend.isHidden()
+    axis = card.timeline.getPlotItem().getAxis("bottom")
+    height = card.timeline.height()
+    assert not axis.isVisible() and card.legend.isHidden()
     card.show_analysis(_analysis(), title="Take 1 · 14:05")
-    assert card.timeline.isVisible() and card.legend.isVisible()
+    assert axis.isVisible() and card.legend.isVisible()
     card.show_analysis({"total_notes_detected": 0, "feedback_json": "{}"}, title="Take 2 · 14:06")
-    assert card.timeline.isHidden() and card.legend.isHidden()
+    assert not axis.isVisible() and card.legend.isHidden()
+    assert card.timeline.height() == height  # the layout does not jump
 
 
 def test_a_take_is_named_by_its_number_and_time() -> None:
