@@ -38,17 +38,18 @@ TAIL_S = 4.0
 
 def _melody() -> tuple[np.ndarray, float]:
     """The reference piece as a student might play it: its own notes and rhythm, a little
-    vibrato, the second E and the second G 30 cents sharp so the card has something to say."""
+    vibrato, the second E and the second G 30 cents sharp, the second-last D 35 cents flat and
+    the eighth note (a D) 120 ms late, so the card has something to say."""
     from audio.reference import load_reference
     from audio.sources import SynthNote, render_notes
 
     notes = [
         SynthNote(
             midi=n.midi,
-            start_s=LEAD_IN_S + n.onset_s,
-            dur_s=0.9 * (n.offset_s - n.onset_s),
+            start_s=LEAD_IN_S + n.onset_s + (0.12 if i == 7 else 0.0),
+            dur_s=0.9 * (n.offset_s - n.onset_s) - (0.12 if i == 7 else 0.0),
             amplitude=0.25 + 0.1 * (i % 4) / 3,
-            cents=30.0 if i in (1, 4) else (-8.0 if i % 3 == 0 else 4.0),
+            cents=30.0 if i in (1, 4) else -35.0 if i == 13 else (-8.0 if i % 3 == 0 else 4.0),
             vibrato_cents=12.0,
         )
         for i, n in enumerate(load_reference(PIECE).notes)
@@ -123,7 +124,10 @@ def take_screenshots(out: Path, dialogs: bool = False, suffix: str = "") -> list
     page.stop_take()
     _wait(app, lambda: bool(saved), 20, "the take to be scored")
     _wait(app, lambda: len(page.takes.rows) == 1, 10, "the takes list")
-    paths = [_save(window, out / f"practice{suffix}.png")]
+    paths = [
+        _save(window, out / f"practice{suffix}.png"),
+        _save(page.card, out / f"take-card{suffix}.png"),
+    ]
     if dialogs:
         paths += _dialogs(app, window, out, suffix)
     page.stop_practice()

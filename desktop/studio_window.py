@@ -59,6 +59,7 @@ from desktop.usecases.studio import (
     session_take_views,
     student_sessions,
 )
+from desktop.usecases.takes import take_label
 from desktop.widgets.comments import CommentsLabel
 from desktop.widgets.take_card import TakeCard
 
@@ -325,7 +326,7 @@ class StudentView(QWidget):
             p, a = t.take.performance, t.take.analysis
             item = QTreeWidgetItem(
                 [
-                    f"Take {i + 1}",
+                    take_label(i + 1, p.recording_started_at),
                     f"{p.recording_duration:.1f} s",
                     _pct(a.overall_score if a else None),
                     str(len(t.comments) or ""),
