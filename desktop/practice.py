@@ -27,11 +27,13 @@ from PySide6.QtWidgets import (
 
 from audio.records import PitchFrame, Record
 from desktop.context import AppContext
+from desktop.help import add_close_keys
 from desktop.practice_controller import PracticeController, SourceFactory, microphone_source
 from desktop.session_form import SessionForm
 from desktop.settings import Preferences
 from desktop.takes import TakesList
 from desktop.usecases.plan import SessionPlan
+from desktop.usecases.sessions import recent_pieces
 from desktop.usecases.takes import SavedTake
 from desktop.widgets.level import LevelMeter
 from desktop.widgets.metronome import BeatLight
@@ -85,6 +87,7 @@ class PracticePage(QWidget):
         self.plan = SessionPlan()
         self.reference: Reference | None = None
         self.latencies_ms: deque[float] = deque(maxlen=20000)
+        self.form: SessionForm | None = None  # the New-session form while it is open
 
         self.messages = MessageBar()
         self.plan_label = QLabel(self.plan.describe())
@@ -212,9 +215,25 @@ class PracticePage(QWidget):
         self.card.timeline.timing_tolerance_ms = prefs.timing_tolerance_ms
 
     def edit_plan(self) -> None:
+        if self.is_live:
+            return  # a session's plan is fixed while it runs
         form = SessionForm(self.plan, self)
-        if form.exec():
+        add_close_keys(form)
+        self.form = form
+        profile = self.ctx.profile
+        if profile is not None:
+            pid = profile.id
+            self.ctx.db.submit(
+                "recent pieces", lambda s: recent_pieces(s, pid), self._recent_loaded
+            )
+        accepted = form.exec()
+        self.form = None
+        if accepted:
             self.set_plan(form.plan())
+
+    def _recent_loaded(self, plans: list[SessionPlan]) -> None:
+        if self.form is not None:
+            self.form.set_recent(plans)
 
     def set_plan(self, plan: SessionPlan) -> None:
         """Use ``plan`` for the next Start. Loads the reference now so a bad file is reported
