@@ -98,10 +98,13 @@ def test_ctrl_n_opens_the_new_session_form_and_ctrl_comma_the_settings(qtbot, ma
     _activate(qtbot, main_window)
     seen = _when_modal(qtbot, type)
     qtbot.keyClick(main_window, Qt.Key.Key_N, Qt.KeyboardModifier.ControlModifier)
+    # The form opens once its assignments and recent pieces are read.
+    qtbot.waitUntil(lambda: bool(seen), timeout=10_000)
     assert seen == [SessionForm]
     _activate(qtbot, main_window)
     seen = _when_modal(qtbot, type)
     qtbot.keyClick(main_window, Qt.Key.Key_Comma, Qt.KeyboardModifier.ControlModifier)
+    qtbot.waitUntil(lambda: bool(seen), timeout=10_000)
     assert seen == [SettingsDialog]
 
 
@@ -160,6 +163,7 @@ def test_recent_pieces_fill_in_the_new_session_form(qtbot, main_window):
 
     done = _when_modal(qtbot, choose)
     page.edit_plan()
+    qtbot.waitUntil(lambda: bool(done), timeout=10_000)
     assert done == [None]
     assert page.plan.piece_name == "Ode to Joy"
     assert page.plan.genre == "classical" and page.plan.target_tempo_bpm == 100

@@ -275,7 +275,9 @@ def test_a_crash_leaves_an_abandoned_session_and_a_recovered_take(qtbot, db_url,
     hist = window.history
     qtbot.waitUntil(lambda: len(hist.sessions) == 1, timeout=10_000)
     assert hist.sessions[0].status == "abandoned"
-    assert hist.tree.topLevelItem(0).text(5) == STATUS_WORDS["abandoned"]
+    headers = [hist.tree.headerItem().text(c) for c in range(hist.tree.columnCount())]
+    status_column = headers.index("Status")
+    assert hist.tree.topLevelItem(0).text(status_column) == STATUS_WORDS["abandoned"]
     assert "stopped unexpectedly" in window.practice.messages.text()
     with qtbot.waitSignal(hist.session_opened, timeout=10_000) as opened:
         hist.open_session(session.id)
