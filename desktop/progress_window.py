@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QPushButton,
     QScrollArea,
-    QStackedLayout,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -150,12 +150,15 @@ class ChartBox(QFrame):
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setMinimumHeight(200)
         self.empty.setContentsMargins(24, 0, 24, 0)
-        self.stack = QStackedLayout()
+        # A widget, not a bare QStackedLayout: widgets put in a layout that has no parent yet
+        # stay parentless, and showing one made it a window of its own that took the focus
+        # from the practice window (Space and R stopped working).
+        self.stack = QStackedWidget()
         self.stack.addWidget(self.plot)
         self.stack.addWidget(self.empty)
         lay = QVBoxLayout(self)
         lay.addLayout(head)
-        lay.addLayout(self.stack, 1)
+        lay.addWidget(self.stack, 1)
 
     def show_empty(self, empty: bool) -> None:
         """Words saying what will appear instead of an empty chart."""
