@@ -16,7 +16,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QFontMetrics, QWheelEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
-from desktop.progress_window import SERIES_STYLE, streak_text
+from desktop.progress_window import SERIES_STYLE, practice_time_text, streak_text
 from desktop.widgets.date_axis import LocalDateAxis, day_x, x_day
 from tests.desktop.conftest import wait_idle
 from tests.desktop.helpers import write_scale_wav
@@ -189,6 +189,13 @@ def test_switching_to_dark_applies_at_once_to_headings_charts_and_buttons(
     img = win.scores.plot.grab().toImage()
     assert img.pixelColor(img.width() // 2, 5).lightness() > 200
     assert streak_text(2, 5) == "Streak: 2 days (longest 5 days)"
+
+
+def test_practice_time_reads_in_minutes_then_hours() -> None:
+    assert practice_time_text(0.0, 0) == "0 min"
+    assert practice_time_text(0.0, 1) == "under 1 min"  # a first ten-second session
+    assert practice_time_text(0.5, 3) == "30 min"
+    assert practice_time_text(3.46, 9) == "3.5 h"
 
 
 def test_preparing_the_progress_window_opens_no_stray_window(qtbot, main_window):
