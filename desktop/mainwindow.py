@@ -20,12 +20,22 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QTabWidget,
     QToolBar,
     QWidget,
 )
 
 from desktop.context import AppContext
+from desktop.help import (
+    NEW_SESSION_KEYS,
+    SETTINGS_KEYS,
+    about_html,
+    add_close_keys,
+    app_version,
+    shortcuts_html,
+    show_text,
+)
 from desktop.history import HistoryPage
 from desktop.practice import PracticePage
 from desktop.usecases.messages import failure_reason
@@ -103,7 +113,15 @@ class MainWindow(QMainWindow):
         self.act_settings = bar.addAction("Settings…", self.open_settings)
         self.act_sync = bar.addAction("Sync…", self.open_sync)
 
+        self.act_new_session = QAction("New session…", self)
+        self.act_new_session.setShortcut(QKeySequence(NEW_SESSION_KEYS))
+        self.act_new_session.triggered.connect(self.practice.edit_plan)
+        # Not while listening, like the page's own "New session…" button.
+        self.practice.live_changed.connect(lambda live: self.act_new_session.setEnabled(not live))
+        self.act_settings.setShortcut(QKeySequence(SETTINGS_KEYS))
         menu = self.menuBar().addMenu("&File")
+        menu.addAction(self.act_new_session)
+        menu.addSeparator()
         menu.addAction(self.act_analyse)
         menu.addAction(self.act_export)
         menu.addAction(self.act_sync)
@@ -115,6 +133,9 @@ class MainWindow(QMainWindow):
         view = self.menuBar().addMenu("&View")
         view.addAction(self.act_progress)
         view.addAction(self.act_settings)
+        self.help_menu = self.menuBar().addMenu("&Help")
+        self.act_shortcuts = self.help_menu.addAction("Keyboard shortcuts", self.show_shortcuts)
+        self.act_about = self.help_menu.addAction("About Etude", self.show_about)
         self.act_show_log = add_show_log_action(self, ctx.data_dir)
 
         self.busy = QLabel("")
@@ -153,6 +174,7 @@ class MainWindow(QMainWindow):
 
         if self.sync_dialog is None:
             self.sync_dialog = SyncDialog(self.sync, self)
+            add_close_keys(self.sync_dialog)
         else:
             self.sync.refresh()
         self.sync_dialog.show()
@@ -252,6 +274,15 @@ class MainWindow(QMainWindow):
             ),
         )
 
+    # -- help ----------------------------------------------------------------------------------
+
+    def show_shortcuts(self) -> QMessageBox:
+        return show_text(self, "Keyboard shortcuts", shortcuts_html())
+
+    def show_about(self) -> QMessageBox:
+        html = about_html(app_version(), self.ctx.data_dir, _short_url(self.ctx.db_url))
+        return show_text(self, "About Etude", html)
+
     # -- other windows -----------------------------------------------------------------------
 
     def prepare_progress_window(self) -> ProgressWindow:
@@ -259,6 +290,7 @@ class MainWindow(QMainWindow):
 
         if self.progress_window is None:
             win = ProgressWindow(self.ctx)
+            add_close_keys(win)
             win.ensurePolished()
             layout = win.layout()
             if layout is not None:
@@ -280,6 +312,7 @@ class MainWindow(QMainWindow):
 
         if self.export_dialog is None:
             self.export_dialog = ExportDialog(self.ctx, self)
+            add_close_keys(self.export_dialog)
         self.export_dialog.show()
         return self.export_dialog
 
@@ -289,10 +322,14 @@ class MainWindow(QMainWindow):
         devices: list[str] = []
         problem = None
         try:
-            from audio.sources import list_input_devices
+            from audio.sources import distinct_input_devices, list_input_devices
 
-            devices = [d.name for d in list_input_devices()]
-            if not devices:
+            found = list_input_devices()
+            devices = [d.name for d in distinct_input_devices(found)]
+            saved = self.ctx.prefs.input_device
+            if saved and saved not in devices and any(d.name == saved for d in found):
+                devices.append(saved)  # the student's own earlier choice stays selectable
+            if not found:
                 problem = "No input device was found. Plug in a microphone and reopen settings."
         except Exception as exc:
             problem = str(exc)
@@ -305,9 +342,11 @@ class MainWindow(QMainWindow):
             worker.start()
             return worker
 
-        return SettingsDialog(
+        dialog = SettingsDialog(
             self.ctx.prefs, devices, self.ctx.data_dir, probe, problem, parent=self
         )
+        add_close_keys(dialog)
+        return dialog
 
     def open_settings(self) -> None:
         dialog = self.settings_dialog()

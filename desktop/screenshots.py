@@ -132,6 +132,9 @@ def take_screenshots(out: Path, dialogs: bool = False, suffix: str = "") -> list
         paths += _dialogs(app, window, out, suffix)
     page.stop_practice()
     _wait(app, lambda: not ctx.is_busy(), 20, "saving")
+    # Stop only pauses; ending the session (as quitting would) is what counts it in Progress.
+    page.end_session()
+    _wait(app, lambda: not ctx.is_busy(), 20, "ending the session")
 
     # A new student's first day: the session just ended holds the one take.
     progress = window.open_progress()
