@@ -644,3 +644,20 @@ class StudioWindow(QMainWindow):
         from desktop.studio_report import ReportDialog
 
         ReportDialog(self, row).exec()
+
+
+def run_studio(studio: Database, data_dir: Path) -> int:
+    """``etude studio``: the studio window until it is closed; returns the exit code."""
+    from desktop.app import ensure_app
+    from desktop.theme import ThemeFollower
+
+    app = ensure_app()
+    follower = ThemeFollower("system")
+    window = StudioWindow(studio, data_dir)
+    window.show()
+    try:
+        return int(app.exec())
+    finally:
+        window.db.wait_for_done()
+        studio.dispose()
+        del follower
