@@ -308,7 +308,11 @@ class StudentView(QWidget):
 
     def select_session(self, index: int) -> None:
         item = self.session_list.topLevelItem(index)
-        if item is not None:
+        if item is None:
+            return
+        if item.isSelected():
+            self._session_chosen()  # chosen again: read its takes afresh
+        else:
             self.session_list.setCurrentItem(item)
 
     def _session_chosen(self) -> None:
