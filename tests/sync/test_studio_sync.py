@@ -175,3 +175,44 @@ def _first_session(s: Any, uid: uuid.UUID) -> uuid.UUID:
     from storage.sessions import get_user_sessions
 
     return get_user_sessions(s, uid, limit=1)[-1].id
+
+
+def test_studio_and_log_from_the_command_line(
+    world: Any, memory_keyring: Any, capsys: Any, tmp_path: Any
+) -> None:
+    from desktop.cli import main
+
+    srv, dbs, _ids, _studio = world
+    invitation = srv.accounts["Ms Tee"].invitation.encode()
+    assert main(["studio", "setup", invitation]) == 0
+    assert srv.accounts["Ms Tee"].password in memory_keyring.entries.values()
+    assert main(["studio", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "studio of Ms Tee: 2 student(s)" in out
+    assert out.count("INACTIVE") == 2  # their practice was in January
+    html_path, csv_path = tmp_path / "r.html", tmp_path / "r.csv"
+    code = main(
+        [
+            "studio",
+            "report",
+            "Ann",
+            "--since",
+            "2026-01-01",
+            "--until",
+            "2026-01-31",
+            "--html",
+            str(html_path),
+            "--csv",
+            str(csv_path),
+        ]
+    )
+    assert code == 0
+    assert "Practice report: Ann" in html_path.read_text(encoding="utf-8")
+    assert len(csv_path.read_text(encoding="utf-8-sig").splitlines()) == 1 + 3
+    assert main(["studio", "report", "Nobody", "--csv", str(csv_path)]) == 1
+    assert "no student named 'Nobody'" in capsys.readouterr().err
+    log = tmp_path / "log.csv"
+    assert main(["--db", dbs["ann1"].url, "log", "--out", str(log), "--no-bom"]) == 0
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("Student,Date,Time,Piece,Assignment,Duration (s),Overall %")
+    assert len(lines) == 1 + 3 and lines[1].startswith("Ann,2026-01-05,")
