@@ -102,7 +102,7 @@ class ReportData:
 
 def load_report(db: Session, user_id: uuid.UUID, since: date, until: date) -> ReportData:
     """Everything the report and the log show for a student and a range of local days."""
-    from sqlalchemy import func, select
+    from sqlalchemy import select
 
     from storage.assignments import assignment_statuses, get_user_assignments
     from storage.errors import NotFoundError, ValidationError
@@ -132,14 +132,11 @@ def load_report(db: Session, user_id: uuid.UUID, since: date, until: date) -> Re
         data.practice_seconds += int(secs or 0)
         week = period_start(started.astimezone(tz).date(), "weekly")
         minutes[week] += (secs or 0) / 60.0
-    # The latest analysis of each take.
-    latest = (
-        select(AnalysisResult.performance_id, func.max(AnalysisResult.created_at).label("at"))
-        .group_by(AnalysisResult.performance_id)
-        .subquery()
-    )
+    # Every analysis of the range's takes, oldest first: the last one seen per take is its
+    # latest (one query, bounded by the student and the range).
     stmt = (
         select(
+            Performance.id,
             Performance.recording_started_at,
             RealtimeSession.piece_name,
             Assignment.title,
@@ -153,16 +150,14 @@ def load_report(db: Session, user_id: uuid.UUID, since: date, until: date) -> Re
         .select_from(RealtimeSession)
         .join(Performance, Performance.session_id == RealtimeSession.id)
         .outerjoin(Assignment, Assignment.id == RealtimeSession.assignment_id)
-        .outerjoin(latest, latest.c.performance_id == Performance.id)
-        .outerjoin(
-            AnalysisResult,
-            (AnalysisResult.performance_id == Performance.id)
-            & (AnalysisResult.created_at == latest.c.at),
-        )
+        .outerjoin(AnalysisResult, AnalysisResult.performance_id == Performance.id)
         .where(*in_range)
-        .order_by(Performance.recording_started_at)
+        .order_by(Performance.recording_started_at, Performance.id, AnalysisResult.created_at)
     )
+    latest: dict[uuid.UUID, Any] = {}
     for row in db.execute(stmt):
+        latest[row[0]] = row[1:]
+    for row in latest.values():
         fb = _feedback(row[8])
         data.takes.append(
             TakeLine(
