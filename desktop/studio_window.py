@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
+    QTabBar,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -236,7 +237,7 @@ class StudentView(QWidget):
         self.take_list.setRootIsDecorated(False)
         self.take_list.itemSelectionChanged.connect(self._take_chosen)
         self.card = TakeCard()
-        self.comments = CommentsLabel()
+        self.comments = CommentsLabel(None, "Comments", "not read yet")
         self.play_button = QPushButton("Play from the server")
         self.play_button.clicked.connect(self.play_selected)
         self.comment_text = QLineEdit()
@@ -269,6 +270,7 @@ class StudentView(QWidget):
         split.addWidget(left)
         split.addWidget(right)
         split.setStretchFactor(1, 2)
+        split.setSizes([420, 840])
         tabs = QTabWidget()
         tabs.addTab(self.progress, "Progress")
         tabs.addTab(split, "Sessions and takes")
@@ -555,6 +557,8 @@ class StudioWindow(QMainWindow):
         self.tabs.tabCloseRequested.connect(self._close_tab)
         self.tabs.addTab(self.table, "Students")
         self.tabs.addTab(self.assignments, "Assignments")
+        for i in (0, 1):  # these two stay open
+            self.tabs.tabBar().setTabButton(i, QTabBar.ButtonPosition.RightSide, None)
         self.status = QLabel("Loading…")
         self.statusBar().addWidget(self.status, 1)
         self.setCentralWidget(self.tabs)

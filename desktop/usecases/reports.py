@@ -301,6 +301,7 @@ def practice_log(db: Session, user_id: uuid.UUID, since: date, until: date, path
 # --------------------------------------------------------------------------------------------
 # The one-page HTML report
 
+_TABLE = "<table cellpadding='3' cellspacing='0'>"
 _CSS = """
 @page { size: A4; margin: 14mm; }
 body { font-family: "Helvetica Neue", Arial, sans-serif; font-size: 10.5pt; color: #222;
@@ -308,13 +309,12 @@ body { font-family: "Helvetica Neue", Arial, sans-serif; font-size: 10.5pt; colo
 h1 { font-size: 17pt; margin: 0 0 2pt 0; } h2 { font-size: 12pt; margin: 10pt 0 4pt 0;
      border-bottom: 1px solid #bbb; }
 .sub { color: #555; margin: 0 0 6pt 0; }
-.figures { display: flex; gap: 14pt; margin: 6pt 0; }
-.figures div { border: 1px solid #ccc; border-radius: 4pt; padding: 4pt 8pt; }
-.figures b { display: block; font-size: 14pt; }
+table.figures td { border: 1px solid #ccc; padding: 4pt 8pt; width: 25%; }
+.big { font-size: 14pt; font-weight: bold; }
 table { border-collapse: collapse; width: 100%; }
 th, td { text-align: left; padding: 2pt 5pt; border-bottom: 1px solid #ddd; }
 th { background: #f2f2f2; } td.n { text-align: right; }
-.charts { display: flex; gap: 10pt; } .charts > div { flex: 1; }
+table.charts td { border: none; width: 50%; vertical-align: top; padding: 0 4pt 0 0; }
 svg text { font-size: 8px; fill: #444; }
 @media print { h2 { break-after: avoid; } table, svg { break-inside: avoid; } }
 """
@@ -394,21 +394,22 @@ def report_html(data: ReportData) -> str:
         f"<h1>Practice report: {_e(data.student)}</h1>",
         f"<p class='sub'>{data.since.isoformat()} to {data.until.isoformat()} "
         f"(time zone {_e(data.timezone)})</p>",
-        "<div class='figures'>",
-        f"<div>Practice<b>{minutes / 60:.1f} h</b></div>",
-        f"<div>Sessions<b>{data.sessions}</b></div>",
-        f"<div>Takes<b>{len(data.takes)}</b></div>",
-        f"<div>Average overall<b>{_pct(mean) + ' %' if mean is not None else '–'}</b></div>",
-        "</div>",
-        "<div class='charts'><div><h2>Practice time per week</h2>",
+        "<table class='figures' cellpadding='5' cellspacing='0'><tr>",
+        f"<td>Practice<br><span class='big'>{minutes / 60:.1f} h</span></td>",
+        f"<td>Sessions<br><span class='big'>{data.sessions}</span></td>",
+        f"<td>Takes<br><span class='big'>{len(data.takes)}</span></td>",
+        "<td>Average overall<br><span class='big'>"
+        f"{_pct(mean) + ' %' if mean is not None else '–'}</span></td>",
+        "</tr></table>",
+        "<table class='charts' cellspacing='0'><tr><td><h2>Practice time per week</h2>",
         _bars_svg(data.weekly_minutes),
-        "</div><div><h2>Scores over time (weekly average)</h2>",
+        "</td><td><h2>Scores over time (weekly average)</h2>",
         _lines_svg(data.weekly_scores),
-        "</div></div>",
+        "</td></tr></table>",
         "<h2>Assignments</h2>",
     ]
     if data.assignments:
-        out.append("<table><tr><th>Piece</th><th>Due</th><th>Goals</th><th>Status</th></tr>")
+        out.append(_TABLE + "<tr><th>Piece</th><th>Due</th><th>Goals</th><th>Status</th></tr>")
         for a, st in data.assignments[:8]:
             goals = ", ".join(
                 g
@@ -427,7 +428,7 @@ def report_html(data: ReportData) -> str:
         out.append("<p>No assignments in this period.</p>")
     out.append("<h2>Notes that run sharp or flat</h2>")
     if data.notes:
-        out.append("<table><tr><th>Note</th><th>Tends to be</th><th>Takes</th></tr>")
+        out.append(_TABLE + "<tr><th>Note</th><th>Tends to be</th><th>Takes</th></tr>")
         for n in data.notes[:6]:
             way = "sharp" if n.mean_cents > 0 else "flat"
             out.append(
@@ -440,7 +441,7 @@ def report_html(data: ReportData) -> str:
     out.append("<h2>Best takes</h2>")
     if data.best_takes:
         out.append(
-            "<table><tr><th>Date</th><th>Piece</th><th>Overall</th><th>Pitch</th>"
+            _TABLE + "<tr><th>Date</th><th>Piece</th><th>Overall</th><th>Pitch</th>"
             "<th>Rhythm</th></tr>"
         )
         for t in data.best_takes:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import statistics
 import sys
 import tempfile
@@ -64,6 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     from desktop.usecases.reports import load_report, report_html, write_log_csv
     from desktop.usecases.studio import load_studio
 
+    # A kill (SIGTERM) still drops the benchmark's schema and roles (the finally below).
+    signal.signal(signal.SIGTERM, lambda *_a: sys.exit(143))
     app = ensure_app()
     print(f"load average at start: {os.getloadavg()[0]:.1f}", flush=True)
     with tempfile.TemporaryDirectory(prefix="etude-studio-bench-") as tmp:

@@ -258,6 +258,15 @@ def test_the_teachers_flows_with_two_synced_students(
     #    read mark goes back to the teacher.
     view = window.open_student(ann_row)
     qtbot.waitUntil(lambda: len(view.sessions) == 6, timeout=20_000)
+    # Her progress, the student's own charts, read from the server.
+    qtbot.waitUntil(lambda: view.progress.data is not None, timeout=20_000)
+    from storage.stats import calculate_user_stats
+
+    with ann_db.session() as s:
+        own = calculate_user_stats(s, ids["Ann"], 30)
+    shown = view.progress.data.stats[30]
+    assert (shown.total_sessions, shown.total_analyses) == (own.total_sessions, own.total_analyses)
+    assert shown.avg_overall_score == pytest.approx(own.avg_overall_score)
     index = next(i for i, s in enumerate(view.sessions) if s.id == session.id)
     view.select_session(index)
     qtbot.waitUntil(lambda: len(view.takes) == 1, timeout=20_000)
