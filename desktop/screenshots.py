@@ -257,7 +257,9 @@ def studio_screenshots(out: Path, pg_url: str) -> list[Path]:
         window = StudioWindow(studio, Path(tempfile.gettempdir()))
         window.resize(1280, 620)
         window.show()
-        _wait(app, lambda: window.data is not None and not window.db.is_busy(), 30, "the studio")
+        done: list[object] = []
+        window.assignments_loaded.connect(done.append)
+        _wait(app, lambda: bool(done) and not window.db.is_busy(), 30, "the studio")
         _pump(app, 0.3)
         paths.append(_save(window, out / "studio.png"))
         row = next(r for r in window.data.students if r.name == "Ann Lee") if window.data else None

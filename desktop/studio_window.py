@@ -56,9 +56,10 @@ from desktop.usecases.studio import (
     assign,
     comment,
     fetch_take_audio,
-    load_studio,
+    load_students,
     session_take_views,
     student_sessions,
+    studio_assignments,
 )
 from desktop.widgets.comments import CommentsLabel
 from desktop.widgets.take_card import TakeCard
@@ -66,7 +67,7 @@ from desktop.widgets.take_card import TakeCard
 if TYPE_CHECKING:
     from storage.db import Database
     from storage.records import SessionRecord
-    from storage.sync.studio import StudentRow
+    from storage.sync.studio import StudentRow, Teacher
 
 COLUMNS = (
     "Student",
@@ -520,9 +521,11 @@ class AssignmentDialog(QDialog):
 
 
 class StudioWindow(QMainWindow):
-    """``loaded`` fires each time the studio's data is on screen."""
+    """``loaded`` fires each time the students' table is on screen, ``assignments_loaded`` when
+    the assignments and their status are (read after it: the table comes first)."""
 
-    loaded = Signal(object)  # StudioData
+    loaded = Signal(object)  # StudioData, its assignments not read yet
+    assignments_loaded = Signal(object)  # StudioData, complete
 
     def __init__(self, studio: Database, data_dir: Path, parent: QWidget | None = None):
         super().__init__(parent)
@@ -578,17 +581,43 @@ class StudioWindow(QMainWindow):
 
     def reload(self) -> None:
         days = self.inactive_days.value()
+
+        def failed(exc: BaseException) -> None:
+            self.status.setText(f"Could not read the studio: {exc}")
+
+        def students_shown(got: tuple[Teacher, list[StudentRow]]) -> None:
+            self.show_students(StudioData(got[0], got[1], []))
+            rows = got[1]
+            self.db.submit(
+                "studio assignments",
+                lambda s: studio_assignments(s, rows),
+                lambda lines: self.show_data(StudioData(got[0], rows, lines)),
+                failed,
+            )
+
         self.db.submit(
             "studio",
-            lambda s: load_studio(s, now=datetime.now(UTC), inactive_days=days),
-            self.show_data,
-            lambda exc: self.status.setText(f"Could not read the studio: {exc}"),
+            lambda s: load_students(s, now=datetime.now(UTC), inactive_days=days),
+            students_shown,
+            failed,
         )
 
-    def show_data(self, data: StudioData) -> None:
+    def show_students(self, data: StudioData) -> None:
         self.data = data
         self.setWindowTitle(f"Etude — studio of {data.teacher.display_name}")
         self.table.show_rows(data.students)
+        inactive = sum(r.inactive for r in data.students)
+        self.status.setText(
+            f"{len(data.students)} students, {inactive} inactive for "
+            f"{self.inactive_days.value()} days or more"
+        )
+        self.loaded.emit(data)
+
+    def show_data(self, data: StudioData) -> None:
+        """The studio complete: the students (again, if they changed) and the assignments."""
+        if self.data is None or self.data.students is not data.students:
+            self.show_students(data)
+        self.data = data
         self.assignments.setSortingEnabled(False)
         self.assignments.setRowCount(len(data.assignments))
         for i, line in enumerate(data.assignments):
@@ -609,12 +638,7 @@ class StudioWindow(QMainWindow):
                 self.assignments.setItem(i, c, QTableWidgetItem(text))
         self.assignments.setSortingEnabled(True)
         self.assignments.resizeColumnsToContents()
-        inactive = sum(r.inactive for r in data.students)
-        self.status.setText(
-            f"{len(data.students)} students, {inactive} inactive for "
-            f"{self.inactive_days.value()} days or more"
-        )
-        self.loaded.emit(data)
+        self.assignments_loaded.emit(data)
 
     def open_student(self, row: StudentRow) -> StudentView:
         assert row.user_id is not None

@@ -168,7 +168,7 @@ def test_the_teachers_flows_with_two_synced_students(
     srv, urls, ids, studio = studio_world
     window = StudioWindow(studio, tmp_path / "teacher")
     qtbot.addWidget(window)
-    with qtbot.waitSignal(window.loaded, timeout=20_000) as got:
+    with qtbot.waitSignal(window.assignments_loaded, timeout=20_000) as got:
         pass
     data = got.args[0]
     assert data.teacher.display_name == "Ms Tee"
@@ -197,7 +197,7 @@ def test_the_teachers_flows_with_two_synced_students(
     # 2. An assignment for Ann, with its reference, reaches her New-session form after a sync.
     midi_file = tmp_path / "scale.mid"
     midi_file.write_bytes(_scale_midi())
-    with qtbot.waitSignal(window.loaded, timeout=20_000):
+    with qtbot.waitSignal(window.assignments_loaded, timeout=20_000):
         window.create_assignment(
             [ids["Ann"]],
             {"title": "Scale in C", "reference": midi_file, "target_tempo": 100, "min_minutes": 30},
@@ -243,7 +243,7 @@ def test_the_teachers_flows_with_two_synced_students(
     sync(ann_db, ids["Ann"], srv.accounts["Ann"].password)
 
     # 3. The teacher sees the status move.
-    with qtbot.waitSignal(window.loaded, timeout=20_000):
+    with qtbot.waitSignal(window.assignments_loaded, timeout=20_000):
         window.reload()
     line = next(a for a in window.data.assignments if a.student == "Ann")
     with ann_db.session() as s:
