@@ -88,9 +88,11 @@ def _save(widget: QWidget, path: Path) -> Path:
     return path
 
 
-def take_screenshots(out: Path, dialogs: bool = False) -> list[Path]:
-    """The README's practice and progress windows in ``out``; with ``dialogs`` also the
-    settings, new-session and export dialogs (to look at, not for the README)."""
+def take_screenshots(out: Path, dialogs: bool = False, suffix: str = "") -> list[Path]:
+    """The README's pictures in ``out``: the practice window, the progress window on the first
+    day (the one take just recorded) and with a year of history, and History; with ``dialogs``
+    also the settings, new-session and export dialogs (to look at, not for the README). Each
+    file is named ``<what><suffix>.png``."""
     from audio.sources import SyntheticSource
     from desktop.app import create_main_window, ensure_app
     from desktop.usecases.plan import SessionPlan
@@ -121,11 +123,19 @@ def take_screenshots(out: Path, dialogs: bool = False) -> list[Path]:
     page.stop_take()
     _wait(app, lambda: bool(saved), 20, "the take to be scored")
     _wait(app, lambda: len(page.takes.rows) == 1, 10, "the takes list")
-    paths = [_save(window, out / "practice.png")]
+    paths = [_save(window, out / f"practice{suffix}.png")]
     if dialogs:
-        paths += _dialogs(app, window, out)
+        paths += _dialogs(app, window, out, suffix)
     page.stop_practice()
     _wait(app, lambda: not ctx.is_busy(), 20, "saving")
+
+    # A new student's first day: the session just ended holds the one take.
+    progress = window.open_progress()
+    progress.resize(1280, 980)
+    _wait(app, lambda: progress.data is not None and not ctx.db.is_busy(), 20, "progress")
+    _pump(app, 0.3)
+    paths.append(_save(progress, out / f"progress-first-day{suffix}.png"))
+    progress.close()
 
     database = ctx.database
     if database is None:
@@ -137,18 +147,31 @@ def take_screenshots(out: Path, dialogs: bool = False) -> list[Path]:
     window.load_profiles()
     _wait(app, lambda: bool(loaded), 10, "profiles")
     window.profile_combo.setCurrentIndex(window.profile_combo.findText(demo.display_name))
+    progress.data = None
     progress = window.open_progress()
-    progress.resize(1280, 980)
     _wait(app, lambda: progress.data is not None and not ctx.db.is_busy(), 20, "progress")
     _pump(app, 0.3)
-    paths.append(_save(progress, out / "progress.png"))
+    paths.append(_save(progress, out / f"progress{suffix}.png"))
     progress.close()
+
+    history = window.history
+    window.tabs.setCurrentWidget(history)
+    _wait(app, lambda: bool(history.shown) and not ctx.db.is_busy(), 20, "history")
+    opened: list[object] = []
+    history.session_opened.connect(opened.append)
+    first = history.tree.topLevelItem(0)
+    if first is None:
+        raise RuntimeError("screenshots: History lists no session")
+    history.tree.setCurrentItem(first)
+    _wait(app, lambda: bool(opened), 10, "a session's detail")
+    _pump(app, 0.3)
+    paths.append(_save(window, out / f"history{suffix}.png"))
     window.close()
     database.dispose()
     return paths
 
 
-def _dialogs(app: QCoreApplication, window: MainWindow, out: Path) -> list[Path]:
+def _dialogs(app: QCoreApplication, window: MainWindow, out: Path, suffix: str) -> list[Path]:
     from desktop.session_form import SessionForm
 
     shots: list[Path] = []
@@ -159,7 +182,7 @@ def _dialogs(app: QCoreApplication, window: MainWindow, out: Path) -> list[Path]
     ):
         dialog.show()
         _pump(app, 0.3)
-        shots.append(_save(dialog, out / name))
+        shots.append(_save(dialog, out / name.replace(".png", f"{suffix}.png")))
         dialog.close()
     return shots
 
@@ -175,7 +198,7 @@ STUDENTS = (
 )
 
 
-def studio_screenshots(out: Path, pg_url: str) -> list[Path]:
+def studio_screenshots(out: Path, pg_url: str, suffix: str = "") -> list[Path]:
     """The teacher's studio window and a student's report, from a studio server set up for the
     purpose on ``pg_url`` (its own schema and role prefix, dropped afterwards): six students,
     each with history of their own (storage.demo's generator) synced from a computer of their
@@ -261,7 +284,7 @@ def studio_screenshots(out: Path, pg_url: str) -> list[Path]:
         window.assignments_loaded.connect(done.append)
         _wait(app, lambda: bool(done) and not window.db.is_busy(), 30, "the studio")
         _pump(app, 0.3)
-        paths.append(_save(window, out / "studio.png"))
+        paths.append(_save(window, out / f"studio{suffix}.png"))
         row = next(r for r in window.data.students if r.name == "Ann Lee") if window.data else None
         assert row is not None and row.user_id is not None
         view = window.open_student(row)
@@ -270,11 +293,11 @@ def studio_screenshots(out: Path, pg_url: str) -> list[Path]:
         view.select_session(0)
         _wait(app, lambda: bool(view.takes) and not window.db.is_busy(), 30, "takes")
         _pump(app, 0.3)
-        paths.append(_save(window, out / "studio-student.png"))
+        paths.append(_save(window, out / f"studio-student{suffix}.png"))
         today = datetime.now().date()
         with studio.session() as s:
             report = load_report(s, ids["Dev Patel"], today - timedelta(days=90), today)
-        paths.append(_save_html(report_html(report), out / "report.png"))
+        paths.append(_save_html(report_html(report), out / f"report{suffix}.png"))
         window.close()
         window.db.wait_for_done()
         studio.dispose()
@@ -330,8 +353,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the PNGs")
     parser.add_argument(
-        "--theme", choices=("system", "light", "dark"), default="system", help="the app's theme"
+        "--theme",
+        choices=("system", "light", "dark", "both"),
+        default="system",
+        help="the app's theme; both: light, then dark into files named ...-dark.png",
     )
+    parser.add_argument("--suffix", default="", help="added to each file's name")
     parser.add_argument(
         "--dialogs", action="store_true", help="also the settings, new-session and export dialogs"
     )
@@ -346,6 +373,16 @@ def main(argv: list[str] | None = None) -> int:
         "(default: $ETUDE_TEST_PG_URL or the tests' server)",
     )
     args = parser.parse_args(argv)
+    if args.theme == "both":
+        # One app per theme, each in its own process (as a student's Etude would be).
+        import subprocess
+
+        rest = ["--out", str(args.out)] + (["--dialogs"] if args.dialogs else [])
+        rest += [f"--studio={args.studio}"] if args.studio else []
+        for theme, suffix in (("light", args.suffix), ("dark", f"{args.suffix}-dark")):
+            command = [sys.executable, "-m", "desktop.screenshots", "--theme", theme]
+            subprocess.run([*command, f"--suffix={suffix}", *rest], check=True)
+        return 0
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     with tempfile.TemporaryDirectory(prefix="etude-shots-") as tmp:
@@ -361,9 +398,9 @@ def main(argv: list[str] | None = None) -> int:
 
             ensure_app()
             apply_theme(args.theme)
-            shots = studio_screenshots(args.out, args.studio)
+            shots = studio_screenshots(args.out, args.studio, args.suffix)
         else:
-            shots = take_screenshots(args.out, args.dialogs)
+            shots = take_screenshots(args.out, args.dialogs, args.suffix)
         for path in shots:
             print(f"{path}  {path.stat().st_size / 1000:.0f} KB")
     return 0

@@ -56,8 +56,8 @@ def session_takes(db: Session, session_id: uuid.UUID) -> list[SavedTake]:
     from storage.performances import get_session_performances
 
     return [
-        SavedTake(perf, get_latest_analysis(db, perf.id))
-        for perf in get_session_performances(db, session_id)
+        SavedTake(perf, get_latest_analysis(db, perf.id), number=i)
+        for i, perf in enumerate(get_session_performances(db, session_id), 1)
     ]
 
 

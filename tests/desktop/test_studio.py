@@ -237,7 +237,8 @@ def test_the_teachers_flows_with_two_synced_students(
     qtbot.waitUntil(lambda: page.worker.position_s >= 3.2, timeout=15_000)
     with qtbot.waitSignal(page.take_saved, timeout=20_000) as saved:
         page.stop_take()
-    page.stop_practice()
+    with qtbot.waitSignal(page.practice_stopped, timeout=20_000):
+        page.end_session()
     wait_idle(qtbot, ann.ctx)
     take = saved.args[0]
     sync(ann_db, ids["Ann"], srv.accounts["Ann"].password)
