@@ -351,19 +351,6 @@ def _apply_security(conn: psycopg.Connection[Any], roles: Roles, schema: str, db
             _table_policies(conn, schema, SyncedTable(name, "user", "user_id"), students, teachers)
 
 
-def _teacher_parent_set(table: SyncedTable, schema: str) -> sql.Composable:
-    """SQL true when a take (or analysis) belongs to one of the calling teacher's students, as
-    membership in the set of their sessions (or takes), read once per query by the SECURITY
-    DEFINER functions etude_teacher_sessions / etude_teacher_takes (hash joins by index, as the
-    owner, keyed on session_user). Written as subqueries under the parent tables' own policies,
-    the set of takes was built by probing the takes of every session one at a time: 0.7-1 s for
-    a studio of 30 students with two years each."""
-    s = sql.Identifier(schema)
-    if table.owner == "session":
-        return sql.SQL("session_id IN (SELECT {}.etude_teacher_sessions())").format(s)
-    return sql.SQL("performance_id IN (SELECT {}.etude_teacher_takes())").format(s)
-
-
 def _table_policies(
     conn: psycopg.Connection[Any],
     schema: str,
@@ -374,11 +361,6 @@ def _table_policies(
     t = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table.name))
     own = _row_owner_test(table, schema, _own_user(schema), "=")
     theirs = _row_owner_test(table, schema, _students_of_caller(schema), "IN")
-    if table.owner in ("session", "performance"):
-        # A teacher reads whole histories (progress, reports): one set of her students' sessions
-        # (or takes) per query, hashed, costs far less than a function call per row (a year of
-        # one student's analyses: 200 ms that way).
-        theirs = _teacher_parent_set(table, schema)
     if table.writer == "teacher":
         # The teacher's tables (assignments, comments): the teacher writes rows of their own
         # students only (a comment only on that student's take); the student reads their own.
@@ -502,24 +484,6 @@ def _create_functions(conn: psycopg.Connection[Any], schema: str, roles: Roles) 
             "WHERE a.user_id = r.user_id AND a.teacher_role = session_user) $$"
         ).format(s, path)
     )
-    # The sessions and takes of the caller's students (a teacher): the sets the teacher's
-    # policies on takes and analyses test membership in.
-    conn.execute(
-        sql.SQL(
-            "CREATE OR REPLACE FUNCTION {}.etude_teacher_sessions() RETURNS SETOF uuid "
-            "LANGUAGE sql STABLE SECURITY DEFINER {} ROWS 20000 AS $$ "
-            "SELECT r.id FROM sync_accounts a JOIN realtime_sessions r ON r.user_id = a.user_id "
-            "WHERE a.teacher_role = session_user $$"
-        ).format(s, path)
-    )
-    conn.execute(
-        sql.SQL(
-            "CREATE OR REPLACE FUNCTION {}.etude_teacher_takes() RETURNS SETOF uuid "
-            "LANGUAGE sql STABLE SECURITY DEFINER {} ROWS 50000 AS $$ "
-            "SELECT p.id FROM sync_accounts a JOIN realtime_sessions r ON r.user_id = a.user_id "
-            "JOIN performances p ON p.session_id = r.id WHERE a.teacher_role = session_user $$"
-        ).format(s, path)
-    )
     # A teacher's write to an assignment or comment bumps the student's counter and stamps the
     # row with it (a deletion leaves a tombstone stamped so), so the student's next pull sees it.
     # The counter's row lock also waits for a sync of that student that is under way, so a pull
@@ -641,8 +605,6 @@ def _create_functions(conn: psycopg.Connection[Any], schema: str, roles: Roles) 
         ("etude_session_visible(uuid)", both),
         ("etude_performance_visible(uuid)", both),
         ("etude_performance_owner(uuid)", sql.Identifier(roles.teachers)),
-        ("etude_teacher_sessions()", sql.Identifier(roles.teachers)),
-        ("etude_teacher_takes()", sql.Identifier(roles.teachers)),
         # Fired by the triggers only, never called: no role needs EXECUTE.
         ("etude_teacher_write()", None),
     ):

@@ -357,8 +357,6 @@ def test_catalog_no_app_role_is_privileged_and_rls_is_forced_everywhere(studio: 
             "etude_sync_counts",
             "etude_performance_owner",
             "etude_teacher_write",
-            "etude_teacher_sessions",
-            "etude_teacher_takes",
             *(f"etude_changed_{t}" for t in OWNED if not t.startswith("audio")),
         }
         for _name, owner, secdef, config in functions:
