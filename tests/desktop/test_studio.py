@@ -341,3 +341,30 @@ def test_the_teachers_flows_with_two_synced_students(
     )
     ann_db.dispose()
     window.close()
+
+
+def test_a_student_writes_her_readable_practice_log_from_the_export_dialog(
+    qtbot: Any, main_window: Any, tmp_path: Path
+) -> None:
+    ctx = main_window.ctx
+    uid = ctx.profile.id
+    practise_days(ctx.database, uid, [1, 2], 12.0, 0.7)
+    dialog = main_window.open_export()
+    dialog.folder.setText(str(tmp_path / "out"))
+    dialog.log_button.click()
+    qtbot.waitUntil(lambda: "take(s) written" in dialog.message.text(), timeout=20_000)
+    with (tmp_path / "out" / "practice-log.csv").open(encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    with ctx.database.session() as s:
+        overall = sorted(
+            s.scalars(
+                select(AnalysisResult.overall_score)
+                .join(Performance, Performance.id == AnalysisResult.performance_id)
+                .order_by(Performance.recording_started_at)
+            )
+        )
+    assert len(rows) == 4 and sorted(float(r["Overall %"]) for r in rows) == [
+        round(v * 100) for v in overall
+    ]
+    assert {r["Piece"] for r in rows} == {"Minuet"} and all(r["Main tip"] for r in rows)
+    assert dialog.message.text().startswith("Practice log: 4 take(s) written to")
