@@ -368,3 +368,48 @@ def test_a_student_writes_her_readable_practice_log_from_the_export_dialog(
     ]
     assert {r["Piece"] for r in rows} == {"Minuet"} and all(r["Main tip"] for r in rows)
     assert dialog.message.text().startswith("Practice log: 4 take(s) written to")
+
+
+def test_the_assignment_dialog_checks_its_fields(qtbot: Any, tmp_path: Path) -> None:
+    from datetime import date
+
+    from PySide6.QtCore import QDate, Qt
+
+    from desktop.studio_window import AssignmentDialog
+    from storage.sync.studio import StudentRow
+
+    def row(name: str, uid: uuid.UUID | None) -> StudentRow:
+        return StudentRow("r", name, uid, "UTC", None, 0.0, 0, None, None, None, 0, (), None, True)
+
+    ann, bob = uuid.uuid4(), uuid.uuid4()
+    dialog = AssignmentDialog([row("Ann", ann), row("Bob", bob), row("New", None)])
+    qtbot.addWidget(dialog)
+    assert dialog.students.count() == 2  # a student who never synced cannot be assigned yet
+    dialog._accept()
+    assert dialog.error.text() == "Choose at least one student."
+    dialog.check(bob)
+    dialog.students.item(0).setCheckState(Qt.CheckState.Checked)
+    dialog._accept()
+    assert dialog.error.text() == "Name the piece."
+    dialog.title.setText("  Minuet in G ")
+    dialog.tempo.setValue(12)
+    dialog._accept()
+    assert "20–300" in dialog.error.text()
+    dialog.tempo.setValue(96)
+    dialog.has_due.setChecked(True)
+    dialog.due.setDate(QDate(2030, 5, 1))
+    dialog.target.setValue(85)
+    dialog._accept()
+    assert dialog.result() == AssignmentDialog.DialogCode.Accepted
+    assert dialog.chosen() == [ann, bob]
+    assert dialog.fields() == {
+        "title": "Minuet in G",
+        "reference": None,
+        "target_tempo": 96,
+        "genre": None,
+        "difficulty_level": None,
+        "due_on": date(2030, 5, 1),
+        "min_minutes": None,
+        "target_score": 0.85,
+        "instructions": None,
+    }
