@@ -9,7 +9,7 @@ import re
 import uuid
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
@@ -112,6 +112,8 @@ class MainWindow(QMainWindow):
         self.act_analyse = bar.addAction("Analyse a recording…", self._analyse_dialog)
         self.act_settings = bar.addAction("Settings…", self.open_settings)
         self.act_sync = bar.addAction("Sync…", self.open_sync)
+        self.act_studio = QAction("Teacher's studio…", self)
+        self.act_studio.triggered.connect(self.open_studio)
 
         self.act_new_session = QAction("New session…", self)
         self.act_new_session.setShortcut(QKeySequence(NEW_SESSION_KEYS))
@@ -125,6 +127,7 @@ class MainWindow(QMainWindow):
         menu.addAction(self.act_analyse)
         menu.addAction(self.act_export)
         menu.addAction(self.act_sync)
+        menu.addAction(self.act_studio)
         menu.addSeparator()
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -299,6 +302,50 @@ class MainWindow(QMainWindow):
             self.progress_window = win
             return win
         return self.progress_window
+
+    def open_studio(self) -> None:
+        """The teacher's studio window, for a teacher whose studio this computer remembers
+        (``etude studio setup``); the password comes from the keyring or is asked for."""
+        from PySide6.QtWidgets import QInputDialog, QLineEdit, QMessageBox
+
+        from desktop.usecases.studio import load_studio_address
+
+        address = load_studio_address(self.ctx.data_dir)
+        if address is None:
+            QMessageBox.information(
+                self,
+                "Teacher's studio",
+                "This computer has no teacher's studio yet. A teacher sets it up once with "
+                "`etude studio setup INVITATION` (the invitation from `etude server add-teacher`).",
+            )
+            return
+        from storage.sync.link import load_password
+
+        password = load_password(address)
+        if not password:
+            password, ok = QInputDialog.getText(
+                self,
+                "Teacher's studio",
+                f"Password for {address.role}:",
+                QLineEdit.EchoMode.Password,
+            )
+            if not ok or not password:
+                return
+
+        def opened(studio: Any) -> None:
+            from desktop.studio_window import StudioWindow
+
+            self.studio_window = StudioWindow(studio, self.ctx.data_dir)
+            self.studio_window.show()
+
+        from storage.sync.studio import open_studio
+
+        self.ctx.compute.submit(
+            "open studio",
+            lambda: open_studio(address, password),
+            opened,
+            lambda exc: QMessageBox.warning(self, "Teacher's studio", str(exc)),
+        )
 
     def open_progress(self) -> ProgressWindow:
         window = self.prepare_progress_window()

@@ -777,6 +777,8 @@ CATALOGUE: dict[str, list[Any]] = {
     "json": JSON_BAD,
     "bool": [0, 1, "true", None, 2.5],
     "id": ["not-a-uuid", "\ud800", 5, b"\x00" * 16, 1.5, ["x"], None],
+    # An id that may be None (a session's assignment): the same less None.
+    "optional_id": ["not-a-uuid", "\ud800", 5, b"\x00" * 16, 1.5, ["x"]],
     "int": [2**80, -(2**80), 1.5, "5", True, math.nan],
     "duration": [1e12, 86_400.5, -1, math.nan, math.inf, "5", True, 10**400],
     "score": [1.01, -0.01, math.nan, math.inf, "0.5", True, 10**400],
@@ -803,6 +805,8 @@ def _kind(function: str, arg: str) -> str | None:
         return "bool"
     if arg in ("user_id", "session_id", "performance_id"):
         return "id"
+    if arg == "assignment_id":
+        return "optional_id"
     if arg == "session_ids":
         return "ids"
     if arg == "recording_duration":
