@@ -100,6 +100,7 @@ ATTACK_RISE_DB = 9.0
 ABOVE_FLOOR_DB = 10.0
 FLOOR_SPAN_S = 5.0
 FLOOR_BLOCK_S = 0.1
+SILENT_DB = -120.0
 # The periodicity rule reads CLARITY_LOOKBACK_S + CLARITY_PLATEAU_S before a start that a split
 # dates up to LEGATO_LOOKBACK_S + OCTAVE_HOLD_S (and a few hops) back.
 CLARITY_KEEP_S = CLARITY_LOOKBACK_S + CLARITY_PLATEAU_S + LEGATO_LOOKBACK_S + OCTAVE_HOLD_S + 0.05
@@ -241,6 +242,12 @@ class NoteTracker:
         autocorrelation at its period, 0..1 (1, the default, disables the periodicity rule).
         """
         out: list[TrackerEvent] = []
+        if midi is not None and not math.isfinite(midi):
+            midi = None  # a pitch detector's NaN or infinity is no pitch
+        if not math.isfinite(level_db):
+            level_db = SILENT_DB if level_db < 0 or math.isnan(level_db) else 0.0
+        if not math.isfinite(periodicity):
+            periodicity = 0.0
         self._clarity.append((t_s, periodicity))
         while self._clarity[0][0] < t_s - CLARITY_KEEP_S:
             self._clarity.popleft()
@@ -645,13 +652,18 @@ class NoteTracker:
         if note.times:
             note.last_voiced_s = note.times[-1]
             self._finish(capture_time_s, out)
+        self._note = None
+        self._anchor = None
+        if not times:
+            # No voiced frame followed the re-attack yet (the note was already breaking off:
+            # with long hops, at 16 or 22.05 kHz, the re-attack is confirmed inside the
+            # closing gap). A note without frames has no pitch: the next voiced frame starts
+            # a note of its own, dated by its own rise.
+            return
         new = _Building(onset_s=t_on, onset_final=True, first_voiced_s=t_on, last_voiced_s=t_on)
         for t, m, lv in zip(times, midis, levels, strict=True):
             new.add(t, m, lv)
-        if not times:
-            new.last_voiced_s = t_on
         self._note = new
-        self._anchor = None
 
     def _finish(self, capture_time_s: float, out: list[TrackerEvent], hold: bool = False) -> None:
         note = self._note
