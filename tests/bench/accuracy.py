@@ -513,7 +513,17 @@ def main() -> int:
     from tests.bench import rooms  # it builds on this module
 
     rooms.add_arguments(ap)
+    ap.add_argument(
+        "--ssvd",
+        type=Path,
+        metavar="DIR",
+        help="real singing instead: sung takes with note labels (tests/bench/singing.py)",
+    )
     args = ap.parse_args()
+    if args.ssvd is not None:
+        from tests.bench import singing
+
+        return singing.main(["--ssvd", str(args.ssvd)] + (["--verbose"] if args.verbose else []))
     if args.rooms:
         return rooms.main(args)
     if not SF2.exists():
