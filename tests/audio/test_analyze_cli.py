@@ -267,7 +267,7 @@ def test_a_file_whose_analysis_fails_gets_one_line_and_the_others_are_analysed(
 ) -> None:
     """A fault inside the analysis (issue 20's crash was one) is reported for that file in one
     line, without a traceback; the other files are analysed; the exit status says it."""
-    from audio import notes
+    from audio.tracking import tracker as notes
 
     x, _ = sg.melody(NOTES, gap_s=0.1, lead_s=0.3)
     bad_len = sg.write_wav(str(tmp_path / "long.wav"), np.concatenate([x, x]))

@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from audio.analyzer import StreamAnalyzer, decimation_factor
-from audio.notes import MIN_NOTE_S, NoteTracker, TrackerEvent
+from audio.pitch import FrameMeasure
+from audio.tracking import BoundaryParams, NoteTracker, TrackerEvent
 from tests.audio import signals as sg
 
 RATES = [8000, 11025, 16000, 22050, 32000, 44100, 48000, 88200, 96000, 176400, 192000]
@@ -55,7 +56,7 @@ def _check_events(events: list[TrackerEvent], end_s: float) -> None:
         assert math.isfinite(n.midi) and 0.0 < n.midi < 140.0
         assert math.isfinite(n.level_db)
         assert -1e-9 <= n.onset_s <= n.offset_s <= end_s + 1e-9
-        assert n.offset_s - n.onset_s >= MIN_NOTE_S - 1e-9
+        assert n.offset_s - n.onset_s >= BoundaryParams().min_note_s - 1e-9
         assert n.onset_s >= last_onset, "notes come out in time order"
         last_onset = n.onset_s
 
@@ -134,3 +135,44 @@ def test_every_rate_analyses_sung_phrases(sr: int) -> None:
     # the notes sung are what is reported, whatever the rate
     found = {n.target_midi for n in an.notes}
     assert {60, 62, 64, 67, 65} <= found
+
+
+class _PlainYin:
+    """Another pitch measurer behind the same interface: aubio's plain yin, a level, no onsets."""
+
+    def __init__(self, sample_rate: int, hop_samples: int, buf_samples: int) -> None:
+        import aubio
+
+        self.remove_low = False
+        self._rate = sample_rate
+        self._buf = buf_samples
+        self._fed = 0
+        self._yin = aubio.pitch("yin", buf_samples, hop_samples, sample_rate)
+        self._yin.set_unit("Hz")
+
+    @property
+    def delay_s(self) -> float:
+        return self._buf / 2 / self._rate
+
+    @property
+    def samples_fed(self) -> int:
+        return self._fed
+
+    def process(self, hop: np.ndarray) -> FrameMeasure:
+        self._fed += hop.size
+        f0 = float(self._yin(hop)[0])
+        conf = float(self._yin.get_confidence())
+        level = 10.0 * math.log10(max(float(np.mean(hop.astype(np.float64) ** 2)), 1e-12))
+        voiced = f0 > 0 and conf > 0.8 and level > -60.0
+        return FrameMeasure(f0 if voiced else 0.0, conf, level, voiced, False, None)
+
+
+def test_another_pitch_measurer_drives_the_same_tracker() -> None:
+    x, _ = sg.melody([(60, 0.4), (64, 0.4), (67, 0.5)], gap_s=0.1)
+    an = StreamAnalyzer(sg.SR, measurer=_PlainYin)
+    h = an.hop_samples
+    x = np.concatenate([x, np.zeros((-x.size) % h, dtype=np.float32)])
+    for i in range(0, x.size, h):
+        an.process(x[i : i + h], 0.0)
+    an.finish(0.0)
+    assert [n.target_midi for n in an.notes] == [60, 64, 67]

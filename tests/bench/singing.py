@@ -12,7 +12,7 @@ run, through three other trackers:
 * aubio yinfft -- frames with aubio's default silence gate and the plain note split of
   ``accuracy.run_baseline`` (a note per run of frames on one semitone);
 * aubio.notes -- aubio's own note tracker (default onset method, buffer 512, hop 256);
-* pYIN -- librosa's ``pyin`` (65-1050 Hz, 2048-sample frames at 22.05 kHz, hop 256) with a plain
+* pYIN -- librosa's ``pyin`` (65-1050 Hz, 1024-sample frames at 16 kHz, hop 256) with a plain
   note segmentation: its voiced frames, median-filtered over five frames, split where the
   rounded pitch changes, runs under 60 ms dropped (cached per take under tests/bench/out/).
 
@@ -54,7 +54,7 @@ from tests.bench import accuracy as acc
 
 HOP = 256
 PITCH_FROM_S = 0.03
-PYIN_SR = 22050
+PYIN_SR = 16000
 CACHE = acc.OUT / "ssvd_pyin"
 
 
@@ -150,7 +150,7 @@ def run_pyin(take: Take) -> Result:
         t0 = time.process_time()
         y = librosa.resample(take.x, orig_sr=take.sr, target_sr=PYIN_SR)
         f, voiced, _ = librosa.pyin(
-            y, fmin=65.0, fmax=1050.0, sr=PYIN_SR, frame_length=2048, hop_length=HOP
+            y, fmin=65.0, fmax=1050.0, sr=PYIN_SR, frame_length=1024, hop_length=HOP
         )
         cpu = time.process_time() - t0
         f = np.where(voiced & np.isfinite(f), f, 0.0)
