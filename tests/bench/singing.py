@@ -16,17 +16,17 @@ run, through three other trackers:
   note segmentation: its voiced frames, median-filtered over five frames, split where the
   rounded pitch changes, runs under 60 ms dropped (cached per take under tests/bench/out/).
 
-Figures, pooled over the takes (label pitches rounded to the semitone: every tracker hears
-SSVD's voices about 20 cents under its labels, so nothing is tuned to its cents):
+Figures, pooled over the takes. The labels' pitches are the sung pitch of each note (its
+centre frequency as MIDI, not a written semitone); every tracker hears SSVD's voices about 20
+cents under them, and nothing is tuned to that: pitches are compared within 50 cents.
 
-* note F1 / P / R -- mir_eval transcription, onset 50 ms, pitch 50 cents, offsets ignored,
-  reported pitches rounded to the semitone as a student is told them;
+* note F1 / P / R -- mir_eval transcription, onset 50 ms, pitch 50 cents, offsets ignored;
 * onset F1 -- mir_eval onset F-measure, 50 ms, of the reported notes' onsets;
 * notes/sung -- reported notes per sung note; one -- share of sung notes that get exactly one
   reported note (each reported note counted for the sung note it overlaps most, if any);
 * onset err -- median signed onset error of the matched notes, ms (negative: early);
 * raw pitch -- share of sung frames (from 30 ms after each labelled onset to its offset) whose
-  reported pitch is within 50 cents of the labelled semitone;
+  reported pitch is within 50 cents of the labelled pitch;
 * silent -- share of those sung frames reported unvoiced;
 * VFA -- voicing false alarm: share of frames outside every labelled note reported voiced;
 * outside -- reported notes more than 3 semitones outside the take's sung range;
@@ -63,7 +63,7 @@ class Take:
     name: str
     x: np.ndarray
     sr: int
-    labels: list[tuple[float, float, int]]  # onset s, offset s, MIDI semitone
+    labels: list[tuple[float, float, float]]  # onset s, offset s, MIDI (the sung pitch)
 
 
 @dataclass
@@ -84,7 +84,7 @@ def load_takes(folder: Path, limit: int | None = None) -> list[Take]:
             continue
         x, sr = sf.read(str(audio), dtype="float32", always_2d=True)
         rows = [ln.split() for ln in lab.read_text().splitlines() if ln.strip()]
-        labels = [(float(a), float(b), round(float(m))) for a, b, m in (r[:3] for r in rows)]
+        labels = [(float(a), float(b), float(m)) for a, b, m in (r[:3] for r in rows)]
         takes.append(Take(lab.stem, np.ascontiguousarray(x.mean(axis=1)), int(sr), labels))
         if limit and len(takes) >= limit:
             break
@@ -188,7 +188,7 @@ def evaluate(take: Take, r: Result) -> dict[str, float]:
     ref_p = np.array([mir_eval.util.midi_to_hz(m) for *_, m in take.labels])
     est = [(a, b, m) for a, b, m in r.notes if math.isfinite(m)]
     est_i = np.array([[a, max(b, a + 0.01)] for a, b, _ in est]).reshape(-1, 2)
-    est_p = np.array([mir_eval.util.midi_to_hz(round(m)) for *_, m in est])
+    est_p = np.array([mir_eval.util.midi_to_hz(m) for *_, m in est])
     pairs = mir_eval.transcription.match_notes(
         ref_i, ref_p, est_i, est_p, onset_tolerance=0.05, pitch_tolerance=50.0, offset_ratio=None
     )
