@@ -27,11 +27,11 @@ class SplitParams:
 
     semitones: float = 0.7
     """Frames further than this from the note's pitch are a candidate change."""
-    spread_semitones: float = 0.45
+    spread_semitones: float = 0.3
     """A settled change: ``settled_share`` of its recent frames lie this close to their median."""
     settled_share: float = 0.75
     """See ``spread_semitones``."""
-    hold_s: float = 0.045
+    hold_s: float = 0.085
     """The changed frames must have lasted this long."""
     octave_hold_s: float = 0.12
     """An octave, twelfth or two-octave jump must last this long (shorter ones are the pitch
