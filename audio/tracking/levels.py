@@ -24,6 +24,13 @@ class LevelParams:
     """The background is kept as the quietest hop of each block this long."""
     floor_flutter_db: float = 1.5
     """A flat floor: hops within this much of its quietest one (a climb starts at its end)."""
+    note_over_background_db: float = 16.0
+    """A note whose median level lies less than this over the background ..."""
+    under_phrase_db: float = 15.0
+    """... and this far under the median level of the notes of the last ``phrase_s`` is a
+    breath or the room, not a note: silence between phrases stays silent."""
+    phrase_s: float = 10.0
+    """See ``under_phrase_db``."""
 
 
 class LevelHistory:

@@ -90,6 +90,8 @@ class NoteTracker:
         self._last_dip_s = -1.0
         self._held: Building | None = None
         self._clarity: deque[tuple[float, float]] = deque()
+        # (offset s, median level dB) of the notes published over the last phrase_s
+        self._phrase: deque[tuple[float, float]] = deque()
 
     def push(
         self,
@@ -161,6 +163,7 @@ class NoteTracker:
             note.onset_final
             and not note.announced
             and note.last_voiced_s - note.onset_s >= self._b.min_note_s
+            and not self._in_background(note, t_s)
         ):
             note.announced = True
             out.append(TrackerEvent(note.onset_s, None))
@@ -407,7 +410,21 @@ class NoteTracker:
         self._held = None
         return True
 
+    def _in_background(self, note: Building, now_s: float) -> bool:
+        """The note is a breath or the room: close to the background and well under the
+        notes of the phrase (see ``LevelParams.note_over_background_db``)."""
+        level = median(note.levels)
+        if level >= self._lh.background_db() + self._lv.note_over_background_db:
+            return False
+        phrase = self._phrase
+        while phrase and phrase[0][0] < now_s - self._lv.phrase_s:
+            phrase.popleft()
+        return bool(phrase) and level < median([lv for _, lv in phrase]) - self._lv.under_phrase_db
+
     def _emit(self, note: Building, capture_time_s: float, out: list[TrackerEvent]) -> None:
+        if not note.announced and self._in_background(note, note.last_voiced_s):
+            return
+        self._phrase.append((note.last_voiced_s, median(note.levels)))
         self._last_end_s = note.last_voiced_s
         self._last_end_level = note.levels[-1] if note.levels else -120.0
         self._last_body_level = median(note.levels) if note.levels else -120.0

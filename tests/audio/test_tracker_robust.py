@@ -176,3 +176,21 @@ def test_another_pitch_measurer_drives_the_same_tracker() -> None:
         an.process(x[i : i + h], 0.0)
     an.finish(0.0)
     assert [n.target_midi for n in an.notes] == [60, 64, 67]
+
+
+def test_quiet_sound_between_phrases_is_not_a_note() -> None:
+    """Issue 20: between phrases (a hummed breath, the room) around -44 dB against -18 dB for
+    the singing, a faint pitched sound over a -60 dB background is silence, not a note."""
+    sr = sg.SR
+    sing = [sg.tone(m, 0.45, amp=0.18, vibrato_cents=30.0, sr=sr) for m in (62, 64, 66)]
+    faint = sg.tone(50, 0.3, amp=0.009, sr=sr)  # about -44 dBFS: a breath with a pitch in it
+    gap = sg.silence(0.4, sr=sr)
+    x = np.concatenate([sg.silence(0.3, sr=sr), *sing, gap, faint, gap, *sing, gap])
+    x = x + sg.noise(x.size / sr, -60.0, sr=sr)[: x.size]
+    an = StreamAnalyzer(sr)
+    h = an.hop_samples
+    x = np.concatenate([x, np.zeros((-x.size) % h, dtype=np.float32)]).astype(np.float32)
+    for i in range(0, x.size, h):
+        an.process(x[i : i + h], 0.0)
+    an.finish(0.0)
+    assert [n.target_midi for n in an.notes] == [62, 64, 66, 62, 64, 66]
