@@ -474,7 +474,7 @@ def evaluate(
     tn = truth_notes(truth)
     for label, settings, reference in (
         ("", AnalysisSettings(), None),
-        ("tempo_", AnalysisSettings(target_tempo_bpm=truth.tempo_bpm), None),
+        ("tempo_", AnalysisSettings(target_tempo_bpm=truth.tempo_bpm or None), None),
         ("ref_", AnalysisSettings(), ref),
     ):
         if label and not truth.tempo_bpm:
