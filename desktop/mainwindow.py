@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QTabWidget,
     QToolBar,
     QWidget,
@@ -26,6 +28,7 @@ from PySide6.QtWidgets import (
 from desktop.context import AppContext
 from desktop.history import HistoryPage
 from desktop.practice import PracticePage
+from desktop.usecases.messages import failure_reason
 from desktop.usecases.profiles import create_profile, load_profiles
 from desktop.usecases.takes import (
     AnalysedRecording,
@@ -43,6 +46,7 @@ if TYPE_CHECKING:  # each is loaded when first used, after the window is on scre
     from desktop.settings import Preferences
     from desktop.settings_dialog import SettingsDialog
     from desktop.sync_panel import SyncDialog
+    from desktop.usecases.plan import SessionPlan
     from storage.records import Profile
 
 
@@ -70,7 +74,12 @@ class MainWindow(QMainWindow):
         self._closing = False
 
         self.practice = PracticePage(ctx)
-        self.history = HistoryPage(ctx)
+        self.history = HistoryPage(ctx, player=self.practice.player)
+        self.history.practise_again.connect(self.practise_again)
+        # A deleted take may be one of the practice page's list.
+        self.history.deleted.connect(
+            lambda _d: self.practice.takes.show_session(self.practice.takes.session_id)
+        )
         self.tabs = QTabWidget()
         self.tabs.addTab(self.practice, "Practice")
         self.tabs.addTab(self.history, "History")
@@ -85,6 +94,8 @@ class MainWindow(QMainWindow):
         self.profile_combo.currentIndexChanged.connect(self._profile_chosen)
         bar.addWidget(self.profile_combo)
         self.act_new_profile = bar.addAction("New profile…", self.new_profile_dialog)
+        self.act_rename_profile = bar.addAction("Rename…", self.rename_profile_dialog)
+        self.act_rename_profile.setToolTip("Rename this profile")
         bar.addSeparator()
         self.act_progress = bar.addAction("Progress", self.open_progress)
         self.act_export = bar.addAction("Export CSV…", self.open_export)
@@ -104,6 +115,7 @@ class MainWindow(QMainWindow):
         view = self.menuBar().addMenu("&View")
         view.addAction(self.act_progress)
         view.addAction(self.act_settings)
+        self.act_show_log = add_show_log_action(self, ctx.data_dir)
 
         self.busy = QLabel("")
         self.statusBar().addPermanentWidget(self.busy)
@@ -111,7 +123,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Database: {_short_url(ctx.db_url)}")
         ctx.db.busy_changed.connect(lambda b: self.busy.setText("saving…" if b else ""))
         ctx.db.op_failed.connect(
-            lambda label, exc: self.practice.show_problem(f"{label} failed: {exc}")
+            lambda label, exc: self.practice.show_problem(f"{label} failed: {failure_reason(exc)}")
         )
         self.practice.takes.take_selected.connect(self._show_take)
         # A session belongs to one student: no switching profiles while listening.
@@ -119,7 +131,7 @@ class MainWindow(QMainWindow):
         self.practice.live_changed.connect(lambda live: self.act_new_profile.setEnabled(not live))
         from desktop.theme import ThemeFollower
 
-        self.theme_follower = ThemeFollower(ctx.prefs.theme)
+        self.theme_follower = ThemeFollower(ctx.prefs.theme, ctx.events.theme_changed.emit)
 
     # -- sync --------------------------------------------------------------------------------
 
@@ -185,6 +197,47 @@ class MainWindow(QMainWindow):
         if ok and name.strip():
             self.create_profile(name)
 
+    def rename_profile_dialog(self) -> None:
+        profile = self.ctx.profile
+        if profile is None:
+            return
+        name, ok = QInputDialog.getText(
+            self, "Rename profile", "New name:", text=profile.display_name
+        )
+        if ok and name.strip() and name.strip() != profile.display_name:
+            self.rename_profile(name)
+
+    def rename_profile(self, name: str) -> None:
+        from desktop.usecases.history import rename_profile
+
+        profile = self.ctx.profile
+        if profile is None:
+            return
+        pid = profile.id
+
+        def done(renamed: Profile) -> None:
+            self.ctx.profile = renamed
+            self.load_profiles()
+
+        self.ctx.db.submit(
+            "rename profile",
+            lambda s: rename_profile(s, pid, name),
+            done,
+            lambda exc: self.practice.show_problem(
+                f"The profile was not renamed: {failure_reason(exc)}"
+            ),
+        )
+
+    def practise_again(self, plan: SessionPlan) -> None:
+        """History's "Practise again": a new session with that plan, listening at once."""
+        if self.practice.is_live:
+            self.practice.show_problem("Stop practising first (Space), then practise again.")
+            return
+        self.practice.end_session()  # a paused session of the same plan is not continued
+        self.practice.set_plan(plan)
+        self.tabs.setCurrentWidget(self.practice)
+        self.practice.start_practice()
+
     def create_profile(self, name: str) -> None:
         def done(profile: Profile) -> None:
             self.ctx.save_preferences(replace(self.ctx.prefs, profile_id=str(profile.id)))
@@ -194,7 +247,9 @@ class MainWindow(QMainWindow):
             "new profile",
             lambda s: create_profile(s, name),
             done,
-            lambda exc: self.practice.show_problem(f"The profile was not created: {exc}"),
+            lambda exc: self.practice.show_problem(
+                f"The profile was not created: {failure_reason(exc)}"
+            ),
         )
 
     # -- other windows -----------------------------------------------------------------------
@@ -262,9 +317,11 @@ class MainWindow(QMainWindow):
     def apply_settings(self, prefs: Preferences) -> None:
         from desktop.theme import apply_theme
 
+        before = self.ctx.prefs.theme
         self.ctx.save_preferences(prefs)
-        apply_theme(prefs.theme)
         self.theme_follower.theme = prefs.theme
+        if prefs.theme != before:
+            self.ctx.events.theme_changed.emit(apply_theme(prefs.theme))
 
     # -- analysing a file --------------------------------------------------------------------
 
@@ -295,7 +352,7 @@ class MainWindow(QMainWindow):
         midi_dir = self.ctx.recordings_dir
 
         def failed(exc: BaseException) -> None:
-            self.practice.show_problem(f"{path.name} could not be analysed: {exc}")
+            self.practice.show_problem(f"{path.name} could not be analysed: {failure_reason(exc)}")
 
         def analysed(recording: AnalysedRecording) -> None:
             self.ctx.db.submit(
@@ -317,20 +374,30 @@ class MainWindow(QMainWindow):
     def _file_stored(self, saved: SavedTake) -> None:
         self.practice.messages.clear_message()
         if saved.analysis is not None:
-            self.practice.card.show_analysis(
-                asdict(saved.analysis),
-                title=f"Recording {Path(saved.performance.audio_path or '').name}",
-            )
+            self.practice.card.show_analysis(asdict(saved.analysis), title=saved.label)
         self.practice.takes.show_session(saved.performance.session_id)
         self.ctx.events.take_saved.emit(saved)
         self.file_analysed.emit(saved)
 
     def _show_take(self, row: SavedTake) -> None:
         if row.analysis is not None:
-            self.practice.card.show_analysis(
-                asdict(row.analysis),
-                title=f"Take {Path(row.performance.audio_path or '').name}",
-            )
+            self.practice.card.show_analysis(asdict(row.analysis), title=row.label)
+        self._show_take_comments(row.performance.id)
+
+    def _show_take_comments(self, performance_id: uuid.UUID) -> None:
+        """The teacher's comments on the take, on its card; opening them marks them read."""
+        from desktop.usecases.assignments import take_comments
+
+        profile = self.ctx.profile
+        self.practice.card.comments.show_comments([])
+        if profile is None:
+            return
+        pid = profile.id
+        self.ctx.db.submit(
+            "take comments",
+            lambda s: take_comments(s, pid, performance_id),
+            self.practice.card.comments.show_comments,
+        )
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():
@@ -356,12 +423,41 @@ class MainWindow(QMainWindow):
         # recorded is lost (the window is going away: waiting here blocks no one).
         if not self.ctx.settle(CLOSE_WAIT_S):
             log.warning("closing with background work still running after %s s", CLOSE_WAIT_S)
+            # A take waiting for a busy database gives up; it is kept on disk with its scores.
+            self.ctx.stopping.set()
+            self.ctx.settle(5.0)
         # A sync in flight is rolled back on both sides if it is cut short; give it a moment.
         self.sync.runner.wait_for_done(10_000)
         lock, self.data_folder_lock = self.data_folder_lock, None
         if lock is not None:
             lock.release()  # the next Etude started may now recover what this one left
         super().closeEvent(event)
+
+
+def add_show_log_action(window: QMainWindow, data_dir: Path) -> QAction:
+    """Help > Show log folder: opens the folder of the log file (desktop.logfile) in the file
+    manager, where the details left out of the messages are. Adds the Help menu if missing."""
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QDesktopServices
+
+    from desktop.logfile import log_folder
+
+    bar = window.menuBar()
+    menus = [m for a in bar.actions() if isinstance(m := a.menu(), QMenu)]
+    help_menu = next((m for m in menus if m.title().replace("&", "") == "Help"), None)
+    if help_menu is None:
+        help_menu = bar.addMenu("&Help")
+
+    def show() -> None:
+        folder = log_folder(data_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    action = QAction("Show log folder", window)
+    help_menu.addAction(action)
+    action.setToolTip("The log holds the details of what went wrong, for whoever helps you.")
+    action.triggered.connect(show)
+    return action
 
 
 def audio_file_problem(path: Path) -> str | None:
