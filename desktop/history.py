@@ -82,6 +82,7 @@ class HistoryPage(QWidget):
     session_opened = Signal(object)  # storage.records.SessionCompleteData
     practise_again = Signal(object)  # desktop.usecases.plan.SessionPlan
     deleted = Signal(object)  # desktop.usecases.history.Deleted
+    replay_requested = Signal(object, str)  # SavedTake, its title
 
     def __init__(
         self, ctx: AppContext, player: Player | None = None, parent: QWidget | None = None
@@ -257,6 +258,8 @@ class HistoryPage(QWidget):
             return
         if action == "play":
             self.play_take(take_id)
+        elif action == "replay":
+            self.replay_take(take_id)
         elif action == "delete":
             self.ask_delete_take(take_id)
 
@@ -289,6 +292,20 @@ class HistoryPage(QWidget):
         self.message.setText(f"Playing take {number}…")
         self.player.play(f"take {number}", make)
         return True
+
+    def replay_take(self, take_id: uuid.UUID) -> bool:
+        from desktop.usecases.takes import SavedTake
+
+        data = self.opened
+        for i, pwa in enumerate(data.performances if data else (), 1):
+            if pwa.performance.id == take_id:
+                analysis = pwa.analysis_results[-1] if pwa.analysis_results else None
+                started = pwa.performance.recording_started_at.astimezone()
+                self.replay_requested.emit(
+                    SavedTake(pwa.performance, analysis), f"Take {i} · {started:%Y-%m-%d %H:%M}"
+                )
+                return True
+        return False
 
     def ask_delete_take(self, take_id: uuid.UUID) -> None:
         found = self._take(take_id)
@@ -374,7 +391,8 @@ def detail_html(data: SessionCompleteData, actions: bool = False) -> str:
         p = pwa.performance
         tag = " <b>(recovered after a crash)</b>" if p.recovered else ""
         links = (
-            f' &nbsp; <a href="play:{p.id}">▶ Play</a> · <a href="delete:{p.id}">Delete…</a>'
+            f' &nbsp; <a href="play:{p.id}">▶ Play</a> · <a href="replay:{p.id}">Replay…</a> · '
+            f'<a href="delete:{p.id}">Delete…</a>'
             if actions
             else ""
         )

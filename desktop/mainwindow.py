@@ -40,6 +40,7 @@ if TYPE_CHECKING:  # each is loaded when first used, after the window is on scre
     from audio.worker import AnalysisWorker
     from desktop.export_dialog import ExportDialog
     from desktop.progress_window import ProgressWindow
+    from desktop.replay_window import ReplayWindow
     from desktop.settings import Preferences
     from desktop.settings_dialog import SettingsDialog
     from desktop.sync_panel import SyncDialog
@@ -122,6 +123,9 @@ class MainWindow(QMainWindow):
             lambda label, exc: self.practice.show_problem(f"{label} failed: {exc}")
         )
         self.practice.takes.take_selected.connect(self._show_take)
+        self.replay_window: ReplayWindow | None = None
+        self.practice.takes.replay_requested.connect(self.open_replay)
+        self.history.replay_requested.connect(self.open_replay)
         # A session belongs to one student: no switching profiles while listening.
         self.practice.live_changed.connect(lambda live: self.profile_combo.setEnabled(not live))
         self.practice.live_changed.connect(lambda live: self.act_new_profile.setEnabled(not live))
@@ -267,6 +271,16 @@ class MainWindow(QMainWindow):
         window.reload()
         return window
 
+    def open_replay(self, take: SavedTake, title: str) -> ReplayWindow:
+        from desktop.replay_window import ReplayWindow
+
+        if self.replay_window is None:
+            self.replay_window = ReplayWindow(self.ctx, self.practice.player)
+        self.replay_window.open_take(take, title)
+        self.replay_window.show()
+        self.replay_window.raise_()
+        return self.replay_window
+
     def open_export(self) -> ExportDialog:
         from desktop.export_dialog import ExportDialog
 
@@ -399,6 +413,8 @@ class MainWindow(QMainWindow):
         self.practice.shutdown()
         if self.progress_window is not None:
             self.progress_window.close()
+        if self.replay_window is not None:
+            self.replay_window.close()
         # Let the take being finished be saved and the session ended, so nothing the student
         # recorded is lost (the window is going away: waiting here blocks no one).
         if not self.ctx.settle(CLOSE_WAIT_S):
