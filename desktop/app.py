@@ -23,18 +23,10 @@ from desktop.dbworker import DbWorker, TaskRunner
 from desktop.settings import SettingsStore
 from desktop.usecases.open_sessions import OpenSessions
 from desktop.usecases.profiles import load_profiles
-from desktop.usecases.recovery import (
-    RecoveryResult,
-    claim_data_folder,
-    failure_reason,
-    forget_settled,
-    recover_after_crash,
-    recovery_problem,
-    recovery_summary,
-)
 
-if TYPE_CHECKING:  # both load after the window is shown (see create_main_window, start_storage)
+if TYPE_CHECKING:  # these load after the window is shown (see create_main_window, start_storage)
     from desktop.mainwindow import MainWindow
+    from desktop.usecases.recovery import RecoveryResult
     from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -94,6 +86,15 @@ def start_storage(window: MainWindow) -> None:
     """Queue, in order: open + migrate the database, crash recovery, the profiles. Opening runs
     on the database worker so the window is already on screen while SQLAlchemy and Alembic load
     and a long migration runs; every later operation waits behind it in the same queue."""
+    from desktop.usecases.recovery import (  # filelock and the take use cases: after showing
+        claim_data_folder,
+        failure_reason,
+        forget_settled,
+        recover_after_crash,
+        recovery_problem,
+        recovery_summary,
+    )
+
     ctx = window.ctx
     worker = ctx.db
     url = ctx.db_url
@@ -161,6 +162,11 @@ def create_main_window(db_url: str | None = None, *, open_storage_now: bool = Tr
     return window
 
 
+def _import_charts() -> None:
+    import desktop.widgets.pitch_view
+    import desktop.widgets.take_card  # noqa: F401
+
+
 def _install_signal_handlers(app: QApplication, window: MainWindow) -> QTimer:
     """SIGTERM/SIGINT (logout, Ctrl+C, a system shutdown) close the window the normal way, so a
     take being recorded is finished and saved instead of being left as a .part file."""
@@ -196,6 +202,20 @@ def run_app(db_url: str | None = None, *, start: bool = False, record: bool = Fa
         app.quit()
 
     window.startup_failed.connect(cannot_start)
+
+    def usable(_profile: object) -> None:
+        if window.practice.start_button.isEnabled() and not said["usable"]:
+            said["usable"] = True
+            print(
+                f"etude: usable after {1000 * (time.perf_counter() - t0):.0f} ms "
+                "(profile shown, Start enabled)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    said = {"usable": False}
+    window.ctx.events.profile_changed.connect(usable)
+    window.show_last_profile()
     window.show()
 
     def shown() -> None:
@@ -206,6 +226,10 @@ def run_app(db_url: str | None = None, *, start: bool = False, record: bool = Fa
             flush=True,
         )
         start_storage(window)
+        # The charts (pyqtgraph, about a second to import) load in the background meanwhile.
+        window.ctx.compute.submit(
+            "load the charts", _import_charts, lambda _: window.practice.ensure_views()
+        )
 
     window.profiles_loaded.connect(
         lambda _p: print(

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from audio.playback import Playback
     from desktop.player import Player
     from storage.records import PerformanceRecord, SessionCompleteData, SessionRecord
-from desktop.widgets.take_card import SCORE_FIELDS, format_value, parse_feedback
 
 STATUS_WORDS = {
     "active": "in progress",
@@ -377,6 +376,8 @@ def _score(value: float | None) -> str:
 def detail_html(data: SessionCompleteData, actions: bool = False) -> str:
     """The seed's complete session data as readable HTML; ``actions`` adds each take's Play and
     Delete links (``play:<id>``, ``delete:<id>``)."""
+    from desktop.widgets.take_card import SCORE_FIELDS, format_value, parse_feedback
+
     s = data.session
     out = [
         f"<h3>{_e(s.piece_name or 'Free practice')}</h3>",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import pyqtgraph as pg
+import sys
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
@@ -39,20 +40,35 @@ def _dark_palette() -> QPalette:
     return p
 
 
+_applied = {"dark": False}  # the theme applied last, for charts created later
+
+
 def apply_theme(theme: str) -> bool:
     """Apply the palette and pyqtgraph colours; returns True when dark. Plots created before a
-    change keep their colours until the window is reopened (pyqtgraph reads them at creation)."""
+    change keep their colours until the window is reopened (pyqtgraph reads them at creation).
+    pyqtgraph itself is not imported here (over a second at start-up): its colours are set now
+    if it is loaded, else by :func:`apply_chart_colours` when the first chart is built."""
     app = QApplication.instance()
     dark = is_dark(theme)
+    _applied["dark"] = dark
     if isinstance(app, QApplication):
         app.setStyle("Fusion")
         app.setPalette(_dark_palette() if dark else app.style().standardPalette())
+    if "pyqtgraph" in sys.modules:
+        apply_chart_colours()
+    return dark
+
+
+def apply_chart_colours() -> None:
+    """Set pyqtgraph's colours for the theme applied last; call before creating charts."""
+    import pyqtgraph as pg
+
+    dark = _applied["dark"]
     pg.setConfigOptions(
         background=(37, 37, 38) if dark else "w",
         foreground=(220, 220, 220) if dark else (40, 40, 40),
         antialias=True,
     )
-    return dark
 
 
 class ThemeFollower:

@@ -13,7 +13,8 @@ from PySide6.QtCore import QObject, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication
 
-from desktop.widgets.metronome import BeatLight, ClickStream, click_samples
+from audio.preview import click_samples
+from desktop.widgets.metronome import BeatLight, ClickStream
 from tests.desktop.conftest import wait_idle
 from tests.desktop.helpers import scale_source
 
