@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QDate, Qt, QUrl, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QDateEdit,
@@ -233,7 +234,9 @@ class HistoryPage(QWidget):
 
     def _show_detail(self, data: SessionCompleteData) -> None:
         self.opened = data
-        self.detail.setHtml(detail_html(data, actions=True))
+        # Links readable on the theme's background (blue on the dark theme's grey is not).
+        dark = self.detail.palette().color(QPalette.ColorRole.Base).lightness() < 128
+        self.detail.setHtml(detail_html(data, actions=True, link="#8ab4f8" if dark else "#0b57a4"))
         self.again_button.setEnabled(True)
         self.delete_button.setEnabled(data.session.status != "active")
         self.session_opened.emit(data)
@@ -373,7 +376,7 @@ def _score(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.0f} %"
 
 
-def detail_html(data: SessionCompleteData, actions: bool = False) -> str:
+def detail_html(data: SessionCompleteData, actions: bool = False, link: str = "#0b57a4") -> str:
     """The seed's complete session data as readable HTML; ``actions`` adds each take's Play and
     Delete links (``play:<id>``, ``delete:<id>``)."""
     from desktop.widgets.take_card import SCORE_FIELDS, format_value, parse_feedback
@@ -392,8 +395,9 @@ def detail_html(data: SessionCompleteData, actions: bool = False) -> str:
         p = pwa.performance
         tag = " <b>(recovered after a crash)</b>" if p.recovered else ""
         links = (
-            f' &nbsp; <a href="play:{p.id}">▶ Play</a> · <a href="replay:{p.id}">Replay…</a> · '
-            f'<a href="delete:{p.id}">Delete…</a>'
+            f' &nbsp; <a style="color:{link}" href="play:{p.id}">▶ Play</a> · '
+            f'<a style="color:{link}" href="replay:{p.id}">Replay…</a> · '
+            f'<a style="color:{link}" href="delete:{p.id}">Delete…</a>'
             if actions
             else ""
         )

@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
+    QHeaderView,
     QLabel,
     QPushButton,
     QTableWidget,
@@ -143,7 +144,8 @@ class ReplayWindow(QWidget):
         self.compare.currentIndexChanged.connect(self._compare_chosen)
         self.scores = QTableWidget(0, 2)
         self.scores.setHorizontalHeaderLabels(["This take", "Compared with"])
-        self.scores.setMaximumWidth(330)
+        self.scores.setFixedWidth(400)
+        self.scores.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.scores.verticalHeader().setDefaultSectionSize(22)
         self.message = QLabel("Click on the contour to play from there.")
         self.message.setWordWrap(True)

@@ -36,9 +36,10 @@ LEAD_IN_S = 1.0
 TAIL_S = 4.0
 
 
-def _melody() -> tuple[np.ndarray, float]:
+def _melody(detune_cents: float = 0.0) -> tuple[np.ndarray, float]:
     """The reference piece as a student might play it: its own notes and rhythm, a little
-    vibrato, the second E and the second G 30 cents sharp so the card has something to say."""
+    vibrato, the second E and the second G 30 cents sharp so the card has something to say;
+    detune_cents moves every note (an earlier, flatter take to compare with)."""
     from audio.reference import load_reference
     from audio.sources import SynthNote, render_notes
 
@@ -48,7 +49,7 @@ def _melody() -> tuple[np.ndarray, float]:
             start_s=LEAD_IN_S + n.onset_s,
             dur_s=0.9 * (n.offset_s - n.onset_s),
             amplitude=0.25 + 0.1 * (i % 4) / 3,
-            cents=30.0 if i in (1, 4) else (-8.0 if i % 3 == 0 else 4.0),
+            cents=detune_cents + (30.0 if i in (1, 4) else (-8.0 if i % 3 == 0 else 4.0)),
             vibrato_cents=12.0,
         )
         for i, n in enumerate(load_reference(PIECE).notes)
@@ -117,15 +118,18 @@ def take_screenshots(out: Path, dialogs: bool = False) -> list[Path]:
     page.start_practice()
     _wait(app, lambda: page.session is not None, 10, "the session")
     page.start_take()
+    _wait(app, lambda: page.controller.position_s >= tune_end_s * 0.6, 30, "half the piece")
+    paths = [_save(window, out / "practice-recording.png")]  # the REC mark and its timer
     _wait(app, lambda: page.controller.position_s >= tune_end_s + 0.3, 30, "the whole piece")
     page.stop_take()
     _wait(app, lambda: bool(saved), 20, "the take to be scored")
     _wait(app, lambda: len(page.takes.rows) == 1, 10, "the takes list")
-    paths = [_save(window, out / "practice.png")]
+    paths.append(_save(window, out / "practice.png"))
     if dialogs:
         paths += _dialogs(app, window, out)
     page.stop_practice()
     _wait(app, lambda: not ctx.is_busy(), 20, "saving")
+    paths += _history_and_replay(app, window, out, _melody(-30.0)[0], saved[0])
 
     database = ctx.database
     if database is None:
@@ -146,6 +150,58 @@ def take_screenshots(out: Path, dialogs: bool = False) -> list[Path]:
     window.close()
     database.dispose()
     return paths
+
+
+def _history_and_replay(
+    app: QCoreApplication, window: MainWindow, out: Path, signal: np.ndarray, take: object
+) -> list[Path]:
+    """History with the practised session open, and the replay window comparing the take with
+    an earlier one of the same piece (``signal``: the melody played flatter, stored as an
+    analysed recording)."""
+    import soundfile as sf
+
+    from desktop.usecases.takes import SavedTake
+
+    assert isinstance(take, SavedTake)
+    ctx = window.ctx
+    earlier = Path(os.environ["ETUDE_DATA_DIR"]) / "earlier-take.wav"
+    sf.write(str(earlier), signal, 48000)
+    stored: list[object] = []
+    window.file_analysed.connect(stored.append)
+    window.analyse_file(earlier)
+    _wait(app, lambda: bool(stored) and not ctx.is_busy(), 30, "the earlier take")
+    history = window.history
+    window.tabs.setCurrentWidget(history)
+    history.reload()
+    _wait(app, lambda: len(history.sessions) == 2 and not ctx.is_busy(), 10, "history")
+    opened: list[object] = []
+    history.session_opened.connect(opened.append)
+    history.open_session(take.performance.session_id)
+    _wait(app, lambda: bool(opened), 10, "the session's detail")
+    for i in range(history.tree.topLevelItemCount()):
+        item = history.tree.topLevelItem(i)
+        if item is None:
+            continue
+        index = int(item.data(0, 256))  # Qt.ItemDataRole.UserRole
+        if history.shown[index].id == take.performance.session_id:
+            history.tree.blockSignals(True)
+            history.tree.setCurrentItem(item)
+            history.tree.blockSignals(False)
+    _pump(app, 0.3)
+    shots = [_save(window, out / "history.png")]
+    window.tabs.setCurrentWidget(window.practice)
+    replay = window.open_replay(take, "Take 1 · today")
+    replay.resize(1000, 560)
+    _wait(app, lambda: replay.contour is not None and replay.compare.count() == 2, 20, "replay")
+    compared: list[object] = []
+    replay.compared.connect(lambda: compared.append(True))
+    replay.compare_with(0)
+    _wait(app, lambda: bool(compared), 20, "the comparison")
+    replay.plot.set_playhead(3.2)  # as if playing
+    _pump(app, 0.3)
+    shots.append(_save(replay, out / "replay.png"))
+    replay.close()
+    return shots
 
 
 def _dialogs(app: QCoreApplication, window: MainWindow, out: Path) -> list[Path]:
