@@ -218,6 +218,8 @@ def _one_start(env: dict[str, str], db_url: str, bare: bool = False) -> tuple[fl
             usable = now
         elif _READY.search(line):
             ready = now
+            if usable != usable:  # an Etude that does not say: usable once its profiles load
+                usable = ready
         if not any(v != v for v in (shown, usable, ready)):  # all three seen
             break
     proc.send_signal(signal.SIGTERM)
