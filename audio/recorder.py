@@ -12,12 +12,14 @@ Takes are mono, 24-bit PCM (WAV) or 24-bit FLAC.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import queue
+import shutil
 import struct
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -31,6 +33,7 @@ FLUSH_INTERVAL_S = 0.5
 PART_SUFFIX = ".part"
 LOCK_SUFFIX = ".lock"  # <name>.part.lock: held while a recorder writes <name>.part
 WRITE_INTERVAL_S = 0.1
+DISK_FULL = "the disk is full"  # the reason a repair or a take gives for a full disk
 _FORMATS = {"FLAC": ("FLAC", "PCM_24", ".flac"), "WAV": ("WAV", "PCM_24", ".wav")}
 
 
@@ -149,9 +152,9 @@ class TakeRecorder:
             self.error = self.error or exc
         if self.error is not None:
             self._release_lock()
+            # The .part is not named here: whoever shows this says where the audio is kept.
             raise RecorderError(
-                f"the take could not be fully written ({self.error}); "
-                f"the audio so far is in {self.part_path}"
+                f"the take could not be fully written: {_why(self.error, self.part_path.parent)}"
             )
         try:
             # Renamed while still locked: a repair never sees this .part free and half-renamed.
@@ -264,46 +267,99 @@ def _repair_wav(part: Path) -> bool:
     return False
 
 
-def _decode_what_reads(part: Path, target: Path) -> bool:
-    """Decode ``part`` block by block until it fails, writing the good audio to ``target``."""
+class RepairPostponed(RecorderError):
+    """A ``.part`` that holds audio could not be repaired now (the disk is full, an I/O error, no
+    permission): it is left exactly as it was, to be tried again at the next start.
+
+    reason: why, in words a student may read (never a stack trace)."""
+
+    def __init__(self, part: Path, reason: str) -> None:
+        super().__init__(f"{part.name} could not be repaired yet: {reason}")
+        self.part = part
+        self.reason = reason
+
+
+def _why(exc: BaseException, folder: Path) -> str:
+    """A failed write's reason in plain words. libsndfile reports a full disk as a bare encoder
+    error (code 157, no text), so the free space is asked as well."""
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DISK_FULL
+    with contextlib.suppress(OSError):
+        if shutil.disk_usage(folder).free == 0:
+            return DISK_FULL
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror.lower()
+    text = (str(exc).strip().splitlines() or [""])[0][:200]
+    return text or "the file could not be written"
+
+
+def _read_all(part: Path) -> None:
+    """Read every byte of ``part``, raising OSError on an I/O error: libsndfile turns an I/O
+    error into "not a sound file", which must never make a take look unreadable."""
+    with part.open("rb") as f:
+        while f.read(1 << 20):
+            pass
+
+
+def _decode_what_reads(part: Path, target: Path) -> int:
+    """Decode ``part`` block by block until it fails, writing the good audio to ``target``.
+
+    Returns the frames written: 0 when libsndfile cannot open ``part`` or decodes not one frame
+    of it (then ``target`` is not created). Any failure to write ``target`` raises
+    RepairPostponed, with ``target`` removed."""
     try:
         src = sf.SoundFile(str(part))
     except (sf.LibsndfileError, RuntimeError):
-        return False
-    wrote = 0
-    with (
-        src,
-        sf.SoundFile(
-            str(target),
-            mode="x",
-            samplerate=src.samplerate,
-            channels=src.channels,
-            format="WAV" if target.suffix.lower() == ".wav" else "FLAC",
-            subtype="PCM_24",
-        ) as dst,
-    ):
-        while True:
-            try:
-                block = src.read(4096, dtype="float32", always_2d=True)
-            except (sf.LibsndfileError, RuntimeError):
-                break
-            if block.shape[0] == 0:
-                break
-            dst.write(block)
-            wrote += block.shape[0]
-    return wrote > 0
+        return 0
+    with src:
+        try:
+            first = src.read(4096, dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError):
+            return 0
+        if first.shape[0] == 0:
+            return 0
+        wrote = 0
+        try:
+            with sf.SoundFile(
+                str(target),
+                mode="x",
+                samplerate=src.samplerate,
+                channels=src.channels,
+                format="WAV" if target.suffix.lower() == ".wav" else "FLAC",
+                subtype="PCM_24",
+            ) as dst:
+                block = first
+                while block.shape[0] > 0:
+                    dst.write(block)
+                    wrote += block.shape[0]
+                    try:
+                        block = src.read(4096, dtype="float32", always_2d=True)
+                    except (sf.LibsndfileError, RuntimeError):
+                        break  # the rest of the .part is damaged: keep what decoded
+        except Exception as exc:
+            with contextlib.suppress(OSError):
+                target.unlink(missing_ok=True)  # our own half-written output, not student audio
+            raise RepairPostponed(part, _why(exc, target.parent)) from exc
+    return wrote
 
 
-def repair_partial_takes(folder: str | Path) -> list[Path]:
+def repair_partial_takes(
+    folder: str | Path, on_postponed: Callable[[RepairPostponed], None] | None = None
+) -> list[Path]:
     """Turn every ``*.part`` left in ``folder`` by an interrupted take into a playable take.
 
     WAV: the header sizes are fixed in place and the file is renamed to
     ``<stem>.recovered.wav``. FLAC: every frame that decodes is re-encoded into
     ``<stem>.recovered.flac``; the original is kept next to it as ``<name>.part.orig``.
-    A ``.part`` that holds no readable audio at all is renamed to ``<name>.part.unreadable`` and
-    left alone. A ``.part`` a running take is still writing (locked by its recorder, in this
-    or another process) is skipped. Returns the recovered takes' paths (empty when nothing
-    needed repair).
+
+    A ``.part`` is set aside as ``<name>.part.unreadable`` only when it truly holds no audio:
+    every byte of it could be read, and libsndfile finds in them no header it can open (for a
+    WAV: no complete ``fmt `` and ``data`` chunk) or not one frame after the header. A repair
+    that fails for any other reason (the disk is full, an I/O error, no permission) leaves the
+    ``.part`` exactly as it was and calls ``on_postponed`` with the reason; the next run tries
+    again. A ``.part`` a running take is still writing (locked by its recorder, in this or
+    another process) is skipped. Returns the recovered takes' paths (empty when nothing needed
+    repair).
     """
     root = Path(folder)
     if not root.is_dir():
@@ -312,31 +368,43 @@ def repair_partial_takes(folder: str | Path) -> list[Path]:
     for part in sorted(root.glob(f"*{PART_SUFFIX}")):
         with _unless_in_use(part) as free:
             # Checked again under the lock: a recorder may have finished and renamed it.
-            if free and part.is_file() and (target := _repair_one(part)) is not None:
+            if not (free and part.is_file()):
+                continue
+            try:
+                target = _repair_one(part)
+            except RepairPostponed as exc:
+                if on_postponed is not None:
+                    on_postponed(exc)
+                continue
+            if target is not None:
                 recovered.append(target)
     return recovered
 
 
 def _repair_one(part: Path) -> Path | None:
     """Repair one ``.part`` no recorder holds (see :func:`repair_partial_takes`); the recovered
-    take's path, None when it held no readable audio."""
-    target, ext = _recovered_name(part)
-    ok = False
-    if ext == ".wav" and _repair_wav(part):
-        with contextlib.suppress(sf.LibsndfileError, RuntimeError):
-            ok = sf.info(str(part)).frames > 0
-        if ok:
-            os.replace(part, target)
-    else:
-        try:
-            ok = _decode_what_reads(part, target)
-        except (sf.LibsndfileError, RuntimeError, OSError):
-            ok = False
-        if ok:
-            os.replace(part, _unique(part.with_name(part.name + ".orig")))
-        elif target.exists():
-            target.unlink()  # our own empty output, not student audio
-    if ok:
-        return target
-    os.replace(part, _unique(part.with_name(part.name + ".unreadable")))
+    take's path, None when it held no audio (then it is renamed ``.unreadable``). Raises
+    RepairPostponed, with ``part`` untouched, when it could not be repaired now."""
+    try:
+        _read_all(part)
+        target, ext = _recovered_name(part)
+        if ext == ".wav":
+            # In place, no new space needed: only the two size fields are rewritten.
+            frames = 0
+            if _repair_wav(part):
+                with contextlib.suppress(sf.LibsndfileError, RuntimeError):
+                    frames = sf.info(str(part)).frames
+            if frames > 0:
+                os.replace(part, target)
+                return target
+        elif _decode_what_reads(part, target) > 0:
+            try:
+                os.replace(part, _unique(part.with_name(part.name + ".orig")))
+            except OSError:
+                target.unlink(missing_ok=True)  # tried again, whole, at the next start
+                raise
+            return target
+        os.replace(part, _unique(part.with_name(part.name + ".unreadable")))
+    except OSError as exc:
+        raise RepairPostponed(part, _why(exc, part.parent)) from exc
     return None

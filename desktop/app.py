@@ -21,6 +21,7 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 from desktop.context import AppContext
 from desktop.dbworker import DbWorker, TaskRunner
 from desktop.settings import SettingsStore
+from desktop.usecases.messages import failure_reason
 from desktop.usecases.open_sessions import OpenSessions
 from desktop.usecases.profiles import load_profiles
 
@@ -60,7 +61,7 @@ def open_storage(db_url: str | None) -> Database:
     except MigrationError as exc:
         raise StartupError(f"The database could not be updated.\n\n{exc}") from exc
     except Exception as exc:
-        raise StartupError(f"The database could not be opened.\n\n{exc}") from exc
+        raise StartupError(f"The database could not be opened.\n\n{failure_reason(exc)}") from exc
 
 
 def build_context(db_url: str | None) -> AppContext:
@@ -88,7 +89,6 @@ def start_storage(window: MainWindow) -> None:
     and a long migration runs; every later operation waits behind it in the same queue."""
     from desktop.usecases.recovery import (  # filelock and the take use cases: after showing
         claim_data_folder,
-        failure_reason,
         forget_settled,
         recover_after_crash,
         recovery_problem,
@@ -193,6 +193,9 @@ def run_app(db_url: str | None = None, *, start: bool = False, record: bool = Fa
     t0 = time.perf_counter()
     app = ensure_app()
     window = create_main_window(db_url, open_storage_now=False)
+    from desktop.logfile import setup_logging
+
+    setup_logging(window.ctx.data_dir)  # also when started without the etude command
     exit_code = {"code": 0}
 
     def cannot_start(message: str) -> None:

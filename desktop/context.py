@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,7 @@ class AppEvents(QObject):
     session_changed = Signal(object)  # SessionRecord
     profile_changed = Signal(object)  # Profile or None
     preferences_changed = Signal(object)  # Preferences
+    theme_changed = Signal(bool)  # the theme in force is now dark (True) or light
 
 
 @dataclass
@@ -45,6 +47,9 @@ class AppContext:
     events: AppEvents = field(default_factory=AppEvents)
     profile: Profile | None = None  # the chosen student
     database: Database | None = None  # once the database worker has opened it
+    # Set when the window closes and settling has timed out: work that waits for a busy
+    # database (a take being stored) gives up and keeps what it holds on disk for the next start.
+    stopping: threading.Event = field(default_factory=threading.Event)
 
     def runners(self) -> tuple[Runner, ...]:
         return (self.audio, self.db, self.compute)

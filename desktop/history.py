@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,13 +28,16 @@ from PySide6.QtWidgets import (
 
 from desktop.context import AppContext
 from desktop.usecases.history import Deleted, best_scores, delete_session, delete_take, plan_again
+from desktop.usecases.messages import failure_reason
 from desktop.usecases.sessions import complete_session, list_sessions
+from desktop.usecases.takes import take_label
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from audio.playback import Playback
     from desktop.player import Player
+    from storage.assignments import CommentRecord
     from storage.records import PerformanceRecord, SessionCompleteData, SessionRecord
 
 STATUS_WORDS = {
@@ -74,6 +78,10 @@ def session_length(seconds: int | None) -> str:
     return f"{hours} h {minutes} min" if hours else f"{minutes} min"
 
 
+def _qdate(d: date) -> QDate:
+    return QDate(d.year, d.month, d.day)
+
+
 def _local(dt: datetime | None) -> str:
     return dt.astimezone().strftime("%Y-%m-%d %H:%M") if dt else "–"
 
@@ -93,7 +101,15 @@ class HistoryPage(QWidget):
         self.scores: dict[uuid.UUID, float] = {}
         self.opened: SessionCompleteData | None = None  # the session in the detail pane
         self.sessions: list[SessionRecord] = []
+        # Unread teacher's comments per session (shown in the list until opened).
+        self.unread: dict[uuid.UUID, int] = {}
         self.shown: list[SessionRecord] = []
+        # The session in the detail pane, cleared when the filter hides it.
+        self.detail_session_id: uuid.UUID | None = None
+        # The local date, asked each time the filter applies (the app stays open past midnight).
+        self.today: Callable[[], date] = date.today
+        # "to" follows today until the student picks a day of their own.
+        self.until_follows_today = True
         self.piece = QLineEdit()
         self.piece.setPlaceholderText("piece")
         self.genre = QLineEdit()
@@ -111,14 +127,14 @@ class HistoryPage(QWidget):
         self.until = QDateEdit()
         self.until.setCalendarPopup(True)
         self.until.setDisplayFormat("yyyy-MM-dd")
-        self.until.setDate(QDate.currentDate())
+        self.until.setDate(_qdate(self.today()))
         refresh = QPushButton("Refresh")
         refresh.clicked.connect(self.reload)
         for w in (self.piece, self.genre):
             w.textChanged.connect(self.apply_filter)
         self.status.currentIndexChanged.connect(self.apply_filter)
         self.since.dateChanged.connect(self.apply_filter)
-        self.until.dateChanged.connect(self.apply_filter)
+        self.until.dateChanged.connect(self._until_changed)
         filters = QHBoxLayout()
         for widget in (
             self.piece,
@@ -142,6 +158,7 @@ class HistoryPage(QWidget):
         self.detail.setOpenExternalLinks(False)
         self.detail.setOpenLinks(False)  # its links are actions on takes (play, delete)
         self.detail.anchorClicked.connect(self._take_link)
+        self.detail.setPlaceholderText("Choose a session to see its takes and scores.")
         self.again_button = QPushButton("Practise again")
         self.again_button.setToolTip("A new session with the same piece, tempo and reference")
         self.again_button.clicked.connect(self._practise_again)
@@ -176,11 +193,23 @@ class HistoryPage(QWidget):
             self._loaded([])
             return
         pid = profile.id
+        self._reload_unread(pid)
 
         def load(s: Session) -> tuple[list[SessionRecord], dict[uuid.UUID, float]]:
             return list_sessions(s, pid), best_scores(s, pid)
 
         self.ctx.db.submit("history", load, lambda got: self._loaded(*got))
+
+    def _reload_unread(self, profile_id: uuid.UUID) -> None:
+        from desktop.usecases.assignments import unread_comments_by_session
+
+        def loaded(unread: dict[uuid.UUID, int]) -> None:
+            self.unread = unread
+            self.apply_filter()
+
+        self.ctx.db.submit(
+            "unread comments", lambda s: unread_comments_by_session(s, profile_id), loaded
+        )
 
     def _loaded(
         self, sessions: list[SessionRecord], scores: dict[uuid.UUID, float] | None = None
@@ -189,7 +218,16 @@ class HistoryPage(QWidget):
         self.scores = scores or {}
         self.apply_filter()
 
+    def _until_changed(self) -> None:
+        self.until_follows_today = self.until.date() == _qdate(self.today())
+        self.apply_filter()
+
     def apply_filter(self) -> None:
+        today = _qdate(self.today())
+        if self.until_follows_today and self.until.date() != today:
+            self.until.blockSignals(True)
+            self.until.setDate(today)
+            self.until.blockSignals(False)
         since_q = self.since.date()
         since: date | None = (
             None if since_q == self.since.minimumDate() else since_q.toPython()  # type: ignore[assignment]
@@ -203,13 +241,15 @@ class HistoryPage(QWidget):
                 s, self.piece.text().strip(), self.genre.text().strip(), status, since, until
             )
         ]
+        self.tree.blockSignals(True)
         self.tree.clear()
+        keep: QTreeWidgetItem | None = None
         for i, s in enumerate(self.shown):
             length = session_length(s.duration_seconds)
             item = QTreeWidgetItem(
                 [
                     _local(s.started_at),
-                    s.piece_name or "Free practice",
+                    (s.piece_name or "Free practice") + _unread_note(self.unread.get(s.id, 0)),
                     s.genre or "",
                     str(s.target_tempo or ""),
                     length,
@@ -219,6 +259,14 @@ class HistoryPage(QWidget):
             )
             item.setData(0, Qt.ItemDataRole.UserRole, i)
             self.tree.addTopLevelItem(item)
+            if s.id == self.detail_session_id:
+                keep = item
+        if keep is not None:
+            self.tree.setCurrentItem(keep)
+        elif self.detail_session_id is not None:
+            # The filter hides the session on the right: do not keep showing it.
+            self.clear_detail()
+        self.tree.blockSignals(False)
         self.tree.resizeColumnToContents(0)
         self.count_label.setText(f"{len(self.shown)} of {len(self.sessions)} sessions")
 
@@ -234,12 +282,43 @@ class HistoryPage(QWidget):
 
     def _show_detail(self, data: SessionCompleteData) -> None:
         self.opened = data
-        # Links readable on the theme's background (blue on the dark theme's grey is not).
-        dark = self.detail.palette().color(QPalette.ColorRole.Base).lightness() < 128
-        self.detail.setHtml(detail_html(data, actions=True, link="#8ab4f8" if dark else "#0b57a4"))
+        self.detail_session_id = data.session.id
+        self.detail.setHtml(detail_html(data, actions=True, link=self._link_colour()))
         self.again_button.setEnabled(True)
         self.delete_button.setEnabled(data.session.status != "active")
         self.session_opened.emit(data)
+        self._show_comments(data)
+
+    def _link_colour(self) -> str:
+        # Links readable on the theme's background (blue on the dark theme's grey is not).
+        dark = self.detail.palette().color(QPalette.ColorRole.Base).lightness() < 128
+        return "#8ab4f8" if dark else "#0b57a4"
+
+    def _show_comments(self, data: SessionCompleteData) -> None:
+        """The teacher's comments under the session's takes; opening them marks them read."""
+        from desktop.usecases.assignments import session_comments
+
+        profile = self.ctx.profile
+        if profile is None:
+            return
+        pid, sid = profile.id, data.session.id
+
+        def shown(comments: dict[uuid.UUID, list[CommentRecord]]) -> None:
+            if not comments:
+                return
+            self.detail.setHtml(detail_html(data, comments, actions=True, link=self._link_colour()))
+            if self.unread.pop(sid, 0):
+                self.apply_filter()
+
+        self.ctx.db.submit("session comments", lambda s: session_comments(s, pid, sid), shown)
+
+    def clear_detail(self) -> None:
+        """Empty the detail pane (its session was deleted or is hidden by the filter)."""
+        self.opened = None
+        self.detail_session_id = None
+        self.detail.clear()
+        self.again_button.setEnabled(False)
+        self.delete_button.setEnabled(False)
 
     # -- acting on the history ---------------------------------------------------------------
 
@@ -327,7 +406,7 @@ class HistoryPage(QWidget):
             "delete take",
             lambda s: delete_take(s, take_id, data_dir),
             self._deleted,
-            lambda exc: self.message.setText(f"The take was not deleted: {exc}"),
+            lambda exc: self.message.setText(f"The take was not deleted: {failure_reason(exc)}"),
         )
 
     def _ask_delete_session(self) -> None:
@@ -349,16 +428,13 @@ class HistoryPage(QWidget):
             "delete session",
             lambda s: delete_session(s, session_id, data_dir),
             self._deleted,
-            lambda exc: self.message.setText(f"The session was not deleted: {exc}"),
+            lambda exc: self.message.setText(f"The session was not deleted: {failure_reason(exc)}"),
         )
 
     def _deleted(self, done: Deleted) -> None:
         moved = f" {len(done.trashed)} file(s) moved to the trash." if done.trashed else ""
         if done.session_deleted:
-            self.opened = None
-            self.detail.clear()
-            self.again_button.setEnabled(False)
-            self.delete_button.setEnabled(False)
+            self.clear_detail()
             self.message.setText(f"Session deleted ({done.takes} takes).{moved}")
         else:
             self.message.setText(f"Take deleted.{moved}")
@@ -376,9 +452,19 @@ def _score(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.0f} %"
 
 
-def detail_html(data: SessionCompleteData, actions: bool = False, link: str = "#0b57a4") -> str:
-    """The seed's complete session data as readable HTML; ``actions`` adds each take's Play and
-    Delete links (``play:<id>``, ``delete:<id>``)."""
+def _unread_note(count: int) -> str:
+    return f"  ● {count} new comment{'s' if count > 1 else ''}" if count else ""
+
+
+def detail_html(
+    data: SessionCompleteData,
+    comments: dict[uuid.UUID, list[CommentRecord]] | None = None,
+    actions: bool = False,
+    link: str = "#0b57a4",
+) -> str:
+    """The seed's complete session data as readable HTML, with the teacher's comments under
+    each take; ``actions`` adds each take's Play, Replay and Delete links (``play:<id>``,
+    ``replay:<id>``, ``delete:<id>``) in colour ``link``."""
     from desktop.widgets.take_card import SCORE_FIELDS, format_value, parse_feedback
 
     s = data.session
@@ -402,7 +488,8 @@ def detail_html(data: SessionCompleteData, actions: bool = False, link: str = "#
             else ""
         )
         out.append(
-            f"<h4>Take {i}{tag}{links}</h4><p>{_local(p.recording_started_at)} · "
+            f"<h4>{_e(take_label(i, p.recording_started_at))}{tag}{links}</h4>"
+            f"<p>{_local(p.recording_started_at)} · "
             f"{p.recording_duration:.1f} s · {_e(p.audio_path or '')}"
             + (f"<br><i>{_e(p.notes)}</i>" if p.notes else "")
             + "</p>"
@@ -417,6 +504,10 @@ def detail_html(data: SessionCompleteData, actions: bool = False, link: str = "#
             tips = fb.get("tips") or []
             if tips:
                 out.append("<ul>" + "".join(f"<li>{_e(str(t))}</li>" for t in tips) + "</ul>")
+        if comments and comments.get(p.id):
+            from desktop.widgets.comments import comments_html
+
+            out.append(comments_html(comments[p.id]))
     return "".join(out)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QInputDialog,
     QLabel,
     QMainWindow,
+    QMenu,
     QTabWidget,
     QToolBar,
     QWidget,
@@ -26,6 +28,7 @@ from PySide6.QtWidgets import (
 from desktop.context import AppContext
 from desktop.history import HistoryPage
 from desktop.practice import PracticePage
+from desktop.usecases.messages import failure_reason
 from desktop.usecases.profiles import create_profile, load_profiles
 from desktop.usecases.takes import (
     AnalysedRecording,
@@ -113,6 +116,7 @@ class MainWindow(QMainWindow):
         view = self.menuBar().addMenu("&View")
         view.addAction(self.act_progress)
         view.addAction(self.act_settings)
+        self.act_show_log = add_show_log_action(self, ctx.data_dir)
 
         self.busy = QLabel("")
         self.statusBar().addPermanentWidget(self.busy)
@@ -120,7 +124,7 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage(f"Database: {_short_url(ctx.db_url)}")
         ctx.db.busy_changed.connect(lambda b: self.busy.setText("saving…" if b else ""))
         ctx.db.op_failed.connect(
-            lambda label, exc: self.practice.show_problem(f"{label} failed: {exc}")
+            lambda label, exc: self.practice.show_problem(f"{label} failed: {failure_reason(exc)}")
         )
         self.practice.takes.take_selected.connect(self._show_take)
         self.replay_window: ReplayWindow | None = None
@@ -131,7 +135,7 @@ class MainWindow(QMainWindow):
         self.practice.live_changed.connect(lambda live: self.act_new_profile.setEnabled(not live))
         from desktop.theme import ThemeFollower
 
-        self.theme_follower = ThemeFollower(ctx.prefs.theme)
+        self.theme_follower = ThemeFollower(ctx.prefs.theme, ctx.events.theme_changed.emit)
 
     # -- sync --------------------------------------------------------------------------------
 
@@ -240,7 +244,9 @@ class MainWindow(QMainWindow):
             "rename profile",
             lambda s: rename_profile(s, pid, name),
             done,
-            lambda exc: self.practice.show_problem(f"The profile was not renamed: {exc}"),
+            lambda exc: self.practice.show_problem(
+                f"The profile was not renamed: {failure_reason(exc)}"
+            ),
         )
 
     def practise_again(self, plan: SessionPlan) -> None:
@@ -262,7 +268,9 @@ class MainWindow(QMainWindow):
             "new profile",
             lambda s: create_profile(s, name),
             done,
-            lambda exc: self.practice.show_problem(f"The profile was not created: {exc}"),
+            lambda exc: self.practice.show_problem(
+                f"The profile was not created: {failure_reason(exc)}"
+            ),
         )
 
     # -- other windows -----------------------------------------------------------------------
@@ -344,9 +352,11 @@ class MainWindow(QMainWindow):
     def apply_settings(self, prefs: Preferences) -> None:
         from desktop.theme import apply_theme
 
+        before = self.ctx.prefs.theme
         self.ctx.save_preferences(prefs)
-        apply_theme(prefs.theme)
         self.theme_follower.theme = prefs.theme
+        if prefs.theme != before:
+            self.ctx.events.theme_changed.emit(apply_theme(prefs.theme))
 
     # -- analysing a file --------------------------------------------------------------------
 
@@ -377,7 +387,7 @@ class MainWindow(QMainWindow):
         midi_dir = self.ctx.recordings_dir
 
         def failed(exc: BaseException) -> None:
-            self.practice.show_problem(f"{path.name} could not be analysed: {exc}")
+            self.practice.show_problem(f"{path.name} could not be analysed: {failure_reason(exc)}")
 
         def analysed(recording: AnalysedRecording) -> None:
             self.ctx.db.submit(
@@ -399,20 +409,30 @@ class MainWindow(QMainWindow):
     def _file_stored(self, saved: SavedTake) -> None:
         self.practice.messages.clear_message()
         if saved.analysis is not None:
-            self.practice.card.show_analysis(
-                asdict(saved.analysis),
-                title=f"Recording {Path(saved.performance.audio_path or '').name}",
-            )
+            self.practice.card.show_analysis(asdict(saved.analysis), title=saved.label)
         self.practice.takes.show_session(saved.performance.session_id)
         self.ctx.events.take_saved.emit(saved)
         self.file_analysed.emit(saved)
 
     def _show_take(self, row: SavedTake) -> None:
         if row.analysis is not None:
-            self.practice.card.show_analysis(
-                asdict(row.analysis),
-                title=f"Take {Path(row.performance.audio_path or '').name}",
-            )
+            self.practice.card.show_analysis(asdict(row.analysis), title=row.label)
+        self._show_take_comments(row.performance.id)
+
+    def _show_take_comments(self, performance_id: uuid.UUID) -> None:
+        """The teacher's comments on the take, on its card; opening them marks them read."""
+        from desktop.usecases.assignments import take_comments
+
+        profile = self.ctx.profile
+        self.practice.card.comments.show_comments([])
+        if profile is None:
+            return
+        pid = profile.id
+        self.ctx.db.submit(
+            "take comments",
+            lambda s: take_comments(s, pid, performance_id),
+            self.practice.card.comments.show_comments,
+        )
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():
@@ -440,12 +460,41 @@ class MainWindow(QMainWindow):
         # recorded is lost (the window is going away: waiting here blocks no one).
         if not self.ctx.settle(CLOSE_WAIT_S):
             log.warning("closing with background work still running after %s s", CLOSE_WAIT_S)
+            # A take waiting for a busy database gives up; it is kept on disk with its scores.
+            self.ctx.stopping.set()
+            self.ctx.settle(5.0)
         # A sync in flight is rolled back on both sides if it is cut short; give it a moment.
         self.sync.runner.wait_for_done(10_000)
         lock, self.data_folder_lock = self.data_folder_lock, None
         if lock is not None:
             lock.release()  # the next Etude started may now recover what this one left
         super().closeEvent(event)
+
+
+def add_show_log_action(window: QMainWindow, data_dir: Path) -> QAction:
+    """Help > Show log folder: opens the folder of the log file (desktop.logfile) in the file
+    manager, where the details left out of the messages are. Adds the Help menu if missing."""
+    from PySide6.QtCore import QUrl
+    from PySide6.QtGui import QDesktopServices
+
+    from desktop.logfile import log_folder
+
+    bar = window.menuBar()
+    menus = [m for a in bar.actions() if isinstance(m := a.menu(), QMenu)]
+    help_menu = next((m for m in menus if m.title().replace("&", "") == "Help"), None)
+    if help_menu is None:
+        help_menu = bar.addMenu("&Help")
+
+    def show() -> None:
+        folder = log_folder(data_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder)))
+
+    action = QAction("Show log folder", window)
+    help_menu.addAction(action)
+    action.setToolTip("The log holds the details of what went wrong, for whoever helps you.")
+    action.triggered.connect(show)
+    return action
 
 
 def audio_file_problem(path: Path) -> str | None:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from desktop.context import AppContext
+from desktop.usecases.messages import failure_reason
 
 if TYPE_CHECKING:
     from audio.playback import Playback
@@ -69,7 +70,7 @@ class Player(QObject):
         def could_not(exc: BaseException) -> None:
             if ticket == self._ticket:
                 self._opening = False
-                self.failed.emit(f"Cannot play {label}: {exc}")
+                self.failed.emit(f"Cannot play {label}: {failure_reason(exc)}")
                 self.stopped.emit(label)
 
         self.ctx.compute.submit(f"play {label}", open_output, opened, could_not)

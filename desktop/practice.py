@@ -8,9 +8,9 @@ from a QTimer (50 fps) and repaints once per tick, however many blocks arrived.
 from __future__ import annotations
 
 import time
+import uuid
 from collections import deque
 from dataclasses import asdict, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -32,6 +32,7 @@ from desktop.practice_controller import PracticeController, SourceFactory, micro
 from desktop.session_form import SessionForm
 from desktop.settings import Preferences
 from desktop.takes import TakesList
+from desktop.usecases.messages import failure_reason
 from desktop.usecases.plan import SessionPlan
 from desktop.usecases.takes import SavedTake
 from desktop.widgets.level import LevelMeter
@@ -43,6 +44,7 @@ if TYPE_CHECKING:  # the charts (pyqtgraph) load after the window is shown: see 
     from audio.playback import Playback
     from audio.reference import Reference
     from audio.worker import AnalysisWorker
+    from desktop.usecases.assignments import StudentAssignment
     from desktop.widgets.pitch_view import PitchView
     from desktop.widgets.take_card import TakeCard
     from storage.records import SessionRecord
@@ -210,6 +212,7 @@ class PracticePage(QWidget):
         c.recording_changed.connect(self._recording_changed)
         c.status_changed.connect(self.status.setText)
         c.problem.connect(self.show_problem)
+        c.notice.connect(lambda text: self.messages.show_message(text, "info"))
         c.records_drained.connect(self._show_records)
         c.metronome_changed.connect(self._metronome_changed)
         c.count_in_changed.connect(self._count_in_changed)
@@ -289,13 +292,47 @@ class PracticePage(QWidget):
         if self._pitch_view is None or self._card is None:
             return  # applied when they are built
         self._pitch_view.tolerance_cents = prefs.pitch_tolerance_cents
-        self._card.timeline.tolerance_cents = prefs.pitch_tolerance_cents
-        self._card.timeline.timing_tolerance_ms = prefs.timing_tolerance_ms
+        self._card.set_tolerances(prefs.pitch_tolerance_cents, prefs.timing_tolerance_ms)
 
     def edit_plan(self) -> None:
-        form = SessionForm(self.plan, self)
+        """The New-session form, with the teacher's assignments when the profile has some."""
+        profile = self.ctx.profile
+        if profile is None:
+            self._open_form([])
+            return
+        from desktop.usecases.assignments import student_assignments
+
+        pid = profile.id
+        self.ctx.db.submit("assignments", lambda s: student_assignments(s, pid), self._open_form)
+
+    def _open_form(self, assignments: list[StudentAssignment]) -> None:
+        form = SessionForm(self.plan, self, assignments)
         if form.exec():
-            self.set_plan(form.plan())
+            if form.chosen_assignment is not None:
+                self.start_assignment(form.chosen_assignment)
+            else:
+                self.set_plan(form.plan())
+
+    def start_assignment(self, assignment_id: uuid.UUID) -> None:
+        """One click: the assignment's piece, tempo and reference become the plan, and practice
+        starts; the session is linked to the assignment."""
+        from desktop.usecases.assignments import plan_for_assignment
+
+        folder = self.ctx.data_dir / "assignments"
+
+        def ready(plan: SessionPlan) -> None:
+            self.set_plan(plan)
+            if self.plan is plan:
+                self.start_practice()
+
+        self.ctx.db.submit(
+            "assignment plan",
+            lambda s: plan_for_assignment(s, assignment_id, folder),
+            ready,
+            lambda _exc: self.show_problem(
+                "That assignment cannot be started here: sync again, then pick it once more."
+            ),
+        )
 
     def set_plan(self, plan: SessionPlan) -> None:
         """Use ``plan`` for the next Start. Loads the reference now so a bad file is reported
@@ -309,7 +346,7 @@ class PracticePage(QWidget):
                     plan.reference_path, transpose_semitones=self.ctx.prefs.transpose_semitones
                 )
             except ReferenceError as exc:
-                self.show_problem(f"That reference piece cannot be used: {exc}")
+                self.show_problem(f"That reference piece cannot be used: {failure_reason(exc)}")
                 return
         if plan != self.plan:
             self.end_session()  # a different piece or plan is a new session
@@ -423,6 +460,8 @@ class PracticePage(QWidget):
         self._player_changed()
         self.record_button.setEnabled(live)
         self.new_button.setEnabled(not live)
+        # A reading from before Stop is not what the student plays now.
+        self.tuner.clear()
         if live:
             self.pitch_view.reset()
             self._draw_reference()
@@ -473,8 +512,7 @@ class PracticePage(QWidget):
 
     def _take_saved(self, saved: SavedTake) -> None:
         if saved.analysis is not None:
-            name = Path(saved.performance.audio_path or "").name
-            self.card.show_analysis(asdict(saved.analysis), title=f"Take {name}")
+            self.card.show_analysis(asdict(saved.analysis), title=saved.label)
         self.takes.show_session(saved.performance.session_id)
 
     def _metronome_toggled(self, on: bool) -> None:
@@ -510,7 +548,5 @@ class PracticePage(QWidget):
         self.pitch_view.add_records(records)
         if records and not self.timer.isActive():
             self.pitch_view.repaint_now()  # the last records after Stop: no tick will come
-        for r in reversed(records):
-            if isinstance(r, PitchFrame) and r.voiced:
-                self.tuner.set_reading(r.target_midi, r.cents)
-                break
+        if self.is_live:
+            self.tuner.follow([r for r in records if isinstance(r, PitchFrame)])

@@ -35,6 +35,7 @@ from audio.records import Note, Onset, PitchFrame, Record
 from desktop.context import AppContext
 from desktop.settings import Preferences
 from desktop.usecases.history import remember_reference
+from desktop.usecases.messages import failure_reason
 from desktop.usecases.plan import SessionPlan
 from desktop.usecases.sessions import finish_session, start_session
 from desktop.usecases.takes import (
@@ -42,7 +43,7 @@ from desktop.usecases.takes import (
     TakeToSave,
     new_take_path,
     notes_in_take,
-    save_live_take,
+    save_live_take_when_free,
 )
 
 if TYPE_CHECKING:  # numpy, aubio and PortAudio load when practice first starts
@@ -173,10 +174,16 @@ class PracticeController(QObject):
     count_in_changed = Signal(object)  # beat 1..BEATS_PER_BAR while counting in; None after
     status_changed = Signal(str)
     problem = Signal(str)
+    notice = Signal(str)  # good news after a problem (a take that waited is now stored)
+    # Emitted on the database worker while a take waits for a busy database (its audio path and
+    # the message); queued to this object's (GUI) thread.
+    _store_waiting = Signal(str, str)
 
     def __init__(self, ctx: AppContext, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.ctx = ctx
+        self._store_waiting.connect(self._take_waiting)
+        self._waiting_takes: set[str] = set()  # audio paths of takes waiting for the database
         self.source_factory: SourceFactory = microphone_source
         self._run: _Run | None = None  # the run listening now (or opening its input)
         self._latest: _Run | None = None  # the newest run, listening or not
@@ -419,7 +426,7 @@ class PracticeController(QObject):
         practice.creating = False
         if self._practice is practice:
             self.end()
-            self.problem.emit(f"The session could not be started: {exc}")
+            self.problem.emit(f"The session could not be started: {failure_reason(exc)}")
 
     def _maybe_end(self, practice: _Practice) -> None:
         """Send the session's end once it was asked for, its row exists and every run of it has
@@ -635,33 +642,54 @@ class PracticeController(QObject):
             tempo_bpm=run.plan.target_tempo_bpm,
             input_check=span.input if span is not None else None,
         )
-        settings, reference = run.settings, run.reference
+        settings, reference, ctx = run.settings, run.reference, self.ctx
 
         def failed(exc: BaseException) -> None:
+            # The take and its scores stay on disk beside the audio; the next start stores them.
             self.problem.emit(
                 f"The take was recorded to {final_path} but could not be saved in your "
-                f"history: {exc}"
+                f"history yet ({failure_reason(exc)}). It is kept with its scores and saved "
+                "the next time Etude starts."
             )
 
-        self.ctx.db.submit(
-            "save take",
-            lambda s: save_live_take(s, save, settings, reference),
-            lambda saved: self._take_stored(run, saved),
-            failed,
+        def store() -> SavedTake:
+            # On the database worker: while another program holds the database's write lock,
+            # this keeps trying (jobs behind it wait, in order, as they would for the lock).
+            database = ctx.database
+            if database is None:
+                raise RuntimeError("the database is not open")
+            return save_live_take_when_free(
+                database.transaction,
+                save,
+                settings,
+                reference,
+                waiting=lambda message: self._store_waiting.emit(str(final_path), message),
+                stop=ctx.stopping,
+            )
+
+        self.ctx.db.submit_raw(
+            "save take", store, lambda saved: self._take_stored(run, saved), failed
         )
+
+    def _take_waiting(self, path: str, message: str) -> None:
+        self._waiting_takes.add(path)
+        self.status_changed.emit("Waiting for the database…")
+        self.problem.emit(message)
 
     def _take_lost(self, run: _Run, final_path: Path, error: BaseException | None) -> None:
         # A row must never point at a file that is not there; the .part is repaired and
         # attached as a recovered take at the next start-up.
-        from audio.recorder import PART_SUFFIX
+        from audio.recorder import DISK_FULL, PART_SUFFIX
 
         part = final_path.with_name(final_path.name + PART_SUFFIX)
+        # The recorder's error never names the .part: it is named here, once.
         text = (
             "The take could not be finished"
             + (f" ({error})" if error is not None else "")
             + (
                 f". The audio recorded so far is kept in {part}; it will be repaired and "
-                "added to your history the next time Etude starts."
+                "added to your history the next time Etude starts"
+                + (" with free space on that disk." if DISK_FULL in str(error) else ".")
                 if part.is_file()
                 else "; no audio of it reached the disk."
             )
@@ -673,6 +701,11 @@ class PracticeController(QObject):
 
     def _take_stored(self, run: _Run, saved: SavedTake) -> None:
         name = Path(saved.performance.audio_path or "").name
+        if saved.performance.audio_path in self._waiting_takes:
+            self._waiting_takes.discard(saved.performance.audio_path)
+            self.notice.emit(
+                f"The database is free again: the take {name} is saved, with its scores."
+            )
         if run.input_lost:
             self.problem.emit(f"{run.input_lost} Your take was kept up to that moment and saved.")
         elif saved.analysis is None:

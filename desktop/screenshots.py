@@ -89,9 +89,11 @@ def _save(widget: QWidget, path: Path) -> Path:
     return path
 
 
-def take_screenshots(out: Path, dialogs: bool = False) -> list[Path]:
-    """The README's practice and progress windows in ``out``; with ``dialogs`` also the
-    settings, new-session and export dialogs (to look at, not for the README)."""
+def take_screenshots(out: Path, dialogs: bool = False, suffix: str = "") -> list[Path]:
+    """The README's pictures in ``out``: the practice window, the progress window on the first
+    day (the one take just recorded) and with a year of history, and History; with ``dialogs``
+    also the settings, new-session and export dialogs (to look at, not for the README). Each
+    file is named ``<what><suffix>.png``."""
     from audio.sources import SyntheticSource
     from desktop.app import create_main_window, ensure_app
     from desktop.usecases.plan import SessionPlan
@@ -119,17 +121,25 @@ def take_screenshots(out: Path, dialogs: bool = False) -> list[Path]:
     _wait(app, lambda: page.session is not None, 10, "the session")
     page.start_take()
     _wait(app, lambda: page.controller.position_s >= tune_end_s * 0.6, 30, "half the piece")
-    paths = [_save(window, out / "practice-recording.png")]  # the REC mark and its timer
+    paths = [_save(window, out / f"practice-recording{suffix}.png")]  # the REC mark, its timer
     _wait(app, lambda: page.controller.position_s >= tune_end_s + 0.3, 30, "the whole piece")
     page.stop_take()
     _wait(app, lambda: bool(saved), 20, "the take to be scored")
     _wait(app, lambda: len(page.takes.rows) == 1, 10, "the takes list")
-    paths.append(_save(window, out / "practice.png"))
+    paths.append(_save(window, out / f"practice{suffix}.png"))
     if dialogs:
-        paths += _dialogs(app, window, out)
+        paths += _dialogs(app, window, out, suffix)
     page.stop_practice()
     _wait(app, lambda: not ctx.is_busy(), 20, "saving")
-    paths += _history_and_replay(app, window, out, _melody(-30.0)[0], saved[0])
+
+    # A new student's first day: the session just ended holds the one take.
+    progress = window.open_progress()
+    progress.resize(1280, 980)
+    _wait(app, lambda: progress.data is not None and not ctx.db.is_busy(), 20, "progress")
+    _pump(app, 0.3)
+    paths.append(_save(progress, out / f"progress-first-day{suffix}.png"))
+    progress.close()
+    paths += _replay(app, window, out / f"replay{suffix}.png", _melody(-30.0)[0], saved[0])
 
     database = ctx.database
     if database is None:
@@ -141,23 +151,35 @@ def take_screenshots(out: Path, dialogs: bool = False) -> list[Path]:
     window.load_profiles()
     _wait(app, lambda: bool(loaded), 10, "profiles")
     window.profile_combo.setCurrentIndex(window.profile_combo.findText(demo.display_name))
+    progress.data = None
     progress = window.open_progress()
-    progress.resize(1280, 980)
     _wait(app, lambda: progress.data is not None and not ctx.db.is_busy(), 20, "progress")
     _pump(app, 0.3)
-    paths.append(_save(progress, out / "progress.png"))
+    paths.append(_save(progress, out / f"progress{suffix}.png"))
     progress.close()
+
+    history = window.history
+    window.tabs.setCurrentWidget(history)
+    _wait(app, lambda: bool(history.shown) and not ctx.db.is_busy(), 20, "history")
+    opened: list[object] = []
+    history.session_opened.connect(opened.append)
+    first = history.tree.topLevelItem(0)
+    if first is None:
+        raise RuntimeError("screenshots: History lists no session")
+    history.tree.setCurrentItem(first)
+    _wait(app, lambda: bool(opened), 10, "a session's detail")
+    _pump(app, 0.3)
+    paths.append(_save(window, out / f"history{suffix}.png"))
     window.close()
     database.dispose()
     return paths
 
 
-def _history_and_replay(
-    app: QCoreApplication, window: MainWindow, out: Path, signal: np.ndarray, take: object
+def _replay(
+    app: QCoreApplication, window: MainWindow, path: Path, signal: np.ndarray, take: object
 ) -> list[Path]:
-    """History with the practised session open, and the replay window comparing the take with
-    an earlier one of the same piece (``signal``: the melody played flatter, stored as an
-    analysed recording)."""
+    """The replay window comparing the take with an earlier one of the same piece
+    (``signal``: the melody played flatter, stored as an analysed recording)."""
     import soundfile as sf
 
     from desktop.usecases.takes import SavedTake
@@ -170,25 +192,6 @@ def _history_and_replay(
     window.file_analysed.connect(stored.append)
     window.analyse_file(earlier)
     _wait(app, lambda: bool(stored) and not ctx.is_busy(), 30, "the earlier take")
-    history = window.history
-    window.tabs.setCurrentWidget(history)
-    history.reload()
-    _wait(app, lambda: len(history.sessions) == 2 and not ctx.is_busy(), 10, "history")
-    opened: list[object] = []
-    history.session_opened.connect(opened.append)
-    history.open_session(take.performance.session_id)
-    _wait(app, lambda: bool(opened), 10, "the session's detail")
-    for i in range(history.tree.topLevelItemCount()):
-        item = history.tree.topLevelItem(i)
-        if item is None:
-            continue
-        index = int(item.data(0, 256))  # Qt.ItemDataRole.UserRole
-        if history.shown[index].id == take.performance.session_id:
-            history.tree.blockSignals(True)
-            history.tree.setCurrentItem(item)
-            history.tree.blockSignals(False)
-    _pump(app, 0.3)
-    shots = [_save(window, out / "history.png")]
     window.tabs.setCurrentWidget(window.practice)
     replay = window.open_replay(take, "Take 1 · today")
     replay.resize(1000, 560)
@@ -199,12 +202,12 @@ def _history_and_replay(
     _wait(app, lambda: bool(compared), 20, "the comparison")
     replay.plot.set_playhead(3.2)  # as if playing
     _pump(app, 0.3)
-    shots.append(_save(replay, out / "replay.png"))
+    shot = _save(replay, path)
     replay.close()
-    return shots
+    return [shot]
 
 
-def _dialogs(app: QCoreApplication, window: MainWindow, out: Path) -> list[Path]:
+def _dialogs(app: QCoreApplication, window: MainWindow, out: Path, suffix: str) -> list[Path]:
     from desktop.session_form import SessionForm
 
     shots: list[Path] = []
@@ -215,7 +218,7 @@ def _dialogs(app: QCoreApplication, window: MainWindow, out: Path) -> list[Path]
     ):
         dialog.show()
         _pump(app, 0.3)
-        shots.append(_save(dialog, out / name))
+        shots.append(_save(dialog, out / name.replace(".png", f"{suffix}.png")))
         dialog.close()
     return shots
 
@@ -224,12 +227,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the PNGs")
     parser.add_argument(
-        "--theme", choices=("system", "light", "dark"), default="system", help="the app's theme"
+        "--theme",
+        choices=("system", "light", "dark", "both"),
+        default="system",
+        help="the app's theme; both: light, then dark into files named ...-dark.png",
     )
+    parser.add_argument("--suffix", default="", help="added to each file's name")
     parser.add_argument(
         "--dialogs", action="store_true", help="also the settings, new-session and export dialogs"
     )
     args = parser.parse_args(argv)
+    if args.theme == "both":
+        # One app per theme, each in its own process (as a student's Etude would be).
+        import subprocess
+
+        rest = ["--out", str(args.out)] + (["--dialogs"] if args.dialogs else [])
+        for theme, suffix in (("light", args.suffix), ("dark", f"{args.suffix}-dark")):
+            command = [sys.executable, "-m", "desktop.screenshots", "--theme", theme]
+            subprocess.run([*command, f"--suffix={suffix}", *rest], check=True)
+        return 0
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     with tempfile.TemporaryDirectory(prefix="etude-shots-") as tmp:
@@ -239,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
         from desktop.settings import Preferences, SettingsStore
 
         SettingsStore(Path(tmp)).save(Preferences(theme=args.theme))
-        for path in take_screenshots(args.out, args.dialogs):
+        for path in take_screenshots(args.out, args.dialogs, args.suffix):
             print(f"{path}  {path.stat().st_size / 1000:.0f} KB")
     return 0
 

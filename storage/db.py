@@ -128,6 +128,17 @@ def _begin_immediate(dbapi_connection: Any) -> None:
         dbapi_connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
+def is_busy_error(exc: BaseException) -> bool:
+    """True when ``exc`` (SQLAlchemy's or the driver's) says another connection holds the lock
+    this write needed for longer than the busy timeout: the write can succeed if tried again."""
+    orig = getattr(exc, "orig", None) or exc
+    if isinstance(orig, sqlite3.OperationalError):
+        text = str(orig).lower()
+        return "database is locked" in text or "database is busy" in text
+    # PostgreSQL: lock_not_available, a deadlock or serialization failure, a statement timeout.
+    return getattr(orig, "sqlstate", None) in {"55P03", "40P01", "40001", "57014"}
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:

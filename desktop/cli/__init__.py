@@ -8,6 +8,7 @@ subcommand imports Qt, and only when it runs, so headless commands work without 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -39,11 +40,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    _log_to_data_folder()
     try:
         code: int = args.func(args)
     except KeyboardInterrupt:
         return 130
     return code
+
+
+def _log_to_data_folder() -> None:
+    # What a command's messages leave out (database statements, stack traces) goes here.
+    from desktop.logfile import setup_logging
+    from storage.config import data_dir
+
+    # No data folder (a full disk): the command still says what it can, without a log.
+    with contextlib.suppress(OSError):
+        setup_logging(data_dir())
 
 
 if __name__ == "__main__":

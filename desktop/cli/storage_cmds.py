@@ -150,8 +150,8 @@ def _database(args: argparse.Namespace, *, recover: bool = False) -> Iterator[Da
 
 
 def _recover(db: Database) -> None:
+    from desktop.usecases.messages import failure_reason
     from desktop.usecases.recovery import (
-        failure_reason,
         recover_at_start,
         recovery_problem,
         recovery_summary,

@@ -21,8 +21,15 @@ from typing import TYPE_CHECKING
 
 from filelock import FileLock, Timeout
 
+from desktop.usecases.messages import failure_reason
 from desktop.usecases.open_sessions import OpenSessions
-from desktop.usecases.takes import TAKE_NAME, TAKE_STAMP_FORMAT
+from desktop.usecases.takes import (
+    SCORES_SUFFIX,
+    TAKE_NAME,
+    TAKE_STAMP_FORMAT,
+    ScoredTake,
+    store_scored,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -43,7 +50,12 @@ class RecoveryResult:
     whose session is unknown (deleted, or another database). settled: the sessions noted as
     open on this computer that are no longer active once this commits (their notes can go).
     failed: sessions that could not be closed, with the reason in words a student may read;
-    they stay active and are tried again at the next start."""
+    they stay active and are tried again at the next start. postponed: interrupted takes
+    (their ``.part``) that hold audio but could not be repaired now (a full disk, an I/O
+    error), with the reason; they are kept as they are and tried again at every start.
+    late_stored: takes kept on disk with their scores (``<take>.scores.json``, the database was
+    busy until Etude stopped) that this recovery stored. kept_done: those copies on disk whose
+    take is stored once this commits (:func:`forget_settled` removes them)."""
 
     abandoned: list[uuid.UUID] = field(default_factory=list)
     repaired: list[Path] = field(default_factory=list)
@@ -51,6 +63,9 @@ class RecoveryResult:
     unattached: list[Path] = field(default_factory=list)
     settled: list[uuid.UUID] = field(default_factory=list)
     failed: list[tuple[uuid.UUID, str]] = field(default_factory=list)
+    postponed: list[tuple[Path, str]] = field(default_factory=list)
+    late_stored: int = 0
+    kept_done: list[Path] = field(default_factory=list)
 
 
 def claim_data_folder(data_dir: Path) -> FileLock | None:
@@ -83,7 +98,7 @@ def recover_after_crash(
     import soundfile as sf
     from sqlalchemy import select
 
-    from audio.recorder import repair_partial_takes
+    from audio.recorder import RepairPostponed, repair_partial_takes
     from storage.models import RealtimeSession, SyncLink
     from storage.performances import create_performance
     from storage.recovery import recover_abandoned_sessions
@@ -91,15 +106,31 @@ def recover_after_crash(
     # Takes are attached before the sessions are closed as abandoned: an abandoned session ends
     # at the end of its last take, so its recovered takes must already be there.
     active = list(db.scalars(select(RealtimeSession.id).where(RealtimeSession.status == "active")))
+    ours: set[uuid.UUID] = set()
+    # Takes whose scores waited on disk for a busy database first: they are whole takes.
+    kept_done: list[Path] = []
+    late_stored = 0
+    for sidecar in sorted(recordings_dir.rglob(f"*{SCORES_SUFFIX}")):
+        kept = _store_kept_take(db, sidecar)
+        if kept is not None:
+            kept_done.append(sidecar)
+            if kept[1]:
+                late_stored += 1
+                ours.add(kept[0].session_id)
     repaired: list[Path] = []
+    postponed: list[tuple[Path, str]] = []
+
+    def keep_for_later(exc: RepairPostponed) -> None:
+        log.warning("%s", exc, exc_info=exc.__cause__)
+        postponed.append((exc.part, exc.reason))
+
     folders = [recordings_dir, *[p for p in recordings_dir.rglob("*") if p.is_dir()]]
     for folder in folders:
         try:
-            repaired.extend(repair_partial_takes(folder))
+            repaired.extend(repair_partial_takes(folder, keep_for_later))
         except Exception:
             log.exception("repairing takes in %s failed", folder)
     attached = 0
-    ours: set[uuid.UUID] = set()
     unattached: list[Path] = []
     for path in repaired:
         m = TAKE_NAME.match(path.name)
@@ -153,7 +184,39 @@ def recover_after_crash(
         unattached=unattached,
         settled=sorted((noted - was_active) | (noted & set(abandoned)), key=str),
         failed=failed,
+        postponed=postponed,
+        late_stored=late_stored,
+        kept_done=kept_done,
     )
+
+
+def _store_kept_take(db: Session, sidecar: Path) -> tuple[ScoredTake, bool] | None:
+    """Store a take kept on disk with its scores (see desktop.usecases.takes.keep_on_disk):
+    (it, True) when stored now, (it, False) when it already was (the copy outlived the
+    commit), None when it cannot be stored (unreadable copy, audio gone, refused): then the
+    copy stays and is tried again at the next start."""
+    from sqlalchemy import select
+
+    from storage.models import Performance
+
+    try:
+        scored = ScoredTake.from_json(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError, KeyError, TypeError):
+        log.exception("the kept take %s cannot be read", sidecar)
+        return None
+    if not scored.audio_path.is_file():
+        log.warning("the audio of the kept take %s is gone", sidecar)
+        return None
+    path = str(scored.audio_path)
+    if db.scalar(select(Performance.id).where(Performance.audio_path == path).limit(1)):
+        return scored, False
+    try:
+        with db.begin_nested():
+            store_scored(db, scored)
+    except Exception:
+        log.exception("the kept take %s could not be stored", sidecar)
+        return None
+    return scored, True
 
 
 def recover_at_start(
@@ -180,45 +243,53 @@ def recovery_summary(result: RecoveryResult, recordings_dir: Path) -> str | None
     """What a recovery did, for the student; None when there was nothing to recover."""
     n_sessions = len(result.abandoned)
     n_takes = len(result.repaired)
+    late = (
+        f"{result.late_stored} take(s) that waited for a busy database are now stored with "
+        "their scores; you find them in History."
+        if result.late_stored
+        else None
+    )
     if not (n_sessions or n_takes):
-        return None
-    text = (
-        f"Etude stopped unexpectedly last time. {n_sessions} unfinished session(s) were "
+        return late
+    text = f"Etude stopped unexpectedly last time. {n_sessions} unfinished session(s) were "
+    text += (
         f"kept as 'abandoned' and {n_takes} interrupted take(s) were repaired"
+        if n_takes
+        else "kept as 'abandoned'"
     )
     loose = result.unattached
     if loose:
         # Their session is unknown (deleted, or another database): say where they are.
         names = ", ".join(p.name for p in loose[:5]) + (" …" if len(loose) > 5 else "")
-        return text + (
+        text += (
             f". {n_takes - len(loose)} of them are in History; the others ({names}) "
             f"could not be matched to a session and are in {recordings_dir}."
         )
-    return text + "; you find them in History."
+    else:
+        text += "; you find them in History."
+    return f"{text} {late}" if late else text
 
 
 def recovery_problem(result: RecoveryResult, recordings_dir: Path) -> str | None:
     """What a recovery could not do, for the student; None when it did everything."""
-    if not result.failed:
-        return None
-    return (
-        f"Etude could not finish checking {len(result.failed)} session(s) interrupted last "
-        f"time ({result.failed[0][1]}); they are kept as they are and checked again at the next "
-        f"start. Nothing was deleted: interrupted recordings are in {recordings_dir}."
-    )
+    from audio.recorder import DISK_FULL
 
-
-def failure_reason(exc: BaseException) -> str:
-    """Why something failed, in one line a student may read: never a database statement (a
-    database error's text quotes it) or a stack trace; those go to the log."""
-    from sqlalchemy.exc import SQLAlchemyError
-
-    if isinstance(exc, SQLAlchemyError):
-        return "the database refused it (details in the log)"
-    if isinstance(exc, OSError) and exc.strerror:
-        return exc.strerror
-    text = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-    return text[:200]
+    lines = []
+    if result.postponed:
+        part, reason = result.postponed[0]
+        names = part.name if len(result.postponed) == 1 else f"{len(result.postponed)} takes"
+        lines.append(
+            f"An interrupted take could not be repaired yet ({reason}): {names} in "
+            f"{part.parent} is kept as it is, with its audio, and Etude tries again at every "
+            "start" + (" (free some space on that disk)." if reason == DISK_FULL else ".")
+        )
+    if result.failed:
+        lines.append(
+            f"Etude could not finish checking {len(result.failed)} session(s) interrupted last "
+            f"time ({result.failed[0][1]}); they are kept as they are and checked again at the "
+            f"next start. Nothing was deleted: interrupted recordings are in {recordings_dir}."
+        )
+    return "\n\n".join(lines) or None
 
 
 def forget_settled(open_sessions: OpenSessions, result: RecoveryResult) -> None:
@@ -226,6 +297,11 @@ def forget_settled(open_sessions: OpenSessions, result: RecoveryResult) -> None:
     recovered (see :func:`recover_after_crash`)."""
     for sid in result.settled:
         open_sessions.discard(sid)
+    for sidecar in result.kept_done:
+        try:
+            sidecar.unlink(missing_ok=True)
+        except OSError:  # its take is stored; the next start sees that and tries again
+            log.exception("could not remove %s", sidecar)
 
 
 def _take_started_at(stamp: str, duration_s: float) -> datetime:

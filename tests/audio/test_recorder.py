@@ -14,7 +14,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio.recorder import RecorderError, TakeRecorder, repair_partial_takes
+from audio.recorder import (
+    DISK_FULL,
+    RecorderError,
+    RepairPostponed,
+    TakeRecorder,
+    repair_partial_takes,
+)
+from tests.conftest import fill_disk
+from tests.desktop.helpers import crashed_take
 
 SR = 48000
 REPO = Path(__file__).resolve().parents[2]
@@ -205,3 +213,44 @@ def test_a_part_still_being_recorded_is_not_repaired(tmp_path: Path, fmt: str) -
     data, sr = sf.read(str(final), dtype="float32")
     assert sr == 48000 and data.shape[0] == 2 * 48000
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"take{ext}"]
+
+
+def test_a_full_disk_postpones_a_repair_and_never_makes_the_take_unreadable(
+    small_disk: Path,
+) -> None:
+    """The repaired FLAC needs new space; on a full disk the .part must stay exactly as it was,
+    with the reason, at every run, and be repaired once space is freed."""
+    part = crashed_take(small_disk / "take.flac", seconds=4.0, fmt="FLAC")  # a real SIGKILL
+    raw = part.read_bytes()
+    filler = fill_disk(small_disk)
+
+    for _ in range(2):  # every start tries again, and changes nothing while the disk is full
+        postponed: list[RepairPostponed] = []
+        assert repair_partial_takes(small_disk, postponed.append) == []
+        assert [(p.part, p.reason) for p in postponed] == [(part, DISK_FULL)]
+        assert part.read_bytes() == raw
+        assert sorted(p.name for p in small_disk.iterdir()) == ["filler.bin", "take.flac.part"]
+
+    filler.unlink()
+    postponed = []
+    recovered = repair_partial_takes(small_disk, postponed.append)
+    assert postponed == [] and recovered == [small_disk / "take.recovered.flac"]
+    data, _ = sf.read(recovered[0], dtype="float32")
+    # What the killed take had flushed, less the FLAC encoder's last unfinished block.
+    assert int(3.5 * SR) <= data.shape[0] <= int(4.0 * SR)
+    assert np.max(np.abs(data - 0.1)) < 1e-6
+    assert (small_disk / "take.flac.part.orig").read_bytes() == raw
+
+
+def test_a_wav_part_is_repaired_in_place_even_on_a_full_disk(small_disk: Path) -> None:
+    whole = small_disk / "w.wav"
+    sf.write(whole, _tone(1.0), SR, subtype="PCM_24")
+    raw = bytearray(whole.read_bytes())
+    whole.unlink()
+    data_at = raw.index(b"data")
+    raw[4:8] = raw[data_at + 4 : data_at + 8] = b"\0\0\0\0"  # sizes are written on close
+    (small_disk / "w.wav.part").write_bytes(raw)
+    fill_disk(small_disk)
+    assert repair_partial_takes(small_disk) == [small_disk / "w.recovered.wav"]
+    data, _ = sf.read(small_disk / "w.recovered.wav", dtype="float32")
+    assert np.max(np.abs(data - _tone(1.0))) < 1e-6

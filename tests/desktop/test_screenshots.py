@@ -32,9 +32,10 @@ def test_the_screenshot_script_makes_every_picture_in_the_dark_theme(tmp_path: P
     names = {
         "practice.png",
         "practice-recording.png",
-        "history.png",
         "replay.png",
+        "progress-first-day.png",
         "progress.png",
+        "history.png",
         "settings.png",
         "session-form.png",
         "export.png",

@@ -13,7 +13,7 @@ from typing import Any
 
 import soundfile as sf
 
-from desktop.usecases.recovery import recover_after_crash
+from desktop.usecases.recovery import recover_after_crash, recovery_problem, recovery_summary
 from storage.sessions import get_complete_session_data
 from tests.conftest import fill_disk
 from tests.desktop.conftest import wait_idle
@@ -59,11 +59,31 @@ def test_a_take_that_could_not_be_written_is_not_stored_twice_or_pointing_nowher
     assert len(perfs) == 1
     assert all(Path(p.performance.audio_path).is_file() for p in perfs)
     text = page.messages.text()
-    assert text.startswith("The take could not be finished")
-    assert str(part) in text and "next time" in text
+    assert text.startswith("The take could not be finished (")
+    assert "the disk is full" in text
+    assert text.count(part.name) == 1 and str(part) in text and "next time" in text
     assert part.is_file()  # the audio so far is kept for the repair at the next start
     page.stop_practice()
     wait_idle(qtbot, main_window.ctx)
+
+    # The next starts, with the disk still full: the repair needs space for its output, so the
+    # .part is kept exactly as it is (never "unreadable"), and the student is told why.
+    raw = part.read_bytes()
+    for _ in range(2):
+        with main_window.ctx.database.sessionmaker() as s:
+            result = recover_after_crash(s, main_window.ctx.recordings_dir)
+            s.commit()
+        assert result.repaired == [] and result.attached == 0
+        assert result.postponed == [(part, "the disk is full")]
+        assert part.read_bytes() == raw
+        assert sorted(p.name for p in small_disk.iterdir() if p.suffix != ".mid") == sorted(
+            [Path(perfs[0].performance.audio_path).name, part.name, filler.name]
+        )
+        problem = recovery_problem(result, small_disk)
+        assert problem is not None and "the disk is full" in problem and part.name in problem
+        assert "tries again at every start" in problem
+        assert recovery_summary(result, small_disk) is None  # nothing repaired, nothing to claim
+    assert len(_performances(main_window, session_id)) == 1
 
     # Space is freed; the next start repairs the take and attaches it once: two takes, both
     # playable, the recovered one holding the audio that reached the disk before it filled.
@@ -71,7 +91,8 @@ def test_a_take_that_could_not_be_written_is_not_stored_twice_or_pointing_nowher
     with main_window.ctx.database.sessionmaker() as s:
         result = recover_after_crash(s, main_window.ctx.recordings_dir)
         s.commit()
-    assert result.attached == 1
+    assert result.attached == 1 and result.postponed == []
+    assert recovery_problem(result, small_disk) is None
     perfs = _performances(main_window, session_id)
     assert len(perfs) == 2
     paths = [Path(p.performance.audio_path) for p in perfs]
@@ -108,5 +129,5 @@ def test_the_input_ending_a_take_that_could_not_be_written_does_not_repeat_the_l
     perfs = _performances(main_window, session_id)
     assert [p.performance.audio_path for p in perfs] == [first]
     text = page.messages.text()
-    assert "saved" not in text and str(part) in text
+    assert "saved" not in text and text.count(str(part)) == 1
     assert "The input stopped" in text
