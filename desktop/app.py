@@ -148,15 +148,21 @@ def start_storage(window: MainWindow) -> None:
     worker.submit("profiles", load_profiles, window._profiles_loaded, lambda e: None)
 
 
-def create_main_window(db_url: str | None = None, *, open_storage_now: bool = True) -> MainWindow:
+def create_main_window(
+    db_url: str | None = None, *, open_storage_now: bool = True, charts_now: bool = True
+) -> MainWindow:
     """Everything ``run_app`` does except the event loop (tests and benchmarks call this).
-    The window's ``storage_ready`` / ``startup_failed`` signals report how opening went."""
+    The window's ``storage_ready`` / ``startup_failed`` signals report how opening went.
+    charts_now: build the practice page's charts (pyqtgraph) now; ``run_app`` says False and
+    loads them in the background once the window is shown."""
     from desktop.mainwindow import MainWindow
     from desktop.theme import apply_theme
 
     ctx = build_context(db_url)
     apply_theme(ctx.prefs.theme)
     window = MainWindow(ctx)
+    if charts_now:
+        window.practice.ensure_views()
     if open_storage_now:
         start_storage(window)
     return window
@@ -192,7 +198,7 @@ def run_app(db_url: str | None = None, *, start: bool = False, record: bool = Fa
     start: begin listening as soon as the window is up; record: also record a take at once."""
     t0 = time.perf_counter()
     app = ensure_app()
-    window = create_main_window(db_url, open_storage_now=False)
+    window = create_main_window(db_url, open_storage_now=False, charts_now=False)
     from desktop.logfile import setup_logging
 
     setup_logging(window.ctx.data_dir)  # also when started without the etude command

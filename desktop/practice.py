@@ -278,10 +278,12 @@ class PracticePage(QWidget):
         from desktop.widgets.take_card import TakeCard
 
         apply_chart_colours()
-        self._pitch_view = PitchView()
+        # Created with their parent: a parentless chart would be a window of its own for a
+        # moment, and showing it takes the keyboard focus from the main window.
+        self._pitch_view = PitchView(self._pitch_slot.parentWidget())
         self._live_row.replaceWidget(self._pitch_slot, self._pitch_view)
         self._pitch_slot.deleteLater()
-        self._card = TakeCard()
+        self._card = TakeCard(self)
         self._bottom.replaceWidget(0, self._card)
         self._card_slot.deleteLater()
         self.apply_preferences(self.ctx.prefs)

@@ -17,7 +17,7 @@ _SHOW_ONLY = """
 import sys
 from desktop.app import create_main_window, ensure_app
 app = ensure_app()
-window = create_main_window(sys.argv[1], open_storage_now=False)
+window = create_main_window(sys.argv[1], open_storage_now=False, charts_now=False)
 window.show()
 app.processEvents()
 heavy = sorted(m for m in ("pyqtgraph", "sqlalchemy", "alembic", "numpy") if m in sys.modules)
@@ -50,7 +50,7 @@ def test_the_last_profile_makes_start_work_before_the_database_is_open(qtbot, db
     first.close()
     first.ctx.database.dispose()
 
-    window = create_main_window(db_url, open_storage_now=False)
+    window = create_main_window(db_url, open_storage_now=False, charts_now=False)
     qtbot.addWidget(window)
     page = window.practice
     assert not page.start_button.isEnabled()
