@@ -224,7 +224,6 @@ def run_app(db_url: str | None = None, *, start: bool = False, record: bool = Fa
 
     said = {"usable": False}
     window.ctx.events.profile_changed.connect(usable)
-    window.show_last_profile()
     window.show()
 
     def shown() -> None:
@@ -235,6 +234,7 @@ def run_app(db_url: str | None = None, *, start: bool = False, record: bool = Fa
             flush=True,
         )
         start_storage(window)
+        window.show_last_profile()  # Start works now; its database work queues behind opening
         # The charts (pyqtgraph, about a second to import) load in the background meanwhile.
         window.ctx.compute.submit(
             "load the charts", _import_charts, lambda _: window.practice.ensure_views()

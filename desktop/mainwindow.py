@@ -187,9 +187,12 @@ class MainWindow(QMainWindow):
 
     def show_last_profile(self) -> bool:
         """Offer the profile chosen last time (remembered in etude.ini) before the database is
-        open, so Start works at once: what it asks of the database waits behind the opening.
+        open, so Start works at once: what it asks of the database waits behind the opening
+        (so call this after start_storage).
         The profiles read from the database replace it when they arrive. False when there is
         none to show."""
+        if self.ctx.database is None and not self.ctx.db.is_busy():
+            return False  # the database's opening must be queued first: the profile's jobs follow
         profile = _remembered_profile(self.ctx.store.value(LAST_PROFILE_KEY))
         if profile is None or self.profiles or str(profile.id) != self.ctx.prefs.profile_id:
             return False

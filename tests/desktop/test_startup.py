@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from desktop.usecases.plan import SessionPlan
@@ -54,8 +55,11 @@ def test_the_last_profile_makes_start_work_before_the_database_is_open(qtbot, db
     qtbot.addWidget(window)
     page = window.practice
     assert not page.start_button.isEnabled()
+    assert not window.show_last_profile()  # not before the database's opening is queued
+    window.ctx.db.submit_raw("a slow disk", lambda: time.sleep(1.0))
+    start_storage(window)
     assert window.show_last_profile()
-    assert window.ctx.database is None  # nothing of the database has run yet
+    assert window.ctx.database is None  # still opening
     assert window.ctx.profile == chosen
     assert window.profile_combo.currentText() == chosen.display_name
     assert page.start_button.isEnabled()
@@ -63,10 +67,10 @@ def test_the_last_profile_makes_start_work_before_the_database_is_open(qtbot, db
 
     page.set_plan(SessionPlan(piece_name="Early start"))
     page.source_factory = lambda prefs: scale_source(total_s=30.0)
-    assert page.start_practice()  # its session waits behind the database's opening
     with qtbot.waitSignal(page.practice_started, timeout=20_000) as started:
-        start_storage(window)
+        assert page.start_practice()  # its session waits behind the database's opening
     assert started.args[0].user_id == chosen.id
+    assert page.messages.isHidden(), page.messages.text()  # no job ran before the opening
     qtbot.waitUntil(lambda: len(window.profiles) == 1 and window.ctx.database is not None)
     assert window.ctx.profile == chosen
     assert page.views_built  # listening needed the pitch view
@@ -80,8 +84,9 @@ def test_a_remembered_profile_that_is_not_the_chosen_one_is_not_shown(qtbot, db_
     from desktop.app import create_main_window
     from desktop.mainwindow import LAST_PROFILE_KEY
 
-    window = create_main_window(db_url, open_storage_now=False)
+    window = create_main_window(db_url, open_storage_now=False, charts_now=False)
     qtbot.addWidget(window)
     window.ctx.store.set_value(LAST_PROFILE_KEY, "{not json")
+    window.ctx.db.submit_raw("opening", lambda: time.sleep(0.5))
     assert not window.show_last_profile()
     assert window.ctx.profile is None and not window.practice.start_button.isEnabled()
