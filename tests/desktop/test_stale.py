@@ -34,17 +34,20 @@ def test_the_tuner_reads_dash_in_silence_after_stop_and_in_a_new_session(qtbot, 
     assert page.is_live
     assert tuner.reading_text() == "—"
     with qtbot.waitSignal(page.practice_stopped, timeout=10_000):
-        page.stop_practice()
+        page.end_session()  # Stop only pauses; the next start is a new session
     wait_idle(qtbot, main_window.ctx)
 
     # Stop in the middle of a note: the reading goes with it.
     _start(qtbot, page, total_s=30.0)
     qtbot.waitUntil(lambda: tuner.reading_text() != "—", timeout=10_000)
-    with qtbot.waitSignal(page.practice_stopped, timeout=10_000):
-        page.stop_practice()
+    with qtbot.waitSignal(page.live_changed, timeout=10_000):
+        page.stop_practice()  # Stop (a pause)
     assert tuner.reading_text() == "—"
     wait_idle(qtbot, main_window.ctx)
     assert tuner.reading_text() == "—"
+    with qtbot.waitSignal(page.practice_stopped, timeout=10_000):
+        page.end_session()
+    wait_idle(qtbot, main_window.ctx)
 
     # A new session starts with an empty dial, whatever the last one showed.
     tuner.set_reading(69, 12.0)
