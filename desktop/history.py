@@ -381,10 +381,9 @@ class HistoryPage(QWidget):
         for i, pwa in enumerate(data.performances if data else (), 1):
             if pwa.performance.id == take_id:
                 analysis = pwa.analysis_results[-1] if pwa.analysis_results else None
-                started = pwa.performance.recording_started_at.astimezone()
-                self.replay_requested.emit(
-                    SavedTake(pwa.performance, analysis), f"Take {i} · {started:%Y-%m-%d %H:%M}"
-                )
+                take = SavedTake(pwa.performance, analysis, number=i)
+                day = pwa.performance.recording_started_at.astimezone()
+                self.replay_requested.emit(take, f"{take.label} · {day:%Y-%m-%d}")
                 return True
         return False
 

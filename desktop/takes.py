@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
@@ -162,9 +163,9 @@ class TakesList(QWidget):
         if row is None:
             self.message.setText("Select a take first.")
             return False
-        number = self.rows.index(row) + 1
-        started = row.performance.recording_started_at.astimezone()
-        self.replay_requested.emit(row, f"Take {number} · {started:%H:%M}")
+        if row.number is None:
+            row = replace(row, number=self.rows.index(row) + 1)
+        self.replay_requested.emit(row, row.label)
         return True
 
     def stop_playback(self) -> None:
