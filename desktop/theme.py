@@ -165,7 +165,8 @@ def _restyle(widget: QWidget, charts: bool) -> None:
     if charts:
         import pyqtgraph as pg
 
-        if isinstance(widget, pg.PlotWidget):
+        # A chart closed but not yet deleted has no plot item left to restyle.
+        if isinstance(widget, pg.PlotWidget) and widget.getPlotItem() is not None:
             style_plot(widget)
     sheet = widget.styleSheet()
     if sheet:

@@ -33,6 +33,7 @@ def test_the_screenshot_script_makes_every_picture_in_the_dark_theme(tmp_path: P
         "practice.png",
         "practice-recording.png",
         "replay.png",
+        "take-card.png",
         "progress-first-day.png",
         "progress.png",
         "history.png",
