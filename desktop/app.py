@@ -235,10 +235,16 @@ def run_app(db_url: str | None = None, *, start: bool = False, record: bool = Fa
         )
         start_storage(window)
         window.show_last_profile()  # Start works now; its database work queues behind opening
-        # The charts (pyqtgraph, about a second to import) load in the background meanwhile.
-        window.ctx.compute.submit(
-            "load the charts", _import_charts, lambda _: window.practice.ensure_views()
-        )
+
+    def load_charts() -> None:
+        # The charts (pyqtgraph, about a second to import) load in the background once the
+        # database is open: importing both at once made the first launch's migration slower.
+        if not window.practice.views_built:
+            window.ctx.compute.submit(
+                "load the charts", _import_charts, lambda _: window.practice.ensure_views()
+            )
+
+    window.storage_ready.connect(load_charts)
 
     window.profiles_loaded.connect(
         lambda _p: print(
