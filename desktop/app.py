@@ -24,17 +24,10 @@ from desktop.settings import SettingsStore
 from desktop.usecases.messages import failure_reason
 from desktop.usecases.open_sessions import OpenSessions
 from desktop.usecases.profiles import load_profiles
-from desktop.usecases.recovery import (
-    RecoveryResult,
-    claim_data_folder,
-    forget_settled,
-    recover_after_crash,
-    recovery_problem,
-    recovery_summary,
-)
 
-if TYPE_CHECKING:  # both load after the window is shown (see create_main_window, start_storage)
+if TYPE_CHECKING:  # these load after the window is shown (see create_main_window, start_storage)
     from desktop.mainwindow import MainWindow
+    from desktop.usecases.recovery import RecoveryResult
     from storage.db import Database
 
 log = logging.getLogger(__name__)
@@ -94,6 +87,14 @@ def start_storage(window: MainWindow) -> None:
     """Queue, in order: open + migrate the database, crash recovery, the profiles. Opening runs
     on the database worker so the window is already on screen while SQLAlchemy and Alembic load
     and a long migration runs; every later operation waits behind it in the same queue."""
+    from desktop.usecases.recovery import (  # filelock and the take use cases: after showing
+        claim_data_folder,
+        forget_settled,
+        recover_after_crash,
+        recovery_problem,
+        recovery_summary,
+    )
+
     ctx = window.ctx
     worker = ctx.db
     url = ctx.db_url
@@ -147,18 +148,29 @@ def start_storage(window: MainWindow) -> None:
     worker.submit("profiles", load_profiles, window._profiles_loaded, lambda e: None)
 
 
-def create_main_window(db_url: str | None = None, *, open_storage_now: bool = True) -> MainWindow:
+def create_main_window(
+    db_url: str | None = None, *, open_storage_now: bool = True, charts_now: bool = True
+) -> MainWindow:
     """Everything ``run_app`` does except the event loop (tests and benchmarks call this).
-    The window's ``storage_ready`` / ``startup_failed`` signals report how opening went."""
+    The window's ``storage_ready`` / ``startup_failed`` signals report how opening went.
+    charts_now: build the practice page's charts (pyqtgraph) now; ``run_app`` says False and
+    loads them in the background once the window is shown."""
     from desktop.mainwindow import MainWindow
     from desktop.theme import apply_theme
 
     ctx = build_context(db_url)
     apply_theme(ctx.prefs.theme)
     window = MainWindow(ctx)
+    if charts_now:
+        window.practice.ensure_views()
     if open_storage_now:
         start_storage(window)
     return window
+
+
+def _import_charts() -> None:
+    import desktop.widgets.pitch_view
+    import desktop.widgets.take_card  # noqa: F401
 
 
 def _install_signal_handlers(app: QApplication, window: MainWindow) -> QTimer:
@@ -186,7 +198,7 @@ def run_app(db_url: str | None = None, *, start: bool = False, record: bool = Fa
     start: begin listening as soon as the window is up; record: also record a take at once."""
     t0 = time.perf_counter()
     app = ensure_app()
-    window = create_main_window(db_url, open_storage_now=False)
+    window = create_main_window(db_url, open_storage_now=False, charts_now=False)
     from desktop.logfile import setup_logging
 
     setup_logging(window.ctx.data_dir)  # also when started without the etude command
@@ -199,6 +211,19 @@ def run_app(db_url: str | None = None, *, start: bool = False, record: bool = Fa
         app.quit()
 
     window.startup_failed.connect(cannot_start)
+
+    def usable(_profile: object) -> None:
+        if window.practice.start_button.isEnabled() and not said["usable"]:
+            said["usable"] = True
+            print(
+                f"etude: usable after {1000 * (time.perf_counter() - t0):.0f} ms "
+                "(profile shown, Start enabled)",
+                file=sys.stderr,
+                flush=True,
+            )
+
+    said = {"usable": False}
+    window.ctx.events.profile_changed.connect(usable)
     window.show()
 
     def shown() -> None:
@@ -209,6 +234,17 @@ def run_app(db_url: str | None = None, *, start: bool = False, record: bool = Fa
             flush=True,
         )
         start_storage(window)
+        window.show_last_profile()  # Start works now; its database work queues behind opening
+
+    def load_charts() -> None:
+        # The charts (pyqtgraph, about a second to import) load in the background once the
+        # database is open: importing both at once made the first launch's migration slower.
+        if not window.practice.views_built:
+            window.ctx.compute.submit(
+                "load the charts", _import_charts, lambda _: window.practice.ensure_views()
+            )
+
+    window.storage_ready.connect(load_charts)
 
     window.profiles_loaded.connect(
         lambda _p: print(

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QDate, Qt, QUrl, Signal
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import (
     QComboBox,
     QDateEdit,
@@ -39,7 +40,6 @@ if TYPE_CHECKING:
     from desktop.player import Player
     from storage.assignments import CommentRecord
     from storage.records import PerformanceRecord, SessionCompleteData, SessionRecord
-from desktop.widgets.take_card import SCORE_FIELDS, format_value, parse_feedback
 
 STATUS_WORDS = {
     "active": "in progress",
@@ -93,6 +93,7 @@ class HistoryPage(QWidget):
     session_opened = Signal(object)  # storage.records.SessionCompleteData
     practise_again = Signal(object)  # desktop.usecases.plan.SessionPlan
     deleted = Signal(object)  # desktop.usecases.history.Deleted
+    replay_requested = Signal(object, str)  # SavedTake, its title
 
     def __init__(
         self, ctx: AppContext, player: Player | None = None, parent: QWidget | None = None
@@ -285,11 +286,16 @@ class HistoryPage(QWidget):
     def _show_detail(self, data: SessionCompleteData) -> None:
         self.opened = data
         self.detail_session_id = data.session.id
-        self.detail.setHtml(detail_html(data, actions=True))
+        self.detail.setHtml(detail_html(data, actions=True, link=self._link_colour()))
         self.again_button.setEnabled(True)
         self.delete_button.setEnabled(data.session.status != "active")
         self.session_opened.emit(data)
         self._show_comments(data)
+
+    def _link_colour(self) -> str:
+        # Links readable on the theme's background (blue on the dark theme's grey is not).
+        dark = self.detail.palette().color(QPalette.ColorRole.Base).lightness() < 128
+        return "#8ab4f8" if dark else "#0b57a4"
 
     def _show_comments(self, data: SessionCompleteData) -> None:
         """The teacher's comments under the session's takes; opening them marks them read."""
@@ -303,7 +309,7 @@ class HistoryPage(QWidget):
         def shown(comments: dict[uuid.UUID, list[CommentRecord]]) -> None:
             if not comments:
                 return
-            self.detail.setHtml(detail_html(data, comments, actions=True))
+            self.detail.setHtml(detail_html(data, comments, actions=True, link=self._link_colour()))
             if self.unread.pop(sid, 0):
                 self.apply_filter()
 
@@ -336,6 +342,8 @@ class HistoryPage(QWidget):
             return
         if action == "play":
             self.play_take(take_id)
+        elif action == "replay":
+            self.replay_take(take_id)
         elif action == "delete":
             self.ask_delete_take(take_id)
 
@@ -368,6 +376,19 @@ class HistoryPage(QWidget):
         self.message.setText(f"Playing take {number}…")
         self.player.play(f"take {number}", make)
         return True
+
+    def replay_take(self, take_id: uuid.UUID) -> bool:
+        from desktop.usecases.takes import SavedTake
+
+        data = self.opened
+        for i, pwa in enumerate(data.performances if data else (), 1):
+            if pwa.performance.id == take_id:
+                analysis = pwa.analysis_results[-1] if pwa.analysis_results else None
+                take = SavedTake(pwa.performance, analysis, number=i)
+                day = pwa.performance.recording_started_at.astimezone()
+                self.replay_requested.emit(take, f"{take.label} · {day:%Y-%m-%d}")
+                return True
+        return False
 
     def ask_delete_take(self, take_id: uuid.UUID) -> None:
         found = self._take(take_id)
@@ -441,10 +462,13 @@ def detail_html(
     data: SessionCompleteData,
     comments: dict[uuid.UUID, list[CommentRecord]] | None = None,
     actions: bool = False,
+    link: str = "#0b57a4",
 ) -> str:
     """The seed's complete session data as readable HTML, with the teacher's comments under
-    each take; ``actions`` adds each take's Play and Delete links (``play:<id>``,
-    ``delete:<id>``)."""
+    each take; ``actions`` adds each take's Play, Replay and Delete links (``play:<id>``,
+    ``replay:<id>``, ``delete:<id>``) in colour ``link``."""
+    from desktop.widgets.take_card import SCORE_FIELDS, format_value, parse_feedback
+
     s = data.session
     out = [
         f"<h3>{_e(s.piece_name or 'Free practice')}</h3>",
@@ -459,7 +483,9 @@ def detail_html(
         p = pwa.performance
         tag = " <b>(recovered after a crash)</b>" if p.recovered else ""
         links = (
-            f' &nbsp; <a href="play:{p.id}">▶ Play</a> · <a href="delete:{p.id}">Delete…</a>'
+            f' &nbsp; <a style="color:{link}" href="play:{p.id}">▶ Play</a> · '
+            f'<a style="color:{link}" href="replay:{p.id}">Replay…</a> · '
+            f'<a style="color:{link}" href="delete:{p.id}">Delete…</a>'
             if actions
             else ""
         )

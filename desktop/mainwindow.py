@@ -53,6 +53,7 @@ if TYPE_CHECKING:  # each is loaded when first used, after the window is on scre
     from audio.worker import AnalysisWorker
     from desktop.export_dialog import ExportDialog
     from desktop.progress_window import ProgressWindow
+    from desktop.replay_window import ReplayWindow
     from desktop.settings import Preferences
     from desktop.settings_dialog import SettingsDialog
     from desktop.sync_panel import SyncDialog
@@ -150,6 +151,9 @@ class MainWindow(QMainWindow):
             lambda label, exc: self.practice.show_problem(f"{label} failed: {failure_reason(exc)}")
         )
         self.practice.takes.take_selected.connect(self._show_take)
+        self.replay_window: ReplayWindow | None = None
+        self.practice.takes.replay_requested.connect(self.open_replay)
+        self.history.replay_requested.connect(self.open_replay)
         # A session belongs to one student: no switching profiles while listening.
         self.practice.live_changed.connect(lambda live: self.profile_combo.setEnabled(not live))
         self.practice.live_changed.connect(lambda live: self.act_new_profile.setEnabled(not live))
@@ -206,11 +210,31 @@ class MainWindow(QMainWindow):
             # cost ~300 ms to create on a slow machine).
             QTimer.singleShot(300, self.prepare_progress_window)
 
+    def show_last_profile(self) -> bool:
+        """Offer the profile chosen last time (remembered in etude.ini) before the database is
+        open, so Start works at once: what it asks of the database waits behind the opening
+        (so call this after start_storage).
+        The profiles read from the database replace it when they arrive. False when there is
+        none to show."""
+        if self.ctx.database is None and not self.ctx.db.is_busy():
+            return False  # the database's opening must be queued first: the profile's jobs follow
+        profile = _remembered_profile(self.ctx.store.value(LAST_PROFILE_KEY))
+        if profile is None or self.profiles or str(profile.id) != self.ctx.prefs.profile_id:
+            return False
+        self.profiles = [profile]
+        self.profile_combo.blockSignals(True)
+        self.profile_combo.addItem(profile.display_name, str(profile.id))
+        self.profile_combo.blockSignals(False)
+        self._profile_chosen(0)
+        return True
+
     def _profile_chosen(self, index: int) -> None:
         if not 0 <= index < len(self.profiles):
             return
         profile = self.profiles[index]
         changed = self.ctx.profile is None or self.ctx.profile.id != profile.id
+        if self.ctx.profile != profile:
+            self.ctx.store.set_value(LAST_PROFILE_KEY, _profile_json(profile))
         self.ctx.profile = profile
         if self.ctx.prefs.profile_id != str(profile.id):
             self.ctx.save_preferences(replace(self.ctx.prefs, profile_id=str(profile.id)))
@@ -290,7 +314,9 @@ class MainWindow(QMainWindow):
 
     def prepare_progress_window(self) -> ProgressWindow:
         from desktop.progress_window import ProgressWindow
+        from desktop.theme import apply_chart_colours
 
+        apply_chart_colours()
         if self.progress_window is None:
             win = ProgressWindow(self.ctx)
             add_close_keys(win)
@@ -353,6 +379,18 @@ class MainWindow(QMainWindow):
         window.raise_()
         window.reload()
         return window
+
+    def open_replay(self, take: SavedTake, title: str) -> ReplayWindow:
+        from desktop.replay_window import ReplayWindow
+        from desktop.theme import apply_chart_colours
+
+        apply_chart_colours()
+        if self.replay_window is None:
+            self.replay_window = ReplayWindow(self.ctx, self.practice.player)
+        self.replay_window.open_take(take, title)
+        self.replay_window.show()
+        self.replay_window.raise_()
+        return self.replay_window
 
     def open_export(self) -> ExportDialog:
         from desktop.export_dialog import ExportDialog
@@ -505,6 +543,8 @@ class MainWindow(QMainWindow):
         self.practice.shutdown()
         if self.progress_window is not None:
             self.progress_window.close()
+        if self.replay_window is not None:
+            self.replay_window.close()
         # Let the take being finished be saved and the session ended, so nothing the student
         # recorded is lost (the window is going away: waiting here blocks no one).
         if not self.ctx.settle(CLOSE_WAIT_S):
@@ -563,6 +603,50 @@ def audio_file_problem(path: Path) -> str | None:
     if info.frames == 0:
         return f"{path.name} contains no audio."
     return None
+
+
+LAST_PROFILE_KEY = "startup/last_profile"
+
+
+def _profile_json(profile: Profile) -> str:
+    import json
+
+    return json.dumps(
+        {
+            "id": str(profile.id),
+            "display_name": profile.display_name,
+            "timezone": profile.timezone,
+            "settings_json": profile.settings_json,
+            "created_at": profile.created_at.isoformat(),
+            "updated_at": profile.updated_at.isoformat(),
+            "is_demo": profile.is_demo,
+        }
+    )
+
+
+def _remembered_profile(raw: object) -> Profile | None:
+    """The Profile written by _profile_json, or None for anything else (a hand-edited file)."""
+    import json
+    import uuid
+    from datetime import datetime
+
+    from storage.records import Profile
+
+    if not isinstance(raw, str):
+        return None
+    try:
+        d = json.loads(raw)
+        return Profile(
+            id=uuid.UUID(d["id"]),
+            display_name=str(d["display_name"]),
+            timezone=str(d["timezone"]),
+            settings_json=str(d["settings_json"]),
+            created_at=datetime.fromisoformat(d["created_at"]),
+            updated_at=datetime.fromisoformat(d["updated_at"]),
+            is_demo=bool(d["is_demo"]),
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 def _short_url(url: str) -> str:

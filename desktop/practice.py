@@ -39,18 +39,18 @@ from desktop.usecases.sessions import recent_pieces
 from desktop.usecases.takes import SavedTake
 from desktop.widgets.level import LevelMeter
 from desktop.widgets.metronome import BeatLight
-from desktop.widgets.pitch_view import PitchView
-from desktop.widgets.take_card import TakeCard
 from desktop.widgets.take_indicator import TakeIndicator
 from desktop.widgets.tuner import TunerWidget
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the charts (pyqtgraph) load after the window is shown: see ensure_views
     from sqlalchemy.orm import Session
 
     from audio.playback import Playback
     from audio.reference import Reference
     from audio.worker import AnalysisWorker
     from desktop.usecases.assignments import StudentAssignment
+    from desktop.widgets.pitch_view import PitchView
+    from desktop.widgets.take_card import TakeCard
     from storage.records import SessionRecord
 
 REPAINT_HZ = 50
@@ -152,7 +152,13 @@ class PracticePage(QWidget):
         top.addWidget(self.count_in_box)
         top.addWidget(self.beat)
 
-        self.pitch_view = PitchView()
+        # The pitch view and the take card are pyqtgraph charts: pyqtgraph costs over a second
+        # to import on a slow machine, so they replace these placeholders once it has loaded in
+        # the background (ensure_views), or at once when first needed.
+        self._pitch_view: PitchView | None = None
+        self._card: TakeCard | None = None
+        self._pitch_slot = QLabel("")
+        self._card_slot = QLabel("")
         self.tuner = TunerWidget()
         self.level = LevelMeter()
         # One line on what is wrong with the input, while it is (hum, clipping, too quiet...).
@@ -166,15 +172,16 @@ class PracticePage(QWidget):
         side.addWidget(self.input_notice)
         side.addWidget(self.status)
         live = QHBoxLayout()
-        live.addWidget(self.pitch_view, 3)
+        self._live_row = live
+        live.addWidget(self._pitch_slot, 3)
         live.addLayout(side, 1)
         live_box = QWidget()
         live_box.setLayout(live)
 
-        self.card = TakeCard()
         self.takes = TakesList(ctx)
         bottom = QSplitter(Qt.Orientation.Horizontal)
-        bottom.addWidget(self.card)
+        self._bottom = bottom
+        bottom.addWidget(self._card_slot)
         bottom.addWidget(self.takes)
         bottom.setStretchFactor(0, 3)
         bottom.setStretchFactor(1, 2)
@@ -249,10 +256,49 @@ class PracticePage(QWidget):
     def worker(self) -> AnalysisWorker | None:
         return self.controller.worker
 
+    @property
+    def views_built(self) -> bool:
+        return self._pitch_view is not None
+
+    @property
+    def pitch_view(self) -> PitchView:
+        self.ensure_views()
+        assert self._pitch_view is not None
+        return self._pitch_view
+
+    @property
+    def card(self) -> TakeCard:
+        self.ensure_views()
+        assert self._card is not None
+        return self._card
+
+    def ensure_views(self) -> None:
+        """Build the pitch view and the take card in place of their placeholders (importing
+        pyqtgraph now if the background load has not yet)."""
+        if self._pitch_view is not None:
+            return
+        from desktop.theme import apply_chart_colours
+        from desktop.widgets.pitch_view import PitchView
+        from desktop.widgets.take_card import TakeCard
+
+        apply_chart_colours()
+        # Created with their parent: a parentless chart would be a window of its own for a
+        # moment, and showing it takes the keyboard focus from the main window.
+        self._pitch_view = PitchView(self._pitch_slot.parentWidget())
+        self._live_row.replaceWidget(self._pitch_slot, self._pitch_view)
+        self._pitch_slot.deleteLater()
+        self._card = TakeCard(self)
+        self._bottom.replaceWidget(0, self._card)
+        self._card_slot.deleteLater()
+        self.apply_preferences(self.ctx.prefs)
+        self._draw_reference()
+
     def apply_preferences(self, prefs: Preferences) -> None:
         self.tuner.tolerance_cents = prefs.pitch_tolerance_cents
-        self.pitch_view.tolerance_cents = prefs.pitch_tolerance_cents
-        self.card.set_tolerances(prefs.pitch_tolerance_cents, prefs.timing_tolerance_ms)
+        if self._pitch_view is None or self._card is None:
+            return  # applied when they are built
+        self._pitch_view.tolerance_cents = prefs.pitch_tolerance_cents
+        self._card.set_tolerances(prefs.pitch_tolerance_cents, prefs.timing_tolerance_ms)
 
     def edit_plan(self) -> None:
         """The New-session form, with the teacher's assignments and the profile's recent
@@ -330,7 +376,9 @@ class PracticePage(QWidget):
 
     def _draw_reference(self) -> None:
         ref = self.reference
-        self.pitch_view.set_reference(
+        if self._pitch_view is None:
+            return  # drawn when it is built
+        self._pitch_view.set_reference(
             [(n.onset_s, n.offset_s, n.midi) for n in ref.notes] if ref else []
         )
 

@@ -36,10 +36,11 @@ LEAD_IN_S = 1.0
 TAIL_S = 4.0
 
 
-def _melody() -> tuple[np.ndarray, float]:
+def _melody(detune_cents: float = 0.0) -> tuple[np.ndarray, float]:
     """The reference piece as a student might play it: its own notes and rhythm, a little
     vibrato, the second E and the second G 30 cents sharp, the second-last D 35 cents flat and
-    the eighth note (a D) 120 ms late, so the card has something to say."""
+    the eighth note (a D) 120 ms late, so the card has something to say; detune_cents moves
+    every note (an earlier, flatter take to compare with)."""
     from audio.reference import load_reference
     from audio.sources import SynthNote, render_notes
 
@@ -49,7 +50,8 @@ def _melody() -> tuple[np.ndarray, float]:
             start_s=LEAD_IN_S + n.onset_s + (0.12 if i == 7 else 0.0),
             dur_s=0.9 * (n.offset_s - n.onset_s) - (0.12 if i == 7 else 0.0),
             amplitude=0.25 + 0.1 * (i % 4) / 3,
-            cents=30.0 if i in (1, 4) else -35.0 if i == 13 else (-8.0 if i % 3 == 0 else 4.0),
+            cents=detune_cents
+            + (30.0 if i in (1, 4) else -35.0 if i == 13 else (-8.0 if i % 3 == 0 else 4.0)),
             vibrato_cents=12.0,
         )
         for i, n in enumerate(load_reference(PIECE).notes)
@@ -120,11 +122,13 @@ def take_screenshots(out: Path, dialogs: bool = False, suffix: str = "") -> list
     page.start_practice()
     _wait(app, lambda: page.session is not None, 10, "the session")
     page.start_take()
+    _wait(app, lambda: page.controller.position_s >= tune_end_s * 0.6, 30, "half the piece")
+    paths = [_save(window, out / f"practice-recording{suffix}.png")]  # the REC mark, its timer
     _wait(app, lambda: page.controller.position_s >= tune_end_s + 0.3, 30, "the whole piece")
     page.stop_take()
     _wait(app, lambda: bool(saved), 20, "the take to be scored")
     _wait(app, lambda: len(page.takes.rows) == 1, 10, "the takes list")
-    paths = [
+    paths += [
         _save(window, out / f"practice{suffix}.png"),
         _save(page.card, out / f"take-card{suffix}.png"),
     ]
@@ -143,6 +147,7 @@ def take_screenshots(out: Path, dialogs: bool = False, suffix: str = "") -> list
     _pump(app, 0.3)
     paths.append(_save(progress, out / f"progress-first-day{suffix}.png"))
     progress.close()
+    paths += _replay(app, window, out / f"replay{suffix}.png", _melody(-30.0)[0], saved[0])
 
     database = ctx.database
     if database is None:
@@ -176,6 +181,38 @@ def take_screenshots(out: Path, dialogs: bool = False, suffix: str = "") -> list
     window.close()
     database.dispose()
     return paths
+
+
+def _replay(
+    app: QCoreApplication, window: MainWindow, path: Path, signal: np.ndarray, take: object
+) -> list[Path]:
+    """The replay window comparing the take with an earlier one of the same piece
+    (``signal``: the melody played flatter, stored as an analysed recording)."""
+    import soundfile as sf
+
+    from desktop.usecases.takes import SavedTake
+
+    assert isinstance(take, SavedTake)
+    ctx = window.ctx
+    earlier = Path(os.environ["ETUDE_DATA_DIR"]) / "earlier-take.wav"
+    sf.write(str(earlier), signal, 48000)
+    stored: list[object] = []
+    window.file_analysed.connect(stored.append)
+    window.analyse_file(earlier)
+    _wait(app, lambda: bool(stored) and not ctx.is_busy(), 30, "the earlier take")
+    window.tabs.setCurrentWidget(window.practice)
+    replay = window.open_replay(take, "Take 1 · today")
+    replay.resize(1000, 560)
+    _wait(app, lambda: replay.contour is not None and replay.compare.count() == 2, 20, "replay")
+    compared: list[object] = []
+    replay.compared.connect(lambda: compared.append(True))
+    replay.compare_with(0)
+    _wait(app, lambda: bool(compared), 20, "the comparison")
+    replay.plot.set_playhead(3.2)  # as if playing
+    _pump(app, 0.3)
+    shot = _save(replay, path)
+    replay.close()
+    return [shot]
 
 
 def _dialogs(app: QCoreApplication, window: MainWindow, out: Path, suffix: str) -> list[Path]:

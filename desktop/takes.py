@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, QUrl, Signal
@@ -40,6 +41,7 @@ def play_file(path: Path) -> float:
 
 class TakesList(QWidget):
     take_selected = Signal(object)  # SavedTake
+    replay_requested = Signal(object, str)  # SavedTake, its title ("Take 2 · 14:05")
 
     def __init__(self, ctx: AppContext, parent: QWidget | None = None):
         super().__init__(parent)
@@ -54,6 +56,11 @@ class TakesList(QWidget):
         self.tree.itemSelectionChanged.connect(self._selected)
         self.play_button = QPushButton("Play")
         self.play_button.clicked.connect(self.play_selected)
+        self.replay_button = QPushButton("Replay…")
+        self.replay_button.setToolTip(
+            "Play the take with a playhead over its pitch, and compare it with another take"
+        )
+        self.replay_button.clicked.connect(self.replay_selected)
         self.stop_button = QPushButton("Stop")
         self.stop_button.clicked.connect(self.stop_playback)
         self.folder_button = QPushButton("Show in folder")
@@ -63,7 +70,13 @@ class TakesList(QWidget):
         self.message = QLabel("")
         self.message.setWordWrap(True)
         buttons = QHBoxLayout()
-        for b in (self.play_button, self.stop_button, self.folder_button, self.midi_button):
+        for b in (
+            self.play_button,
+            self.stop_button,
+            self.replay_button,
+            self.folder_button,
+            self.midi_button,
+        ):
             buttons.addWidget(b)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -143,6 +156,16 @@ class TakesList(QWidget):
         row = self.selected_row()
         self.message.setText(f"Playing {row.label if row else path.name}…")
         self.ctx.compute.submit("play", lambda: play_file(path), None, failed)
+        return True
+
+    def replay_selected(self) -> bool:
+        row = self.selected_row()
+        if row is None:
+            self.message.setText("Select a take first.")
+            return False
+        if row.number is None:
+            row = replace(row, number=self.rows.index(row) + 1)
+        self.replay_requested.emit(row, row.label)
         return True
 
     def stop_playback(self) -> None:

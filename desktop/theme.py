@@ -8,9 +8,10 @@ again). Windows that choose colours of their own listen to ``AppEvents.theme_cha
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-import pyqtgraph as pg
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
@@ -18,6 +19,9 @@ from PySide6.QtWidgets import QApplication, QWidget
 DARK_BACKGROUND = (37, 37, 38)
 DARK_FOREGROUND = (220, 220, 220)
 LIGHT_FOREGROUND = (40, 40, 40)
+
+if TYPE_CHECKING:  # pyqtgraph loads after the window is shown (over a second at start-up)
+    import pyqtgraph as pg
 
 
 def system_is_dark() -> bool:
@@ -111,6 +115,8 @@ def palette_is_dark() -> bool:
 
 def style_plot(plot: pg.PlotWidget) -> None:
     """Give an existing chart the current theme's background, axes and legend text."""
+    import pyqtgraph as pg
+
     plot.setBackground(pg.getConfigOption("background"))
     foreground = pg.getConfigOption("foreground")
     item = plot.getPlotItem()
@@ -122,28 +128,46 @@ def style_plot(plot: pg.PlotWidget) -> None:
         item.legend.setLabelTextColor(foreground)
 
 
+_applied = {"dark": False}  # the theme applied last, for charts created later
+
+
 def apply_theme(theme: str) -> bool:
     """Apply the palette and pyqtgraph colours to the whole app, windows already open
-    included; returns True when dark."""
+    included; returns True when dark. pyqtgraph itself is not imported here: its colours are
+    set now if it is loaded, else by :func:`apply_chart_colours` before the first chart."""
     app = QApplication.instance()
     dark = is_dark(theme)
+    _applied["dark"] = dark
+    charts = "pyqtgraph" in sys.modules
+    if charts:
+        apply_chart_colours()
+    if isinstance(app, QApplication):
+        app.setStyle("Fusion")
+        app.setPalette(_dark_palette() if dark else app.style().standardPalette())
+        for widget in app.allWidgets():
+            _restyle(widget, charts)
+    return dark
+
+
+def apply_chart_colours() -> None:
+    """Set pyqtgraph's colours for the theme applied last; call before creating charts."""
+    import pyqtgraph as pg
+
+    dark = _applied["dark"]
     pg.setConfigOptions(
         background=DARK_BACKGROUND if dark else "w",
         foreground=DARK_FOREGROUND if dark else LIGHT_FOREGROUND,
         antialias=True,
     )
-    if isinstance(app, QApplication):
-        app.setStyle("Fusion")
-        app.setPalette(_dark_palette() if dark else app.style().standardPalette())
-        for widget in app.allWidgets():
-            _restyle(widget)
-    return dark
 
 
-def _restyle(widget: QWidget) -> None:
-    # A chart closed but not yet deleted has no plot item left to restyle.
-    if isinstance(widget, pg.PlotWidget) and widget.getPlotItem() is not None:
-        style_plot(widget)
+def _restyle(widget: QWidget, charts: bool) -> None:
+    if charts:
+        import pyqtgraph as pg
+
+        # A chart closed but not yet deleted has no plot item left to restyle.
+        if isinstance(widget, pg.PlotWidget) and widget.getPlotItem() is not None:
+            style_plot(widget)
     sheet = widget.styleSheet()
     if sheet:
         # Re-resolve the sheet against the new palette (setting the same text is a no-op).

@@ -24,12 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event, inspect, select, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import OperationalError
@@ -37,6 +33,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import StaticPool
 
 from storage.errors import DatabaseTooNewError, DiskFullError, MigrationError, SchemaPendingError
+
+if TYPE_CHECKING:  # Alembic loads only when a migration is pending (about a second at start-up)
+    from alembic.config import Config
 
 BUSY_TIMEOUT_MS = 15_000
 # Below this much free space next to a SQLite file, a failing open or read is the full disk: even
@@ -177,6 +176,8 @@ class Database:
 def alembic_config(url: str | None = None, script_location: Path | None = None) -> Config:
     """Alembic configuration built in code: the scripts are the ``migrations`` package (or
     ``script_location``, a folder laid out like it — used by the migration tests)."""
+    from alembic.config import Config
+
     import migrations
 
     cfg = Config()
@@ -187,8 +188,40 @@ def alembic_config(url: str | None = None, script_location: Path | None = None) 
     return cfg
 
 
+def _scripts_folder(script_location: Path | None) -> Path:
+    import migrations
+
+    return script_location or Path(migrations.__file__).parent
+
+
+_REVISION = re.compile(r"^revision(?:\s*:[^=]*)?\s*=\s*['\"]([^'\"]+)['\"]", re.M)
+_DOWN = re.compile(r"^down_revision(?:\s*:[^=]*)?\s*=\s*(None|['\"]([^'\"]+)['\"])", re.M)
+
+
+def scripted_head(script_location: Path | None = None) -> str | None:
+    """The newest revision read straight from the migration files' ``revision`` and
+    ``down_revision`` lines, without loading Alembic; None whenever that is not plain (a file
+    without both lines, a merge, several heads), and then only Alembic can say."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in sorted((_scripts_folder(script_location) / "versions").glob("*.py")):
+        if path.name.startswith("_"):
+            continue
+        text_ = path.read_text(encoding="utf-8")
+        rev, down = _REVISION.search(text_), _DOWN.search(text_)
+        if rev is None or down is None:
+            return None
+        revisions.add(rev.group(1))
+        if down.group(2):
+            parents.add(down.group(2))
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 and parents <= revisions else None
+
+
 def head_revision(script_location: Path | None = None) -> str:
     """The newest schema revision this Etude knows."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config(None, script_location)).get_current_head()
     if head is None:
         raise MigrationError("no migration scripts found")
@@ -197,10 +230,22 @@ def head_revision(script_location: Path | None = None) -> str:
 
 def current_revision(connection: Connection) -> str | None:
     """The schema revision stamped in the database, None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
     return MigrationContext.configure(connection).get_current_revision()
 
 
+def _stamped_revision(connection: Connection) -> str | None:
+    """What Alembic's version table holds, read with plain SQL (None: no table or no row)."""
+    if not inspect(connection).has_table("alembic_version"):
+        return None
+    rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    return str(rows[0]) if len(rows) == 1 else None
+
+
 def _known_revisions(script_location: Path | None) -> set[str]:
+    from alembic.script import ScriptDirectory
+
     script = ScriptDirectory.from_config(alembic_config(None, script_location))
     return {s.revision for s in script.walk_revisions()}
 
@@ -216,8 +261,12 @@ def _written_by(connection: Connection) -> str:
 
 def check_revision(engine: Engine, script_location: Path | None = None) -> tuple[str | None, bool]:
     """(current revision, migration pending?). Raises DatabaseTooNewError, touching nothing, if
-    the database's revision is unknown to this Etude."""
+    the database's revision is unknown to this Etude. A database already at the newest revision
+    (every start but the first after an update) is recognised without loading Alembic."""
     with engine.connect() as conn:
+        stamped = _stamped_revision(conn)
+        if stamped is not None and stamped == scripted_head(script_location):
+            return stamped, False
         rev = current_revision(conn)
         head = head_revision(script_location)
         if rev is not None and rev not in _known_revisions(script_location):
@@ -249,6 +298,8 @@ def run_alembic(
     no dangling reference is left before committing."""
     if action not in ("upgrade", "downgrade"):
         raise ValueError(f"unknown Alembic action {action!r}")
+    from alembic import command
+
     cfg = alembic_config(None, script_location)
     sqlite = engine.dialect.name == "sqlite"
     with engine.connect() as conn:

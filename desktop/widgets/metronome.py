@@ -8,16 +8,16 @@ With no output device the metronome stays visual and says so once.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from PySide6.QtCore import QElapsedTimer, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QWidget
 
-from audio.preview import click_samples  # one click sound for the metronome and the preview
+if TYPE_CHECKING:  # numpy loads with the first ClickStream, not with the window
+    import numpy as np
 
-__all__ = ["BeatLight", "ClickStream", "click_samples"]
+__all__ = ["BeatLight", "ClickStream"]
 
 
 class ClickStream:
@@ -35,6 +35,8 @@ class ClickStream:
         self.max_beats = max_beats
         self.beats_per_bar = beats_per_bar
         self.sr = sample_rate_hz
+        from audio.preview import click_samples  # the metronome's and the preview's click
+
         self._clicks = (click_samples(self.sr, True), click_samples(self.sr, False))
         self._pos = 0  # samples since start
         self._lock = threading.Lock()

@@ -14,9 +14,21 @@ from PySide6.QtCore import QObject, Qt, QUrl, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import QApplication
 
-from desktop.widgets.metronome import BeatLight, ClickStream, click_samples
+from audio.preview import click_samples
+from desktop.widgets.metronome import BeatLight, ClickStream
 from tests.desktop.conftest import wait_idle
 from tests.desktop.helpers import scale_source
+
+
+def _activate(qtbot, window) -> None:  # type: ignore[no-untyped-def]
+    """Make ``window`` the active window. The offscreen platform cannot activate windows
+    itself, and it may deactivate one again when widgets are created or shown (the charts built
+    when practice starts); shortcuts need an active window, so each key press is preceded by
+    this."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # still the only way offscreen
+        QApplication.setActiveWindow(window)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is window, timeout=5_000)
 
 
 def test_space_starts_and_stops_practice_and_r_records_a_take(qtbot, main_window):
@@ -24,18 +36,17 @@ def test_space_starts_and_stops_practice_and_r_records_a_take(qtbot, main_window
     page.source_factory = lambda prefs: scale_source(total_s=6.0)
     main_window.show()
     qtbot.waitExposed(main_window)
-    # The offscreen platform cannot activate windows itself; shortcuts need an active window.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)  # still the only way offscreen
-        QApplication.setActiveWindow(main_window)
-    qtbot.waitUntil(lambda: QApplication.activeWindow() is main_window, timeout=5_000)
+    _activate(qtbot, main_window)
     with qtbot.waitSignal(page.practice_started, timeout=10_000):
         qtbot.keyClick(main_window, Qt.Key.Key_Space)
+    _activate(qtbot, main_window)
     with qtbot.waitSignal(page.take_started, timeout=5_000):
         qtbot.keyClick(main_window, Qt.Key.Key_R)
     qtbot.waitUntil(lambda: page.worker.position_s > 1.5, timeout=10_000)
+    _activate(qtbot, main_window)
     with qtbot.waitSignal(page.take_saved, timeout=20_000):
         qtbot.keyClick(main_window, Qt.Key.Key_R)
+    _activate(qtbot, main_window)
     with qtbot.waitSignal(page.live_changed, timeout=10_000):
         qtbot.keyClick(main_window, Qt.Key.Key_Space)  # pauses; the session stays open
     assert not page.is_live and page.controller.has_session

@@ -94,6 +94,13 @@ def test_history_shows_scores_plays_and_deletes_a_take_to_the_trash(qtbot, main_
         or abs(history.player.playback.duration_s - first.recording_duration) < 0.05
     )
     history.player.stop()
+    # Replay it: the replay window opens on that take.
+    with qtbot.waitSignal(history.replay_requested, timeout=5_000):
+        history.detail.anchorClicked.emit(QUrl(f"replay:{first.id}"))
+    replay = main_window.replay_window
+    assert replay.take.performance.id == first.id
+    qtbot.waitUntil(lambda: replay.contour is not None, timeout=15_000)
+    replay.close()
 
     # Delete the second: Cancel keeps it, Delete removes it.
     _answer("Cancel")

@@ -450,3 +450,25 @@ def test_reference_bars_follow_when_the_student_starts_and_restarts_the_piece(
     with qtbot.waitSignal(page.practice_stopped, timeout=10_000):
         page.end_session()
     wait_idle(qtbot, main_window.ctx)
+
+
+def test_quitting_ends_the_paused_session(qtbot, db_url):
+    from desktop.app import create_main_window
+
+    window = create_main_window(db_url)
+    qtbot.addWidget(window)
+    qtbot.waitUntil(lambda: window.ctx.profile is not None, timeout=20_000)
+    page = window.practice
+    page.source_factory = lambda prefs: scale_source(total_s=30.0)
+    with qtbot.waitSignal(page.practice_started, timeout=10_000) as started:
+        assert page.start_practice()
+    page.stop_practice()  # paused, still open
+    wait_idle(qtbot, window.ctx)
+    with window.ctx.database.sessionmaker() as s:
+        assert get_session(s, started.args[0].id).status == "active"
+    window.close()  # quitting
+    with window.ctx.database.sessionmaker() as s:
+        row = get_session(s, started.args[0].id)
+    assert row.status == "completed" and row.chunks_processed > 0
+    assert window.ctx.open_sessions.ids() == set()
+    window.ctx.database.dispose()

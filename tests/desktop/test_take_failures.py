@@ -63,7 +63,7 @@ def test_a_take_that_could_not_be_written_is_not_stored_twice_or_pointing_nowher
     assert "the disk is full" in text
     assert text.count(part.name) == 1 and str(part) in text and "next time" in text
     assert part.is_file()  # the audio so far is kept for the repair at the next start
-    page.stop_practice()
+    page.end_session()  # Stop only pauses (the session would be left active)
     wait_idle(qtbot, main_window.ctx)
 
     # The next starts, with the disk still full: the repair needs space for its output, so the

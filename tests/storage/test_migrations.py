@@ -413,3 +413,35 @@ def test_a_database_of_the_first_revision_with_data_upgrades(backend_url: str) -
                 create_profile(s, "Old")
     finally:
         db.dispose()
+
+
+def test_the_head_read_from_the_files_is_alembics_and_a_current_database_opens_without_alembic(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    from storage.db import scripted_head
+
+    assert scripted_head() == head_revision()
+    url = f"sqlite:///{(tmp_path / 'etude.db').as_posix()}"
+    open_database(url).dispose()  # created and migrated (Alembic runs)
+    code = (
+        "import sys; from storage.db import open_database; "
+        f"open_database({url!r}).dispose(); print('alembic' in sys.modules)"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
+
+
+def test_a_revision_the_files_cannot_tell_falls_back_to_alembic(tmp_path: Path) -> None:
+    from storage.db import scripted_head
+
+    copy = tmp_path / "scripts"
+    shutil.copytree(Path(migrations.__file__).parent, copy)
+    (copy / "versions" / "0099_odd.py").write_text("# a file without revision lines\n")
+    assert scripted_head(copy) is None
