@@ -27,7 +27,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from audio.records import Note, Onset, PitchFrame, Record
 from desktop.context import AppContext
@@ -52,6 +52,8 @@ if TYPE_CHECKING:  # numpy, aubio and PortAudio load when practice first starts
     from storage.records import SessionRecord
 
 SourceFactory = Callable[[Preferences], "AudioSource"]
+# How often the sound server is asked whether a pulled-out microphone is back, ms.
+INPUT_BACK_POLL_MS = 1000
 
 
 def microphone_source(prefs: Preferences) -> AudioSource:
@@ -139,6 +141,12 @@ class PracticeController(QObject):
         self.ctx = ctx
         self._store_waiting.connect(self._take_waiting)
         self._waiting_takes: set[str] = set()  # audio paths of takes waiting for the database
+        # A pulled-out microphone being waited for: (its source name, the plan, the reference).
+        self._input_awaited: tuple[str, SessionPlan, Reference | None] | None = None
+        self._probing = False
+        self._input_back_timer = QTimer(self)
+        self._input_back_timer.setInterval(INPUT_BACK_POLL_MS)
+        self._input_back_timer.timeout.connect(self._check_input_back)
         self.source_factory: SourceFactory = microphone_source
         self._run: _Run | None = None  # the run listening now (or opening its input)
         self._latest: _Run | None = None  # the newest run, listening or not
@@ -203,6 +211,7 @@ class PracticeController(QObject):
         ``practice_started`` fires."""
         if self._run is not None:
             return True
+        self._stop_waiting_for_input()
         profile = self.ctx.profile
         if profile is None:
             self.problem.emit("Choose or create a profile first (top of the window).")
@@ -260,6 +269,7 @@ class PracticeController(QObject):
     def stop(self, reason: str | None = None) -> None:
         """Stop listening: a take in progress is finished and saved, the input closed in the
         background, and the session ended once that is done (``practice_stopped``)."""
+        self._stop_waiting_for_input()
         run = self._run
         if run is None:
             return
@@ -530,6 +540,11 @@ class PracticeController(QObject):
 
     def _input_lost(self, run: _Run, error: BaseException) -> None:
         run.input_lost = f"The input stopped: {error}"
+        # Pulled out under a sound server (audio.sources.InputMovedError): listening starts
+        # again on it, for the same piece, once the server has it back.
+        source_name = getattr(error, "source_name", None)
+        if isinstance(source_name, str):
+            run.input_lost += " Etude listens again when it is plugged back in."
         recording = run.take is not None
         if recording:
             # The take's own message tells the student once it is saved (or could not be).
@@ -537,6 +552,36 @@ class PracticeController(QObject):
         self.stop("Input lost.")
         if not recording:
             self.problem.emit(run.input_lost)
+        if isinstance(source_name, str):
+            self._input_awaited = (source_name, run.plan, run.reference)
+            self._input_back_timer.start()
+
+    def _stop_waiting_for_input(self) -> None:
+        self._input_awaited = None
+        self._input_back_timer.stop()
+
+    def _check_input_back(self) -> None:
+        awaited = self._input_awaited
+        if awaited is None or self._run is not None:
+            self._stop_waiting_for_input()
+            return
+        if self._probing:
+            return
+        self._probing = True
+        from audio.pulsewatch import source_present
+
+        def answered(back: bool) -> None:
+            self._probing = False
+            again = back and self._input_awaited is awaited and self._run is None
+            if again and self.start(awaited[1], awaited[2]):
+                self.notice.emit("The microphone is back: listening again.")
+
+        def failed(_exc: BaseException) -> None:
+            self._probing = False
+
+        self.ctx.audio.submit(
+            "is the microphone back", lambda: source_present(awaited[0]), answered, failed
+        )
 
     # -- metronome ---------------------------------------------------------------------------
 
