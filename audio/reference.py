@@ -20,12 +20,14 @@ class ReferenceError(ValueError):
 @dataclass(frozen=True, slots=True)
 class RefNote:
     """One target note: onset_s/offset_s in seconds from the first note, midi 0..127,
-    velocity 1..127."""
+    velocity 1..127. bar: the bar it starts in, 1 = the file's first bar, counted with the
+    file's time signatures (4/4 where it has none); None where not known."""
 
     onset_s: float
     offset_s: float
     midi: int
     velocity: int
+    bar: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +101,7 @@ def load_reference(
         if notes:
             t0 = notes[0].onset_s
             shifted = tuple(
-                RefNote(n.onset_s - t0, n.offset_s - t0, n.midi, n.velocity) for n in notes
+                RefNote(n.onset_s - t0, n.offset_s - t0, n.midi, n.velocity, n.bar) for n in notes
             )
             return Reference(notes=shifted, tempo_bpm=tempo_bpm, source=str(p))
     where = f"track {track}" if track is not None else "any track"
@@ -133,16 +135,21 @@ def _track_notes(
         for msg in tr:
             tick += msg.time
             events.append((tick, 0 if ti == track else 1, msg))
-    events.sort(key=lambda e: (e[0], e[1] if e[2].type != "set_tempo" else -1))
+    meter = ("set_tempo", "time_signature")
+    events.sort(key=lambda e: (e[0], e[1] if e[2].type not in meter else -1))
     seconds = 0.0
     last_tick = 0
-    open_notes: dict[tuple[int, int], tuple[float, int]] = {}
+    bars = _Bars(tpb)
+    open_notes: dict[tuple[int, int], tuple[float, int, int]] = {}
     out: list[RefNote] = []
     for tick, mine, msg in events:
         seconds += mido.tick2second(tick - last_tick, tpb, tempo)
         last_tick = tick
         if msg.type == "set_tempo":
             tempo = msg.tempo
+            continue
+        if msg.type == "time_signature":
+            bars.change(tick, msg.numerator, msg.denominator)
             continue
         if mine != 0 or msg.type not in ("note_on", "note_off"):
             continue
@@ -151,16 +158,35 @@ def _track_notes(
         key = (msg.channel, msg.note)
         if msg.type == "note_on" and msg.velocity > 0:
             if key in open_notes:
-                on, vel = open_notes.pop(key)
-                out.append(RefNote(on, seconds, _clip(msg.note + transpose), vel))
-            open_notes[key] = (seconds, msg.velocity)
+                on, vel, bar = open_notes.pop(key)
+                out.append(RefNote(on, seconds, _clip(msg.note + transpose), vel, bar))
+            open_notes[key] = (seconds, msg.velocity, bars.at(tick))
         elif key in open_notes:
-            on, vel = open_notes.pop(key)
-            out.append(RefNote(on, seconds, _clip(msg.note + transpose), vel))
-    for (_, note), (on, vel) in open_notes.items():
-        out.append(RefNote(on, seconds, _clip(note + transpose), vel))
+            on, vel, bar = open_notes.pop(key)
+            out.append(RefNote(on, seconds, _clip(msg.note + transpose), vel, bar))
+    for (_, note), (on, vel, bar) in open_notes.items():
+        out.append(RefNote(on, seconds, _clip(note + transpose), vel, bar))
     out.sort(key=lambda n: (n.onset_s, n.midi))
     return out
+
+
+class _Bars:
+    """Bar numbers from MIDI ticks: 4/4 until the file says otherwise; a time signature
+    change starts a new bar (where a bar in progress is cut short, the next number follows)."""
+
+    def __init__(self, ticks_per_beat: int) -> None:
+        self.tpb = ticks_per_beat
+        self.start_tick = 0
+        self.start_bar = 1
+        self.bar_ticks = 4 * ticks_per_beat
+
+    def change(self, tick: int, numerator: int, denominator: int) -> None:
+        self.start_bar += -(-(tick - self.start_tick) // self.bar_ticks)
+        self.start_tick = tick
+        self.bar_ticks = max(1, round(numerator * self.tpb * 4 / denominator))
+
+    def at(self, tick: int) -> int:
+        return self.start_bar + (tick - self.start_tick) // self.bar_ticks
 
 
 def _clip(midi: int) -> int:

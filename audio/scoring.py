@@ -100,8 +100,11 @@ class TakeScore:
     """The result of scoring a take.
 
     metrics: exactly the AnalysisResult field names (METRIC_KEYS); scores 0..1 or None.
-    feedback: {"strengths": [...], "tips": [...], "per_note": [...], "timing": {...}}.
-    notes: the notes re-targeted against the aligned reference (same order as given).
+    feedback: {"strengths": [...], "tips": [...], "per_note": [...], "note_findings": [...],
+    "timing": {...}} (see audio.feedback.build_feedback).
+    notes: the notes re-targeted against the aligned reference, in the order played.
+    played: what feedback was told about each of those notes (written name, cents, onset,
+    timing deviation, bar), same order.
     alignment: the reference alignment, None without a reference.
     estimated_tempo_bpm: quarter-note tempo estimated from the note gaps (40..240), None with
     fewer than five usable gaps. extra: {"duration_s": the take's length in seconds}.
@@ -111,6 +114,7 @@ class TakeScore:
     feedback: dict[str, Any]
     notes: tuple[Note, ...] = ()
     alignment: Alignment | None = None
+    played: tuple[NoteResult, ...] = ()
     estimated_tempo_bpm: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -337,7 +341,6 @@ def score_take(
     onsets_arr = np.array([n.onset_s for n in notes], dtype=np.float64)
     levels = np.array([n.level_db for n in notes], dtype=np.float64)
     missed: list[str] = []
-    wrong: list[tuple[str, str]] = []
     if reference is not None and notes:
         alignment = align(onsets_arr.tolist(), [n.midi for n in notes], reference)
         by_perf = dict(alignment.pairs)
@@ -346,18 +349,7 @@ def score_take(
             target = reference.notes[j].midi if j is not None else round(n.midi)
             scored.append(_retarget(n, target, j))
         paired_refs = {j for _, j in alignment.pairs}
-        right = 0
-        for i, j in alignment.pairs:
-            if abs(scored[i].cents) <= 50.0:
-                right += 1
-            else:
-                written = -settings.transpose_semitones
-                wrong.append(
-                    (
-                        note_name(round(scored[i].midi) + written),
-                        note_name(reference.notes[j].midi + written),
-                    )
-                )
+        right = sum(1 for i, _ in alignment.pairs if abs(scored[i].cents) <= 50.0)
         for j, rn in enumerate(reference.notes):
             if j not in paired_refs:
                 missed.append(note_name(rn.midi - settings.transpose_semitones))
@@ -432,15 +424,9 @@ def score_take(
             onbeat_count=len(on),
             offbeat_count=len(off),
         )
-    results = [NoteResult(n.target_midi - settings.transpose_semitones, n.cents) for n in scored]
+    results = _results(scored, settings, rh, alignment, reference)
     feedback = build_feedback(
-        metrics,
-        results,
-        timing,
-        tol_c,
-        settings.timing_tolerance_ms,
-        missed_notes=missed,
-        wrong_notes=wrong,
+        metrics, results, timing, tol_c, settings.timing_tolerance_ms, missed_notes=missed
     )
     if input_check is not None:
         feedback["input"] = input_check.as_json()
@@ -453,6 +439,7 @@ def score_take(
         metrics=metrics,
         feedback=feedback,
         notes=tuple(scored),
+        played=tuple(results),
         alignment=alignment,
         estimated_tempo_bpm=est_tempo,
         extra={"duration_s": duration_s},
@@ -478,7 +465,43 @@ def _not_measurable(metrics: dict[str, Any], feedback: dict[str, Any], check: In
     feedback["strengths"] = []
     feedback["tips"] = [p.message for p in check.problems]
     feedback["per_note"] = []
+    feedback["note_findings"] = []
     feedback["timing"] = {}
+
+
+def _results(
+    scored: Sequence[Note],
+    settings: AnalysisSettings,
+    rh: _Rhythm | None,
+    alignment: Alignment | None,
+    reference: Reference | None,
+) -> list[NoteResult]:
+    """Each scored note as feedback sees it: its written target, cents, onset, its timing
+    deviation in ms where rhythm is judged (the reference's pairs, or the notes within a
+    quarter of a grid step of the target tempo's eighth-note grid; the lag removed) and its
+    reference bar."""
+    timing: dict[int, float] = {}
+    if rh is not None and rh.grid == "reference" and alignment is not None:
+        timing = {i: d * 1000.0 for (i, _), d in zip(alignment.pairs, rh.deviations, strict=True)}
+    elif rh is not None and rh.grid == "tempo" and rh.unit_s is not None:
+        # A note half a grid step off is as near the next point as its own: whether it was
+        # late or early is told only while it is clearly nearer one (within a quarter step).
+        timing = {i: d * 1000.0 for i, d in enumerate(rh.deviations) if abs(d) < rh.unit_s / 4.0}
+    out = []
+    for i, n in enumerate(scored):
+        bar = None
+        if reference is not None and n.ref_index is not None:
+            bar = reference.notes[n.ref_index].bar
+        out.append(
+            NoteResult(
+                n.target_midi - settings.transpose_semitones,
+                n.cents,
+                onset_s=n.onset_s,
+                timing_ms=timing.get(i),
+                bar=bar,
+            )
+        )
+    return out
 
 
 def _retarget(n: Note, target: int, ref_index: int | None) -> Note:

@@ -68,7 +68,7 @@ def open_storage(db_url: str | None) -> Database:
     except MigrationError as exc:
         raise StartupError(f"The database could not be updated.\n\n{exc}") from exc
     except Exception as exc:
-        raise StartupError(f"The database could not be opened.\n\n{exc}") from exc
+        raise StartupError(f"The database could not be opened.\n\n{failure_reason(exc)}") from exc
 
 
 def build_context(db_url: str | None) -> AppContext:

@@ -26,6 +26,7 @@ class AppEvents(QObject):
     session_changed = Signal(object)  # SessionRecord
     profile_changed = Signal(object)  # Profile or None
     preferences_changed = Signal(object)  # Preferences
+    theme_changed = Signal(bool)  # the theme in force is now dark (True) or light
 
 
 @dataclass

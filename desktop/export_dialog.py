@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from desktop.context import AppContext
 from desktop.usecases.export import export_tables
+from desktop.usecases.messages import failure_reason
 
 if TYPE_CHECKING:
     from storage.export import ExportResult
@@ -214,7 +215,7 @@ class ExportDialog(QDialog):
         if isinstance(exc, ExportCancelled):
             self.message.setText("Export cancelled; no file was left half-written.")
         else:
-            self.message.setText(f"Export failed: {exc}")
+            self.message.setText(f"Export failed: {failure_reason(exc)}")
 
     def _cancel_or_close(self) -> None:
         if not self.export_button.isEnabled():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,6 +46,7 @@ if TYPE_CHECKING:  # each is loaded when first used, after the window is on scre
     from desktop.settings import Preferences
     from desktop.settings_dialog import SettingsDialog
     from desktop.sync_panel import SyncDialog
+    from desktop.usecases.plan import SessionPlan
     from storage.records import Profile
 
 
@@ -72,7 +74,12 @@ class MainWindow(QMainWindow):
         self._closing = False
 
         self.practice = PracticePage(ctx)
-        self.history = HistoryPage(ctx)
+        self.history = HistoryPage(ctx, player=self.practice.player)
+        self.history.practise_again.connect(self.practise_again)
+        # A deleted take may be one of the practice page's list.
+        self.history.deleted.connect(
+            lambda _d: self.practice.takes.show_session(self.practice.takes.session_id)
+        )
         self.tabs = QTabWidget()
         self.tabs.addTab(self.practice, "Practice")
         self.tabs.addTab(self.history, "History")
@@ -87,6 +94,8 @@ class MainWindow(QMainWindow):
         self.profile_combo.currentIndexChanged.connect(self._profile_chosen)
         bar.addWidget(self.profile_combo)
         self.act_new_profile = bar.addAction("New profile…", self.new_profile_dialog)
+        self.act_rename_profile = bar.addAction("Rename…", self.rename_profile_dialog)
+        self.act_rename_profile.setToolTip("Rename this profile")
         bar.addSeparator()
         self.act_progress = bar.addAction("Progress", self.open_progress)
         self.act_export = bar.addAction("Export CSV…", self.open_export)
@@ -122,7 +131,7 @@ class MainWindow(QMainWindow):
         self.practice.live_changed.connect(lambda live: self.act_new_profile.setEnabled(not live))
         from desktop.theme import ThemeFollower
 
-        self.theme_follower = ThemeFollower(ctx.prefs.theme)
+        self.theme_follower = ThemeFollower(ctx.prefs.theme, ctx.events.theme_changed.emit)
 
     # -- sync --------------------------------------------------------------------------------
 
@@ -188,6 +197,47 @@ class MainWindow(QMainWindow):
         if ok and name.strip():
             self.create_profile(name)
 
+    def rename_profile_dialog(self) -> None:
+        profile = self.ctx.profile
+        if profile is None:
+            return
+        name, ok = QInputDialog.getText(
+            self, "Rename profile", "New name:", text=profile.display_name
+        )
+        if ok and name.strip() and name.strip() != profile.display_name:
+            self.rename_profile(name)
+
+    def rename_profile(self, name: str) -> None:
+        from desktop.usecases.history import rename_profile
+
+        profile = self.ctx.profile
+        if profile is None:
+            return
+        pid = profile.id
+
+        def done(renamed: Profile) -> None:
+            self.ctx.profile = renamed
+            self.load_profiles()
+
+        self.ctx.db.submit(
+            "rename profile",
+            lambda s: rename_profile(s, pid, name),
+            done,
+            lambda exc: self.practice.show_problem(
+                f"The profile was not renamed: {failure_reason(exc)}"
+            ),
+        )
+
+    def practise_again(self, plan: SessionPlan) -> None:
+        """History's "Practise again": a new session with that plan, listening at once."""
+        if self.practice.is_live:
+            self.practice.show_problem("Stop practising first (Space), then practise again.")
+            return
+        self.practice.end_session()  # a paused session of the same plan is not continued
+        self.practice.set_plan(plan)
+        self.tabs.setCurrentWidget(self.practice)
+        self.practice.start_practice()
+
     def create_profile(self, name: str) -> None:
         def done(profile: Profile) -> None:
             self.ctx.save_preferences(replace(self.ctx.prefs, profile_id=str(profile.id)))
@@ -197,7 +247,9 @@ class MainWindow(QMainWindow):
             "new profile",
             lambda s: create_profile(s, name),
             done,
-            lambda exc: self.practice.show_problem(f"The profile was not created: {exc}"),
+            lambda exc: self.practice.show_problem(
+                f"The profile was not created: {failure_reason(exc)}"
+            ),
         )
 
     # -- other windows -----------------------------------------------------------------------
@@ -265,9 +317,11 @@ class MainWindow(QMainWindow):
     def apply_settings(self, prefs: Preferences) -> None:
         from desktop.theme import apply_theme
 
+        before = self.ctx.prefs.theme
         self.ctx.save_preferences(prefs)
-        apply_theme(prefs.theme)
         self.theme_follower.theme = prefs.theme
+        if prefs.theme != before:
+            self.ctx.events.theme_changed.emit(apply_theme(prefs.theme))
 
     # -- analysing a file --------------------------------------------------------------------
 
@@ -320,20 +374,30 @@ class MainWindow(QMainWindow):
     def _file_stored(self, saved: SavedTake) -> None:
         self.practice.messages.clear_message()
         if saved.analysis is not None:
-            self.practice.card.show_analysis(
-                asdict(saved.analysis),
-                title=f"Recording {Path(saved.performance.audio_path or '').name}",
-            )
+            self.practice.card.show_analysis(asdict(saved.analysis), title=saved.label)
         self.practice.takes.show_session(saved.performance.session_id)
         self.ctx.events.take_saved.emit(saved)
         self.file_analysed.emit(saved)
 
     def _show_take(self, row: SavedTake) -> None:
         if row.analysis is not None:
-            self.practice.card.show_analysis(
-                asdict(row.analysis),
-                title=f"Take {Path(row.performance.audio_path or '').name}",
-            )
+            self.practice.card.show_analysis(asdict(row.analysis), title=row.label)
+        self._show_take_comments(row.performance.id)
+
+    def _show_take_comments(self, performance_id: uuid.UUID) -> None:
+        """The teacher's comments on the take, on its card; opening them marks them read."""
+        from desktop.usecases.assignments import take_comments
+
+        profile = self.ctx.profile
+        self.practice.card.comments.show_comments([])
+        if profile is None:
+            return
+        pid = profile.id
+        self.ctx.db.submit(
+            "take comments",
+            lambda s: take_comments(s, pid, performance_id),
+            self.practice.card.comments.show_comments,
+        )
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls():

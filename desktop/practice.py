@@ -8,9 +8,9 @@ from a QTimer (50 fps) and repaints once per tick, however many blocks arrived.
 from __future__ import annotations
 
 import time
+import uuid
 from collections import deque
 from dataclasses import asdict, replace
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import Qt, QTimer, Signal
@@ -27,24 +27,30 @@ from PySide6.QtWidgets import (
 
 from audio.records import PitchFrame, Record
 from desktop.context import AppContext
+from desktop.player import Player
 from desktop.practice_controller import PracticeController, SourceFactory, microphone_source
 from desktop.session_form import SessionForm
 from desktop.settings import Preferences
 from desktop.takes import TakesList
+from desktop.usecases.messages import failure_reason
 from desktop.usecases.plan import SessionPlan
 from desktop.usecases.takes import SavedTake
 from desktop.widgets.level import LevelMeter
 from desktop.widgets.metronome import BeatLight
 from desktop.widgets.pitch_view import PitchView
 from desktop.widgets.take_card import TakeCard
+from desktop.widgets.take_indicator import TakeIndicator
 from desktop.widgets.tuner import TunerWidget
 
 if TYPE_CHECKING:
+    from audio.playback import Playback
     from audio.reference import Reference
     from audio.worker import AnalysisWorker
+    from desktop.usecases.assignments import StudentAssignment
     from storage.records import SessionRecord
 
 REPAINT_HZ = 50
+PIECE_LABEL = "the piece"
 __all__ = ["MessageBar", "PracticePage", "microphone_source"]
 
 
@@ -91,24 +97,55 @@ class PracticePage(QWidget):
         self.plan_label.setStyleSheet("font-weight: bold;")
         self.new_button = QPushButton("New session…")
         self.new_button.clicked.connect(self.edit_plan)
+        self.player = Player(ctx, self)
+        self._piece_playing = False  # asked to play the piece, not stopped since
+        self.hear_button = QPushButton("Hear the piece")
+        self.hear_button.setToolTip(
+            "Play the reference at the target tempo with the metronome, before you play it."
+        )
+        self.hear_button.setEnabled(False)
+        self.hear_button.clicked.connect(self.toggle_hear_piece)
+        self.player.stopped.connect(self._player_changed)
+        self.player.failed.connect(self.show_problem)
         self.start_button = QPushButton("Start practice  [Space]")
         self.start_button.clicked.connect(self.toggle_practice)
         # Enabled once the database is open and a profile is chosen (a second after start-up).
         self.start_button.setEnabled(False)
         ctx.events.profile_changed.connect(lambda p: self.start_button.setEnabled(p is not None))
+        # A session belongs to one student: choosing another one ends it.
+        ctx.events.profile_changed.connect(lambda _p: self.end_session())
+        # Stop only pauses; the session (and its list of takes) ends by this button, on quitting
+        # or after a long pause (PracticeController.end).
+        self.end_button = QPushButton("End session")
+        self.end_button.setToolTip(
+            "Finish this session. Stop (Space) only pauses it: its takes stay together."
+        )
+        self.end_button.setEnabled(False)
+        self.end_button.clicked.connect(self.end_session)
         self.record_button = QPushButton("Record take  [R]")
         self.record_button.setEnabled(False)
         self.record_button.clicked.connect(self.toggle_take)
         self.metronome_box = QCheckBox("Metronome")
         self.metronome_box.setChecked(ctx.prefs.metronome_on)
         self.metronome_box.toggled.connect(self._metronome_toggled)
+        self.count_in_box = QCheckBox("Count-in")
+        self.count_in_box.setToolTip(
+            "Record take (R) counts one bar at the session's tempo before recording."
+        )
+        self.count_in_box.setChecked(ctx.prefs.count_in_on)
+        self.count_in_box.toggled.connect(self._count_in_toggled)
         self.beat = BeatLight()
+        self.take_indicator = TakeIndicator()
         top = QHBoxLayout()
         top.addWidget(self.plan_label, 1)
         top.addWidget(self.new_button)
+        top.addWidget(self.hear_button)
         top.addWidget(self.start_button)
+        top.addWidget(self.end_button)
         top.addWidget(self.record_button)
+        top.addWidget(self.take_indicator)
         top.addWidget(self.metronome_box)
+        top.addWidget(self.count_in_box)
         top.addWidget(self.beat)
 
         self.pitch_view = PitchView()
@@ -164,12 +201,14 @@ class PracticePage(QWidget):
 
         c = self.controller
         c.live_changed.connect(self._live_changed)
+        c.session_held.connect(self._session_held)
         c.recording_changed.connect(self._recording_changed)
         c.status_changed.connect(self.status.setText)
         c.problem.connect(self.show_problem)
         c.notice.connect(lambda text: self.messages.show_message(text, "info"))
         c.records_drained.connect(self._show_records)
         c.metronome_changed.connect(self._metronome_changed)
+        c.count_in_changed.connect(self._count_in_changed)
         c.practice_started.connect(self._practice_started)
         c.take_started.connect(lambda _path: self.pitch_view.reanchor_reference())
         c.take_saved.connect(self._take_saved)
@@ -209,13 +248,47 @@ class PracticePage(QWidget):
     def apply_preferences(self, prefs: Preferences) -> None:
         self.tuner.tolerance_cents = prefs.pitch_tolerance_cents
         self.pitch_view.tolerance_cents = prefs.pitch_tolerance_cents
-        self.card.timeline.tolerance_cents = prefs.pitch_tolerance_cents
-        self.card.timeline.timing_tolerance_ms = prefs.timing_tolerance_ms
+        self.card.set_tolerances(prefs.pitch_tolerance_cents, prefs.timing_tolerance_ms)
 
     def edit_plan(self) -> None:
-        form = SessionForm(self.plan, self)
+        """The New-session form, with the teacher's assignments when the profile has some."""
+        profile = self.ctx.profile
+        if profile is None:
+            self._open_form([])
+            return
+        from desktop.usecases.assignments import student_assignments
+
+        pid = profile.id
+        self.ctx.db.submit("assignments", lambda s: student_assignments(s, pid), self._open_form)
+
+    def _open_form(self, assignments: list[StudentAssignment]) -> None:
+        form = SessionForm(self.plan, self, assignments)
         if form.exec():
-            self.set_plan(form.plan())
+            if form.chosen_assignment is not None:
+                self.start_assignment(form.chosen_assignment)
+            else:
+                self.set_plan(form.plan())
+
+    def start_assignment(self, assignment_id: uuid.UUID) -> None:
+        """One click: the assignment's piece, tempo and reference become the plan, and practice
+        starts; the session is linked to the assignment."""
+        from desktop.usecases.assignments import plan_for_assignment
+
+        folder = self.ctx.data_dir / "assignments"
+
+        def ready(plan: SessionPlan) -> None:
+            self.set_plan(plan)
+            if self.plan is plan:
+                self.start_practice()
+
+        self.ctx.db.submit(
+            "assignment plan",
+            lambda s: plan_for_assignment(s, assignment_id, folder),
+            ready,
+            lambda _exc: self.show_problem(
+                "That assignment cannot be started here: sync again, then pick it once more."
+            ),
+        )
 
     def set_plan(self, plan: SessionPlan) -> None:
         """Use ``plan`` for the next Start. Loads the reference now so a bad file is reported
@@ -229,12 +302,15 @@ class PracticePage(QWidget):
                     plan.reference_path, transpose_semitones=self.ctx.prefs.transpose_semitones
                 )
             except ReferenceError as exc:
-                self.show_problem(f"That reference piece cannot be used: {exc}")
+                self.show_problem(f"That reference piece cannot be used: {failure_reason(exc)}")
                 return
+        if plan != self.plan:
+            self.end_session()  # a different piece or plan is a new session
         self.plan = plan
         self.reference = reference
         self.plan_label.setText(plan.describe())
         self._draw_reference()
+        self._player_changed()
         self.messages.clear_message()
 
     def _draw_reference(self) -> None:
@@ -255,21 +331,66 @@ class PracticePage(QWidget):
         else:
             self.start_practice()
 
+    def toggle_hear_piece(self) -> None:
+        if self._piece_playing:
+            self.player.stop()
+        else:
+            self.hear_piece()
+
+    def hear_piece(self) -> bool:
+        """Play the reference at the plan's tempo (else the file's) with metronome clicks.
+        False when there is no reference or the student is playing."""
+        reference = self.reference
+        if reference is None or self.is_live:
+            return False
+        tempo = self.plan.target_tempo_bpm
+
+        def make() -> Playback:
+            from audio.playback import Playback
+            from audio.preview import render_reference
+
+            preview = render_reference(reference, tempo_bpm=tempo, metronome=True)
+            return Playback(preview.samples, preview.sample_rate_hz)
+
+        self.player.play(PIECE_LABEL, make)
+        self._piece_playing = True
+        self._player_changed()
+        return True
+
+    def _player_changed(self, label: str | None = None) -> None:
+        if label == PIECE_LABEL:  # the player's stopped signal: the piece ended or was stopped
+            self._piece_playing = False
+        self.hear_button.setText("Stop the piece" if self._piece_playing else "Hear the piece")
+        self.hear_button.setEnabled(self.reference is not None and not self.is_live)
+
     def start_practice(self) -> bool:
         """Start listening; False (with a message) when the input cannot be set up."""
         if self.is_live:
             return True
+        if self._piece_playing:
+            self.player.stop()  # the microphone would hear it
         if self.controller.start(self.plan, self.reference):
             self.messages.clear_message()
             return True
         return False
 
     def stop_practice(self, reason: str | None = None) -> None:
+        """Stop listening (Space): the session stays open and Start continues it."""
         self.controller.stop(reason)
 
+    def end_session(self, reason: str | None = None) -> None:
+        """End the open session (``practice_stopped`` once its end is stored)."""
+        self.controller.end(reason)
+
     def toggle_take(self) -> None:
+        """R: count in and record (or record at once without count-in); R again cancels the
+        count-in or ends the take."""
+        if self.controller.cancel_count_in():
+            return
         if self.is_recording:
             self.stop_take()
+        elif self.ctx.prefs.count_in_on:
+            self.controller.count_in_take()
         else:
             self.start_take()
 
@@ -282,15 +403,19 @@ class PracticePage(QWidget):
         return self.controller.stop_take(problem)
 
     def shutdown(self) -> None:
-        """Called when the window closes: a take in progress is kept."""
-        self.controller.stop("Closed.")
+        """Called when the window closes: a take in progress is kept, the session ended."""
+        self.player.stop()
+        self.controller.end("Closed.")
 
     # -- what the controller reports ---------------------------------------------------------
 
     def _live_changed(self, live: bool) -> None:
-        self.start_button.setText("Stop practice  [Space]" if live else "Start practice  [Space]")
+        self._label_start_button()
+        self._player_changed()
         self.record_button.setEnabled(live)
         self.new_button.setEnabled(not live)
+        # A reading from before Stop is not what the student plays now.
+        self.tuner.clear()
         if live:
             self.pitch_view.reset()
             self._draw_reference()
@@ -299,16 +424,49 @@ class PracticePage(QWidget):
             self.timer.stop()
             self.pitch_view.repaint_now()
 
+    def _session_held(self, held: bool) -> None:
+        self.end_button.setEnabled(held)
+        self._label_start_button()
+
+    def _label_start_button(self) -> None:
+        if self.controller.is_live:
+            text = "Stop  [Space]"
+        elif self.controller.has_session:
+            text = "Continue session  [Space]"
+        else:
+            text = "Start practice  [Space]"
+        self.start_button.setText(text)
+
     def _recording_changed(self, recording: bool) -> None:
         self.record_button.setText("Stop take  [R]" if recording else "Record take  [R]")
+        if recording:
+            self.take_indicator.show_recording(0.0)
+        else:
+            self.take_indicator.clear()
+
+    def _count_in_changed(self, beat: int | None) -> None:
+        if beat is None:
+            if self.take_indicator.state == "counting":
+                self.take_indicator.clear()
+            self.record_button.setText("Record take  [R]")
+            return
+        from desktop.practice_controller import BEATS_PER_BAR
+
+        self.record_button.setText("Cancel count-in  [R]")
+        self.take_indicator.show_count(beat, BEATS_PER_BAR)
+        if beat > 0:
+            self.beat.flash(accent=beat == 1)
+
+    def _count_in_toggled(self, on: bool) -> None:
+        if self.ctx.prefs.count_in_on != on:
+            self.ctx.save_preferences(replace(self.ctx.prefs, count_in_on=on))
 
     def _practice_started(self, session: SessionRecord) -> None:
         self.takes.show_session(session.id)
 
     def _take_saved(self, saved: SavedTake) -> None:
         if saved.analysis is not None:
-            name = Path(saved.performance.audio_path or "").name
-            self.card.show_analysis(asdict(saved.analysis), title=f"Take {name}")
+            self.card.show_analysis(asdict(saved.analysis), title=saved.label)
         self.takes.show_session(saved.performance.session_id)
 
     def _metronome_toggled(self, on: bool) -> None:
@@ -326,6 +484,9 @@ class PracticePage(QWidget):
 
     def tick(self) -> None:
         self._show_records(self.controller.poll())
+        elapsed = self.controller.take_elapsed_s
+        if elapsed is not None:
+            self.take_indicator.show_recording(elapsed)
         self.level.set_level(self.controller.level_db)
         notice = self.controller.input_notice
         self.input_notice.setText(notice or "")
@@ -341,7 +502,5 @@ class PracticePage(QWidget):
         self.pitch_view.add_records(records)
         if records and not self.timer.isActive():
             self.pitch_view.repaint_now()  # the last records after Stop: no tick will come
-        for r in reversed(records):
-            if isinstance(r, PitchFrame) and r.voiced:
-                self.tuner.set_reading(r.target_midi, r.cents)
-                break
+        if self.is_live:
+            self.tuner.follow([r for r in records if isinstance(r, PitchFrame)])

@@ -1,9 +1,11 @@
 """The practice session and take lifecycle, without widgets: what the practice page drives.
 
-A run is one Start..Stop of listening. Each run goes: the input is opened -> the session row is
-created -> takes are recorded and saved -> the input is stopped -> the session is ended. A run
-keeps its own state, so a late answer from a background thread always finds the run it belongs
-to, even after the student has pressed Stop and Start again.
+A session is what the student practises (one piece, one plan); a run is one Start..Stop of
+listening inside it. Stop (Space) only pauses: the session stays open, its takes stay listed,
+and Start continues it. The session ends by its own action (:meth:`PracticeController.end`),
+when the plan or the student changes, when the window closes, or after ``IDLE_END_S`` of pause.
+Each run and each session keeps its own state, so a late answer from a background thread
+always finds what it belongs to, even after the student has pressed Stop and Start again.
 
 Threads: this object lives on the GUI thread and is only ever called there; its signals fire
 there. Every call that can block runs elsewhere, in the order asked:
@@ -27,11 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QElapsedTimer, QObject, Qt, QTimer, Signal
 
 from audio.records import Note, Onset, PitchFrame, Record
 from desktop.context import AppContext
 from desktop.settings import Preferences
+from desktop.usecases.history import remember_reference
 from desktop.usecases.messages import failure_reason
 from desktop.usecases.plan import SessionPlan
 from desktop.usecases.sessions import finish_session, start_session
@@ -44,6 +47,8 @@ from desktop.usecases.takes import (
 )
 
 if TYPE_CHECKING:  # numpy, aubio and PortAudio load when practice first starts
+    from sqlalchemy.orm import Session
+
     from audio.reference import Reference
     from audio.settings import AnalysisSettings
     from audio.sources import AudioSource
@@ -52,6 +57,9 @@ if TYPE_CHECKING:  # numpy, aubio and PortAudio load when practice first starts
     from storage.records import SessionRecord
 
 SourceFactory = Callable[[Preferences], "AudioSource"]
+# A paused session (not listening) ends by itself after 30 minutes (stated in the README).
+IDLE_END_S = 30 * 60
+BEATS_PER_BAR = 4  # the count-in is one bar of four beats
 # How often the sound server is asked whether a pulled-out microphone is back, ms.
 INPUT_BACK_POLL_MS = 1000
 
@@ -80,34 +88,69 @@ class _Take:
 
 
 @dataclass(eq=False)
-class _Run:
-    """One Start..Stop of listening."""
+class _Practice:
+    """One practice session: every run (Start..Stop) of one plan until the session ends."""
 
     plan: SessionPlan
     reference: Reference | None
+    session: SessionRecord | None = None
+    creating: bool = False  # the session row was asked for
+    session_failed: bool = False
+    end_asked: bool = False  # the session is to end once its runs have stopped
+    session_ended: bool = False  # its end was sent to the database
+    announced: bool = False  # practice_started was emitted for it
+    runs_open: int = 0  # runs whose worker has not stopped yet (their hops are not final)
+    hops: int = 0  # analysis hops of every run, counted into the session when it ends
+    takes_started: int = 0
+
+    def session_id(self) -> uuid.UUID:
+        """The session this practice's takes belong to (a take only starts once it exists)."""
+        if self.session is None:
+            raise RuntimeError("a take was recorded before its session existed")
+        return self.session.id
+
+
+@dataclass(eq=False)
+class _Run:
+    """One Start..Stop of listening, inside a practice session."""
+
+    practice: _Practice
     settings: AnalysisSettings
     worker: AnalysisWorker
     opened: bool = False  # the input is open (set on the GUI thread once the audio job is done)
     stopping: bool = False
     stopped: bool = False  # the worker has stopped; hops and notes are final
-    session: SessionRecord | None = None
-    session_failed: bool = False
-    session_ended: bool = False
-    announced: bool = False  # practice_started was emitted for it
     # Everything played since Start; a take picks its notes by time when it ends, so notes that
     # finish just after the R key still belong to it.
     notes: list[Note] = field(default_factory=list)
     onsets: list[Onset] = field(default_factory=list)
-    hops: int = 0
-    takes_started: int = 0
     take: _Take | None = None
     input_lost: str | None = None  # what the student is told when the input stopped by itself
 
-    def session_id(self) -> uuid.UUID:
-        """The session this run's takes belong to (a take only starts once it exists)."""
-        if self.session is None:
-            raise RuntimeError("a take was recorded before its session existed")
-        return self.session.id
+    @property
+    def plan(self) -> SessionPlan:
+        return self.practice.plan
+
+    @property
+    def reference(self) -> Reference | None:
+        return self.practice.reference
+
+
+@dataclass(eq=False)
+class _CountIn:
+    """One bar counted in before a take: beat_s apart, the take starts after ``beats``."""
+
+    run: _Run
+    bpm: float
+    beats: int
+    click: ClickStream | None = None  # its own clicks, when the metronome is off
+    clock: QElapsedTimer = field(default_factory=QElapsedTimer)
+    beat: int = 0  # the beat shown (1..beats), 0 before the first
+    cancelled: bool = False
+
+    @property
+    def beat_ms(self) -> float:
+        return 60_000.0 / self.bpm
 
 
 @dataclass(frozen=True)
@@ -121,14 +164,16 @@ class _Closed:
 class PracticeController(QObject):
     """Starts and stops listening, records and saves takes, opens and ends sessions."""
 
-    practice_started = Signal(object)  # SessionRecord, once the session row exists
+    practice_started = Signal(object)  # SessionRecord: a run listens into it (new or continued)
     practice_stopped = Signal(object)  # SessionRecord, once its end is committed
     live_changed = Signal(bool)  # listening was asked for (True) or stopped (False)
+    session_held = Signal(bool)  # a session is open (listening or paused) / none is
     recording_changed = Signal(bool)
     take_started = Signal(str)  # the path being recorded
     take_saved = Signal(object)  # SavedTake, as stored
     records_drained = Signal(object)  # list[Record] drained outside the page's repaint tick
     metronome_changed = Signal(object)  # float BPM when the beat starts, None when it stops
+    count_in_changed = Signal(object)  # beat 1..BEATS_PER_BAR while counting in; None after
     status_changed = Signal(str)
     problem = Signal(str)
     notice = Signal(str)  # good news after a problem (a take that waited is now stored)
@@ -150,8 +195,20 @@ class PracticeController(QObject):
         self.source_factory: SourceFactory = microphone_source
         self._run: _Run | None = None  # the run listening now (or opening its input)
         self._latest: _Run | None = None  # the newest run, listening or not
+        self._practice: _Practice | None = None  # the open session (listening or paused)
+        self._newest: _Practice | None = None  # the newest session, open or ended
         self._click: ClickStream | None = None
         self._metronome_on = ctx.prefs.metronome_on
+        # A paused session ends by itself after this long without listening.
+        self._idle = QTimer(self)
+        self._idle.setSingleShot(True)
+        self._idle.timeout.connect(lambda: self.end("Session ended after a long pause."))
+        self.idle_end_s = IDLE_END_S
+        self._count_in: _CountIn | None = None
+        self._count_timer = QTimer(self)
+        self._count_timer.setTimerType(Qt.TimerType.PreciseTimer)
+        self._count_timer.setInterval(5)
+        self._count_timer.timeout.connect(self._count_in_tick)
 
     # -- state -------------------------------------------------------------------------------
 
@@ -170,14 +227,31 @@ class PracticeController(QObject):
         return self._run is not None and self._run.take is not None
 
     @property
+    def is_counting_in(self) -> bool:
+        return self._count_in is not None
+
+    @property
+    def take_elapsed_s(self) -> float | None:
+        """Seconds recorded of the take in progress (stream time), None when not recording."""
+        run = self._run
+        if run is None or run.take is None or not run.opened:
+            return None
+        return max(0.0, float(run.worker.position_s) - run.take.start_s)
+
+    @property
+    def has_session(self) -> bool:
+        """A session is open: listening now, or paused and continued by the next Start."""
+        return self._practice is not None
+
+    @property
     def worker(self) -> AnalysisWorker | None:
         """The analysis worker of the newest run (None before the first Start)."""
         return self._latest.worker if self._latest is not None else None
 
     @property
     def session(self) -> SessionRecord | None:
-        """The newest run's session: the one being practised, or the last one ended."""
-        return self._latest.session if self._latest is not None else None
+        """The newest session: the one being practised (or paused), or the last one ended."""
+        return self._newest.session if self._newest is not None else None
 
     @property
     def live_notes(self) -> list[Note]:
@@ -207,8 +281,9 @@ class PracticeController(QObject):
 
     def start(self, plan: SessionPlan, reference: Reference | None) -> bool:
         """Start listening for ``plan``: False (and ``problem``) when the input cannot be set
-        up; the input opens and the session is created in the background, then
-        ``practice_started`` fires."""
+        up. The open session continues when its plan is ``plan``; otherwise it ends and a new
+        one is created once the input is open. ``practice_started`` fires once the session row
+        exists."""
         if self._run is not None:
             return True
         self._stop_waiting_for_input()
@@ -227,7 +302,18 @@ class PracticeController(QObject):
         except (AudioUnavailableError, ValueError, OSError) as exc:
             self.problem.emit(_input_problem(exc))
             return False
-        run = _Run(plan, reference, settings, worker)
+        practice = self._practice
+        if practice is not None and (practice.plan != plan or practice.session_failed):
+            self.end()
+            practice = None
+        if practice is None:
+            practice = _Practice(plan, reference)
+            self._practice = self._newest = practice
+            self.session_held.emit(True)
+        practice.reference = reference
+        self._idle.stop()
+        run = _Run(practice, settings, worker)
+        practice.runs_open += 1
         self._run = self._latest = run
         self.live_changed.emit(True)
         self.status_changed.emit("Opening the input…")
@@ -246,40 +332,59 @@ class PracticeController(QObject):
         self.status_changed.emit("Listening…")
         if self._metronome_on:
             self._start_metronome(run)
+        practice = run.practice
+        if practice.session is not None:
+            self.practice_started.emit(practice.session)  # continuing the open session
+            return
+        if practice.creating:
+            return  # asked by an earlier run; _session_created announces it
         profile = self.ctx.profile
         if profile is None:
             self.stop("No profile is chosen.")
             return
-        profile_id, plan, notes = profile.id, run.plan, self.ctx.open_sessions
+        practice.creating = True
+        profile_id, plan, notes = profile.id, practice.plan, self.ctx.open_sessions
+        data_dir = self.ctx.data_dir
+
+        def create(s: Session) -> SessionRecord:
+            session = start_session(s, profile_id, plan, notes)
+            remember_reference(data_dir, session.id, plan.reference_path)  # "Practise again"
+            return session
+
         self.ctx.db.submit(
             "start session",
-            lambda s: start_session(s, profile_id, plan, notes),
-            lambda session: self._session_created(run, session),
-            lambda exc: self._session_failed(run, exc),
+            create,
+            lambda session: self._session_created(practice, session),
+            lambda exc: self._session_failed(practice, exc),
         )
 
     def _input_failed(self, run: _Run, exc: BaseException) -> None:
         run.stopping = run.stopped = True
+        run.practice.runs_open -= 1
         if self._run is run:
             self._run = None
             self.live_changed.emit(False)
             self.status_changed.emit("Not listening.")
             self.problem.emit(_input_problem(exc))
+            self._paused(run.practice)
+        self._maybe_end(run.practice)
 
     def stop(self, reason: str | None = None) -> None:
-        """Stop listening: a take in progress is finished and saved, the input closed in the
-        background, and the session ended once that is done (``practice_stopped``)."""
+        """Stop listening (pause): a take in progress is finished and saved, the input closed
+        in the background. The session stays open: the next :meth:`start` with the same plan
+        continues it; :meth:`end` ends it."""
         self._stop_waiting_for_input()
         run = self._run
         if run is None:
             return
         self._run = None
         run.stopping = True
+        self.cancel_count_in()
         if run.take is not None:
             self._finish_take(run, run.take.problem)
         self._stop_metronome()
         self.live_changed.emit(False)
-        self.status_changed.emit(reason or "Stopped.")
+        self.status_changed.emit(reason or "Paused: Space continues this session.")
         worker = run.worker
         self.ctx.audio.submit(
             "stop the input",
@@ -287,67 +392,178 @@ class PracticeController(QObject):
             lambda _: self._input_stopped(run),
             lambda exc: self._input_stopped(run),
         )
+        self._paused(run.practice)
+
+    def end(self, reason: str | None = None) -> None:
+        """End the open session: listening stops (a take in progress is saved) and the session
+        is ended once its runs have stopped (``practice_stopped``). Nothing when none is open."""
+        practice = self._practice
+        if practice is None:
+            return
+        self.stop(reason or "Session ended.")
+        self._idle.stop()
+        self._practice = None
+        practice.end_asked = True
+        self.session_held.emit(False)
+        self._maybe_end(practice)
+
+    def _paused(self, practice: _Practice) -> None:
+        if practice is self._practice and self.idle_end_s > 0:
+            self._idle.start(int(self.idle_end_s * 1000))
 
     def _input_stopped(self, run: _Run) -> None:
         # What the worker published while stopping (the last notes, the last hops) counts too.
         self.records_drained.emit(self._consume(run, run.worker.outbox.drain()))
-        run.stopped = True
-        if run.session is not None:
-            self._end_session(run)
+        if not run.stopped:
+            run.stopped = True
+            run.practice.runs_open -= 1
+        self._maybe_end(run.practice)
 
-    def _session_created(self, run: _Run, session: SessionRecord) -> None:
-        run.session = session
-        if run.stopping:
-            # Stopped before the database answered: end the session once its hops are counted,
-            # or it would stay "active" until the next start-up marks it abandoned.
-            if run.stopped:
-                self._end_session(run)
-            return
+    def _session_created(self, practice: _Practice, session: SessionRecord) -> None:
+        practice.session = session
+        practice.creating = False
         self.ctx.events.session_changed.emit(session)
-        run.announced = True
+        if practice.end_asked:
+            # Ended before the database answered: end it once its hops are counted, or it
+            # would stay "active" until the next start-up marks it abandoned.
+            self._maybe_end(practice)
+            return
+        practice.announced = True
         self.practice_started.emit(session)
 
-    def _session_failed(self, run: _Run, exc: BaseException) -> None:
-        run.session_failed = True
-        if self._run is run:
-            self.stop()
+    def _session_failed(self, practice: _Practice, exc: BaseException) -> None:
+        practice.session_failed = True
+        practice.creating = False
+        if self._practice is practice:
+            self.end()
             self.problem.emit(f"The session could not be started: {failure_reason(exc)}")
 
-    def _end_session(self, run: _Run) -> None:
-        session = run.session
-        if session is None or run.session_ended:
+    def _maybe_end(self, practice: _Practice) -> None:
+        """Send the session's end once it was asked for, its row exists and every run of it has
+        stopped (so its hops are final)."""
+        session = practice.session
+        if (
+            not practice.end_asked
+            or session is None
+            or practice.runs_open > 0
+            or practice.session_ended
+        ):
             return
-        run.session_ended = True
-        hops = run.hops
+        practice.session_ended = True
+        hops = practice.hops
         self.ctx.db.submit(
             "end session",
             lambda s: finish_session(s, session.id, hops),
-            lambda ended: self._session_ended(run, ended),
+            lambda ended: self._session_ended(practice, ended),
         )
 
-    def _session_ended(self, run: _Run, session: SessionRecord) -> None:
+    def _session_ended(self, practice: _Practice, session: SessionRecord) -> None:
         # The end is committed: from now on a crash leaves nothing to recover.
         self.ctx.open_sessions.discard(session.id)
-        run.session = session
+        practice.session = session
         self.ctx.events.session_changed.emit(session)
-        # Every practice_started gets its practice_stopped; a run stopped before its session was
-        # announced reports its end only if no newer run has started since.
-        if run.announced or run is self._latest:
+        # A session ended before it was announced reports its end only if no newer session has
+        # started since.
+        if practice.announced or practice is self._newest:
             self.practice_stopped.emit(session)
 
     # -- takes -------------------------------------------------------------------------------
 
+    def count_in_take(self) -> bool:
+        """Count in one bar at the session's tempo (clicks on the metronome's output, the beat
+        in ``count_in_changed``), then start the take. Without a tempo the take starts at once.
+        False, with a message, when not listening yet."""
+        run = self._run
+        if run is None or run.take is not None or self._count_in is not None:
+            return False
+        if run.practice.session is None:
+            self.problem.emit("The session is still being set up; press R again in a moment.")
+            return False
+        bpm = self._tempo_bpm(run)
+        if not bpm:
+            return self.start_take()
+        from desktop.widgets.metronome import ClickStream
+
+        count = _CountIn(run, float(bpm), BEATS_PER_BAR)
+        self._count_in = count
+        # The count-in's clicks become the metronome's when it is on, so the beat goes on in
+        # time with the bar just counted; otherwise they stop after the bar.
+        click = ClickStream(
+            float(bpm), BEATS_PER_BAR, max_beats=None if self._metronome_on else BEATS_PER_BAR
+        )
+        old, self._click = self._click, (click if self._metronome_on else None)
+        count.click = None if self._metronome_on else click
+        if old is not None:
+            self.ctx.audio.submit("stop the metronome", old.stop, None, lambda _exc: None)
+        self.status_changed.emit("Counting in…")
+        self.count_in_changed.emit(0)
+
+        def no_output(exc: BaseException) -> None:
+            if self._click is click:
+                self._click = None
+            count.click = None
+            self.status_changed.emit(f"Counting in (no sound output: {exc}).")
+            self._count_in_begins(count)
+
+        self.ctx.audio.submit(
+            "start the count-in", click.start, lambda _: self._count_in_begins(count), no_output
+        )
+        return True
+
+    def _count_in_begins(self, count: _CountIn) -> None:
+        # The clicks are playing: the visible count follows the same clock from here.
+        if count.cancelled or self._count_in is not count:
+            return
+        count.clock.start()
+        if self._metronome_on:
+            self.metronome_changed.emit(count.bpm)
+        self._count_in_tick()
+        self._count_timer.start()
+
+    def _count_in_tick(self) -> None:
+        count = self._count_in
+        if count is None or not count.clock.isValid():
+            return
+        beat = int(count.clock.elapsed() // count.beat_ms) + 1
+        if beat > count.beats:
+            self._end_count_in(count)
+            if self._run is count.run:
+                self.start_take()
+        elif beat != count.beat:
+            count.beat = beat
+            self.count_in_changed.emit(beat)
+
+    def cancel_count_in(self) -> bool:
+        """Stop counting in without recording (R again, or Stop). False when not counting."""
+        count = self._count_in
+        if count is None:
+            return False
+        count.cancelled = True
+        self._end_count_in(count)
+        self.status_changed.emit("Count-in cancelled.")
+        return True
+
+    def _end_count_in(self, count: _CountIn) -> None:
+        self._count_timer.stop()
+        self._count_in = None
+        self.count_in_changed.emit(None)
+        click, count.click = count.click, None
+        if click is not None:
+            self.ctx.audio.submit("stop the count-in", click.stop, None, lambda _exc: None)
+
     def start_take(self) -> bool:
-        """Start recording a take (R). False, with a message, when not listening yet."""
+        """Start recording a take now (no count-in). False, with a message, when not
+        listening yet."""
         run = self._run
         if run is None or run.take is not None:
             return False
-        if run.session is None:
+        practice = run.practice
+        if practice.session is None:
             self.problem.emit("The session is still being set up; press R again in a moment.")
             return False
-        run.takes_started += 1
+        practice.takes_started += 1
         take = _Take(
-            new_take_path(self.ctx.recordings_dir, run.session.id, run.takes_started),
+            new_take_path(self.ctx.recordings_dir, practice.session.id, practice.takes_started),
             float(run.worker.position_s),
             datetime.now(UTC),
         )
@@ -423,7 +639,7 @@ class PracticeController(QObject):
             return
         notes, onsets = notes_in_take(run.notes, run.onsets, start_s, end_s)
         save = TakeToSave(
-            session_id=run.session_id(),
+            session_id=run.practice.session_id(),
             audio_path=final_path,
             notes=notes,
             onsets=onsets,
@@ -531,7 +747,7 @@ class PracticeController(QObject):
     def _consume(self, run: _Run, records: list[Record]) -> list[Record]:
         for r in records:
             if isinstance(r, PitchFrame):
-                run.hops += 1
+                run.practice.hops += 1
             elif isinstance(r, Note):
                 run.notes.append(r)
             elif isinstance(r, Onset):
@@ -594,11 +810,16 @@ class PracticeController(QObject):
         elif not on:
             self._stop_metronome()
 
-    def _start_metronome(self, run: _Run) -> None:
+    @staticmethod
+    def _tempo_bpm(run: _Run) -> int | None:
+        """The session's tempo: the plan's target, else the reference's, else None."""
         reference = run.reference
-        bpm = run.plan.target_tempo_bpm or (
+        return run.plan.target_tempo_bpm or (
             round(reference.tempo_bpm) if reference is not None and reference.tempo_bpm else None
         )
+
+    def _start_metronome(self, run: _Run) -> None:
+        bpm = self._tempo_bpm(run)
         if not bpm:
             self.status_changed.emit("Metronome: set a target tempo in the session form.")
             return

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -21,11 +21,19 @@ from PySide6.QtWidgets import (
     QListWidget,
     QPushButton,
     QScrollArea,
+    QStackedLayout,
     QVBoxLayout,
     QWidget,
 )
 
 from desktop.context import AppContext
+from desktop.theme import palette_is_dark, style_plot
+from desktop.widgets.date_axis import (
+    LocalDateAxis,
+    bar_width_x,
+    period_middle_x,
+    x_range,
+)
 
 if TYPE_CHECKING:
     from storage.records import UserStats
@@ -37,13 +45,28 @@ from desktop.usecases.progress import (
     load_progress,
 )
 
-# How each score series the use case loads (SCORE_METRICS) is drawn: its label and colour.
-SERIES_STYLE: dict[str, tuple[str, tuple[int, int, int]]] = {
-    "avg_overall_score": ("Overall", (40, 40, 40)),
-    "avg_pitch_accuracy": ("Pitch", (30, 120, 220)),
-    "avg_rhythm_accuracy": ("Rhythm", (46, 170, 90)),
-    "avg_dynamics_range": ("Dynamics", (220, 120, 30)),
+# How each score series the use case loads (SCORE_METRICS) is drawn: its label and colour in
+# the light and in the dark theme (Overall is the text colour of each: black on black was
+# invisible).
+SERIES_STYLE: dict[str, tuple[str, tuple[int, int, int], tuple[int, int, int]]] = {
+    "avg_overall_score": ("Overall", (40, 40, 40), (235, 235, 235)),
+    "avg_pitch_accuracy": ("Pitch", (30, 120, 220), (90, 165, 255)),
+    "avg_rhythm_accuracy": ("Rhythm", (46, 170, 90), (80, 200, 120)),
+    "avg_dynamics_range": ("Dynamics", (220, 120, 30), (240, 150, 60)),
 }
+# Fewer points than this get a marker each: a single point draws no line, and a line through
+# a handful of points hides which days were measured.
+MARKERS_BELOW = 40
+EMPTY_SCORES = (
+    "Your scores will appear here: record a take while practising (R), and when the session "
+    "ends its pitch, rhythm and overall scores are drawn for that day."
+)
+EMPTY_PRACTICE = (
+    "How long you practise each day, week or month will appear here after your first session."
+)
+EMPTY_INTONATION = (
+    "How sharp or flat your most-played notes run will appear here after a few recorded takes."
+)
 MILESTONE_WORDS = {
     "first_session": "First session",
     "streak_3": "3 days in a row",
@@ -54,7 +77,24 @@ MILESTONE_WORDS = {
     "hours_100": "100 hours of practice",
     "first_pitch_90": "First take with 90 % pitch accuracy",
 }
-PERIOD_DAYS = {"daily": 1.0, "weekly": 7.0, "monthly": 30.0}
+
+
+def plural(n: int, word: str) -> str:
+    """ "1 day", "2 days", "0 days"."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def practice_time_text(hours: float) -> str:
+    """ "12 min" under an hour (a first week reads "0.0 h" otherwise), "3.5 h" above."""
+    if hours < 1.0:
+        return f"{round(hours * 60)} min"
+    return f"{hours:.1f} h"
+
+
+def streak_text(current: int, longest: int) -> str:
+    if current == 0 and longest == 0:
+        return "No streak yet: practise today to start one"
+    return f"Streak: {plural(current, 'day')} (longest {plural(longest, 'day')})"
 
 
 def milestone_lines(milestones: list[tuple[date, str]]) -> list[str]:
@@ -76,23 +116,26 @@ def milestone_lines(milestones: list[tuple[date, str]]) -> list[str]:
     return lines
 
 
-def _ts(d: date) -> float:
-    return datetime.combine(d, time(12)).timestamp()
-
-
 class ChartBox(QFrame):
-    """A titled pyqtgraph chart with its own "Export PNG…" button."""
+    """A titled pyqtgraph chart with its own "Export PNG…" button, and words in its place
+    while it has nothing to draw. The mouse neither zooms nor pans it: a wheel turned while
+    scrolling the window zoomed charts with no visible way back, and the charts always show
+    the whole history anyway."""
 
-    def __init__(self, title: str, parent: QWidget | None = None):
+    def __init__(self, title: str, empty_text: str = "", parent: QWidget | None = None):
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
-        self.plot = pg.PlotWidget(axisItems={"bottom": pg.DateAxisItem()})
+        self.plot = pg.PlotWidget(axisItems={"bottom": LocalDateAxis()})
         self.plot.setMenuEnabled(False)
+        self.plot.setMouseEnabled(x=False, y=False)
+        self.plot.hideButtons()
         self.plot.showGrid(x=True, y=True, alpha=0.2)
         self.plot.setMinimumHeight(200)
         # Fixed axis sizes: when the data arrives, new tick labels would otherwise resize the
         # axes, relayout the chart and paint it again (the bulk of a first open's time).
         self.plot.getAxis("left").setWidth(48)
+        # "minutes (x0.001)" for a first ten-second session: plain numbers instead.
+        self.plot.getAxis("left").enableAutoSIPrefix(False)
         self.plot.getAxis("bottom").setHeight(32)
         self.title = title
         head = QHBoxLayout()
@@ -102,9 +145,26 @@ class ChartBox(QFrame):
         self.export_button = QPushButton("Export PNG…")
         self.export_button.clicked.connect(self._export_dialog)
         head.addWidget(self.export_button)
+        self.empty = QLabel(empty_text)
+        self.empty.setWordWrap(True)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setMinimumHeight(200)
+        self.empty.setContentsMargins(24, 0, 24, 0)
+        self.stack = QStackedLayout()
+        self.stack.addWidget(self.plot)
+        self.stack.addWidget(self.empty)
         lay = QVBoxLayout(self)
         lay.addLayout(head)
-        lay.addWidget(self.plot, 1)
+        lay.addLayout(self.stack, 1)
+
+    def show_empty(self, empty: bool) -> None:
+        """Words saying what will appear instead of an empty chart."""
+        self.stack.setCurrentWidget(self.empty if empty else self.plot)
+        self.export_button.setEnabled(not empty)
+
+    @property
+    def is_empty(self) -> bool:
+        return self.stack.currentWidget() is self.empty
 
     def _export_dialog(self) -> None:
         name, _ = QFileDialog.getSaveFileName(
@@ -135,8 +195,9 @@ class StatCard(QFrame):
     def set_stats(self, st: UserStats) -> None:
         overall = "n/a" if st.avg_overall_score is None else f"{100 * st.avg_overall_score:.0f} %"
         self.body.setText(
-            f"{st.total_sessions} sessions\n{st.total_practice_hours:.1f} h practised\n"
-            f"{st.total_analyses} takes analysed\noverall {overall}"
+            f"{plural(st.total_sessions, 'session')}\n"
+            f"{practice_time_text(st.total_practice_hours)} practised\n"
+            f"{plural(st.total_analyses, 'take')} analysed\noverall {overall}"
         )
 
 
@@ -170,19 +231,17 @@ class ProgressWindow(QWidget):
         for c in self.cards.values():
             cards.addWidget(c)
 
-        self.scores = ChartBox("Scores over time")
+        self.scores = ChartBox("Scores over time", EMPTY_SCORES)
         self.scores.plot.setYRange(0, 1.0)
         self.scores.plot.addLegend(offset=(10, 10))
         self.score_curves = {}
         for metric in SCORE_METRICS:
-            label, colour = SERIES_STYLE[metric]
-            self.score_curves[metric] = self.scores.plot.plot(
-                [], [], pen=pg.mkPen(colour, width=2), name=label, connect="finite"
-            )
-        self.practice = ChartBox("Practice time")
+            label = SERIES_STYLE[metric][0]
+            self.score_curves[metric] = self.scores.plot.plot([], [], name=label, connect="finite")
+        self.practice = ChartBox("Practice time", EMPTY_PRACTICE)
         self.practice.plot.setLabel("left", "minutes")
         self.practice_bars: pg.BarGraphItem | None = None
-        self.intonation = ChartBox("Intonation by note")
+        self.intonation = ChartBox("Intonation by note", EMPTY_INTONATION)
         self.intonation.plot.setLabel("left", "cents (+ sharp)")
         self.intonation.plot.addLegend(offset=(10, 10))
         self.milestones = QListWidget()
@@ -210,6 +269,32 @@ class ProgressWindow(QWidget):
         # Ending a session is what rebuilds the progress rows.
         ctx.events.session_changed.connect(self._reload_if_visible)
         ctx.events.profile_changed.connect(self._reload_if_visible)
+        ctx.events.theme_changed.connect(self.restyle)
+        self._style_series()
+        for box in (self.scores, self.practice, self.intonation):
+            box.show_empty(True)
+
+    def restyle(self, _dark: object = None) -> None:
+        """The theme changed: the charts and their series take its colours now."""
+        for box in self.charts():
+            style_plot(box.plot)
+        self._style_series()
+        if self.data is not None:
+            self.draw(self.data)
+
+    def _style_series(self, points: dict[str, int] | None = None) -> None:
+        dark = palette_is_dark()
+        for metric, curve in self.score_curves.items():
+            _label, light_colour, dark_colour = SERIES_STYLE[metric]
+            colour = dark_colour if dark else light_colour
+            curve.setPen(pg.mkPen(colour, width=2))
+            if points is not None and 0 < points.get(metric, 0) < MARKERS_BELOW:
+                curve.setSymbol("o")
+                curve.setSymbolSize(7)
+                curve.setSymbolBrush(colour)
+                curve.setSymbolPen(colour)
+            else:
+                curve.setSymbol(None)
 
     def _reload_if_visible(self, _event: object) -> None:
         if self.isVisible():
@@ -236,30 +321,43 @@ class ProgressWindow(QWidget):
     def draw(self, data: ProgressData) -> None:
         self.data = data
         self.message.setText("")
+        period = data.period_type
+        points: dict[str, int] = {}
+        starts: set[date] = set()
         for metric, curve in self.score_curves.items():
             pts = data.scores.get(metric, [])
-            x = np.array([_ts(d) for d, _ in pts], dtype=float)
+            x = np.array([period_middle_x(d, period) for d, _ in pts], dtype=float)
             y = np.array([np.nan if v is None else v for _, v in pts], dtype=float)
             curve.setData(x, y, connect="finite")
+            points[metric] = int(np.isfinite(y).sum())
+            starts.update(d for d, v in pts if v is not None)
+        self._style_series(points)
+        self.scores.show_empty(not any(points.values()))
         if self.practice_bars is not None:
             self.practice.plot.removeItem(self.practice_bars)
             self.practice_bars = None
-        if data.practice_minutes:
-            x = np.array([_ts(d) for d, _ in data.practice_minutes])
-            h = np.array([m for _, m in data.practice_minutes])
-            width = PERIOD_DAYS[data.period_type] * 86400 * 0.8
+        minutes = [(d, m) for d, m in data.practice_minutes if m > 0]
+        if minutes:
+            x = np.array([period_middle_x(d, period) for d, _ in minutes])
+            h = np.array([m for _, m in minutes])
             self.practice_bars = pg.BarGraphItem(
-                x=x, height=h, width=width, brush=pg.mkBrush(30, 120, 220, 180), pen=None
+                x=x,
+                height=h,
+                width=bar_width_x(period),
+                brush=pg.mkBrush(30, 120, 220, 180),
+                pen=None,
             )
             self.practice.plot.addItem(self.practice_bars)
-        self.practice.plot.autoRange()
-        self.scores.plot.enableAutoRange(axis="x")
+            self.practice.plot.setYRange(0, float(h.max()) * 1.1, padding=0)
+        self.practice.show_empty(not minutes)
+        starts.update(d for d, _ in minutes)
+        lo, hi = x_range(sorted(starts), period, date.today())
+        for box in (self.scores, self.practice):
+            box.plot.setXRange(lo, hi, padding=0)
         self._draw_intonation(data.intonation)
         st = data.stats.get(365) or data.stats.get(max(data.stats, default=0))
         if st is not None:
-            self.streak.setText(
-                f"Streak: {st.current_streak_days} days (longest {st.longest_streak_days})"
-            )
+            self.streak.setText(streak_text(st.current_streak_days, st.longest_streak_days))
         for days, card in self.cards.items():
             if days in data.stats:
                 card.set_stats(data.stats[days])
@@ -281,20 +379,25 @@ class ProgressWindow(QWidget):
             (46, 170, 90),
             (170, 60, 170),
             (200, 50, 50),
-            (90, 90, 90),
+            (140, 140, 140),
         ]
+        days: list[date] = []
         for (note, pts), colour in zip(busiest, palette, strict=False):
-            x = [_ts(d) for d, _, _ in pts]
+            days.extend(d for d, _, _ in pts)
+            x = [period_middle_x(d, "weekly") for d, _, _ in pts]
             y = [c for _, c, _ in pts]
             plot.plot(
                 x,
                 y,
                 pen=pg.mkPen(colour, width=2),
                 symbol="o",
-                symbolSize=5,
+                symbolSize=6,
                 symbolBrush=colour,
+                symbolPen=colour,
                 name=note,
             )
+        self.intonation.show_empty(not days)
+        plot.setXRange(*x_range(sorted(set(days)), "weekly", date.today()), padding=0)
         plot.addItem(
             pg.InfiniteLine(
                 pos=0, angle=0, pen=pg.mkPen((120, 120, 120), style=Qt.PenStyle.DashLine)

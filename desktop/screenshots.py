@@ -88,9 +88,11 @@ def _save(widget: QWidget, path: Path) -> Path:
     return path
 
 
-def take_screenshots(out: Path, dialogs: bool = False) -> list[Path]:
-    """The README's practice and progress windows in ``out``; with ``dialogs`` also the
-    settings, new-session and export dialogs (to look at, not for the README)."""
+def take_screenshots(out: Path, dialogs: bool = False, suffix: str = "") -> list[Path]:
+    """The README's pictures in ``out``: the practice window, the progress window on the first
+    day (the one take just recorded) and with a year of history, and History; with ``dialogs``
+    also the settings, new-session and export dialogs (to look at, not for the README). Each
+    file is named ``<what><suffix>.png``."""
     from audio.sources import SyntheticSource
     from desktop.app import create_main_window, ensure_app
     from desktop.usecases.plan import SessionPlan
@@ -121,11 +123,19 @@ def take_screenshots(out: Path, dialogs: bool = False) -> list[Path]:
     page.stop_take()
     _wait(app, lambda: bool(saved), 20, "the take to be scored")
     _wait(app, lambda: len(page.takes.rows) == 1, 10, "the takes list")
-    paths = [_save(window, out / "practice.png")]
+    paths = [_save(window, out / f"practice{suffix}.png")]
     if dialogs:
-        paths += _dialogs(app, window, out)
+        paths += _dialogs(app, window, out, suffix)
     page.stop_practice()
     _wait(app, lambda: not ctx.is_busy(), 20, "saving")
+
+    # A new student's first day: the session just ended holds the one take.
+    progress = window.open_progress()
+    progress.resize(1280, 980)
+    _wait(app, lambda: progress.data is not None and not ctx.db.is_busy(), 20, "progress")
+    _pump(app, 0.3)
+    paths.append(_save(progress, out / f"progress-first-day{suffix}.png"))
+    progress.close()
 
     database = ctx.database
     if database is None:
@@ -137,18 +147,31 @@ def take_screenshots(out: Path, dialogs: bool = False) -> list[Path]:
     window.load_profiles()
     _wait(app, lambda: bool(loaded), 10, "profiles")
     window.profile_combo.setCurrentIndex(window.profile_combo.findText(demo.display_name))
+    progress.data = None
     progress = window.open_progress()
-    progress.resize(1280, 980)
     _wait(app, lambda: progress.data is not None and not ctx.db.is_busy(), 20, "progress")
     _pump(app, 0.3)
-    paths.append(_save(progress, out / "progress.png"))
+    paths.append(_save(progress, out / f"progress{suffix}.png"))
     progress.close()
+
+    history = window.history
+    window.tabs.setCurrentWidget(history)
+    _wait(app, lambda: bool(history.shown) and not ctx.db.is_busy(), 20, "history")
+    opened: list[object] = []
+    history.session_opened.connect(opened.append)
+    first = history.tree.topLevelItem(0)
+    if first is None:
+        raise RuntimeError("screenshots: History lists no session")
+    history.tree.setCurrentItem(first)
+    _wait(app, lambda: bool(opened), 10, "a session's detail")
+    _pump(app, 0.3)
+    paths.append(_save(window, out / f"history{suffix}.png"))
     window.close()
     database.dispose()
     return paths
 
 
-def _dialogs(app: QCoreApplication, window: MainWindow, out: Path) -> list[Path]:
+def _dialogs(app: QCoreApplication, window: MainWindow, out: Path, suffix: str) -> list[Path]:
     from desktop.session_form import SessionForm
 
     shots: list[Path] = []
@@ -159,7 +182,7 @@ def _dialogs(app: QCoreApplication, window: MainWindow, out: Path) -> list[Path]
     ):
         dialog.show()
         _pump(app, 0.3)
-        shots.append(_save(dialog, out / name))
+        shots.append(_save(dialog, out / name.replace(".png", f"{suffix}.png")))
         dialog.close()
     return shots
 
@@ -168,12 +191,25 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the PNGs")
     parser.add_argument(
-        "--theme", choices=("system", "light", "dark"), default="system", help="the app's theme"
+        "--theme",
+        choices=("system", "light", "dark", "both"),
+        default="system",
+        help="the app's theme; both: light, then dark into files named ...-dark.png",
     )
+    parser.add_argument("--suffix", default="", help="added to each file's name")
     parser.add_argument(
         "--dialogs", action="store_true", help="also the settings, new-session and export dialogs"
     )
     args = parser.parse_args(argv)
+    if args.theme == "both":
+        # One app per theme, each in its own process (as a student's Etude would be).
+        import subprocess
+
+        rest = ["--out", str(args.out)] + (["--dialogs"] if args.dialogs else [])
+        for theme, suffix in (("light", args.suffix), ("dark", f"{args.suffix}-dark")):
+            command = [sys.executable, "-m", "desktop.screenshots", "--theme", theme]
+            subprocess.run([*command, f"--suffix={suffix}", *rest], check=True)
+        return 0
     if not os.environ.get("DISPLAY") and not os.environ.get("WAYLAND_DISPLAY"):
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     with tempfile.TemporaryDirectory(prefix="etude-shots-") as tmp:
@@ -183,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
         from desktop.settings import Preferences, SettingsStore
 
         SettingsStore(Path(tmp)).save(Preferences(theme=args.theme))
-        for path in take_screenshots(args.out, args.dialogs):
+        for path in take_screenshots(args.out, args.dialogs, args.suffix):
             print(f"{path}  {path.stat().st_size / 1000:.0f} KB")
     return 0
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 from PySide6.QtWidgets import (
@@ -20,6 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from audio.settings import LIMITS
+from desktop.usecases.assignments import StudentAssignment
 from desktop.usecases.plan import DIFFICULTIES, SessionPlan
 
 
@@ -38,10 +41,19 @@ def resource_dir(name: str) -> Path:
 
 
 class SessionForm(QDialog):
-    def __init__(self, plan: SessionPlan | None = None, parent: QWidget | None = None):
+    def __init__(
+        self,
+        plan: SessionPlan | None = None,
+        parent: QWidget | None = None,
+        assignments: Sequence[StudentAssignment] = (),
+    ):
         super().__init__(parent)
         self.setWindowTitle("New practice session")
         plan = plan or SessionPlan()
+        # The teacher's assignment chosen with "Practise this" (the caller starts it), and the
+        # one the plan being edited was made from (kept while the student adjusts it).
+        self.chosen_assignment: uuid.UUID | None = None
+        self.assignment_id = plan.assignment_id
         form = QFormLayout()
         self.piece = QLineEdit(plan.piece_name or "")
         self.piece.setPlaceholderText("e.g. Bach Minuet in G")
@@ -89,6 +101,12 @@ class SessionForm(QDialog):
         buttons.accepted.connect(self._accept)
         buttons.rejected.connect(self.reject)
         lay = QVBoxLayout(self)
+        if assignments:
+            from desktop.widgets.assignment_list import AssignmentList
+
+            self.assignments = AssignmentList(assignments, self)
+            self.assignments.practise_requested.connect(self._practise)
+            lay.addWidget(self.assignments)
         lay.addLayout(form)
         lay.addWidget(self.error)
         lay.addWidget(buttons)
@@ -116,7 +134,12 @@ class SessionForm(QDialog):
             target_tempo_bpm=self.tempo.value() or None,
             difficulty_level=str(self.difficulty.currentData() or "") or None,
             reference_path=Path(ref) if ref else None,
+            assignment_id=self.assignment_id,
         ).validated()
+
+    def _practise(self, assignment_id: uuid.UUID) -> None:
+        self.chosen_assignment = assignment_id
+        self.accept()
 
     def _accept(self) -> None:
         try:

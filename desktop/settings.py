@@ -35,6 +35,7 @@ class Preferences:
     timing_tolerance_ms: float = 50.0
     theme: str = "system"
     metronome_on: bool = False
+    count_in_on: bool = True  # R counts in one bar at the session's tempo before recording
     profile_id: str = ""  # the User row's UUID as text; "" = none chosen yet
 
     def validated(self) -> Preferences:

@@ -89,7 +89,7 @@ class TakesList(QWidget):
         self.tree.clear()
         for i, row in enumerate(rows):
             p, a = row.performance, row.analysis
-            name = Path(p.audio_path).name if p.audio_path else f"take {i + 1}"
+            name = row.label
             flag = ""
             if p.recovered:
                 flag = "recovered after a crash"
@@ -140,7 +140,8 @@ class TakesList(QWidget):
         def failed(exc: BaseException) -> None:
             self.message.setText(f"Cannot play the take: {exc}")
 
-        self.message.setText(f"Playing {path.name}…")
+        row = self.selected_row()
+        self.message.setText(f"Playing {row.label if row else path.name}…")
         self.ctx.compute.submit("play", lambda: play_file(path), None, failed)
         return True
 

@@ -12,12 +12,13 @@ SQLite and PostgreSQL both refuse a bad value even if it bypasses the service va
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    Date,
     DateTime,
     Dialect,
     Enum,
@@ -150,6 +151,11 @@ class RealtimeSession(SyncMixin, Base):
     ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     duration_seconds: Mapped[int | None] = mapped_column(Integer)
     websocket_session_id: Mapped[str | None] = mapped_column(String(255))
+    # The teacher's assignment this session was practised for (None: free practice). SET NULL:
+    # a deleted assignment leaves the practice in place.
+    assignment_id: Mapped[uuid.UUID | None] = mapped_column(
+        Uuid, ForeignKey("assignments.id", ondelete="SET NULL"), index=True
+    )
     chunks_processed: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(_enum(SESSION_STATUSES, "session_status"), default="active")
 
@@ -266,6 +272,72 @@ class ProgressMetric(SyncMixin, Base):
     milestones_json: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (UniqueConstraint("user_id", "period_type", "metric_date"),)
+
+
+class Assignment(SyncMixin, Base):
+    """A piece a teacher set one student (teacher's studio). Written on the teacher's server by
+    the teacher only; synced down to the student's computers, where it is read-only.
+
+    ``reference_midi`` holds the reference MIDI file itself (small, and the teacher's path means
+    nothing on the student's computer), ``reference_name`` its file name; ``due_on`` is a local
+    day; ``min_minutes`` and ``target_score`` (0..1) are optional goals: an assignment with goals
+    is done once every goal is met."""
+
+    __tablename__ = "assignments"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    teacher_name: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str] = mapped_column(String(255))
+    reference_name: Mapped[str | None] = mapped_column(String(255))
+    reference_midi: Mapped[bytes | None] = mapped_column(LargeBinary)
+    target_tempo: Mapped[int | None] = mapped_column(Integer)
+    genre: Mapped[str | None] = mapped_column(String(255))
+    difficulty_level: Mapped[str | None] = mapped_column(
+        _enum(DIFFICULTY_LEVELS, "assignment_difficulty")
+    )
+    due_on: Mapped[date | None] = mapped_column(Date)
+    min_minutes: Mapped[int | None] = mapped_column(Integer)
+    target_score: Mapped[float | None] = mapped_column(Float)
+    instructions: Mapped[str | None] = mapped_column(Text)
+
+
+class TakeComment(SyncMixin, Base):
+    """A teacher's comment on one of a student's takes, optionally at ``at_seconds`` into it.
+    Written by the teacher on the server; synced down to the student, read-only there.
+    ``user_id`` is the student (the take's owner), kept on the row for row-level security."""
+
+    __tablename__ = "take_comments"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    performance_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("performances.id", ondelete="CASCADE"), index=True
+    )
+    author_name: Mapped[str] = mapped_column(String(255))
+    body: Mapped[str] = mapped_column(Text)
+    at_seconds: Mapped[float | None] = mapped_column(Float)
+
+
+class CommentRead(SyncMixin, Base):
+    """The student has opened a comment (a read mark). Written by the student, synced up (the
+    teacher sees it) and to the student's other computers. Its id is derived from the comment's
+    (:func:`comment_read_id`), so two computers marking one comment write the same row."""
+
+    __tablename__ = "comment_reads"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True)
+    user_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("users.id", ondelete="CASCADE"), index=True
+    )
+    comment_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("take_comments.id", ondelete="CASCADE"), unique=True
+    )
+    read_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
 class Tombstone(Base):
@@ -400,6 +472,16 @@ def progress_row_id(user_id: uuid.UUID, period_type: str, metric_date: datetime)
     sync merges them instead of colliding on the (user, period, date) unique key."""
     moment = metric_date.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S")
     return uuid.uuid5(PROGRESS_ID_NAMESPACE, f"{user_id}/{period_type}/{moment}")
+
+
+# The namespace of read-mark ids (fixed, random; never change it).
+COMMENT_READ_NAMESPACE = uuid.UUID("3b9e4c1a-7d52-4f0b-a8e6-91c2d4f7b305")
+
+
+def comment_read_id(comment_id: uuid.UUID) -> uuid.UUID:
+    """The id of the read mark of a comment: derived from the comment's id, so every computer of
+    the student writes the same row for it."""
+    return uuid.uuid5(COMMENT_READ_NAMESPACE, str(comment_id))
 
 
 def id_in(column: Any, ids: list[uuid.UUID], dialect_name: str) -> Any:

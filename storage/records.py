@@ -52,6 +52,8 @@ class SessionRecord:
     status: str
     created_at: datetime
     updated_at: datetime
+    # The teacher's assignment it was practised for (None: free practice).
+    assignment_id: uuid.UUID | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,6 +22,7 @@ from storage.models import (
     DIFFICULTY_LEVELS,
     SESSION_STATUSES,
     AnalysisResult,
+    Assignment,
     Performance,
     RealtimeSession,
     Tombstone,
@@ -69,10 +70,19 @@ def create_session(
     difficulty_level: str | None = None,
     websocket_session_id: str | None = None,
     started_at: datetime | None = None,
+    assignment_id: uuid.UUID | str | None = None,
 ) -> SessionRecord:
     """Start a practice session (status "active"). target_tempo: 20..300 BPM; names <= 255
-    characters; difficulty_level: beginner/intermediate/advanced; started_at: aware, default now."""
+    characters; difficulty_level: beginner/intermediate/advanced; started_at: aware, default now;
+    assignment_id: one of the profile's assignments (a teacher's), or None."""
     uid = check_uuid("user_id", user_id)
+    aid = None if assignment_id is None else check_uuid("assignment_id", assignment_id)
+    if aid is not None:
+        owner = db.scalar(select(Assignment.user_id).where(Assignment.id == aid))
+        if owner is None:
+            raise NotFoundError("assignment", aid)
+        if owner != uid:
+            raise ValidationError("assignment_id", "is an assignment of another profile")
     check_text("piece_name", piece_name)
     check_text("genre", genre)
     check_tempo("target_tempo", target_tempo)
@@ -95,6 +105,7 @@ def create_session(
         status="active",
         created_at=now,
         updated_at=now,
+        assignment_id=aid,
     )
     if not insert_record(db, record, User, "user_id"):
         raise NotFoundError("user", uid)

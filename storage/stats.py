@@ -101,3 +101,17 @@ def _stats_sessions_stmt() -> Select[Any]:
         .select_from(users.outerjoin(sessions, in_window))
         .where(users.c.id == uid)
     )
+
+
+def best_overall_by_session(db: Session, user_id: uuid.UUID | str) -> dict[uuid.UUID, float]:
+    """The best overall_score (0..1) among each session's analyses, for every session of
+    profile ``user_id`` that has at least one scored take (sessions without one are absent)."""
+    uid = check_uuid("user_id", user_id)
+    stmt = (
+        select(Performance.session_id, func.max(AnalysisResult.overall_score))
+        .join(AnalysisResult, AnalysisResult.performance_id == Performance.id)
+        .join(RealtimeSession, RealtimeSession.id == Performance.session_id)
+        .where(RealtimeSession.user_id == uid, AnalysisResult.overall_score.is_not(None))
+        .group_by(Performance.session_id)
+    )
+    return {sid: float(best) for sid, best in db.execute(stmt) if best is not None}

@@ -356,7 +356,7 @@ def summary(result: FileAnalysis, settings: AnalysisSettings) -> str:
     lines.append(f"  Steady tempo       {_pct(m['tempo_stability'])}")
     lines.append(f"  Loud/soft range    {_pct(m['dynamics_range'])}")
     if m["difficulty_estimate"]:
-        lines.append(f"  Level              {m['difficulty_estimate']}")
+        lines.append(f"  Difficulty         {m['difficulty_estimate']} (of the music played)")
     if m["genre_match_score"] is not None:
         lines.append(f"  Genre fit          {_pct(m['genre_match_score'])}")
     for s in fb["strengths"]:

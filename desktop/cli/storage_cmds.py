@@ -82,7 +82,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cr = prsub.add_parser("create", help="create a profile")
     cr.add_argument("name")
     cr.add_argument("--timezone", default=None, help="IANA timezone (default: this machine's)")
+    rn = prsub.add_parser("rename", help="rename a profile")
+    rn.add_argument("name", help="the profile's name now")
+    rn.add_argument("new_name")
     p.set_defaults(func=_guard(_cmd_profiles))
+
+    p = sub.add_parser(
+        "delete",
+        help="delete a take or a session (its audio files go to <data folder>/trash)",
+    )
+    p.add_argument("what", choices=("take", "session"))
+    p.add_argument("id", help="the take's or session's id (`etude export` lists them)")
+    p.set_defaults(func=_guard(_cmd_delete))
 
 
 def _profile_arg(p: argparse.ArgumentParser) -> None:
@@ -265,6 +276,14 @@ def _cmd_profiles(args: argparse.Namespace) -> int:
     from storage.profiles import create_profile, list_profiles
 
     with _database(args) as db, db.transaction() as s:
+        if args.profiles_command == "rename":
+            from desktop.usecases.history import rename_profile
+            from storage.profiles import get_profile_by_name
+
+            old = get_profile_by_name(s, args.name)
+            p = rename_profile(s, old.id, args.new_name)
+            print(f"renamed profile {args.name!r} to {p.display_name!r}")
+            return 0
         if args.profiles_command == "create":
             tz = args.timezone or local_timezone_name()
             p = create_profile(s, args.name, tz)
@@ -275,4 +294,25 @@ def _cmd_profiles(args: argparse.Namespace) -> int:
             print("no profiles yet")
         for p in profiles:
             print(f"{p.display_name}\t{p.timezone}\t{p.id}")
+    return 0
+
+
+def _cmd_delete(args: argparse.Namespace) -> int:
+    import uuid
+
+    from desktop.usecases.history import delete_session, delete_take
+    from storage.config import data_dir
+
+    try:
+        row_id = uuid.UUID(args.id)
+    except ValueError:
+        raise ValueError(f"{args.id!r} is not an id (a UUID such as 1b4e28ba-2fa1-...)") from None
+    with _database(args) as db, db.transaction() as s:
+        if args.what == "take":
+            done = delete_take(s, row_id, data_dir())
+        else:
+            done = delete_session(s, row_id, data_dir())
+    print(f"deleted {args.what} {row_id} ({done.takes} take(s))")
+    for path in done.trashed:
+        print(f"moved to the trash: {path}")
     return 0

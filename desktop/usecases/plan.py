@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,13 +17,15 @@ NAME_MAX_CHARS = 255
 class SessionPlan:
     """What a session is about. piece_name and genre at most 255 characters; target_tempo_bpm
     20..300 or None; difficulty_level one of DIFFICULTIES or None (the student's own choice,
-    never the analysis's estimate); reference_path a MIDI file or None."""
+    never the analysis's estimate); reference_path a MIDI file or None; assignment_id the
+    teacher's assignment the session is practised for (None: free practice)."""
 
     piece_name: str | None = None
     genre: str | None = None
     target_tempo_bpm: int | None = None
     difficulty_level: str | None = None
     reference_path: Path | None = None
+    assignment_id: uuid.UUID | None = None
 
     def validated(self) -> SessionPlan:
         """Return self, or raise ValueError naming the first field that is out of range."""
@@ -47,6 +50,8 @@ class SessionPlan:
 
     def describe(self) -> str:
         parts = [self.piece_name or "Free practice"]
+        if self.assignment_id is not None:
+            parts[0] = f"Assignment: {parts[0]}"
         if self.genre:
             parts.append(self.genre)
         if self.target_tempo_bpm:

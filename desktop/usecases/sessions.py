@@ -34,6 +34,7 @@ def start_session(
         genre=plan.genre,
         target_tempo=plan.target_tempo_bpm,
         difficulty_level=plan.difficulty_level,
+        assignment_id=plan.assignment_id,
     )
     if open_sessions is not None:
         open_sessions.add(session.id)
@@ -55,8 +56,8 @@ def session_takes(db: Session, session_id: uuid.UUID) -> list[SavedTake]:
     from storage.performances import get_session_performances
 
     return [
-        SavedTake(perf, get_latest_analysis(db, perf.id))
-        for perf in get_session_performances(db, session_id)
+        SavedTake(perf, get_latest_analysis(db, perf.id), number=i)
+        for i, perf in enumerate(get_session_performances(db, session_id), 1)
     ]
 
 

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 
     from audio.fileanalysis import FileAnalysis
     from audio.inputcheck import InputCheck
-    from audio.reference import Alignment, Reference
+    from audio.reference import Reference
     from audio.scoring import TakeScore
     from storage.records import AnalysisRecord, PerformanceRecord, SessionRecord
 
@@ -96,6 +96,24 @@ class SavedTake:
     analysis: AnalysisRecord | None
     session: SessionRecord | None = None
     problem: str | None = None
+    number: int | None = None  # its place among its session's takes, 1 = first played
+
+    @property
+    def label(self) -> str:
+        """How the take is named wherever it is shown: "Take 3 · 14:05" (see take_label)."""
+        p = self.performance
+        from_file = bool(p.notes and p.notes.startswith(FROM_A_FILE))
+        name = Path(p.audio_path).name if from_file and p.audio_path else None
+        return take_label(self.number, p.recording_started_at, name)
+
+
+def take_label(number: int | None, started_at: datetime, file_name: str | None = None) -> str:
+    """A take's name for a student: "Take 3 · 14:05" (its place in the session, and when it
+    began in local time), never the name of the file Etude recorded it to. A recording the
+    student brought keeps its own file name beside it: "Take 1 · 14:05 · etude.wav"."""
+    when = started_at.astimezone().strftime("%H:%M")
+    name = f"Take {number} · {when}" if number else f"Take · {when}"
+    return f"{name} · {file_name}" if file_name else name
 
 
 @dataclass(frozen=True)
@@ -177,35 +195,36 @@ class AnalysedRecording:
 # -- scoring ----------------------------------------------------------------------------------
 
 
-def timeline(
-    notes: Sequence[Note], alignment: Alignment | None, reference: Reference | None
-) -> list[dict[str, Any]]:
-    """One entry per scored note for the card's timeline: times in seconds, signed cents, and
-    (with a reference) timing_ms = onset minus the aligned expected time (+ = late). The
-    alignment's offset already absorbs a constant lag, as the rhythm score does."""
+def timeline(score: TakeScore) -> list[dict[str, Any]]:
+    """One entry per scored note for the card's timeline, in the order played: its number
+    (1 = first), times in seconds, signed cents, its reference bar where known, and where
+    rhythm is judged timing_ms = how far its onset was from where it belonged (+ = late, the
+    constant lag removed, as the rhythm score and the feedback's findings count it)."""
     out = []
-    for n in notes:
+    for i, (n, told) in enumerate(zip(score.notes, score.played, strict=True), 1):
         entry: dict[str, Any] = {
+            "number": i,
             "onset_s": round(n.onset_s, 4),
             "offset_s": round(n.offset_s, 4),
             "target_midi": int(n.target_midi),
             "cents": round(float(n.cents), 1),
         }
-        if alignment is not None and reference is not None and n.ref_index is not None:
-            expected = alignment.expected_s(reference.notes[n.ref_index].onset_s)
-            entry["timing_ms"] = round((n.onset_s - expected) * 1000.0, 1)
+        if told.bar is not None:
+            entry["bar"] = told.bar
+        if told.timing_ms is not None:
+            entry["timing_ms"] = round(told.timing_ms, 1)
         out.append(entry)
     return out
 
 
-def analysis_columns(score: TakeScore, reference: Reference | None) -> AnalysisColumns:
+def analysis_columns(score: TakeScore) -> AnalysisColumns:
     """The AnalysisResult columns for a scored take: audio.scoring's metrics, with the per-note
     timeline added to the feedback so the card and History redraw it from the stored row."""
     from audio.scoring import METRIC_KEYS
 
     columns = {key: score.metrics[key] for key in METRIC_KEYS}
     feedback = dict(score.feedback)
-    feedback["timeline"] = timeline(score.notes, score.alignment, reference)
+    feedback["timeline"] = timeline(score)
     columns["feedback_json"] = json.dumps(feedback, ensure_ascii=False, default=_json_default)
     return columns
 
@@ -227,7 +246,7 @@ def score_live_take(
         analysis_cpu_s=take.analysis_cpu_s,
         input_check=take.input_check,
     )
-    return analysis_columns(score, reference)
+    return analysis_columns(score)
 
 
 def analyse_recording(
@@ -241,7 +260,7 @@ def analyse_recording(
     from audio.fileanalysis import analyze_file
 
     fa = analyze_file(path, settings, reference=reference, genre=known_genre(genre))
-    return AnalysedRecording(fa, analysis_columns(fa.score, reference))
+    return AnalysedRecording(fa, analysis_columns(fa.score))
 
 
 def known_genre(genre: str | None) -> str | None:
@@ -510,7 +529,7 @@ def _insert(db: Session, scored: ScoredTake) -> SavedTake:
         recovered=scored.recovered,
     )
     analysis = create_analysis_result(db, perf.id, **(scored.columns or {}))
-    return SavedTake(perf, analysis)
+    return SavedTake(perf, analysis, number=_number(db, perf))
 
 
 def _store_unscored(db: Session, scored: ScoredTake) -> SavedTake:
@@ -529,7 +548,15 @@ def _store_unscored(db: Session, scored: ScoredTake) -> SavedTake:
         recording_duration=scored.duration_s,
         recovered=scored.recovered,
     )
-    return SavedTake(perf, None, problem=problem)
+    return SavedTake(perf, None, problem=problem, number=_number(db, perf))
+
+
+def _number(db: Session, perf: PerformanceRecord) -> int | None:
+    """The take's place among its session's takes in the order played (1 = first)."""
+    from storage.performances import get_session_performances
+
+    ids = [p.id for p in get_session_performances(db, perf.session_id)]
+    return ids.index(perf.id) + 1 if perf.id in ids else None
 
 
 def _started_at(take: TakeToSave) -> datetime:

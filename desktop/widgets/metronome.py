@@ -15,23 +15,24 @@ from PySide6.QtCore import QElapsedTimer, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter
 from PySide6.QtWidgets import QWidget
 
-CLICK_HZ = (1500.0, 1000.0)  # accented first beat, then the others
-CLICK_MS = 25.0
+from audio.preview import click_samples  # one click sound for the metronome and the preview
 
-
-def click_samples(sample_rate_hz: int, accent: bool) -> np.ndarray:
-    """A short decaying sine burst, float32 in -0.5..0.5."""
-    n = int(sample_rate_hz * CLICK_MS / 1000.0)
-    t = np.arange(n) / sample_rate_hz
-    f = CLICK_HZ[0] if accent else CLICK_HZ[1]
-    return (0.5 * np.sin(2 * np.pi * f * t) * np.exp(-t * 200.0)).astype(np.float32)
+__all__ = ["BeatLight", "ClickStream", "click_samples"]
 
 
 class ClickStream:
     """The audible part. ``start`` raises whatever sounddevice raises when there is no output."""
 
-    def __init__(self, bpm: float, beats_per_bar: int = 4, sample_rate_hz: int = 48000):
+    def __init__(
+        self,
+        bpm: float,
+        beats_per_bar: int = 4,
+        sample_rate_hz: int = 48000,
+        max_beats: int | None = None,
+    ):
+        """max_beats: click this many beats then stay silent (a count-in); None = go on."""
         self.bpm = bpm
+        self.max_beats = max_beats
         self.beats_per_bar = beats_per_bar
         self.sr = sample_rate_hz
         self._clicks = (click_samples(self.sr, True), click_samples(self.sr, False))
@@ -46,7 +47,10 @@ class ClickStream:
         end = start + frames
         # Each click that overlaps this block is copied in at its exact offset.
         first_beat = start // period
-        for beat in range(max(0, first_beat - 1), end // period + 1):
+        last = end // period + 1
+        if self.max_beats is not None:
+            last = min(last, self.max_beats)
+        for beat in range(max(0, first_beat - 1), last):
             click = self._clicks[0 if beat % self.beats_per_bar == 0 else 1]
             b0 = beat * period
             lo, hi = max(b0, start), min(b0 + len(click), end)
@@ -114,10 +118,19 @@ class BeatLight(QWidget):
             self.beat.emit(idx)
             self.update()
 
+    def flash(self, accent: bool = False) -> None:
+        """One flash now (the count-in's beats, when the metronome is off)."""
+        self._flash = 1.0 if accent else 0.6
+        if not self._fade.isActive():
+            self._fade.start()
+        self.update()
+
     def _decay(self) -> None:
         if self._flash > 0:
             self._flash = max(0.0, self._flash - 0.12)
             self.update()
+        elif not self._timer.isActive():
+            self._fade.stop()
 
     def paintEvent(self, event: object) -> None:
         p = QPainter(self)

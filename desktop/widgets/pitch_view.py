@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QWidget
 
 from audio.records import Note, Onset, PitchFrame
@@ -23,17 +24,44 @@ WINDOW_S = 8.0
 _RING = 4096  # frames: 8 s at 48 kHz / 256-sample hops is 1500, so this is ample
 
 
+# Which notes get a label, from the densest to the sparsest (pitch classes, C = 0), and the
+# smallest gap in semitones between two labels of each.
+NOTE_LABEL_LEVELS: tuple[tuple[frozenset[int], int], ...] = (
+    (frozenset(range(12)), 1),
+    (frozenset((0, 2, 4, 5, 7, 9, 11)), 1),  # the naturals
+    (frozenset((0, 4, 7)), 3),  # C, E, G
+    (frozenset((0, 7)), 5),  # C, G
+    (frozenset((0,)), 12),  # C only
+)
+
+
+def note_ticks(lo: float, hi: float, size_px: float, label_px: float) -> list[int]:
+    """The semitones (MIDI numbers) labelled on an axis of ``size_px`` pixels showing ``lo`` to
+    ``hi``: the densest level whose closest labels are at least ``label_px`` apart (a short
+    pitch view at 1280x680 is about 130 px tall for two octaves)."""
+    first, last = int(np.ceil(lo)), int(np.floor(hi))
+    px_per_semitone = size_px / max(hi - lo, 1e-6)
+    for classes, gap in NOTE_LABEL_LEVELS:
+        if gap * px_per_semitone >= label_px:
+            return [m for m in range(first, last + 1) if m % 12 in classes]
+    # Even octaves collide (a tiny view): one label per two octaves at most.
+    step = int(np.ceil(label_px / (12 * px_per_semitone))) * 12
+    return [m for m in range(first, last + 1) if m % step == 0]
+
+
 class NoteAxis(pg.AxisItem):  # type: ignore[misc]  # pyqtgraph is untyped
-    """Left axis labelled with note names on every semitone (only naturals when crowded)."""
+    """Left axis labelled with note names: every semitone when there is room, fewer (naturals,
+    then C E G, then C G, then the Cs) as the view gets shorter, so labels never overlap."""
+
+    def label_px(self) -> float:
+        """The height a label needs, with a little air."""
+        font = self.style.get("tickFont") or self.font()
+        return float(QFontMetrics(font).height()) + 2.0
 
     def tickValues(
         self, minVal: float, maxVal: float, size: float
     ) -> list[tuple[float, list[int]]]:
-        lo, hi = int(np.floor(minVal)), int(np.ceil(maxVal))
-        semis = list(range(lo, hi + 1))
-        if size / max(1, len(semis)) < 14:
-            semis = [m for m in semis if m % 12 in (0, 2, 4, 5, 7, 9, 11)]
-        return [(1.0, semis)]
+        return [(1.0, note_ticks(minVal, maxVal, size, self.label_px()))]
 
     def tickStrings(self, values: Sequence[float], scale: float, spacing: float) -> list[str]:
         return [note_name(v) for v in values]

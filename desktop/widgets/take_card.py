@@ -1,4 +1,6 @@
-"""The analysis card shown after each take: scores, feedback in plain words, per-note timeline.
+"""The analysis card shown after each take: the overall score large, the others grouped and
+explained in tooltips, feedback in plain words, and a timeline of the notes with the ones the
+feedback names marked on them.
 
 The card renders a stored analysis (the dict the database worker read back after saving it), so
 what the student sees is exactly what is in the database, never a separate in-memory copy.
@@ -11,10 +13,12 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, Qt
+from PySide6.QtGui import QFont, QPalette
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
+    QHBoxLayout,
     QLabel,
     QScrollArea,
     QVBoxLayout,
@@ -22,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from desktop.notes import cents_colour
+from desktop.theme import muted_text
 
 # (field, label, kind): kind "pct" shows 0..1 as a percentage, "cents", "int", "text".
 SCORE_FIELDS: tuple[tuple[str, str, str], ...] = (
@@ -34,8 +39,17 @@ SCORE_FIELDS: tuple[tuple[str, str, str], ...] = (
     ("tempo_stability", "Tempo stability", "pct"),
     ("note_accuracy_rate", "Right notes", "pct"),
     ("total_notes_detected", "Notes", "int"),
-    ("difficulty_estimate", "Level", "text"),
+    # The analysis's estimate of how hard the music is, never a judgement of the playing.
+    ("difficulty_estimate", "Difficulty", "text"),
     ("genre_match_score", "Genre fit", "pct"),
+)
+MAIN_SCORE = "overall_score"
+# The other scores, grouped as the card shows them (group title, fields).
+SCORE_GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Pitch", ("pitch_accuracy", "avg_pitch_deviation_cents", "note_accuracy_rate")),
+    ("Timing", ("rhythm_accuracy", "timing_consistency", "tempo_stability")),
+    ("Expression", ("dynamics_range", "genre_match_score")),
+    ("The piece", ("difficulty_estimate", "total_notes_detected")),
 )
 
 
@@ -70,9 +84,93 @@ def _num(entry: Mapping[str, Any], *keys: str) -> float | None:
     return None
 
 
+# What each score means, for a student (shown as the tooltip of its label and value).
+MEANING: dict[str, str] = {
+    "overall_score": (
+        "One number for the whole take. It mostly counts how in tune you were (40 %), then "
+        "how well you kept to the beat (25 %), whether you played the right notes (20 %), how "
+        "even your timing was (10 %) and your loud and soft (5 %). Parts that could not be "
+        "measured are left out."
+    ),
+    "pitch_accuracy": (
+        "How many of your notes were in tune: within ±{tol_c} cents of the right pitch. "
+        "100 cents is one semitone, the step from one piano key to the next."
+    ),
+    "avg_pitch_deviation_cents": (
+        "How far from the right pitch your notes were, on average, in cents (100 cents = one "
+        "semitone). Under 10 is very good; most listeners hear 20 or more."
+    ),
+    "note_accuracy_rate": (
+        "How many notes of the piece you played as the right note, at about the right time. "
+        "Only measured when the session has a reference piece."
+    ),
+    "rhythm_accuracy": (
+        "How many of your notes started on time: within ±{tol_ms} ms (a twentieth of a "
+        "second) of the beat. Only measured with a target tempo or a reference piece."
+    ),
+    "timing_consistency": (
+        "Whether your notes were early or late by the same amount each time. 100 % means "
+        "always the same (even if a little behind); it drops when some notes rush and others "
+        "drag."
+    ),
+    "tempo_stability": (
+        "Whether you kept the same speed from start to end. 100 % means a steady speed all "
+        "the way; it drops when you speed up or slow down, and a change of 15 % scores 0."
+    ),
+    "dynamics_range": (
+        "How different your loudest and softest notes were. 100 % means 30 dB or more apart, "
+        "from very soft to very loud."
+    ),
+    "genre_match_score": (
+        "How well the speed and feel of your playing fit the style chosen for the session "
+        "(for example, swung eighths for jazz). Only for a style Etude knows."
+    ),
+    "difficulty_estimate": (
+        "How hard this music is to play, from how fast the notes come, how wide its range is "
+        "and its tempo: beginner, intermediate or advanced. It is about the piece, not about "
+        "how well you played it."
+    ),
+    "total_notes_detected": "How many notes Etude heard in this take.",
+}
+NOT_MEASURED = {
+    "rhythm_accuracy": "n/a: set a target tempo or load a reference piece to measure it.",
+    "note_accuracy_rate": "n/a: load a reference piece for the session to measure it.",
+    "genre_match_score": "n/a: the session has no style Etude knows.",
+}
+
+
+def explain(
+    field: str, value: Any, tolerance_cents: float = 25.0, tolerance_ms: float = 50.0
+) -> str:
+    """The tooltip of a score: what it means, then what this take's value says (why a low
+    one is low), in words a 15-year-old understands."""
+    text = MEANING.get(field, "").format(tol_c=round(tolerance_cents), tol_ms=round(tolerance_ms))
+    if value is None:
+        return f"{text}\n\n{NOT_MEASURED.get(field, 'n/a: not measurable in this take.')}"
+    why = ""
+    v = float(value) if isinstance(value, int | float) else None
+    if field == "dynamics_range" and v is not None:
+        apart = round(30.0 * v)
+        why = f"Your loudest and softest notes were about {apart} dB apart"
+        why += (
+            ", so nearly everything sounded equally loud. Try playing some phrases clearly "
+            "softer and others louder."
+            if v < 0.3
+            else "."
+        )
+    elif field == "tempo_stability" and v is not None and v < 0.5:
+        why = "Your speed changed during the take: practise with the metronome on."
+    elif field == "timing_consistency" and v is not None and v < 0.5:
+        why = "Some notes came early and others late: listen for the beat and keep with it."
+    elif field == "pitch_accuracy" and v is not None and v < 0.6:
+        why = "Many notes were off: the tips below and the marks on the timeline show which."
+    return f"{text}\n\n{why}" if why else text
+
+
 class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
-    """One bar per note at its time, its colour saying how far it was from its target;
-    ▲/▼ marks above a note that came early/late."""
+    """One bar per note at its time, its colour saying how far it was from its target; the
+    notes the feedback names carry their figure above them ("G4 +46¢", "late 160 ms"), and
+    ▲/▼ under a note mark one that came early/late by more than the timing tolerance."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent=parent)
@@ -81,19 +179,29 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         self.setMouseEnabled(x=True, y=False)
         self.setLabel("bottom", "time in take", units="s")
         self.getPlotItem().hideAxis("left")
-        self.setMinimumHeight(90)
+        self.setMinimumHeight(110)
         self.tolerance_cents = 25.0
         self.timing_tolerance_ms = 50.0
         self.bars = 0
         self.early = 0
         self.late = 0
+        self.labels: list[str] = []
 
-    def set_notes(self, per_note: Sequence[Mapping[str, Any]]) -> None:
+    def set_notes(
+        self,
+        per_note: Sequence[Mapping[str, Any]],
+        findings: Sequence[Mapping[str, Any]] = (),
+    ) -> None:
+        """``per_note``: the stored timeline (onset_s, offset_s, cents, timing_ms, number);
+        ``findings``: the feedback's note_findings, drawn on the notes they name."""
         self.clear()
         self.bars = self.early = self.late = 0
+        self.labels = []
+        told = {int(f["number"]): f for f in findings if isinstance(f.get("number"), int)}
         xs, widths, brushes = [], [], []
         marks_x, marks_sym = [], []
-        for entry in per_note:
+        last_label_x, row = -1e9, 0
+        for i, entry in enumerate(per_note, 1):
             onset = _num(entry, "onset_s", "t_s", "time_s")
             if onset is None:
                 continue
@@ -105,12 +213,19 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
             brushes.append(pg.mkBrush(cents_colour(cents, self.tolerance_cents)))
             timing = _num(entry, "timing_ms", "timing_deviation_ms", "onset_deviation_ms")
             if timing is not None and abs(timing) > self.timing_tolerance_ms:
-                marks_x.append(onset)
+                marks_x.append(onset + dur / 2)
                 marks_sym.append("t1" if timing < 0 else "t")
                 if timing < 0:
                     self.early += 1
                 else:
                     self.late += 1
+            number = entry.get("number", i)
+            finding = told.get(number) if isinstance(number, int) else None
+            if finding is not None:
+                # Labels of notes close together alternate between two heights.
+                row = 1 - row if onset - last_label_x < 1.2 else 0
+                last_label_x = onset
+                self._label(onset + dur / 2, 1.04 + 0.3 * row, finding_text(finding))
         if xs:
             self.addItem(pg.BarGraphItem(x=xs, height=1.0, width=widths, brushes=brushes))
             self.bars = len(xs)
@@ -118,39 +233,109 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
             self.addItem(
                 pg.ScatterPlotItem(
                     x=marks_x,
-                    y=[1.25] * len(marks_x),
+                    y=[-0.2] * len(marks_x),
                     symbol=marks_sym,
-                    size=9,
-                    brush=pg.mkBrush(200, 120, 30),
+                    size=10,
+                    brush=pg.mkBrush(*MARK_COLOUR),
                     pen=None,
                 )
             )
-        self.setYRange(0, 1.5, padding=0)
+        self.setYRange(-0.4, 1.75, padding=0)
+
+    def _label(self, x: float, y: float, text: str) -> None:
+        item = pg.TextItem(text, color=pg.getConfigOption("foreground"), anchor=(0.5, 1.0))
+        item.setPos(x, y)
+        self.addItem(item)
+        self.labels.append(text)
+
+
+MARK_COLOUR = (200, 110, 20)
+
+
+def finding_text(f: Mapping[str, Any]) -> str:
+    """What the timeline writes above a note the feedback names: "G4 +46¢", "E4 late 160 ms",
+    "F4 for G4" (a wrong note)."""
+    parts = [str(f.get("note", ""))]
+    cents = _num(f, "cents")
+    if f.get("pitch") == "wrong":
+        parts = [f"{f.get('played', '?')} for {f.get('note', '?')}"]
+    elif f.get("pitch") in ("sharp", "flat") and cents is not None:
+        parts.append(f"{cents:+.0f}¢")
+    ms = _num(f, "timing_ms")
+    if f.get("timing") in ("early", "late") and ms is not None:
+        parts.append(f"{f['timing']} {abs(ms):.0f} ms")
+    return " ".join(parts)
+
+
+def legend_html(tolerance_cents: float, tolerance_ms: float) -> str:
+    """The timeline's legend: what the colours and the ▲/▼ marks mean."""
+
+    def swatch(cents: float) -> str:
+        r, g, b = cents_colour(cents, tolerance_cents)
+        return f'<span style="color: rgb({r},{g},{b});">■</span>'
+
+    r, g, b = MARK_COLOUR
+    mark = f"color: rgb({r},{g},{b});"
+    tol_c, tol_ms = round(tolerance_cents), round(tolerance_ms)
+    return (
+        f"{swatch(0)} in tune (±{tol_c} ¢) &nbsp; {swatch(1.5 * tolerance_cents)} a little off "
+        f"&nbsp; {swatch(3 * tolerance_cents)} far off &nbsp;·&nbsp; "
+        f'<span style="{mark}">▲</span> came early &nbsp; <span style="{mark}">▼</span> came '
+        f"late (by more than {tol_ms} ms) &nbsp;·&nbsp; figures above a note: how far off it was"
+    )
+
+
+MAIN_SCORE_SCALE = 2.6  # the overall score's size against the card's text
+
+
+def _bold(label: QLabel, scale: float = 1.0) -> None:
+    # A font, not a style sheet: a widget styled by a sheet keeps the palette it had when the
+    # sheet was applied, so it would miss a switch between the light and the dark theme.
+    font = QFont(label.font())
+    font.setBold(True)
+    if scale != 1.0:
+        font.setPointSizeF(font.pointSizeF() * scale)
+    label.setFont(font)
 
 
 class TakeCard(QFrame):
-    """Scores + strengths + tips + the per-note timeline of one stored analysis."""
+    """One stored analysis: the overall score large, the other scores in groups (each
+    explained in its tooltip), feedback in plain words, and the timeline of the notes."""
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAccessibleName("Take analysis")
+        self.analysis: Mapping[str, Any] = {}
+        self.muted: list[QLabel] = []
         lay = QVBoxLayout(self)
         self.title = QLabel("No take yet. Press R during practice to record one.")
-        self.title.setStyleSheet("font-weight: bold;")
+        _bold(self.title)
         lay.addWidget(self.title)
-        grid = QGridLayout()
+        scores = QHBoxLayout()
+        self.name_labels: dict[str, QLabel] = {}
         self.value_labels: dict[str, QLabel] = {}
-        for i, (field, label, _kind) in enumerate(SCORE_FIELDS):
-            name = QLabel(label)
-            name.setStyleSheet("color: palette(mid);")
-            val = QLabel("–")
-            val.setObjectName(f"score_{field}")
-            val.setStyleSheet("font-size: 15px; font-weight: bold;")
-            grid.addWidget(name, (i // 4) * 2, i % 4)
-            grid.addWidget(val, (i // 4) * 2 + 1, i % 4)
-            self.value_labels[field] = val
-        lay.addLayout(grid)
+        labels = dict((f, label) for f, label, _k in SCORE_FIELDS)
+        main = QVBoxLayout()
+        main.setSpacing(0)
+        main.addWidget(self._name(MAIN_SCORE, labels[MAIN_SCORE]))
+        main.addWidget(self._value(MAIN_SCORE, MAIN_SCORE_SCALE))
+        main.addStretch(1)
+        scores.addLayout(main)
+        scores.addSpacing(18)
+        for title, fields in SCORE_GROUPS:
+            grid = QGridLayout()
+            grid.setHorizontalSpacing(10)
+            grid.setVerticalSpacing(1)
+            heading = QLabel(title)
+            _bold(heading)
+            grid.addWidget(heading, 0, 0, 1, 2)
+            for r, field in enumerate(fields, 1):
+                grid.addWidget(self._name(field, labels[field]), r, 0)
+                grid.addWidget(self._value(field), r, 1)
+            grid.setRowStretch(len(fields) + 1, 1)
+            scores.addLayout(grid, 1)
+        lay.addLayout(scores)
         self.feedback = QLabel("")
         self.feedback.setWordWrap(True)
         self.feedback.setTextFormat(Qt.TextFormat.RichText)
@@ -166,16 +351,92 @@ class TakeCard(QFrame):
         lay.addWidget(self.feedback_area, 1)
         self.timeline = NoteTimeline(self)
         lay.addWidget(self.timeline, 1)
+        self.legend = QLabel("")
+        self.legend.setWordWrap(True)
+        self.legend.setTextFormat(Qt.TextFormat.RichText)
+        self.legend.setAccessibleName("Timeline legend")
+        self.muted.append(self.legend)
+        lay.addWidget(self.legend)
+        from desktop.widgets.comments import CommentsLabel
+
+        # The teacher's comments on this take (hidden without any).
+        self.comments = CommentsLabel(self)
+        lay.addWidget(self.comments)
+        self._show_legend()
+        self._apply_muted()
+        self._explain()
+
+    def _name(self, field: str, text: str) -> QLabel:
+        label = QLabel(text)
+        label.setObjectName(f"name_{field}")
+        self.name_labels[field] = label
+        self.muted.append(label)
+        return label
+
+    def _value(self, field: str, scale: float = 1.0) -> QLabel:
+        label = QLabel("–")
+        label.setObjectName(f"score_{field}")
+        _bold(label, scale)
+        self.value_labels[field] = label
+        return label
+
+    def _apply_muted(self) -> None:
+        # The quieter colour is worked out from the palette in use (see theme.muted_text), so
+        # it keeps 4.5:1 in the light and the dark theme and follows a switch between them.
+        colour = muted_text(self.palette())
+        for label in self.muted:
+            pal = label.palette()
+            pal.setColor(QPalette.ColorRole.WindowText, colour)
+            label.setPalette(pal)
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange:
+            self._apply_muted()
+
+    def _show_legend(self) -> None:
+        self.legend.setText(
+            legend_html(self.timeline.tolerance_cents, self.timeline.timing_tolerance_ms)
+        )
+
+    def set_tolerances(self, pitch_cents: float, timing_ms: float) -> None:
+        """The student's tolerances (Settings), for the colours, marks, legend and tooltips."""
+        self.timeline.tolerance_cents = pitch_cents
+        self.timeline.timing_tolerance_ms = timing_ms
+        self._show_legend()
+        self._explain()
+
+    def _explain(self) -> None:
+        for field, _label, _kind in SCORE_FIELDS:
+            tip = explain(
+                field,
+                self.analysis.get(field) if self.analysis else None,
+                self.timeline.tolerance_cents,
+                self.timeline.timing_tolerance_ms,
+            )
+            if not self.analysis:
+                tip = MEANING[field].format(
+                    tol_c=round(self.timeline.tolerance_cents),
+                    tol_ms=round(self.timeline.timing_tolerance_ms),
+                )
+            self.name_labels[field].setToolTip(tip)
+            self.value_labels[field].setToolTip(tip)
 
     def show_analysis(self, analysis: Mapping[str, Any], title: str = "") -> None:
         """``analysis``: the stored AnalysisResult's columns as a dict."""
+        self.analysis = analysis
         self.title.setText(title or "Last take")
         for field, _label, kind in SCORE_FIELDS:
             self.value_labels[field].setText(format_value(analysis.get(field), kind))
+        self._explain()
         fb = parse_feedback(analysis.get("feedback_json"))
-        self.feedback.setText(feedback_html(fb, self.timeline.tolerance_cents))
+        self.feedback.setText(feedback_html(fb))
         notes = fb.get("timeline") or []
-        self.timeline.set_notes([n for n in notes if isinstance(n, Mapping)])
+        findings = fb.get("note_findings") or []
+        self.timeline.set_notes(
+            [n for n in notes if isinstance(n, Mapping)],
+            [f for f in findings if isinstance(f, Mapping)],
+        )
 
 
 def _as_lines(value: Any) -> list[str]:
@@ -186,8 +447,8 @@ def _as_lines(value: Any) -> list[str]:
     return []
 
 
-def feedback_html(fb: Mapping[str, Any], tolerance_cents: float = 25.0) -> str:
-    """Strengths, tips and the notes that were out of tune, as short HTML lines."""
+def feedback_html(fb: Mapping[str, Any]) -> str:
+    """Strengths and tips (which name the notes that went wrong) as short HTML lines."""
     parts = []
     if fb.get("not_measurable"):
         parts.append("<b>Not measurable:</b> " + _esc(str(fb["not_measurable"])))
@@ -197,15 +458,6 @@ def feedback_html(fb: Mapping[str, Any], tolerance_cents: float = 25.0) -> str:
         parts.append("<b>Going well:</b> " + " ".join(_esc(s) for s in strengths))
     if tips:
         parts.append("<b>Try next:</b> " + " ".join(_esc(s) for s in tips))
-    off = []
-    for row in fb.get("per_note") or []:
-        if not isinstance(row, Mapping):
-            continue
-        cents = _num(row, "mean_cents")
-        if cents is not None and abs(cents) > tolerance_cents:
-            off.append(f"{_esc(str(row.get('note', '?')))} {cents:+.0f} ¢")
-    if off:
-        parts.append("<b>Out of tune:</b> " + ", ".join(off))
     return "<br>".join(parts)
 
 
@@ -213,4 +465,4 @@ def _esc(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-__all__ = ["NoteTimeline", "TakeCard", "format_value", "parse_feedback"]
+__all__ = ["NoteTimeline", "TakeCard", "explain", "format_value", "parse_feedback"]

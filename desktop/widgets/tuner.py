@@ -8,7 +8,12 @@ from PySide6.QtCore import QPointF, QRectF, Qt
 from PySide6.QtGui import QColor, QFont, QPainter, QPen
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from audio.records import PitchFrame
 from desktop.notes import cents_colour, note_name
+
+# How long (seconds of input) the dial keeps the last note through unvoiced frames: long enough
+# to bridge a consonant or a bow change, short enough that silence reads as silence.
+HOLD_S = 0.35
 
 
 class TunerWidget(QWidget):
@@ -18,6 +23,7 @@ class TunerWidget(QWidget):
         super().__init__(parent)
         self._midi: float | None = None
         self._cents: float | None = None
+        self._last_voiced_s: float | None = None
         self.tolerance_cents = 25.0
         self.setMinimumSize(200, 130)
         self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
@@ -27,6 +33,25 @@ class TunerWidget(QWidget):
         if (target_midi, cents) != (self._midi, self._cents):
             self._midi, self._cents = target_midi, cents
             self.update()
+
+    def clear(self) -> None:
+        """No reading (listening stopped, or a new session starts)."""
+        self._last_voiced_s = None
+        self.set_reading(None, None)
+
+    def follow(self, frames: list[PitchFrame]) -> None:
+        """Show the newest voiced frame of ``frames`` (oldest first); after HOLD_S of unvoiced
+        input the dial reads "—" again instead of keeping the last note through silence."""
+        if not frames:
+            return
+        for f in reversed(frames):
+            if f.voiced:
+                self._last_voiced_s = f.t_s
+                self.set_reading(f.target_midi, f.cents)
+                return
+        newest = frames[-1].t_s
+        if self._last_voiced_s is None or newest - self._last_voiced_s > HOLD_S:
+            self.set_reading(None, None)
 
     def reading_text(self) -> str:
         """What the dial says, in words (used by the accessible description and by tests)."""

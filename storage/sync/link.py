@@ -39,7 +39,7 @@ from storage.models import (
 )
 from storage.sync.client import ServerAddress, SyncError, connect, explain
 from storage.sync.protocol import check_schema, owned_by
-from storage.sync.tables import DATA_TABLES, TOMBSTONES
+from storage.sync.tables import STUDENT_TABLES, TOMBSTONES
 
 KEYRING_SERVICE = "Etude sync"
 
@@ -227,8 +227,8 @@ def _move_profile(s: Session, old: uuid.UUID, new: uuid.UUID) -> None:
 
 def _mark_all_pending(s: Session, user_id: uuid.UUID) -> None:
     """A profile linked anew sends everything it holds (rows it got from the server keep their
-    counter and are compared equal)."""
-    for table in (*DATA_TABLES, TOMBSTONES):
+    counter and are compared equal). The teacher's tables are never sent."""
+    for table in (*STUDENT_TABLES, TOMBSTONES):
         t = table.table
         values: dict[str, Any] = {"usn": -1}
         if "updated_at" in t.c:

@@ -67,10 +67,12 @@ from storage.sync.client import (
 )
 from storage.sync.tables import (
     ANALYSES,
+    BY_NAME,
     DATA_TABLES,
     PERFORMANCES,
     PROGRESS,
     SESSIONS,
+    STUDENT_TABLES,
     TOMBSTONES,
     USERS,
     SyncedTable,
@@ -194,7 +196,10 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
 
 
 def local_pending(s: Session, table: SyncedTable, user_id: uuid.UUID) -> list[dict[str, Any]]:
-    """The profile's rows of ``table`` not yet on the server (usn = -1)."""
+    """The profile's rows of ``table`` not yet on the server (usn = -1). Never any of the
+    teacher's tables (assignments, comments): a student's computer only reads those."""
+    if table.writer == "teacher":
+        return []
     t = table.table
     cols = [t.c[c] for c in synced_columns(table)]
     stmt = select(*cols).where(t.c.usn == -1, owned_by(table, user_id))
@@ -502,10 +507,9 @@ def _pull(run: _Run, last_usn: int) -> None:
         if pending_deleted:
             remote = [r for r in remote if r["id"] not in pending_deleted]
             # Children whose parent was deleted here (pending) go with it.
-            if table.fk is not None and remote:
-                parent = {"user_id": USERS, "session_id": SESSIONS, "performance_id": PERFORMANCES}
+            if table.fk is not None and table.parent is not None and remote:
                 wanted = sorted({r[table.fk] for r in remote}, key=str)
-                present = _existing_ids(s, parent[table.fk].table, wanted)
+                present = _existing_ids(s, BY_NAME[table.parent].table, wanted)
                 remote = [r for r in remote if r[table.fk] in present]
         mine = {r["id"]: r for r in local_pending(s, table, uid)}
         apply: list[dict[str, Any]] = []
@@ -573,7 +577,7 @@ def _push(run: _Run) -> int:
     # A row created again after its deletion (a progress period that filled again) is live:
     # its pending tombstone is obsolete.
     has_pending_tombstones = _has_pending(s, TOMBSTONES, uid)
-    for table in DATA_TABLES if has_pending_tombstones else ():
+    for table in STUDENT_TABLES if has_pending_tombstones else ():
         t = table.table
         s.execute(
             delete(Tombstone).where(
@@ -591,7 +595,7 @@ def _push(run: _Run) -> int:
     bumped = conn.execute("SELECT etude_sync_bump()").fetchone()
     new_usn = int(bumped[0]) if bumped else current + 1
     done = 0
-    for table in DATA_TABLES:
+    for table in STUDENT_TABLES:
         rows = pending[table.name]
         _upsert_server(conn, table, rows, new_usn)
         if table is PROGRESS and rows:
@@ -606,7 +610,7 @@ def _push(run: _Run) -> int:
     by_table: dict[str, list[uuid.UUID]] = {}
     for tomb in tombs:
         by_table.setdefault(tomb["table_name"], []).append(tomb["row_id"])
-    for table in DATA_TABLES:
+    for table in STUDENT_TABLES:
         ids = by_table.get(table.name)
         if ids:
             cur = conn.execute(
@@ -716,23 +720,33 @@ def _download_all(run: _Run) -> int:
 
 
 def _upload_all(run: _Run) -> int:
+    """The server takes this computer's rows of the student's tables. Rows this computer also
+    holds are overwritten in place, not deleted first, so the teacher's comments on them (which
+    the server would cascade-delete with their take) survive; the teacher's own tables stay."""
     s, conn, uid = run.s, run.conn, run.user_id
     bumped = conn.execute("SELECT etude_sync_bump()").fetchone()
     usn = int(bumped[0]) if bumped else 0
-    conn.execute("DELETE FROM tombstones WHERE user_id = %s", (uid,))
-    for table in reversed(DATA_TABLES[1:]):
-        conn.execute(
-            sql.SQL("DELETE FROM {} WHERE ").format(sql.Identifier(table.name))
-            + server_owned(table),
-            (uid,),
-        )
-    for table in (*DATA_TABLES, TOMBSTONES):
+    local: dict[str, list[dict[str, Any]]] = {}
+    for table in (*STUDENT_TABLES, TOMBSTONES):
         t = table.table
         cols = [t.c[c] for c in synced_columns(table)]
         stmt = select(*cols).where(owned_by(table, uid))
         if table is TOMBSTONES:
             stmt = stmt.where(t.c.table_name != USERS.name)
-        rows = _rows(s, stmt)
+        local[table.name] = _rows(s, stmt)
+    conn.execute("DELETE FROM tombstones WHERE user_id = %s", (uid,))
+    for table in reversed(STUDENT_TABLES[1:]):
+        keep = [r["id"] for r in local[table.name]]
+        conn.execute(
+            sql.SQL("DELETE FROM {} WHERE NOT (id = ANY(%s)) AND ").format(
+                sql.Identifier(table.name)
+            )
+            + server_owned(table),
+            (keep, uid),
+        )
+    for table in (*STUDENT_TABLES, TOMBSTONES):
+        t = table.table
+        rows = local[table.name]
         _upsert_server(conn, table, rows, usn)
         run.result.pushed[table.name] += len(rows)
         values: dict[str, Any] = {"usn": usn}

@@ -359,15 +359,45 @@ def _table_policies(
     teachers: sql.Identifier,
 ) -> None:
     t = sql.SQL("{}.{}").format(sql.Identifier(schema), sql.Identifier(table.name))
+    own = _row_owner_test(table, schema, _own_user(schema), "=")
+    theirs = _row_owner_test(table, schema, _students_of_caller(schema), "IN")
+    if table.writer == "teacher":
+        # The teacher's tables (assignments, comments): the teacher writes rows of their own
+        # students only (a comment only on that student's take); the student reads their own.
+        conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(t, students))
+        conn.execute(
+            sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(t, teachers)
+        )
+        conn.execute(
+            sql.SQL("CREATE POLICY student_read ON {} FOR SELECT TO {} USING ({})").format(
+                t, students, own
+            )
+        )
+        check = theirs
+        if "performance_id" in table.columns:
+            check = sql.SQL("{} AND {}.etude_performance_owner(performance_id) = user_id").format(
+                theirs, sql.Identifier(schema)
+            )
+        conn.execute(
+            sql.SQL(
+                "CREATE POLICY teacher_write ON {} FOR ALL TO {} USING ({}) WITH CHECK ({})"
+            ).format(t, teachers, theirs, check)
+        )
+        conn.execute(sql.SQL("DROP TRIGGER IF EXISTS etude_teacher_write ON {}").format(t))
+        conn.execute(
+            sql.SQL(
+                "CREATE TRIGGER etude_teacher_write BEFORE INSERT OR UPDATE OR DELETE ON {} "
+                "FOR EACH ROW EXECUTE FUNCTION {}.etude_teacher_write()"
+            ).format(t, sql.Identifier(schema))
+        )
+        return
     conn.execute(sql.SQL("GRANT SELECT, INSERT, UPDATE, DELETE ON {} TO {}").format(t, students))
     conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(t, teachers))
-    own = _row_owner_test(table, schema, _own_user(schema), "=")
     conn.execute(
         sql.SQL("CREATE POLICY student_own ON {} FOR ALL TO {} USING ({}) WITH CHECK ({})").format(
             t, students, own, own
         )
     )
-    theirs = _row_owner_test(table, schema, _students_of_caller(schema), "IN")
     conn.execute(
         sql.SQL("CREATE POLICY teacher_students ON {} FOR SELECT TO {} USING ({})").format(
             t, teachers, theirs
@@ -441,6 +471,57 @@ def _create_functions(conn: psycopg.Connection[Any], schema: str, roles: Roles) 
             "SELECT " + visible.replace("owner", "r.user_id") + " "
             "FROM performances p JOIN realtime_sessions r ON r.id = p.session_id "
             "WHERE p.id = take $$"
+        ).format(s, path)
+    )
+    # The take's student, for a teacher's comment (None unless the take is one of the caller's
+    # students'): a comment must name the take's own student, whose computers will pull it.
+    conn.execute(
+        sql.SQL(
+            "CREATE OR REPLACE FUNCTION {}.etude_performance_owner(take uuid) RETURNS uuid "
+            "LANGUAGE sql STABLE SECURITY DEFINER {} AS $$ "
+            "SELECT r.user_id FROM performances p JOIN realtime_sessions r ON r.id = p.session_id "
+            "WHERE p.id = take AND EXISTS (SELECT 1 FROM sync_accounts a "
+            "WHERE a.user_id = r.user_id AND a.teacher_role = session_user) $$"
+        ).format(s, path)
+    )
+    # A teacher's write to an assignment or comment bumps the student's counter and stamps the
+    # row with it (a deletion leaves a tombstone stamped so), so the student's next pull sees it.
+    # The counter's row lock also waits for a sync of that student that is under way, so a pull
+    # never skips the row. Writes by anyone but a teacher (the owner) pass unchanged.
+    conn.execute(
+        sql.SQL(
+            "CREATE OR REPLACE FUNCTION {}.etude_teacher_write() RETURNS trigger "
+            "LANGUAGE plpgsql SECURITY DEFINER {} AS $$ "
+            "DECLARE n integer; student uuid; "
+            "BEGIN "
+            "  IF NOT EXISTS (SELECT 1 FROM sync_accounts "
+            "                 WHERE role_name = session_user AND kind = 'teacher') THEN "
+            "    IF TG_OP = 'DELETE' THEN RETURN OLD; END IF; "
+            "    RETURN NEW; "
+            "  END IF; "
+            "  IF TG_OP = 'DELETE' THEN student := OLD.user_id; "
+            "  ELSE student := NEW.user_id; END IF; "
+            "  IF TG_OP = 'UPDATE' AND NEW.user_id <> OLD.user_id THEN "
+            "    RAISE EXCEPTION 'a row cannot move to another student' USING ERRCODE = '42501'; "
+            "  END IF; "
+            "  UPDATE sync_accounts SET usn = usn + 1 "
+            "    WHERE user_id = student AND kind = 'student' AND teacher_role = session_user "
+            "    RETURNING usn INTO n; "
+            "  IF n IS NULL THEN "
+            "    RAISE EXCEPTION 'not one of your students' USING ERRCODE = '42501'; "
+            "  END IF; "
+            "  IF TG_OP = 'DELETE' THEN "
+            "    INSERT INTO tombstones (id, table_name, row_id, deleted_at, usn, user_id) "
+            "      VALUES (gen_random_uuid(), TG_TABLE_NAME, OLD.id, now(), n, OLD.user_id); "
+            "    RETURN OLD; "
+            "  END IF; "
+            "  NEW.usn := n; "
+            "  NEW.updated_at := now(); "
+            "  IF TG_OP = 'INSERT' AND NEW.created_at IS NULL THEN "
+            "    NEW.created_at := now(); "
+            "  END IF; "
+            "  RETURN NEW; "
+            "END $$"
         ).format(s, path)
     )
     # The count check's figures for the caller's own profile, counted as the owner by index
@@ -523,10 +604,14 @@ def _create_functions(conn: psycopg.Connection[Any], schema: str, roles: Roles) 
         *((fn, sql.Identifier(roles.students)) for fn in changed),
         ("etude_session_visible(uuid)", both),
         ("etude_performance_visible(uuid)", both),
+        ("etude_performance_owner(uuid)", sql.Identifier(roles.teachers)),
+        # Fired by the triggers only, never called: no role needs EXECUTE.
+        ("etude_teacher_write()", None),
     ):
         f = sql.SQL("{}.{}").format(s, sql.SQL(fn))
         conn.execute(sql.SQL("REVOKE ALL ON FUNCTION {} FROM PUBLIC").format(f))
-        conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(f, grantees))
+        if grantees is not None:
+            conn.execute(sql.SQL("GRANT EXECUTE ON FUNCTION {} TO {}").format(f, grantees))
 
 
 # --------------------------------------------------------------------------------------------

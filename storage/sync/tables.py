@@ -15,10 +15,13 @@ from sqlalchemy import Table
 
 from storage.models import (
     AnalysisResult,
+    Assignment,
     Base,
+    CommentRead,
     Performance,
     ProgressMetric,
     RealtimeSession,
+    TakeComment,
     Tombstone,
     User,
 )
@@ -29,16 +32,22 @@ from storage.models import (
 #   "session":     a session_id column (realtime_sessions.user_id)
 #   "performance": a performance_id column (performances -> realtime_sessions.user_id)
 OwnerPath = Literal["self", "user", "session", "performance"]
+# Who writes a table's rows on the server: the student (pushed from their computers) or their
+# teacher (written on the server, pulled by the student's computers, read-only there).
+Writer = Literal["student", "teacher"]
 
 
 @dataclass(frozen=True)
 class SyncedTable:
     """One synced table. ``owner`` says how its rows belong to a student; ``fk`` is the column
-    naming the parent row (None for users)."""
+    naming the parent row (None for users); ``parent`` the parent table's name; ``writer`` who
+    writes its rows on the server."""
 
     name: str
     owner: OwnerPath
     fk: str | None
+    parent: str | None = None
+    writer: Writer = "student"
 
     @property
     def table(self) -> Table:
@@ -52,14 +61,34 @@ class SyncedTable:
 
 
 USERS = SyncedTable(User.__tablename__, "self", None)
-SESSIONS = SyncedTable(RealtimeSession.__tablename__, "user", "user_id")
-PERFORMANCES = SyncedTable(Performance.__tablename__, "session", "session_id")
-ANALYSES = SyncedTable(AnalysisResult.__tablename__, "performance", "performance_id")
-PROGRESS = SyncedTable(ProgressMetric.__tablename__, "user", "user_id")
+ASSIGNMENTS = SyncedTable(Assignment.__tablename__, "user", "user_id", "users", "teacher")
+SESSIONS = SyncedTable(RealtimeSession.__tablename__, "user", "user_id", "users")
+PERFORMANCES = SyncedTable(Performance.__tablename__, "session", "session_id", "realtime_sessions")
+ANALYSES = SyncedTable(
+    AnalysisResult.__tablename__, "performance", "performance_id", "performances"
+)
+PROGRESS = SyncedTable(ProgressMetric.__tablename__, "user", "user_id", "users")
+COMMENTS = SyncedTable(
+    TakeComment.__tablename__, "user", "performance_id", "performances", "teacher"
+)
+COMMENT_READS = SyncedTable(CommentRead.__tablename__, "user", "comment_id", "take_comments")
 TOMBSTONES = SyncedTable(Tombstone.__tablename__, "user", "user_id")
 
-# Parents before children: an upsert never names a parent that is not there yet.
-DATA_TABLES: tuple[SyncedTable, ...] = (USERS, SESSIONS, PERFORMANCES, ANALYSES, PROGRESS)
+# Parents before children: an upsert never names a parent that is not there yet (a session may
+# name the assignment it was practised for; a comment its take; a read mark its comment).
+DATA_TABLES: tuple[SyncedTable, ...] = (
+    USERS,
+    ASSIGNMENTS,
+    SESSIONS,
+    PERFORMANCES,
+    ANALYSES,
+    PROGRESS,
+    COMMENTS,
+    COMMENT_READS,
+)
+# The tables a student's computer pushes (the teacher's are read-only there).
+STUDENT_TABLES: tuple[SyncedTable, ...] = tuple(t for t in DATA_TABLES if t.writer == "student")
+TEACHER_TABLES: tuple[SyncedTable, ...] = tuple(t for t in DATA_TABLES if t.writer == "teacher")
 BY_NAME: dict[str, SyncedTable] = {t.name: t for t in (*DATA_TABLES, TOMBSTONES)}
 
 # Columns that never travel: usn is each side's own bookkeeping.

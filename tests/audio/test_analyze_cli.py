@@ -52,7 +52,14 @@ def test_json_contract(take: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert obj["sample_rate"] == 44100
     assert obj["duration_s"] == pytest.approx(0.3 + 4 * 0.1 + 1.8 + 0.2, abs=0.01)
     assert tuple(obj["metrics"]) == METRIC_KEYS
-    assert set(obj["feedback"]) == {"strengths", "tips", "per_note", "timing", "input"}
+    assert set(obj["feedback"]) == {
+        "strengths",
+        "tips",
+        "per_note",
+        "note_findings",
+        "timing",
+        "input",
+    }
     # a clean synthetic take: loud enough, no clipping, no hum, nothing wrong
     assert set(obj["input"]) == {
         "level_db",

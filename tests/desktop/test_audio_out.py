@@ -79,3 +79,17 @@ def test_a_take_plays_back_on_the_output(tmp_path):
     onsets = _listen(1.5, start)
     assert len(onsets) >= 2, onsets
     assert onsets[1] - onsets[0] == pytest.approx(0.8, abs=0.05)
+
+
+def test_a_count_in_clicks_one_bar_then_stays_silent():
+    require_null_sink()
+    click = ClickStream(bpm=240.0, max_beats=4)  # a beat every 0.25 s
+
+    def start():
+        click.start()
+        return click.stop
+
+    onsets = _listen(2.5, start)
+    # Four clicks 0.25 s apart, then nothing for the rest of the 2.5 s.
+    assert len(onsets) == 4, onsets
+    assert np.diff(onsets) == pytest.approx([0.25] * 3, abs=0.02)

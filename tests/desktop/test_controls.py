@@ -35,10 +35,12 @@ def test_space_starts_and_stops_practice_and_r_records_a_take(qtbot, main_window
     qtbot.waitUntil(lambda: page.worker.position_s > 1.5, timeout=10_000)
     with qtbot.waitSignal(page.take_saved, timeout=20_000):
         qtbot.keyClick(main_window, Qt.Key.Key_R)
+    with qtbot.waitSignal(page.live_changed, timeout=10_000):
+        qtbot.keyClick(main_window, Qt.Key.Key_Space)  # pauses; the session stays open
+    assert not page.is_live and page.controller.has_session
     with qtbot.waitSignal(page.practice_stopped, timeout=10_000) as stopped:
-        qtbot.keyClick(main_window, Qt.Key.Key_Space)
+        page.end_button.click()
     assert stopped.args[0].status == "completed"
-    assert not page.is_live
 
 
 def test_click_stream_puts_each_click_on_its_exact_sample():

@@ -42,4 +42,4 @@ def test_microphone_vanishing_mid_take_keeps_the_take_and_says_so(qtbot, main_wi
     duration = sf.info(str(audio)).duration
     assert 0.9 < duration < 2.0
     assert perf.recording_duration == pytest.approx(duration, abs=0.05)
-    assert page.start_button.text().startswith("Start")
+    assert page.start_button.text().startswith("Continue")  # the session is kept, paused

@@ -37,7 +37,7 @@ def test_hum_shows_a_one_line_notice_with_what_to_do(qtbot, main_window):
     assert text.startswith("Mains hum at 50 Hz: a ground loop.")
     assert "USB port" in text
     with qtbot.waitSignal(page.practice_stopped, timeout=10_000):
-        page.stop_practice()
+        page.end_session()
     wait_idle(qtbot, main_window.ctx)
 
 
@@ -57,7 +57,7 @@ def test_a_take_too_quiet_to_tell_notes_apart_is_stored_and_shown_as_not_measura
     with qtbot.waitSignal(page.take_saved, timeout=20_000) as saved_sig:
         page.stop_take()
     with qtbot.waitSignal(page.practice_stopped, timeout=10_000):
-        page.stop_practice()
+        page.end_session()
     wait_idle(qtbot, main_window.ctx)
 
     saved: SavedTake = saved_sig.args[0]

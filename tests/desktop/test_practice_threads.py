@@ -46,7 +46,7 @@ def test_the_take_and_session_lifecycle_never_blocks_the_gui_thread(
     with qtbot.waitSignal(page.take_saved, timeout=20_000):
         assert page.stop_take()
     with qtbot.waitSignal(page.practice_stopped, timeout=10_000):
-        page.stop_practice()
+        page.end_session()
     wait_idle(qtbot, main_window.ctx)
 
     calls = {call for call, _thread in seen}

@@ -153,7 +153,7 @@ def test_a_second_etude_does_not_abandon_the_session_the_first_is_recording(qtbo
     with qtbot.waitSignal(page.take_saved, timeout=20_000):
         page.stop_take()
     with qtbot.waitSignal(page.practice_stopped, timeout=10_000) as stopped:
-        page.stop_practice()
+        page.end_session()
     wait_idle(qtbot, first.ctx)
     assert stopped.args[0].status == "completed"
     assert first.ctx.open_sessions.ids() == set()

@@ -29,7 +29,15 @@ def test_the_screenshot_script_makes_every_picture_in_the_dark_theme(tmp_path: P
         check=False,
     )
     assert proc.returncode == 0, proc.stderr
-    names = {"practice.png", "progress.png", "settings.png", "session-form.png", "export.png"}
+    names = {
+        "practice.png",
+        "progress-first-day.png",
+        "progress.png",
+        "history.png",
+        "settings.png",
+        "session-form.png",
+        "export.png",
+    }
     assert {p.name for p in tmp_path.iterdir()} == names
     for name in names:
         img = QImage(str(tmp_path / name))

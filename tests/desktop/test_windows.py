@@ -11,7 +11,7 @@ import pytest
 from PySide6.QtCore import QDate, QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDesktopServices, QDropEvent, QImage
 
-from desktop.progress_window import MILESTONE_WORDS, milestone_lines
+from desktop.progress_window import MILESTONE_WORDS, milestone_lines, streak_text
 from storage import progress
 from storage.demo import DEMO_PROFILE_NAME, create_demo
 from storage.profiles import ensure_default_profile, get_profile, set_profile_timezone
@@ -58,8 +58,8 @@ def test_progress_window_draws_the_demo_series(qtbot, demo_window, tmp_path):
     bars = win.practice_bars.opts
     assert list(bars["height"]) == pytest.approx([m for _, m in minutes])
     assert f"{stats30.total_sessions} sessions" in win.cards[30].body.text()
-    assert win.streak.text() == (
-        f"Streak: {stats365.current_streak_days} days (longest {stats365.longest_streak_days})"
+    assert win.streak.text() == streak_text(
+        stats365.current_streak_days, stats365.longest_streak_days
     )
     shown = [win.milestones.item(i).text() for i in range(win.milestones.count())]
     assert any("First session" in line for line in shown)
@@ -275,7 +275,9 @@ def test_a_crash_leaves_an_abandoned_session_and_a_recovered_take(qtbot, db_url,
     hist = window.history
     qtbot.waitUntil(lambda: len(hist.sessions) == 1, timeout=10_000)
     assert hist.sessions[0].status == "abandoned"
-    assert hist.tree.topLevelItem(0).text(5) == STATUS_WORDS["abandoned"]
+    headers = [hist.tree.headerItem().text(c) for c in range(hist.tree.columnCount())]
+    status_column = headers.index("Status")
+    assert hist.tree.topLevelItem(0).text(status_column) == STATUS_WORDS["abandoned"]
     assert "stopped unexpectedly" in window.practice.messages.text()
     with qtbot.waitSignal(hist.session_opened, timeout=10_000) as opened:
         hist.open_session(session.id)

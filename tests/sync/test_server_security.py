@@ -28,6 +28,9 @@ OWNED = {
     "realtime_sessions r ON r.id = p.session_id WHERE r.user_id = %s)",
     "progress_metrics": "user_id = %s",
     "tombstones": "user_id = %s",
+    "assignments": "user_id = %s",
+    "take_comments": "user_id = %s",
+    "comment_reads": "user_id = %s",
     "audio_blobs": "user_id = %s",
     "audio_chunks": "user_id = %s",
 }
@@ -83,6 +86,34 @@ def seed_as(conn: psycopg.Connection[Any]) -> dict[str, uuid.UUID]:
     return ids
 
 
+def teach_as(conn: psycopg.Connection[Any], ids: dict[str, uuid.UUID]) -> None:
+    """As the student's teacher: one assignment for the student and one comment on their take;
+    the ids are added to ``ids``."""
+    ids["assignment"], ids["comment"] = uuid.uuid4(), uuid.uuid4()
+    conn.execute(
+        "INSERT INTO assignments (id, user_id, teacher_name, title, created_at, updated_at, usn)"
+        " VALUES (%s, %s, 'Teacher', 'Scales', %s, %s, 0)",
+        (ids["assignment"], ids["user"], T0, T0),
+    )
+    conn.execute(
+        "INSERT INTO take_comments (id, user_id, performance_id, author_name, body, created_at,"
+        " updated_at, usn) VALUES (%s, %s, %s, 'Teacher', 'Lovely', %s, %s, 0)",
+        (ids["comment"], ids["user"], ids["perf"], T0, T0),
+    )
+    conn.commit()
+
+
+def read_as(conn: psycopg.Connection[Any], ids: dict[str, uuid.UUID]) -> None:
+    """As the student: the read mark of the teacher's comment."""
+    ids["read"] = uuid.uuid4()
+    conn.execute(
+        "INSERT INTO comment_reads (id, user_id, comment_id, read_at, created_at, updated_at,"
+        " usn) VALUES (%s, %s, %s, %s, %s, %s, 1)",
+        (ids["read"], ids["user"], ids["comment"], T0, T0, T0),
+    )
+    conn.commit()
+
+
 @pytest.fixture
 def studio(sync_server: SyncServer) -> tuple[SyncServer, dict[str, dict[str, uuid.UUID]]]:
     sync_server.add_teacher("Ms Tee")
@@ -94,6 +125,11 @@ def studio(sync_server: SyncServer) -> tuple[SyncServer, dict[str, dict[str, uui
     for name in ("Ann", "Bob", "Cy"):
         with sync_server.connect_as(name) as conn:
             data[name] = seed_as(conn)
+    for name, teacher in (("Ann", "Ms Tee"), ("Bob", "Ms Tee"), ("Cy", "Mr Other")):
+        with sync_server.connect_as(teacher) as conn:
+            teach_as(conn, data[name])
+        with sync_server.connect_as(name) as conn:
+            read_as(conn, data[name])
     return sync_server, data
 
 
@@ -194,7 +230,7 @@ def test_a_student_sees_and_writes_only_their_own_rows(studio: Any) -> None:
                 fn = sql.Identifier(f"etude_changed_{table}")
                 n = conn.execute(sql.SQL("SELECT count(*) FROM {}(-1)").format(fn)).fetchone()
                 assert n == (1,), table
-        assert conn.execute("SELECT etude_sync_counts()").fetchone() == ([1, 1, 1, 1, 1],)
+        assert conn.execute("SELECT etude_sync_counts()").fetchone() == ([1] * 8,)
         for fn in ("etude_session_visible", "etude_performance_visible"):
             for key, expected in (("session", True), ("perf", True)):
                 if (fn == "etude_session_visible") != (key == "session"):
@@ -319,6 +355,8 @@ def test_catalog_no_app_role_is_privileged_and_rls_is_forced_everywhere(studio: 
             "etude_session_visible",
             "etude_performance_visible",
             "etude_sync_counts",
+            "etude_performance_owner",
+            "etude_teacher_write",
             *(f"etude_changed_{t}" for t in OWNED if not t.startswith("audio")),
         }
         for _name, owner, secdef, config in functions:
