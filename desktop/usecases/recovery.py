@@ -12,6 +12,7 @@ takes alone.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -134,6 +135,10 @@ def recover_after_crash(
     # were kept or stored is in no row: it is added like a repaired one (measured under
     # repeated SIGKILL, tests/bench/kills.py: 4 of 71 takes were left so).
     repaired.extend(_finished_but_unstored(db, folders))
+    for folder in folders:  # half-written copies of scores (keep_on_disk renames whole ones)
+        for tmp in folder.glob(f"*{SCORES_SUFFIX}.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
     attached = 0
     unattached: list[Path] = []
     for path in repaired:

@@ -333,6 +333,8 @@ def test_a_take_finished_on_disk_but_never_stored_is_added_at_the_next_start(db_
     rec = TakeRecorder(path, 48000)
     rec.write(np.full(48000, 0.1, dtype=np.float32))
     assert rec.close() == path  # the file is whole; nothing stored it
+    half = path.with_name(path.name + ".scores.json.tmp")
+    half.write_text('{"session_id": ')  # killed while keeping its scores
 
     for expected in (1, 0):  # added once; the second start finds nothing to add
         with database.transaction() as s:
@@ -341,5 +343,6 @@ def test_a_take_finished_on_disk_but_never_stored_is_added_at_the_next_start(db_
     with database.sessionmaker() as s:
         (perf,) = get_session_performances(s, session.id)
     assert perf.audio_path == str(path) and perf.recovered
+    assert not half.exists()
     assert abs(perf.recording_duration - 1.0) < 1e-6
     database.dispose()
