@@ -37,6 +37,7 @@ class NoteResult:
     onset_s: when it began, seconds from the start of the take. timing_ms: its onset's
     deviation from where it belonged (+ = late), the constant lag removed as the rhythm score
     does; None where timing is not judged. bar: the reference bar it was played for, None
+    without one. piece_number: the place of that reference note in the piece (1 = first), None
     without one. Notes are given in the order played; their number is their place (1 = first).
     """
 
@@ -45,11 +46,14 @@ class NoteResult:
     onset_s: float | None = None
     timing_ms: float | None = None
     bar: int | None = None
+    piece_number: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class TimingSummary:
-    """Onset deviations in ms after removing the constant lag; None where not measured."""
+    """Onset deviations in ms after removing the constant lag; None where not measured.
+    onbeat_ms: the median deviation of the notes on beats; offbeat_ms: the median of the notes
+    between beats less onbeat_ms (how far they rush or drag against the beats)."""
 
     grid: str
     lag_ms: float | None
@@ -114,11 +118,11 @@ def note_findings(
     """The played notes with something to say, in the order played.
 
     Each: {"number": place in the take (1 = first), "note": written name, "onset_s", "time":
-    "0:07", "bar": reference bar or None, "cents": signed, "timing_ms": + = late or None,
-    "pitch": "sharp" | "flat" | "wrong" | None, "timing": "early" | "late" | None}. Pitch is
-    "sharp"/"flat" beyond the pitch tolerance, "wrong" beyond 50 cents of its reference note
-    ("note" is then the note of the piece, "played" the one played); timing is told beyond the
-    timing tolerance.
+    "0:07", "bar": reference bar or None, "piece_number": place in the reference or None,
+    "cents": signed, "timing_ms": + = late or None, "pitch": "sharp" | "flat" | "wrong" | None,
+    "timing": "early" | "late" | None}. Pitch is "sharp"/"flat" beyond the pitch tolerance,
+    "wrong" beyond 50 cents of its reference note ("note" is then the note of the piece,
+    "played" the one played); timing is told beyond the timing tolerance.
     """
     out: list[dict[str, Any]] = []
     for i, n in enumerate(notes, 1):
@@ -138,6 +142,7 @@ def note_findings(
             "onset_s": None if n.onset_s is None else round(n.onset_s, 3),
             "time": None if n.onset_s is None else clock(n.onset_s),
             "bar": n.bar,
+            "piece_number": n.piece_number,
             "cents": round(n.cents, 1) + 0.0,
             "timing_ms": _r(n.timing_ms),
             "pitch": pitch,
@@ -165,8 +170,11 @@ def pitch_tips(findings: Sequence[Mapping[str, Any]], told: Collection[str]) -> 
         f"The {f['note']}{_where(f)} was {abs(round(float(f['cents'])))} cents {f['pitch']}."
         for f in sorted(worst, key=lambda f: int(f["number"]))
     ]
-    if len(off) > len(worst):
-        tips.append(f"{len(off) - len(worst)} more note(s) were out of tune.")
+    more = len(off) - len(worst)
+    if more:
+        tips.append(
+            "1 more note was out of tune." if more == 1 else f"{more} more notes were out of tune."
+        )
     return tips
 
 
@@ -181,7 +189,8 @@ def wrong_note_tip(findings: Sequence[Mapping[str, Any]]) -> str | None:
 
 def timing_tips(findings: Sequence[Mapping[str, Any]]) -> list[str]:
     """ "Notes 7 and 11 came in 160 and 120 ms late." (the MAX_NAMED_TIMING furthest off per
-    direction, in the order played, the rest counted), then the same for early notes."""
+    direction, in the order played, the rest counted), then the same for early notes. Notes
+    are numbered as in the piece where a reference is loaded, else as played."""
     tips = []
     for way in ("late", "early"):
         off = [f for f in findings if f["timing"] == way]
@@ -191,12 +200,19 @@ def timing_tips(findings: Sequence[Mapping[str, Any]]) -> list[str]:
             sorted(off, key=lambda f: -abs(float(f["timing_ms"])))[:MAX_NAMED_TIMING],
             key=lambda f: int(f["number"]),
         )
-        nums = _and([f"{f['number']}" + (f" (bar {f['bar']})" if f["bar"] else "") for f in named])
+        nums = _and([_note_number(f) for f in named])
         ms = _and([f"{abs(round(float(f['timing_ms'])))}" for f in named])
         word = "Note" if len(named) == 1 else "Notes"
         more = f", and {len(off) - len(named)} more" if len(off) > len(named) else ""
         tips.append(f"{word} {nums} came in {ms} ms {way}{more}.")
     return tips
+
+
+def _note_number(f: Mapping[str, Any]) -> str:
+    """A note's number as the student counts it: its place in the piece where a reference gives
+    one (a note the analysis missed does not shift the rest), else its place in the take."""
+    number = f.get("piece_number") or f["number"]
+    return f"{number}" + (f" (bar {f['bar']})" if f.get("bar") else "")
 
 
 def _and(items: Sequence[str]) -> str:
@@ -250,13 +266,15 @@ def build_feedback(
         way = "sharp" if c > 0 else "flat"
         tips.append(f"Your {note_name(midi)} runs {abs(round(c))} cents {way}.")
     tips += pitch_tips(findings, {note_name(m) for m in agreed})
-    signed = [n.cents for n in notes if abs(n.cents) <= 50.0]
+    signed = sorted(n.cents for n in notes if abs(n.cents) <= WRONG_NOTE_CENTS)
     if len(signed) >= 4:
-        mean_c = sum(signed) / len(signed)
-        if abs(mean_c) >= TENDENCY_MIN_CENTS:
-            way = "sharp" if mean_c > 0 else "flat"
+        # The median: most notes must be off that way, not one very sharp note among in-tune ones.
+        mid = len(signed) // 2
+        median_c = signed[mid] if len(signed) % 2 else (signed[mid - 1] + signed[mid]) / 2
+        if abs(median_c) >= TENDENCY_MIN_CENTS:
+            way = "sharp" if median_c > 0 else "flat"
             tips.append(
-                f"Overall you play {abs(round(mean_c))} cents {way}: check your tuning note."
+                f"Overall you play {abs(round(median_c))} cents {way}: check your tuning note."
             )
 
     if timing is not None:

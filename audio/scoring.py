@@ -412,8 +412,10 @@ def score_take(
         on = [d for d, p in zip(dev_ms, rh.beat_parity, strict=True) if p is True]
         off = [d for d, p in zip(dev_ms, rh.beat_parity, strict=True) if p is False]
         # Rushing off-beats shows relative to the beats, so report off-beats against them.
-        on_mean = float(np.mean(on)) if on else None
-        off_mean = float(np.mean(off)) if off else None
+        # Medians: a rush or drag is told only when most of those notes agree, never because
+        # one very late note pulled a mean (as with the pitch tendencies, audio.feedback).
+        on_mean = float(np.median(on)) if on else None
+        off_mean = float(np.median(off)) if off else None
         timing = TimingSummary(
             grid=rh.grid,
             lag_ms=rh.lag_s * 1000.0 if rh.grid == "reference" else None,
@@ -499,6 +501,7 @@ def _results(
                 onset_s=n.onset_s,
                 timing_ms=timing.get(i),
                 bar=bar,
+                piece_number=None if n.ref_index is None else n.ref_index + 1,
             )
         )
     return out

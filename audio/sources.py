@@ -130,6 +130,36 @@ def list_input_devices() -> list[InputDevice]:
     return out
 
 
+# Names under which sound systems offer "whatever the system's default input is": ALSA's
+# routes to PulseAudio/PipeWire and its own default, and Windows' MME/DirectSound mappers. The
+# settings already offer "System default", so listing these too named one microphone thrice.
+DEFAULT_DEVICE_ALIASES = frozenset(
+    {
+        "default",
+        "sysdefault",
+        "pulse",
+        "pipewire",
+        "microsoft sound mapper - input",
+        "primary sound capture driver",
+    }
+)
+
+
+def distinct_input_devices(devices: list[InputDevice]) -> list[InputDevice]:
+    """The devices a student chooses between: no alias of the system default (see
+    DEFAULT_DEVICE_ALIASES) and each name once (the same microphone appears under every host
+    API on Windows and macOS; the first, PortAudio's preferred API, is kept). Order is kept."""
+    out: list[InputDevice] = []
+    seen: set[str] = set()
+    for dev in devices:
+        key = dev.name.strip().casefold()
+        if key in DEFAULT_DEVICE_ALIASES or key in seen:
+            continue
+        seen.add(key)
+        out.append(dev)
+    return out
+
+
 def resolve_input_device(device: int | str | None) -> InputDevice:
     """Find an input device by PortAudio index, by (part of) its name, or the default (None).
 

@@ -4,7 +4,7 @@ progress bar (storage.export does the writing and calls back with row counts).""
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, time, tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -119,7 +119,15 @@ class ExportDialog(QDialog):
         self.export_button.clicked.connect(self.start_export)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self._cancel_or_close)
+        # Beside the full tables: one readable row per take, for a spreadsheet or a teacher.
+        self.log_button = QPushButton("Practice log (readable CSV)")
+        self.log_button.setToolTip(
+            "One row per take: date and time, piece, assignment, length, scores in percent and "
+            "the main tip"
+        )
+        self.log_button.clicked.connect(self.export_practice_log)
         brow = QHBoxLayout()
+        brow.addWidget(self.log_button)
         brow.addStretch(1)
         brow.addWidget(self.export_button)
         brow.addWidget(self.cancel_button)
@@ -177,6 +185,39 @@ class ExportDialog(QDialog):
             ),
             self._done,
             self._failed,
+        )
+        return True
+
+    def export_practice_log(self) -> bool:
+        """Write ``<folder>/practice-log.csv`` for the chosen profile and dates."""
+        from desktop.usecases.reports import practice_log
+
+        user_id = self.profile.currentData()
+        if user_id is None:
+            self.message.setText("Choose one profile for its practice log.")
+            return False
+        text = self.folder.text().strip()
+        if not text:
+            self.message.setText("Choose a folder to export to.")
+            return False
+        target = Path(text).expanduser() / "practice-log.csv"
+        if self.all_dates.isChecked():
+            d0, d1 = date(1990, 1, 1), date.today() + timedelta(days=1)
+        else:
+            d0 = self.since.date().toPython()  # type: ignore[assignment]
+            d1 = self.until.date().toPython()  # type: ignore[assignment]
+        self.message.setText("Writing the practice log…")
+
+        def done(n: int) -> None:
+            self.message.setText(f"Practice log: {n} take(s) written to {target}")
+
+        self.ctx.db.submit(
+            "practice log",
+            lambda s: practice_log(s, user_id, d0, d1, target),
+            done,
+            lambda _exc: self.message.setText(
+                f"The practice log could not be written to {target}."
+            ),
         )
         return True
 

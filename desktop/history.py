@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 from desktop.context import AppContext
 from desktop.usecases.history import Deleted, best_scores, delete_session, delete_take, plan_again
 from desktop.usecases.messages import failure_reason
+from desktop.usecases.plan import genre_words
 from desktop.usecases.sessions import complete_session, list_sessions
 from desktop.usecases.takes import take_label
 
@@ -58,7 +59,9 @@ def session_matches(
     """The history filter: substring match on piece and genre, exact status, local dates."""
     if piece and piece.lower() not in (s.piece_name or "").lower():
         return False
-    if genre and genre.lower() not in (s.genre or "").lower():
+    if genre and not any(
+        genre.lower() in text.lower() for text in (s.genre or "", genre_words(s.genre or ""))
+    ):
         return False
     if status and s.status != status:
         return False
@@ -249,7 +252,7 @@ class HistoryPage(QWidget):
                 [
                     _local(s.started_at),
                     (s.piece_name or "Free practice") + _unread_note(self.unread.get(s.id, 0)),
-                    s.genre or "",
+                    genre_words(s.genre or ""),
                     str(s.target_tempo or ""),
                     length,
                     _score(self.scores.get(s.id)),
@@ -447,7 +450,7 @@ def detail_html(
         f"<h3>{_e(s.piece_name or 'Free practice')}</h3>",
         f"<p>{_local(s.started_at)} → {_local(s.ended_at)} · "
         f"<b>{_e(STATUS_WORDS.get(s.status, s.status))}</b><br>",
-        f"genre: {_e(s.genre or '–')} · tempo: {s.target_tempo or '–'} BPM · "
+        f"genre: {_e(genre_words(s.genre or '') or '–')} · tempo: {s.target_tempo or '–'} BPM · "
         f"difficulty: {_e(s.difficulty_level or '–')} · "
         f"analysis hops: {s.chunks_processed}</p>",
         f"<p>{data.total_performances} takes, {data.total_analyses} analyses</p>",

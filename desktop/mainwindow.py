@@ -9,7 +9,7 @@ import re
 import uuid
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
@@ -20,12 +20,22 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMenu,
+    QMessageBox,
     QTabWidget,
     QToolBar,
     QWidget,
 )
 
 from desktop.context import AppContext
+from desktop.help import (
+    NEW_SESSION_KEYS,
+    SETTINGS_KEYS,
+    about_html,
+    add_close_keys,
+    app_version,
+    shortcuts_html,
+    show_text,
+)
 from desktop.history import HistoryPage
 from desktop.practice import PracticePage
 from desktop.usecases.messages import failure_reason
@@ -102,11 +112,22 @@ class MainWindow(QMainWindow):
         self.act_analyse = bar.addAction("Analyse a recording…", self._analyse_dialog)
         self.act_settings = bar.addAction("Settings…", self.open_settings)
         self.act_sync = bar.addAction("Sync…", self.open_sync)
+        self.act_studio = QAction("Teacher's studio…", self)
+        self.act_studio.triggered.connect(self.open_studio)
 
+        self.act_new_session = QAction("New session…", self)
+        self.act_new_session.setShortcut(QKeySequence(NEW_SESSION_KEYS))
+        self.act_new_session.triggered.connect(self.practice.edit_plan)
+        # Not while listening, like the page's own "New session…" button.
+        self.practice.live_changed.connect(lambda live: self.act_new_session.setEnabled(not live))
+        self.act_settings.setShortcut(QKeySequence(SETTINGS_KEYS))
         menu = self.menuBar().addMenu("&File")
+        menu.addAction(self.act_new_session)
+        menu.addSeparator()
         menu.addAction(self.act_analyse)
         menu.addAction(self.act_export)
         menu.addAction(self.act_sync)
+        menu.addAction(self.act_studio)
         menu.addSeparator()
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
@@ -115,6 +136,9 @@ class MainWindow(QMainWindow):
         view = self.menuBar().addMenu("&View")
         view.addAction(self.act_progress)
         view.addAction(self.act_settings)
+        self.help_menu = self.menuBar().addMenu("&Help")
+        self.act_shortcuts = self.help_menu.addAction("Keyboard shortcuts", self.show_shortcuts)
+        self.act_about = self.help_menu.addAction("About Etude", self.show_about)
         self.act_show_log = add_show_log_action(self, ctx.data_dir)
 
         self.busy = QLabel("")
@@ -153,6 +177,7 @@ class MainWindow(QMainWindow):
 
         if self.sync_dialog is None:
             self.sync_dialog = SyncDialog(self.sync, self)
+            add_close_keys(self.sync_dialog)
         else:
             self.sync.refresh()
         self.sync_dialog.show()
@@ -252,6 +277,15 @@ class MainWindow(QMainWindow):
             ),
         )
 
+    # -- help ----------------------------------------------------------------------------------
+
+    def show_shortcuts(self) -> QMessageBox:
+        return show_text(self, "Keyboard shortcuts", shortcuts_html())
+
+    def show_about(self) -> QMessageBox:
+        html = about_html(app_version(), self.ctx.data_dir, _short_url(self.ctx.db_url))
+        return show_text(self, "About Etude", html)
+
     # -- other windows -----------------------------------------------------------------------
 
     def prepare_progress_window(self) -> ProgressWindow:
@@ -259,6 +293,7 @@ class MainWindow(QMainWindow):
 
         if self.progress_window is None:
             win = ProgressWindow(self.ctx)
+            add_close_keys(win)
             win.ensurePolished()
             layout = win.layout()
             if layout is not None:
@@ -267,6 +302,50 @@ class MainWindow(QMainWindow):
             self.progress_window = win
             return win
         return self.progress_window
+
+    def open_studio(self) -> None:
+        """The teacher's studio window, for a teacher whose studio this computer remembers
+        (``etude studio setup``); the password comes from the keyring or is asked for."""
+        from PySide6.QtWidgets import QInputDialog, QLineEdit, QMessageBox
+
+        from desktop.usecases.studio import load_studio_address
+
+        address = load_studio_address(self.ctx.data_dir)
+        if address is None:
+            QMessageBox.information(
+                self,
+                "Teacher's studio",
+                "This computer has no teacher's studio yet. A teacher sets it up once with "
+                "`etude studio setup INVITATION` (the invitation from `etude server add-teacher`).",
+            )
+            return
+        from storage.sync.link import load_password
+
+        password = load_password(address)
+        if not password:
+            password, ok = QInputDialog.getText(
+                self,
+                "Teacher's studio",
+                f"Password for {address.role}:",
+                QLineEdit.EchoMode.Password,
+            )
+            if not ok or not password:
+                return
+
+        def opened(studio: Any) -> None:
+            from desktop.studio_window import StudioWindow
+
+            self.studio_window = StudioWindow(studio, self.ctx.data_dir)
+            self.studio_window.show()
+
+        from storage.sync.studio import open_studio
+
+        self.ctx.compute.submit(
+            "open studio",
+            lambda: open_studio(address, password),
+            opened,
+            lambda exc: QMessageBox.warning(self, "Teacher's studio", str(exc)),
+        )
 
     def open_progress(self) -> ProgressWindow:
         window = self.prepare_progress_window()
@@ -280,6 +359,7 @@ class MainWindow(QMainWindow):
 
         if self.export_dialog is None:
             self.export_dialog = ExportDialog(self.ctx, self)
+            add_close_keys(self.export_dialog)
         self.export_dialog.show()
         return self.export_dialog
 
@@ -289,10 +369,14 @@ class MainWindow(QMainWindow):
         devices: list[str] = []
         problem = None
         try:
-            from audio.sources import list_input_devices
+            from audio.sources import distinct_input_devices, list_input_devices
 
-            devices = [d.name for d in list_input_devices()]
-            if not devices:
+            found = list_input_devices()
+            devices = [d.name for d in distinct_input_devices(found)]
+            saved = self.ctx.prefs.input_device
+            if saved and saved not in devices and any(d.name == saved for d in found):
+                devices.append(saved)  # the student's own earlier choice stays selectable
+            if not found:
                 problem = "No input device was found. Plug in a microphone and reopen settings."
         except Exception as exc:
             problem = str(exc)
@@ -305,9 +389,11 @@ class MainWindow(QMainWindow):
             worker.start()
             return worker
 
-        return SettingsDialog(
+        dialog = SettingsDialog(
             self.ctx.prefs, devices, self.ctx.data_dir, probe, problem, parent=self
         )
+        add_close_keys(dialog)
+        return dialog
 
     def open_settings(self) -> None:
         dialog = self.settings_dialog()

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 
 from audio.records import PitchFrame, Record
 from desktop.context import AppContext
+from desktop.help import add_close_keys
 from desktop.player import Player
 from desktop.practice_controller import PracticeController, SourceFactory, microphone_source
 from desktop.session_form import SessionForm
@@ -34,6 +35,7 @@ from desktop.settings import Preferences
 from desktop.takes import TakesList
 from desktop.usecases.messages import failure_reason
 from desktop.usecases.plan import SessionPlan
+from desktop.usecases.sessions import recent_pieces
 from desktop.usecases.takes import SavedTake
 from desktop.widgets.level import LevelMeter
 from desktop.widgets.metronome import BeatLight
@@ -43,6 +45,8 @@ from desktop.widgets.take_indicator import TakeIndicator
 from desktop.widgets.tuner import TunerWidget
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
     from audio.playback import Playback
     from audio.reference import Reference
     from audio.worker import AnalysisWorker
@@ -251,7 +255,10 @@ class PracticePage(QWidget):
         self.card.set_tolerances(prefs.pitch_tolerance_cents, prefs.timing_tolerance_ms)
 
     def edit_plan(self) -> None:
-        """The New-session form, with the teacher's assignments when the profile has some."""
+        """The New-session form, with the teacher's assignments and the profile's recent
+        pieces (both read in one database operation before the form opens)."""
+        if self.is_live:
+            return  # a session's plan is fixed while it runs
         profile = self.ctx.profile
         if profile is None:
             self._open_form([])
@@ -259,10 +266,18 @@ class PracticePage(QWidget):
         from desktop.usecases.assignments import student_assignments
 
         pid = profile.id
-        self.ctx.db.submit("assignments", lambda s: student_assignments(s, pid), self._open_form)
 
-    def _open_form(self, assignments: list[StudentAssignment]) -> None:
+        def load(s: Session) -> tuple[list[StudentAssignment], list[SessionPlan]]:
+            return student_assignments(s, pid), recent_pieces(s, pid)
+
+        self.ctx.db.submit("new-session form", load, lambda got: self._open_form(*got))
+
+    def _open_form(
+        self, assignments: list[StudentAssignment], recent: list[SessionPlan] | None = None
+    ) -> None:
         form = SessionForm(self.plan, self, assignments)
+        form.set_recent(recent or [])
+        add_close_keys(form)
         if form.exec():
             if form.chosen_assignment is not None:
                 self.start_assignment(form.chosen_assignment)

@@ -710,18 +710,15 @@ class PracticeController(QObject):
         self.problem.emit(text)
 
     def _take_stored(self, run: _Run, saved: SavedTake) -> None:
-        name = Path(saved.performance.audio_path or "").name
+        name = saved.label
         if saved.performance.audio_path in self._waiting_takes:
             self._waiting_takes.discard(saved.performance.audio_path)
-            self.notice.emit(
-                f"The database is free again: the take {name} is saved, with its scores."
-            )
+            self.notice.emit(f"The database is free again: {name} is saved, with its scores.")
         if run.input_lost:
             self.problem.emit(f"{run.input_lost} Your take was kept up to that moment and saved.")
         elif saved.analysis is None:
             self.problem.emit(
-                f"The take {name} was saved in your history, but "
-                f"{saved.problem or 'it has no scores'}."
+                f"{name} was saved in your history, but {saved.problem or 'it has no scores'}."
             )
         if self._run is run:
             self.status_changed.emit("Take saved.")

@@ -21,7 +21,8 @@ from PySide6.QtWidgets import (
     QListWidget,
     QPushButton,
     QScrollArea,
-    QStackedLayout,
+    QSizePolicy,
+    QStackedWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -84,8 +85,11 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
-def practice_time_text(hours: float) -> str:
-    """ "12 min" under an hour (a first week reads "0.0 h" otherwise), "3.5 h" above."""
+def practice_time_text(hours: float, sessions: int = 0) -> str:
+    """ "12 min" under an hour (a first week reads "0.0 h" otherwise), "3.5 h" above; sessions
+    that add up to less than a minute are "under 1 min", not "0 min"."""
+    if hours < 1 / 60 and (hours > 0 or sessions > 0):
+        return "under 1 min"
     if hours < 1.0:
         return f"{round(hours * 60)} min"
     return f"{hours:.1f} h"
@@ -94,6 +98,8 @@ def practice_time_text(hours: float) -> str:
 def streak_text(current: int, longest: int) -> str:
     if current == 0 and longest == 0:
         return "No streak yet: practise today to start one"
+    if current == 0:
+        return f"No streak today: practise to start a new one (longest {plural(longest, 'day')})"
     return f"Streak: {plural(current, 'day')} (longest {plural(longest, 'day')})"
 
 
@@ -150,12 +156,15 @@ class ChartBox(QFrame):
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.empty.setMinimumHeight(200)
         self.empty.setContentsMargins(24, 0, 24, 0)
-        self.stack = QStackedLayout()
+        # A widget, not a bare QStackedLayout: widgets put in a layout that has no parent yet
+        # stay parentless, and showing one made it a window of its own that took the focus
+        # from the practice window (Space and R stopped working).
+        self.stack = QStackedWidget()
         self.stack.addWidget(self.plot)
         self.stack.addWidget(self.empty)
         lay = QVBoxLayout(self)
         lay.addLayout(head)
-        lay.addLayout(self.stack, 1)
+        lay.addWidget(self.stack, 1)
 
     def show_empty(self, empty: bool) -> None:
         """Words saying what will appear instead of an empty chart."""
@@ -188,6 +197,10 @@ class StatCard(QFrame):
         self.head = QLabel(f"Last {days} days" if days != 365 else "Last year")
         self.head.setStyleSheet("font-weight: bold;")
         self.body = QLabel("–")
+        # Room for its four lines from the start: the text arrives after the first layout, and
+        # the charts below would otherwise take the height and clip it.
+        self.body.setMinimumHeight(4 * self.body.fontMetrics().lineSpacing() + 2)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Fixed)
         lay = QVBoxLayout(self)
         lay.addWidget(self.head)
         lay.addWidget(self.body)
@@ -196,7 +209,7 @@ class StatCard(QFrame):
         overall = "n/a" if st.avg_overall_score is None else f"{100 * st.avg_overall_score:.0f} %"
         self.body.setText(
             f"{plural(st.total_sessions, 'session')}\n"
-            f"{practice_time_text(st.total_practice_hours)} practised\n"
+            f"{practice_time_text(st.total_practice_hours, st.total_sessions)} practised\n"
             f"{plural(st.total_analyses, 'take')} analysed\noverall {overall}"
         )
 

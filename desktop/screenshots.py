@@ -38,17 +38,18 @@ TAIL_S = 4.0
 
 def _melody() -> tuple[np.ndarray, float]:
     """The reference piece as a student might play it: its own notes and rhythm, a little
-    vibrato, the second E and the second G 30 cents sharp so the card has something to say."""
+    vibrato, the second E and the second G 30 cents sharp, the second-last D 35 cents flat and
+    the eighth note (a D) 120 ms late, so the card has something to say."""
     from audio.reference import load_reference
     from audio.sources import SynthNote, render_notes
 
     notes = [
         SynthNote(
             midi=n.midi,
-            start_s=LEAD_IN_S + n.onset_s,
-            dur_s=0.9 * (n.offset_s - n.onset_s),
+            start_s=LEAD_IN_S + n.onset_s + (0.12 if i == 7 else 0.0),
+            dur_s=0.9 * (n.offset_s - n.onset_s) - (0.12 if i == 7 else 0.0),
             amplitude=0.25 + 0.1 * (i % 4) / 3,
-            cents=30.0 if i in (1, 4) else (-8.0 if i % 3 == 0 else 4.0),
+            cents=30.0 if i in (1, 4) else -35.0 if i == 13 else (-8.0 if i % 3 == 0 else 4.0),
             vibrato_cents=12.0,
         )
         for i, n in enumerate(load_reference(PIECE).notes)
@@ -123,11 +124,17 @@ def take_screenshots(out: Path, dialogs: bool = False, suffix: str = "") -> list
     page.stop_take()
     _wait(app, lambda: bool(saved), 20, "the take to be scored")
     _wait(app, lambda: len(page.takes.rows) == 1, 10, "the takes list")
-    paths = [_save(window, out / f"practice{suffix}.png")]
+    paths = [
+        _save(window, out / f"practice{suffix}.png"),
+        _save(page.card, out / f"take-card{suffix}.png"),
+    ]
     if dialogs:
         paths += _dialogs(app, window, out, suffix)
     page.stop_practice()
     _wait(app, lambda: not ctx.is_busy(), 20, "saving")
+    # Stop only pauses; ending the session (as quitting would) is what counts it in Progress.
+    page.end_session()
+    _wait(app, lambda: not ctx.is_busy(), 20, "ending the session")
 
     # A new student's first day: the session just ended holds the one take.
     progress = window.open_progress()
@@ -187,6 +194,168 @@ def _dialogs(app: QCoreApplication, window: MainWindow, out: Path, suffix: str) 
     return shots
 
 
+STUDENTS = (
+    # name, days of history, days since the last practice, seed
+    ("Ann Lee", 200, 0, 11),
+    ("Bob Marsh", 150, 1, 12),
+    ("Chloé Dubois", 120, 0, 13),
+    ("Dev Patel", 90, 12, 14),
+    ("Emma Hart", 60, 3, 15),
+    ("Felix Braun", 30, 25, 16),
+)
+
+
+def studio_screenshots(out: Path, pg_url: str, suffix: str = "") -> list[Path]:
+    """The teacher's studio window and a student's report, from a studio server set up for the
+    purpose on ``pg_url`` (its own schema and role prefix, dropped afterwards): six students,
+    each with history of their own (storage.demo's generator) synced from a computer of their
+    own, assignments, and a comment."""
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from desktop.app import ensure_app
+    from desktop.studio_window import StudioWindow
+    from desktop.usecases.reports import load_report, report_html
+    from desktop.usecases.studio import assign, comment, session_take_views, student_sessions
+    from storage import progress
+    from storage.db import open_database
+    from storage.demo import generate_history
+    from storage.profiles import create_profile
+    from storage.sync import server
+    from storage.sync.client import ServerAddress
+    from storage.sync.link import link_profile
+    from storage.sync.protocol import sync
+    from storage.sync.studio import open_studio
+
+    out.mkdir(parents=True, exist_ok=True)
+    app = ensure_app()
+    tag = uuid.uuid4().hex[:8]
+    schema, prefix = f"etude_shots_{tag}", f"shots{tag}"
+    admin = create_engine(pg_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    parsed = make_url(pg_url)
+    url = parsed.set(
+        query={**dict(parsed.query), "options": f"-csearch_path={schema}"}
+    ).render_as_string(hide_password=False)
+    paths: list[Path] = []
+    try:
+        server.init_server(url, prefix)
+        teacher = server.add_teacher(url, "Ms Tee", prefix=prefix)
+
+        def address(acc: server.NewAccount) -> ServerAddress:
+            inv = acc.invitation
+            return ServerAddress(parsed.host or "127.0.0.1", inv.port, inv.dbname, inv.role)
+
+        ids = {}
+        with tempfile.TemporaryDirectory(prefix="etude-studio-shots-") as tmp:
+            now = datetime.now(UTC)
+            for name, days, idle, seed in STUDENTS:
+                acc = server.add_student(url, name, "Ms Tee", prefix=prefix)
+                db = open_database(f"sqlite:///{tmp}/{seed}/etude.db")
+                with db.transaction() as s:
+                    uid = create_profile(s, name, "Europe/Paris").id
+                    generate_history(s, uid, days, end=now - timedelta(days=idle), seed=seed)
+                    progress.rebuild_user(s, uid)
+                link_profile(db, address(acc), acc.password, profile_id=uid)
+                sync(db, uid, acc.password)
+                db.dispose()
+                ids[name] = uid
+        studio = open_studio(address(teacher), teacher.password)
+        with studio.transaction() as s:
+            assign(
+                s,
+                list(ids.values())[:4],
+                title="Bach: Minuet in G",
+                target_tempo=96,
+                min_minutes=60,
+                target_score=0.85,
+            )
+            assign(
+                s,
+                [ids["Ann Lee"]],
+                title="Scales: G major, two octaves",
+                target_tempo=80,
+                min_minutes=20,
+            )
+            last = student_sessions(s, ids["Ann Lee"])[0]
+            take = session_take_views(s, last.id)[0].take.performance.id
+            comment(s, take, "Lovely phrasing. Listen to the F# in bar 3: it creeps sharp.", 4.0)
+        window = StudioWindow(studio, Path(tempfile.gettempdir()))
+        window.resize(1280, 620)
+        window.show()
+        done: list[object] = []
+        window.assignments_loaded.connect(done.append)
+        _wait(app, lambda: bool(done) and not window.db.is_busy(), 30, "the studio")
+        _pump(app, 0.3)
+        paths.append(_save(window, out / f"studio{suffix}.png"))
+        row = next(r for r in window.data.students if r.name == "Ann Lee") if window.data else None
+        assert row is not None and row.user_id is not None
+        view = window.open_student(row)
+        view.tabs.setCurrentIndex(1)
+        _wait(app, lambda: bool(view.sessions) and not window.db.is_busy(), 30, "sessions")
+        view.select_session(0)
+        _wait(app, lambda: bool(view.takes) and not window.db.is_busy(), 30, "takes")
+        _pump(app, 0.3)
+        paths.append(_save(window, out / f"studio-student{suffix}.png"))
+        today = datetime.now().date()
+        with studio.session() as s:
+            report = load_report(s, ids["Dev Patel"], today - timedelta(days=90), today)
+        paths.append(_save_html(report_html(report), out / f"report{suffix}.png"))
+        window.close()
+        window.db.wait_for_done()
+        studio.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE usename LIKE :p AND pid <> pg_backend_pid()"
+                ),
+                {"p": prefix + "%"},
+            )
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+        server.drop_installation(pg_url, prefix)
+    return paths
+
+
+def _save_html(page: str, path: Path, width: int = 820) -> Path:
+    """The report as Qt's rich text draws it (an A4-like page): its inline SVG charts are
+    drawn by QtSvg into the page as images, since Qt's HTML has no SVG of its own."""
+    import re
+
+    from PySide6.QtCore import QByteArray, QSize, QUrl
+    from PySide6.QtGui import QImage, QPainter, QTextDocument
+    from PySide6.QtSvg import QSvgRenderer
+    from PySide6.QtWidgets import QTextBrowser
+
+    doc = QTextDocument()
+    charts = re.findall(r"<svg.*?</svg>", page, flags=re.S)
+    for i, svg in enumerate(charts):
+        renderer = QSvgRenderer(QByteArray(svg.encode()))
+        image = QImage(QSize(370, 135), QImage.Format.Format_ARGB32)
+        image.fill(0xFFFFFFFF)
+        painter = QPainter(image)
+        renderer.render(painter)
+        painter.end()
+        doc.addResource(QTextDocument.ResourceType.ImageResource, QUrl(f"chart{i}"), image)
+        page = page.replace(svg, f'<img src="chart{i}" width="370" height="135">', 1)
+    doc.setHtml(page)
+    view = QTextBrowser()
+    view.setDocument(doc)
+    view.setStyleSheet("background: white; color: #222;")
+    view.resize(width, 1060)
+    view.show()
+    from PySide6.QtWidgets import QApplication
+
+    _pump(QApplication.instance(), 0.3)  # type: ignore[arg-type]
+    return _save(view, path)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="folder for the PNGs")
@@ -200,12 +369,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--dialogs", action="store_true", help="also the settings, new-session and export dialogs"
     )
+    parser.add_argument(
+        "--studio",
+        metavar="PG_URL",
+        nargs="?",
+        const=os.environ.get(
+            "ETUDE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        ),
+        help="only the teacher's studio and a report, from a studio set up on this PostgreSQL "
+        "(default: $ETUDE_TEST_PG_URL or the tests' server)",
+    )
     args = parser.parse_args(argv)
     if args.theme == "both":
         # One app per theme, each in its own process (as a student's Etude would be).
         import subprocess
 
         rest = ["--out", str(args.out)] + (["--dialogs"] if args.dialogs else [])
+        rest += [f"--studio={args.studio}"] if args.studio else []
         for theme, suffix in (("light", args.suffix), ("dark", f"{args.suffix}-dark")):
             command = [sys.executable, "-m", "desktop.screenshots", "--theme", theme]
             subprocess.run([*command, f"--suffix={suffix}", *rest], check=True)
@@ -219,7 +399,16 @@ def main(argv: list[str] | None = None) -> int:
         from desktop.settings import Preferences, SettingsStore
 
         SettingsStore(Path(tmp)).save(Preferences(theme=args.theme))
-        for path in take_screenshots(args.out, args.dialogs, args.suffix):
+        if args.studio:
+            from desktop.app import ensure_app
+            from desktop.theme import apply_theme
+
+            ensure_app()
+            apply_theme(args.theme)
+            shots = studio_screenshots(args.out, args.studio, args.suffix)
+        else:
+            shots = take_screenshots(args.out, args.dialogs, args.suffix)
+        for path in shots:
             print(f"{path}  {path.stat().st_size / 1000:.0f} KB")
     return 0
 

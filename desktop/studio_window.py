@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
+    QTabBar,
     QTableWidget,
     QTableWidgetItem,
     QTabWidget,
@@ -55,17 +56,19 @@ from desktop.usecases.studio import (
     assign,
     comment,
     fetch_take_audio,
-    load_studio,
+    load_students,
     session_take_views,
     student_sessions,
+    studio_assignments,
 )
+from desktop.usecases.takes import take_label
 from desktop.widgets.comments import CommentsLabel
 from desktop.widgets.take_card import TakeCard
 
 if TYPE_CHECKING:
     from storage.db import Database
     from storage.records import SessionRecord
-    from storage.sync.studio import StudentRow
+    from storage.sync.studio import StudentRow, Teacher
 
 COLUMNS = (
     "Student",
@@ -236,7 +239,7 @@ class StudentView(QWidget):
         self.take_list.setRootIsDecorated(False)
         self.take_list.itemSelectionChanged.connect(self._take_chosen)
         self.card = TakeCard()
-        self.comments = CommentsLabel()
+        self.comments = CommentsLabel(None, "Comments", "not read yet")
         self.play_button = QPushButton("Play from the server")
         self.play_button.clicked.connect(self.play_selected)
         self.comment_text = QLineEdit()
@@ -269,6 +272,7 @@ class StudentView(QWidget):
         split.addWidget(left)
         split.addWidget(right)
         split.setStretchFactor(1, 2)
+        split.setSizes([420, 840])
         tabs = QTabWidget()
         tabs.addTab(self.progress, "Progress")
         tabs.addTab(split, "Sessions and takes")
@@ -308,7 +312,11 @@ class StudentView(QWidget):
 
     def select_session(self, index: int) -> None:
         item = self.session_list.topLevelItem(index)
-        if item is not None:
+        if item is None:
+            return
+        if item.isSelected():
+            self._session_chosen()  # chosen again: read its takes afresh
+        else:
             self.session_list.setCurrentItem(item)
 
     def _session_chosen(self) -> None:
@@ -325,7 +333,7 @@ class StudentView(QWidget):
             p, a = t.take.performance, t.take.analysis
             item = QTreeWidgetItem(
                 [
-                    f"Take {i + 1}",
+                    take_label(i + 1, p.recording_started_at),
                     f"{p.recording_duration:.1f} s",
                     _pct(a.overall_score if a else None),
                     str(len(t.comments) or ""),
@@ -514,9 +522,11 @@ class AssignmentDialog(QDialog):
 
 
 class StudioWindow(QMainWindow):
-    """``loaded`` fires each time the studio's data is on screen."""
+    """``loaded`` fires each time the students' table is on screen, ``assignments_loaded`` when
+    the assignments and their status are (read after it: the table comes first)."""
 
-    loaded = Signal(object)  # StudioData
+    loaded = Signal(object)  # StudioData, its assignments not read yet
+    assignments_loaded = Signal(object)  # StudioData, complete
 
     def __init__(self, studio: Database, data_dir: Path, parent: QWidget | None = None):
         super().__init__(parent)
@@ -551,6 +561,8 @@ class StudioWindow(QMainWindow):
         self.tabs.tabCloseRequested.connect(self._close_tab)
         self.tabs.addTab(self.table, "Students")
         self.tabs.addTab(self.assignments, "Assignments")
+        for i in (0, 1):  # these two stay open
+            self.tabs.tabBar().setTabButton(i, QTabBar.ButtonPosition.RightSide, None)
         self.status = QLabel("Loading…")
         self.statusBar().addWidget(self.status, 1)
         self.setCentralWidget(self.tabs)
@@ -570,17 +582,43 @@ class StudioWindow(QMainWindow):
 
     def reload(self) -> None:
         days = self.inactive_days.value()
+
+        def failed(exc: BaseException) -> None:
+            self.status.setText(f"Could not read the studio: {exc}")
+
+        def students_shown(got: tuple[Teacher, list[StudentRow]]) -> None:
+            self.show_students(StudioData(got[0], got[1], []))
+            rows = got[1]
+            self.db.submit(
+                "studio assignments",
+                lambda s: studio_assignments(s, rows),
+                lambda lines: self.show_data(StudioData(got[0], rows, lines)),
+                failed,
+            )
+
         self.db.submit(
             "studio",
-            lambda s: load_studio(s, now=datetime.now(UTC), inactive_days=days),
-            self.show_data,
-            lambda exc: self.status.setText(f"Could not read the studio: {exc}"),
+            lambda s: load_students(s, now=datetime.now(UTC), inactive_days=days),
+            students_shown,
+            failed,
         )
 
-    def show_data(self, data: StudioData) -> None:
+    def show_students(self, data: StudioData) -> None:
         self.data = data
         self.setWindowTitle(f"Etude — studio of {data.teacher.display_name}")
         self.table.show_rows(data.students)
+        inactive = sum(r.inactive for r in data.students)
+        self.status.setText(
+            f"{len(data.students)} students, {inactive} inactive for "
+            f"{self.inactive_days.value()} days or more"
+        )
+        self.loaded.emit(data)
+
+    def show_data(self, data: StudioData) -> None:
+        """The studio complete: the students (again, if they changed) and the assignments."""
+        if self.data is None or self.data.students is not data.students:
+            self.show_students(data)
+        self.data = data
         self.assignments.setSortingEnabled(False)
         self.assignments.setRowCount(len(data.assignments))
         for i, line in enumerate(data.assignments):
@@ -601,12 +639,7 @@ class StudioWindow(QMainWindow):
                 self.assignments.setItem(i, c, QTableWidgetItem(text))
         self.assignments.setSortingEnabled(True)
         self.assignments.resizeColumnsToContents()
-        inactive = sum(r.inactive for r in data.students)
-        self.status.setText(
-            f"{len(data.students)} students, {inactive} inactive for "
-            f"{self.inactive_days.value()} days or more"
-        )
-        self.loaded.emit(data)
+        self.assignments_loaded.emit(data)
 
     def open_student(self, row: StudentRow) -> StudentView:
         assert row.user_id is not None
@@ -644,3 +677,20 @@ class StudioWindow(QMainWindow):
         from desktop.studio_report import ReportDialog
 
         ReportDialog(self, row).exec()
+
+
+def run_studio(studio: Database, data_dir: Path) -> int:
+    """``etude studio``: the studio window until it is closed; returns the exit code."""
+    from desktop.app import ensure_app
+    from desktop.theme import ThemeFollower
+
+    app = ensure_app()
+    follower = ThemeFollower("system")
+    window = StudioWindow(studio, data_dir)
+    window.show()
+    try:
+        return int(app.exec())
+    finally:
+        window.db.wait_for_done()
+        studio.dispose()
+        del follower

@@ -141,7 +141,8 @@ def apply_theme(theme: str) -> bool:
 
 
 def _restyle(widget: QWidget) -> None:
-    if isinstance(widget, pg.PlotWidget):
+    # A chart closed but not yet deleted has no plot item left to restyle.
+    if isinstance(widget, pg.PlotWidget) and widget.getPlotItem() is not None:
         style_plot(widget)
     sheet = widget.styleSheet()
     if sheet:

@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from desktop.cli import analyze_cmd, gui_cmd, server_cmds, storage_cmds, sync_cmds
+from desktop.cli import analyze_cmd, gui_cmd, server_cmds, storage_cmds, studio_cmds, sync_cmds
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze_cmd.register(sub)
     server_cmds.register(sub)
     sync_cmds.register(sub)
+    studio_cmds.register(sub)
     parser.set_defaults(func=gui_cmd.run)
     return parser
 

@@ -11,6 +11,27 @@ from audio.settings import LIMITS
 
 DIFFICULTIES = ("beginner", "intermediate", "advanced")
 NAME_MAX_CHARS = 255
+# Words that stay lower case inside a title made from a file name.
+_SMALL_WORDS = frozenset({"a", "an", "and", "at", "by", "for", "in", "of", "on", "the", "to"})
+
+
+def genre_words(genre: str) -> str:
+    """A genre as a student reads it: "jazz_ballad" -> "Jazz ballad" (a genre typed by the
+    student, with spaces or capitals of its own, is shown as typed)."""
+    if not genre or " " in genre or genre != genre.lower():
+        return genre
+    words = genre.replace("_", " ").replace("-", " ").split()
+    return " ".join(words)[:1].upper() + " ".join(words)[1:]
+
+
+def title_from_file_name(stem: str) -> str:
+    """A piece's name from its file's: "ode_to_joy" -> "Ode to Joy"."""
+    words = stem.replace("_", " ").replace("-", " ").split()
+    out = [
+        w if w != w.lower() else (w if i and w in _SMALL_WORDS else w[:1].upper() + w[1:])
+        for i, w in enumerate(words)
+    ]
+    return " ".join(out)
 
 
 @dataclass(frozen=True)
@@ -53,7 +74,7 @@ class SessionPlan:
         if self.assignment_id is not None:
             parts[0] = f"Assignment: {parts[0]}"
         if self.genre:
-            parts.append(self.genre)
+            parts.append(genre_words(self.genre))
         if self.target_tempo_bpm:
             parts.append(f"♩ = {self.target_tempo_bpm}")
         if self.difficulty_level:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from storage.records import SessionCompleteData, SessionRecord
 
 PAGE_SIZE = 500
+RECENT_PIECES = 8
 
 
 def start_session(
@@ -82,3 +83,37 @@ def list_sessions(
         if len(batch) < PAGE_SIZE:
             return out
         offset += PAGE_SIZE
+
+
+def recent_pieces(
+    db: Session, profile_id: uuid.UUID, limit: int = RECENT_PIECES
+) -> list[SessionPlan]:
+    """The pieces a profile practised last, newest first, one plan per piece name (compared
+    without case), each as it was last set up: genre, tempo, difficulty. Free practice (no
+    name) is not a piece."""
+    from storage.sessions import get_user_sessions
+
+    out: list[SessionPlan] = []
+    seen: set[str] = set()
+    offset = 0
+    while len(out) < limit:
+        batch = get_user_sessions(db, profile_id, limit=PAGE_SIZE, offset=offset)
+        for s in batch:
+            key = (s.piece_name or "").strip().casefold()
+            if not key or key in seen:
+                continue
+            seen.add(key)
+            out.append(
+                SessionPlan(
+                    piece_name=s.piece_name,
+                    genre=s.genre,
+                    target_tempo_bpm=s.target_tempo,
+                    difficulty_level=s.difficulty_level,
+                )
+            )
+            if len(out) == limit:
+                break
+        if len(batch) < PAGE_SIZE:
+            break
+        offset += PAGE_SIZE
+    return out

@@ -83,12 +83,19 @@ class StudioData:
 
 
 def load_studio(db: Session, *, now: datetime | None = None, inactive_days: int = 7) -> StudioData:
-    """The studio window's first screen, in one database operation."""
+    """The studio's students and assignments, in one database operation."""
+    teacher, rows = load_students(db, now=now, inactive_days=inactive_days)
+    return StudioData(teacher, rows, studio_assignments(db, rows))
+
+
+def load_students(
+    db: Session, *, now: datetime | None = None, inactive_days: int = 7
+) -> tuple[Teacher, list[StudentRow]]:
+    """The teacher and one row per student: what the studio window shows first."""
     from storage.sync.studio import studio_overview, whoami
 
     teacher = whoami(db)
-    rows = studio_overview(db, now=now or datetime.now(UTC), inactive_days=inactive_days)
-    return StudioData(teacher, rows, studio_assignments(db, rows))
+    return teacher, studio_overview(db, now=now or datetime.now(UTC), inactive_days=inactive_days)
 
 
 def studio_assignments(db: Session, rows: list[StudentRow]) -> list[AssignmentLine]:

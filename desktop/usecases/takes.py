@@ -197,9 +197,12 @@ class AnalysedRecording:
 
 def timeline(score: TakeScore) -> list[dict[str, Any]]:
     """One entry per scored note for the card's timeline, in the order played: its number
-    (1 = first), times in seconds, signed cents, its reference bar where known, and where
-    rhythm is judged timing_ms = how far its onset was from where it belonged (+ = late, the
-    constant lag removed, as the rhythm score and the feedback's findings count it)."""
+    (1 = first), times in seconds, its target (sounding MIDI, and written name), signed cents,
+    its reference bar where known, and where rhythm is judged timing_ms = how far its onset
+    was from where it belonged (+ = late, the constant lag removed, as the rhythm score and
+    the feedback's findings count it)."""
+    from audio.feedback import note_name
+
     out = []
     for i, (n, told) in enumerate(zip(score.notes, score.played, strict=True), 1):
         entry: dict[str, Any] = {
@@ -207,6 +210,7 @@ def timeline(score: TakeScore) -> list[dict[str, Any]]:
             "onset_s": round(n.onset_s, 4),
             "offset_s": round(n.offset_s, 4),
             "target_midi": int(n.target_midi),
+            "note": note_name(told.target_midi),
             "cents": round(float(n.cents), 1),
         }
         if told.bar is not None:

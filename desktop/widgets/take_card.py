@@ -21,11 +21,13 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QScrollArea,
+    QSizePolicy,
     QVBoxLayout,
     QWidget,
 )
 
-from desktop.notes import cents_colour
+from audio.feedback import clock
+from desktop.notes import cents_colour, note_name
 from desktop.theme import muted_text
 
 # (field, label, kind): kind "pct" shows 0..1 as a percentage, "cents", "int", "text".
@@ -177,15 +179,27 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         self.setMenuEnabled(False)
         self.hideButtons()
         self.setMouseEnabled(x=True, y=False)
-        self.setLabel("bottom", "time in take", units="s")
         self.getPlotItem().hideAxis("left")
-        self.setMinimumHeight(110)
+        self.setMinimumHeight(72)
         self.tolerance_cents = 25.0
         self.timing_tolerance_ms = 50.0
         self.bars = 0
         self.early = 0
         self.late = 0
         self.labels: list[str] = []
+        self.label_items: list[pg.TextItem] = []
+        self.tips: list[str] = []
+        self._shown: tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]] = ([], [])
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        # A theme switch: the note labels are drawn again in the new foreground colour.
+        shown = self.__dict__.get("_shown")  # None while the plot is still being built
+        if event.type() == QEvent.Type.PaletteChange and shown is not None:
+            if shown[0]:
+                self.set_notes(*shown)
+            elif self.__dict__.get("empty"):
+                self.show_empty(True)
 
     def set_notes(
         self,
@@ -195,11 +209,16 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         """``per_note``: the stored timeline (onset_s, offset_s, cents, timing_ms, number);
         ``findings``: the feedback's note_findings, drawn on the notes they name."""
         self.clear()
+        self._shown = (list(per_note), list(findings))
         self.bars = self.early = self.late = 0
         self.labels = []
+        self.label_items = []
         told = {int(f["number"]): f for f in findings if isinstance(f.get("number"), int)}
+        labelled = set(sorted(told, key=lambda k: -_severity(told[k]))[:MAX_LABELS])
         xs, widths, brushes = [], [], []
         marks_x, marks_sym = [], []
+        tips_x: list[float] = []
+        tips: list[str] = []
         last_label_x, row = -1e9, 0
         for i, entry in enumerate(per_note, 1):
             onset = _num(entry, "onset_s", "t_s", "time_s")
@@ -221,7 +240,9 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
                     self.late += 1
             number = entry.get("number", i)
             finding = told.get(number) if isinstance(number, int) else None
-            if finding is not None:
+            tips_x.append(onset + dur / 2)
+            tips.append(note_tip(entry, number, finding))
+            if finding is not None and number in labelled:
                 # Labels of notes close together alternate between two heights.
                 row = 1 - row if onset - last_label_x < 1.2 else 0
                 last_label_x = onset
@@ -229,6 +250,21 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         if xs:
             self.addItem(pg.BarGraphItem(x=xs, height=1.0, width=widths, brushes=brushes))
             self.bars = len(xs)
+        if tips_x:
+            # Hovering a note tells what is known about it (an invisible point per note).
+            self.addItem(
+                pg.ScatterPlotItem(
+                    x=tips_x,
+                    y=[0.5] * len(tips_x),
+                    data=tips,
+                    size=18,
+                    brush=pg.mkBrush(0, 0, 0, 0),
+                    pen=None,
+                    hoverable=True,
+                    tip=lambda x, y, data: data,
+                )
+            )
+        self.tips = tips
         if marks_x:
             self.addItem(
                 pg.ScatterPlotItem(
@@ -242,14 +278,44 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
             )
         self.setYRange(-0.4, 1.75, padding=0)
 
+    def show_empty(self, empty: bool) -> None:
+        """Without notes: no axis, a line saying what will appear instead."""
+        self.empty = empty
+        self.getPlotItem().showAxis("bottom", not empty)
+        if empty:
+            self.clear()
+            self._shown = ([], [])
+            self.bars = 0
+            hint = pg.TextItem(
+                "The notes of a take appear here, coloured by how in tune they were.",
+                color=pg.getConfigOption("foreground"),
+                anchor=(0.5, 0.5),
+            )
+            hint.setPos(0.5, 0.65)
+            self.addItem(hint)
+            self.setXRange(0, 1, padding=0)
+            self.setYRange(-0.4, 1.75, padding=0)
+
     def _label(self, x: float, y: float, text: str) -> None:
         item = pg.TextItem(text, color=pg.getConfigOption("foreground"), anchor=(0.5, 1.0))
         item.setPos(x, y)
         self.addItem(item)
         self.labels.append(text)
+        self.label_items.append(item)
 
 
 MARK_COLOUR = (200, 110, 20)
+# The most notes labelled on the timeline (the furthest off); the rest keep colour and hover text.
+MAX_LABELS = 10
+
+
+def _severity(f: Mapping[str, Any]) -> float:
+    """How far off a finding is, pitch and timing on one scale (a wrong note first)."""
+    if f.get("pitch") == "wrong":
+        return 1e9
+    cents = abs(_num(f, "cents") or 0.0) if f.get("pitch") else 0.0
+    ms = abs(_num(f, "timing_ms") or 0.0) if f.get("timing") else 0.0
+    return max(cents, ms / 2.0)
 
 
 def finding_text(f: Mapping[str, Any]) -> str:
@@ -267,6 +333,25 @@ def finding_text(f: Mapping[str, Any]) -> str:
     return " ".join(parts)
 
 
+def note_tip(entry: Mapping[str, Any], number: object, finding: Mapping[str, Any] | None) -> str:
+    """A note's hover text: "Note 9 · G4 at 0:04 (bar 3) · 46 cents sharp"."""
+    target = entry.get("target_midi")
+    name = str(entry.get("note") or (note_name(target) if isinstance(target, int) else "?"))
+    onset = _num(entry, "onset_s") or 0.0
+    bar = entry.get("bar")
+    where = f"{name} at {clock(onset)}" + (f" (bar {bar})" if bar is not None else "")
+    cents = _num(entry, "cents") or 0.0
+    parts = [f"Note {number}", where]
+    if finding is not None and finding.get("pitch") == "wrong":
+        parts.append(f"played {finding.get('played', '?')}")
+    else:
+        parts.append(f"{abs(cents):.0f} cents {'sharp' if cents > 0 else 'flat'}")
+    ms = _num(entry, "timing_ms")
+    if ms is not None:
+        parts.append(f"{abs(ms):.0f} ms {'late' if ms > 0 else 'early'}")
+    return " · ".join(parts)
+
+
 def legend_html(tolerance_cents: float, tolerance_ms: float) -> str:
     """The timeline's legend: what the colours and the ▲/▼ marks mean."""
 
@@ -278,10 +363,10 @@ def legend_html(tolerance_cents: float, tolerance_ms: float) -> str:
     mark = f"color: rgb({r},{g},{b});"
     tol_c, tol_ms = round(tolerance_cents), round(tolerance_ms)
     return (
-        f"{swatch(0)} in tune (±{tol_c} ¢) &nbsp; {swatch(1.5 * tolerance_cents)} a little off "
-        f"&nbsp; {swatch(3 * tolerance_cents)} far off &nbsp;·&nbsp; "
-        f'<span style="{mark}">▲</span> came early &nbsp; <span style="{mark}">▼</span> came '
-        f"late (by more than {tol_ms} ms) &nbsp;·&nbsp; figures above a note: how far off it was"
+        f"{swatch(0)} in tune (±{tol_c} ¢) &nbsp;{swatch(1.5 * tolerance_cents)} a little off "
+        f"&nbsp;{swatch(3 * tolerance_cents)} far off &nbsp;·&nbsp; "
+        f'<span style="{mark}">▲</span> came early &nbsp;<span style="{mark}">▼</span> came '
+        f"late (by more than {tol_ms} ms) &nbsp;·&nbsp; seconds along the bottom"
     )
 
 
@@ -347,14 +432,19 @@ class TakeCard(QFrame):
         self.feedback_area.setWidgetResizable(True)
         self.feedback_area.setFrameShape(QFrame.Shape.NoFrame)
         self.feedback_area.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.feedback_area.setMinimumHeight(44)
-        lay.addWidget(self.feedback_area, 1)
+        self.feedback_area.setMinimumHeight(62)
+        lay.addWidget(self.feedback_area, 3)
         self.timeline = NoteTimeline(self)
-        lay.addWidget(self.timeline, 1)
+        # The plot's own size hint (a large default) would otherwise crowd out the feedback.
+        self.timeline.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Ignored)
+        lay.addWidget(self.timeline, 2)
         self.legend = QLabel("")
         self.legend.setWordWrap(True)
         self.legend.setTextFormat(Qt.TextFormat.RichText)
         self.legend.setAccessibleName("Timeline legend")
+        keep = self.legend.sizePolicy()
+        keep.setRetainSizeWhenHidden(True)
+        self.legend.setSizePolicy(keep)
         self.muted.append(self.legend)
         lay.addWidget(self.legend)
         from desktop.widgets.comments import CommentsLabel
@@ -363,6 +453,7 @@ class TakeCard(QFrame):
         self.comments = CommentsLabel(self)
         lay.addWidget(self.comments)
         self._show_legend()
+        self._show_timeline(False)
         self._apply_muted()
         self._explain()
 
@@ -419,8 +510,9 @@ class TakeCard(QFrame):
                     tol_c=round(self.timeline.tolerance_cents),
                     tol_ms=round(self.timeline.timing_tolerance_ms),
                 )
-            self.name_labels[field].setToolTip(tip)
-            self.value_labels[field].setToolTip(tip)
+            for label in (self.name_labels[field], self.value_labels[field]):
+                label.setToolTip(tip)
+                label.setAccessibleDescription(tip)  # read by screen readers, no mouse needed
 
     def show_analysis(self, analysis: Mapping[str, Any], title: str = "") -> None:
         """``analysis``: the stored AnalysisResult's columns as a dict."""
@@ -437,6 +529,13 @@ class TakeCard(QFrame):
             [n for n in notes if isinstance(n, Mapping)],
             [f for f in findings if isinstance(f, Mapping)],
         )
+        self._show_timeline(self.timeline.bars > 0)
+
+    def _show_timeline(self, shown: bool) -> None:
+        # No notes (no take yet, silence, not measurable): no empty axis to puzzle over, but the
+        # space stays, so the window's layout does not jump when the first take comes in.
+        self.timeline.show_empty(not shown)
+        self.legend.setVisible(shown)
 
 
 def _as_lines(value: Any) -> list[str]:

@@ -599,10 +599,17 @@ def _push(run: _Run) -> int:
         rows = pending[table.name]
         _upsert_server(conn, table, rows, new_usn)
         if table is PROGRESS and rows:
+            revived = [r["id"] for r in rows]
             conn.execute(
                 "DELETE FROM tombstones WHERE row_id = ANY(%s) AND user_id = %s",
-                ([r["id"] for r in rows], uid),
+                (revived, uid),
             )
+            # The same here: a period deleted on another computer (its tombstone pulled) and
+            # filled again on this one ends its tombstone on both sides, or the two would differ.
+            for part in _chunks(revived):
+                s.execute(
+                    delete(Tombstone).where(Tombstone.row_id.in_(part), Tombstone.user_id == uid)
+                )
         run.result.pushed[table.name] += len(rows)
         done += len(rows)
         run.tell(f"sending {table.name}", done, total)

@@ -139,13 +139,22 @@ def studio_overview(
     last: dict[uuid.UUID, datetime] = {}
     accs: dict[uuid.UUID, _Acc] = defaultdict(_Acc)
     if ids:
-        last = dict(
-            s.execute(
-                select(RealtimeSession.user_id, func.max(RealtimeSession.started_at))
-                .where(RealtimeSession.user_id.in_(ids))
-                .group_by(RealtimeSession.user_id)
-            ).all()
+        # Each student's latest start by a backward probe of (user_id, started_at), not a
+        # grouping of every session of the studio.
+        latest = (
+            select(RealtimeSession.started_at)
+            .where(RealtimeSession.user_id == SyncAccount.user_id)
+            .order_by(RealtimeSession.started_at.desc())
+            .limit(1)
+            .scalar_subquery()
         )
+        last = {
+            r[0]: r[1]
+            for r in s.execute(
+                select(SyncAccount.user_id, latest).where(SyncAccount.user_id.in_(ids))
+            )
+            if r[0] is not None and r[1] is not None
+        }
         _read_daily(s, ids, now - timedelta(days=STREAK_WINDOW_DAYS + 2), accs)
         weekly = s.execute(
             select(

@@ -34,7 +34,9 @@ def test_note_labels_do_not_overlap_in_the_main_window_at_1280x680(qtbot: Any, m
     wait_idle(qtbot, main_window.ctx)
     qtbot.wait(50)
     view = main_window.practice.pitch_view
-    assert view.height() < 220  # the short view the issue is about
+    # The short view the issue is about (about 130 px then; about 240 px since the take card
+    # stopped asking for its plot's large default height), still too short for every semitone.
+    assert view.height() < 260
     labels, gap, label_h = _label_gaps_px(view)
     assert len(labels) >= 2, labels
     assert gap >= label_h, (labels, gap, label_h)

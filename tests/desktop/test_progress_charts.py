@@ -5,6 +5,7 @@ collide, charts the mouse cannot zoom away, and the dark theme applied at once."
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtGui import QFontMetrics, QWheelEvent
 from PySide6.QtWidgets import QApplication, QWidget
 
-from desktop.progress_window import SERIES_STYLE, streak_text
+from desktop.progress_window import SERIES_STYLE, practice_time_text, streak_text
 from desktop.widgets.date_axis import LocalDateAxis, day_x, x_day
 from tests.desktop.conftest import wait_idle
 from tests.desktop.helpers import write_scale_wav
@@ -188,3 +189,28 @@ def test_switching_to_dark_applies_at_once_to_headings_charts_and_buttons(
     img = win.scores.plot.grab().toImage()
     assert img.pixelColor(img.width() // 2, 5).lightness() > 200
     assert streak_text(2, 5) == "Streak: 2 days (longest 5 days)"
+
+
+def test_practice_time_reads_in_minutes_then_hours() -> None:
+    assert practice_time_text(0.0, 0) == "0 min"
+    assert practice_time_text(0.0, 1) == "under 1 min"  # a first ten-second session
+    assert practice_time_text(0.5, 3) == "30 min"
+    assert practice_time_text(3.46, 9) == "3.5 h"
+
+
+def test_preparing_the_progress_window_opens_no_stray_window(qtbot, main_window):
+    """The progress window is built behind the practice window; none of its parts may become
+    a window of its own (a stray one took the focus, and Space and R stopped working)."""
+    main_window.show()
+    qtbot.waitExposed(main_window)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # still the only way offscreen
+        QApplication.setActiveWindow(main_window)
+    qtbot.waitUntil(lambda: QApplication.activeWindow() is main_window, timeout=5_000)
+    main_window.progress_window = None  # build it again, as at start-up
+    win = main_window.prepare_progress_window()
+    qtbot.addWidget(win)
+    qtbot.wait(50)
+    shown = [w for w in QApplication.topLevelWidgets() if w.isVisible()]
+    assert shown == [main_window], shown
+    assert QApplication.activeWindow() is main_window

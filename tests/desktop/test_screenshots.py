@@ -31,6 +31,7 @@ def test_the_screenshot_script_makes_every_picture_in_the_dark_theme(tmp_path: P
     assert proc.returncode == 0, proc.stderr
     names = {
         "practice.png",
+        "take-card.png",
         "progress-first-day.png",
         "progress.png",
         "history.png",

@@ -17,7 +17,7 @@ SCALE_END_S = FIRST_ONSET_S + len(SCALE) * NOTE_SPACING_S
 
 def _start(qtbot: Any, page: Any, total_s: float) -> None:
     page.source_factory = lambda prefs: scale_source(total_s=total_s)
-    with qtbot.waitSignal(page.practice_started, timeout=10_000):
+    with qtbot.waitSignal(page.live_changed, timeout=10_000):
         assert page.start_practice()
 
 
@@ -33,20 +33,24 @@ def test_the_tuner_reads_dash_in_silence_after_stop_and_in_a_new_session(qtbot, 
     qtbot.wait(100)
     assert page.is_live
     assert tuner.reading_text() == "—"
-    with qtbot.waitSignal(page.practice_stopped, timeout=10_000):
+    with qtbot.waitSignal(page.live_changed, timeout=10_000):
         page.stop_practice()
     wait_idle(qtbot, main_window.ctx)
 
-    # Stop in the middle of a note: the reading goes with it.
+    # Stop (the session stays open) in the middle of a note: the reading goes with it, and
+    # listening again in the same session starts from an empty dial.
     _start(qtbot, page, total_s=30.0)
     qtbot.waitUntil(lambda: tuner.reading_text() != "—", timeout=10_000)
-    with qtbot.waitSignal(page.practice_stopped, timeout=10_000):
+    with qtbot.waitSignal(page.live_changed, timeout=10_000):
         page.stop_practice()
     assert tuner.reading_text() == "—"
     wait_idle(qtbot, main_window.ctx)
     assert tuner.reading_text() == "—"
 
     # A new session starts with an empty dial, whatever the last one showed.
+    with qtbot.waitSignal(page.practice_stopped, timeout=10_000):
+        page.end_session()
+    wait_idle(qtbot, main_window.ctx)
     tuner.set_reading(69, 12.0)
     _start(qtbot, page, total_s=30.0)
     assert tuner.reading_text() == "—"

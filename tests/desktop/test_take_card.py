@@ -18,7 +18,15 @@ from audio.scoring import score_take
 from audio.settings import AnalysisSettings
 from desktop.theme import AA_TEXT_CONTRAST, apply_theme, contrast_ratio
 from desktop.usecases.takes import analysis_columns, take_label
-from desktop.widgets.take_card import SCORE_FIELDS, TakeCard, explain
+from desktop.widgets.take_card import (
+    MAIN_SCORE,
+    MEANING,
+    SCORE_FIELDS,
+    SCORE_GROUPS,
+    NoteTimeline,
+    TakeCard,
+    explain,
+)
 
 # A reference of twelve quarter notes at 120 BPM, four to a bar; the take plays note 9 (G4)
 # 46 cents sharp, note 3 (G4) in tune, note 12 (D4) 42 cents flat and note 7 130 ms late.
@@ -115,10 +123,14 @@ def test_switching_theme_keeps_the_labels_readable(qtbot: Any) -> None:
     try:
         card = _card(qtbot)
         light = card.name_labels["dynamics_range"].palette().color(QPalette.ColorRole.WindowText)
+        light_note = card.timeline.label_items[0].color.lightness()
         apply_theme("dark")
         QApplication.processEvents()
         dark = card.name_labels["dynamics_range"].palette().color(QPalette.ColorRole.WindowText)
         assert dark != light
+        # The figures written on the timeline's notes follow too: light on the dark plot.
+        assert light_note < 100 < card.timeline.label_items[0].color.lightness()
+        assert len(card.timeline.labels) == 3
         ratio, text = _worst_contrast(card)
         assert ratio >= AA_TEXT_CONTRAST, (text, ratio)
     finally:
@@ -142,6 +154,29 @@ def test_one_main_score_large_and_every_score_explained(qtbot: Any) -> None:
     assert "reference piece" in explain("note_accuracy_rate", None)
 
 
+def test_every_score_has_a_place_on_the_card_and_a_meaning() -> None:
+    fields = [f for f, _label, _kind in SCORE_FIELDS]
+    grouped = [MAIN_SCORE] + [f for _title, group in SCORE_GROUPS for f in group]
+    assert sorted(grouped) == sorted(fields)
+    assert set(MEANING) == set(fields)
+
+
+def test_a_long_take_labels_only_the_notes_furthest_off(qtbot: Any) -> None:
+    timeline = NoteTimeline()
+    qtbot.addWidget(timeline)
+    entries = [
+        {"number": k, "onset_s": 0.5 * k, "offset_s": 0.5 * k + 0.4, "cents": 30.0 + k}
+        for k in range(1, 31)
+    ]
+    findings = [
+        {"number": k, "note": "A4", "cents": 30.0 + k, "pitch": "sharp", "timing": None}
+        for k in range(1, 31)
+    ]
+    timeline.set_notes(entries, findings)
+    assert timeline.bars == 30 and len(timeline.tips) == 30
+    assert timeline.labels == [f"A4 +{30 + k}¢" for k in range(21, 31)]
+
+
 def test_difficulty_names_the_piece_not_a_judgement(qtbot: Any) -> None:
     card = _card(qtbot)
     texts = [label.text() for label in card.findChildren(QLabel)]
@@ -158,12 +193,28 @@ def test_the_timeline_marks_the_notes_the_feedback_names_and_has_a_legend(qtbot:
     legend = card.legend.text()
     assert "▲" in legend and "came early" in legend and "▼" in legend and "came late" in legend
     assert "by more than 50 ms" in legend
+    assert card.timeline.tips[8].startswith("Note 9 · G4 at 0:05 (bar 3) · 46 cents sharp · ")
+    assert card.timeline.tips[6].endswith("· 130 ms late")
     card.set_tolerances(20.0, 80.0)
     assert "by more than 80 ms" in card.legend.text()
     shown = card.feedback.text()
     assert "The G4 at 0:05 (bar 3) was 46 cents sharp." in shown
     assert "The D4 at 0:06 (bar 3) was 42 cents flat." in shown
     assert "Note 7 (bar 2) came in 130 ms late." in shown
+
+
+def test_no_notes_no_timeline(qtbot: Any) -> None:
+    card = TakeCard()
+    qtbot.addWidget(card)
+    card.show()
+    axis = card.timeline.getPlotItem().getAxis("bottom")
+    height = card.timeline.height()
+    assert not axis.isVisible() and card.legend.isHidden()
+    card.show_analysis(_analysis(), title="Take 1 · 14:05")
+    assert axis.isVisible() and card.legend.isVisible()
+    card.show_analysis({"total_notes_detected": 0, "feedback_json": "{}"}, title="Take 2 · 14:06")
+    assert not axis.isVisible() and card.legend.isHidden()
+    assert card.timeline.height() == height  # the layout does not jump
 
 
 def test_a_take_is_named_by_its_number_and_time() -> None:

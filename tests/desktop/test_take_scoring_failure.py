@@ -81,7 +81,8 @@ def test_the_page_says_a_take_was_saved_without_scores(qtbot, main_window, monke
         page.stop_take()
     page.stop_practice()
     wait_idle(qtbot, main_window.ctx)
-    name = Path(saved.args[0].performance.audio_path).name
+    name = saved.args[0].label  # "Take 1 · 14:05", not the file's name
+    assert name.startswith("Take 1 · ")
     assert saved.args[0].analysis is None
     text = page.messages.text()
     assert f"{name} was saved in your history" in text and "could not be scored (bad)" in text

@@ -227,6 +227,9 @@ def test_dropping_a_recording_analyses_and_stores_it(qtbot, main_window, tmp_pat
     card = main_window.practice.card
     assert card.value_labels["pitch_accuracy"].text() == "75 %"
     assert card.timeline.bars == len(SCALE)
+    # Named like any take, with the student's own file name after it.
+    started = saved.performance.recording_started_at.astimezone().strftime("%H:%M")
+    assert card.title.text() == f"Take 1 · {started} · my scale.wav"
     assert Path(saved.performance.midi_path).parent == main_window.ctx.recordings_dir
 
     # History lists it; the filters narrow it; the detail shows the complete session data.

@@ -458,6 +458,7 @@ def _calls(seeded: Seeded, *, hostile: bool) -> dict[str, tuple[Callable[..., An
             stats.calculate_user_stats,
             req({"user_id": user}, days=maybe(NUMBERS, st.integers(1, 3650)), now=moment),
         ),
+        "best_overall_by_session": (stats.best_overall_by_session, req({"user_id": user})),
         "recover_abandoned_sessions": (
             recovery.recover_abandoned_sessions,
             kw(
@@ -534,6 +535,7 @@ FUNCTIONS = [
     "create_or_update_progress_metric",
     "get_user_progress",
     "calculate_user_stats",
+    "best_overall_by_session",
     "recover_abandoned_sessions",
     "progress_series",
     "practice_time_series",
@@ -556,6 +558,7 @@ READ_ONLY = {
     "get_latest_analysis",
     "get_user_progress",
     "calculate_user_stats",
+    "best_overall_by_session",
     "progress_series",
     "practice_time_series",
     "intonation_tendencies",
@@ -774,6 +777,8 @@ CATALOGUE: dict[str, list[Any]] = {
     "json": JSON_BAD,
     "bool": [0, 1, "true", None, 2.5],
     "id": ["not-a-uuid", "\ud800", 5, b"\x00" * 16, 1.5, ["x"], None],
+    # An id that may be None (a session's assignment): the same less None.
+    "optional_id": ["not-a-uuid", "\ud800", 5, b"\x00" * 16, 1.5, ["x"]],
     "int": [2**80, -(2**80), 1.5, "5", True, math.nan],
     "duration": [1e12, 86_400.5, -1, math.nan, math.inf, "5", True, 10**400],
     "score": [1.01, -0.01, math.nan, math.inf, "0.5", True, 10**400],
@@ -800,6 +805,8 @@ def _kind(function: str, arg: str) -> str | None:
         return "bool"
     if arg in ("user_id", "session_id", "performance_id"):
         return "id"
+    if arg == "assignment_id":
+        return "optional_id"
     if arg == "session_ids":
         return "ids"
     if arg == "recording_duration":
@@ -858,6 +865,7 @@ def _base(seeded: Seeded) -> dict[str, dict[str, Any]]:
         },
         "get_user_progress": {"user_id": ann},
         "calculate_user_stats": {"user_id": ann},
+        "best_overall_by_session": {"user_id": ann},
         "recover_abandoned_sessions": {},
         "progress_series": {
             "user_id": ann,

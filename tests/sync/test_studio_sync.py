@@ -175,3 +175,76 @@ def _first_session(s: Any, uid: uuid.UUID) -> uuid.UUID:
     from storage.sessions import get_user_sessions
 
     return get_user_sessions(s, uid, limit=1)[-1].id
+
+
+def test_studio_and_log_from_the_command_line(
+    world: Any, memory_keyring: Any, capsys: Any, tmp_path: Any
+) -> None:
+    from desktop.cli import main
+
+    srv, dbs, _ids, _studio = world
+    invitation = srv.accounts["Ms Tee"].invitation.encode()
+    assert main(["studio", "setup", invitation]) == 0
+    assert srv.accounts["Ms Tee"].password in memory_keyring.entries.values()
+    assert main(["studio", "list"]) == 0
+    out = capsys.readouterr().out
+    assert "studio of Ms Tee: 2 student(s)" in out
+    assert out.count("INACTIVE") == 2  # their practice was in January
+    html_path, csv_path = tmp_path / "r.html", tmp_path / "r.csv"
+    code = main(
+        [
+            "studio",
+            "report",
+            "Ann",
+            "--since",
+            "2026-01-01",
+            "--until",
+            "2026-01-31",
+            "--html",
+            str(html_path),
+            "--csv",
+            str(csv_path),
+        ]
+    )
+    assert code == 0
+    assert "Practice report: Ann" in html_path.read_text(encoding="utf-8")
+    assert len(csv_path.read_text(encoding="utf-8-sig").splitlines()) == 1 + 3
+    assert main(["studio", "report", "Nobody", "--csv", str(csv_path)]) == 1
+    assert "no student named 'Nobody'" in capsys.readouterr().err
+    log = tmp_path / "log.csv"
+    assert main(["--db", dbs["ann1"].url, "log", "--out", str(log), "--no-bom"]) == 0
+    lines = log.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("Student,Date,Time,Piece,Assignment,Duration (s),Overall %")
+    assert len(lines) == 1 + 3 and lines[1].startswith("Ann,2026-01-05,")
+
+
+def test_the_teacher_fetches_a_takes_audio_from_the_server(world: Any, tmp_path: Any) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    from desktop.usecases.studio import fetch_take_audio
+    from storage.sync.audio import hash_takes, upload_audio
+    from storage.sync.protocol import get_link, link_address
+
+    srv, dbs, ids, studio = world
+    ann, pw = ids["Ann"], srv.accounts["Ann"].password
+    wav = tmp_path / "rec" / "take.flac"
+    wav.parent.mkdir()
+    t = np.arange(44100) / 44100
+    sf.write(wav, 0.3 * np.sin(2 * np.pi * 440 * t), 44100, format="FLAC")
+    with dbs["ann1"].transaction() as s:
+        sid = create_session(s, ann, "Tune", started_at=T0 + timedelta(days=1)).id
+        take = create_performance(s, sid, audio_path=str(wav), audio_format="flac").id
+        end_session(s, sid, T0 + timedelta(days=1, minutes=5))
+    with studio.session() as s:
+        assert fetch_take_audio(s, take, tmp_path / "teacher") is None  # not synced yet
+    hash_takes(dbs["ann1"], ann)
+    sync(dbs["ann1"], ann, pw)
+    with studio.session() as s:
+        assert fetch_take_audio(s, take, tmp_path / "teacher") is None  # the data, no audio yet
+    address = link_address(get_link(dbs["ann1"], ann))
+    assert upload_audio(dbs["ann1"], ann, address, pw).files == 1
+    with studio.session() as s:
+        got = fetch_take_audio(s, take, tmp_path / "teacher")
+    assert got is not None and got.suffix == ".flac"
+    assert got.read_bytes() == wav.read_bytes()
