@@ -9,7 +9,7 @@ sound happened (the analysis delay subtracted).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import overload
 
@@ -18,11 +18,11 @@ import numpy.typing as npt
 
 from audio.frontend import FrontEnd
 from audio.inputcheck import InputCheck, InputMeter, MeterMark, assess
-from audio.notes import NoteTracker, TrackerEvent
-from audio.pitch import FrameAnalyzer, hz_to_midi
+from audio.pitch import FrameAnalyzer, PitchMeasurer, hz_to_midi
 from audio.records import Note, Onset, PitchFrame, Record
 from audio.reference import Reference
 from audio.settings import AnalysisSettings
+from audio.tracking import NoteTracker, TrackerEvent
 
 
 class FrameTrack(Sequence[PitchFrame]):
@@ -183,7 +183,8 @@ class StreamAnalyzer:
 
     sample_rate: Hz (8000..192000). settings: see AnalysisSettings (hop_samples <= 256).
     reference: target notes; during the stream each finished note is matched to the next
-    expected reference notes (final scoring re-aligns the whole take).
+    expected reference notes (final scoring re-aligns the whole take). measurer: makes the pitch
+    measurer from (analysis rate, hop samples, window samples); see ``audio.pitch.PitchMeasurer``.
 
     Above 50 kHz the stream is first downsampled (:class:`Decimator`) and analysed at
     ``analysis_rate`` (48 kHz for 96 kHz audio); ``hop_samples`` is then counted at the input
@@ -195,6 +196,7 @@ class StreamAnalyzer:
         sample_rate: int,
         settings: AnalysisSettings = AnalysisSettings(),  # noqa: B008 - frozen, shared safely
         reference: Reference | None = None,
+        measurer: Callable[[int, int, int], PitchMeasurer] = FrameAnalyzer,
     ) -> None:
         self.settings = settings
         self.sample_rate = sample_rate
@@ -206,9 +208,7 @@ class StreamAnalyzer:
             settings.hop_samples,
             settings.buf_samples // 2 // settings.hop_samples,
         )
-        self._frames_an = FrameAnalyzer(
-            self.analysis_rate, settings.hop_samples, settings.buf_samples
-        )
+        self._frames_an = measurer(self.analysis_rate, settings.hop_samples, settings.buf_samples)
         self.hop_samples: int = settings.hop_samples * factor
         # Seconds the decimating filter delays the analysed signal (0 without one).
         self._filter_s = self._decimator.delay_samples / sample_rate if self._decimator else 0.0

@@ -23,6 +23,11 @@ class AudioFileError(ValueError):
     """The file cannot be analysed; the message names the file and the problem."""
 
 
+class AnalysisFailed(AudioFileError):
+    """The file was read but its analysis failed (a fault in Etude, not in the file); the
+    message names the file, where in it, and the kind of fault, in one line."""
+
+
 @dataclass(frozen=True, slots=True)
 class FileAnalysis:
     """Everything found in one file. Times in seconds from the start of the file."""
@@ -89,29 +94,37 @@ def analyze_file(
             raise AudioFileError(
                 f"{p}: reading failed after {fed / sr:.2f} s ({_why(exc)})"
             ) from None
-        if carry.size:
-            # The last partial hop is padded with silence so no audio is dropped.
-            last = np.zeros(hop, dtype=np.float32)
-            last[: carry.size] = carry
-            analyzer.process(last, 0.0)
-            fed += carry.size
-        analyzer.finish(0.0)
+        except Exception as exc:  # a fault in the analysis: one line naming it, not a trace
+            raise _failed(p, fed / sr, exc) from exc
+        try:
+            if carry.size:
+                # The last partial hop is padded with silence so no audio is dropped.
+                last = np.zeros(hop, dtype=np.float32)
+                last[: carry.size] = carry
+                analyzer.process(last, 0.0)
+                fed += carry.size
+            analyzer.finish(0.0)
+        except Exception as exc:
+            raise _failed(p, fed / sr, exc) from exc
         cpu = time.thread_time() - cpu0
     duration = fed / sr
     if fed == 0:
         raise AudioFileError(f"{p}: the audio file holds no samples")
     check = analyzer.input_check()
-    score = score_take(
-        analyzer.notes,
-        analyzer.onsets,
-        analyzer.frames,
-        settings,
-        reference=reference,
-        duration_s=duration,
-        genre=genre,
-        analysis_cpu_s=cpu,
-        input_check=check,
-    )
+    try:
+        score = score_take(
+            analyzer.notes,
+            analyzer.onsets,
+            analyzer.frames,
+            settings,
+            reference=reference,
+            duration_s=duration,
+            genre=genre,
+            analysis_cpu_s=cpu,
+            input_check=check,
+        )
+    except Exception as exc:
+        raise _failed(p, duration, exc) from exc
     return FileAnalysis(
         path=str(p),
         sample_rate=sr,
@@ -122,6 +135,13 @@ def analyze_file(
         score=score,
         cpu_s=cpu,
         input=check,
+    )
+
+
+def _failed(p: Path, at_s: float, exc: Exception) -> AnalysisFailed:
+    return AnalysisFailed(
+        f"{p}: the analysis failed at {at_s:.2f} s (an error in Etude: {type(exc).__name__}); "
+        "the file is unchanged, please report it"
     )
 
 

@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
 
 import aubio
 import numpy as np
@@ -84,6 +85,32 @@ class FrameMeasure:
     voiced: bool
     onset: bool
     onset_t_s: float | None
+
+
+class PitchMeasurer(Protocol):
+    """What the analyzer needs of a pitch measurer: one :class:`FrameMeasure` per hop.
+
+    :class:`FrameAnalyzer` (aubio yinfft refined by autocorrelation, aubio hfc onsets) is the
+    one Etude uses; another tracker can be tried by passing a factory with the same signature
+    as ``FrameAnalyzer(sample_rate, hop_samples, buf_samples)`` to ``StreamAnalyzer``.
+    """
+
+    remove_low: bool
+    """Set by the analyzer while the front end measures a low background (hum, rumble)."""
+
+    @property
+    def delay_s(self) -> float:
+        """Seconds between a window's newest sample and the time its frame describes."""
+        ...
+
+    @property
+    def samples_fed(self) -> int:
+        """Samples analysed since the start of the stream."""
+        ...
+
+    def process(self, hop: npt.NDArray[np.float32]) -> FrameMeasure:
+        """Measure one hop (float32 mono, ``hop_samples`` long, values in -1..1)."""
+        ...
 
 
 def hz_to_midi(f0_hz: float, a4_hz: float = 440.0) -> float:

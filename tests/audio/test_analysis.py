@@ -351,7 +351,7 @@ def _track_levels(
     """Feed (duration_s, midi or None, level_db at start, level_db at end) runs of frames
     straight into the note tracker, the level moving linearly, with an aubio onset reported at
     each of ``onsets_s`` (on the first frame at or after it); returns the notes."""
-    from audio.notes import NoteTracker
+    from audio.tracking import NoteTracker
 
     hop_s = 256 / SR
     tracker = NoteTracker(hop_s)

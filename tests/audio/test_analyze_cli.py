@@ -267,3 +267,32 @@ def test_stereo_flac_is_mixed_to_mono(tmp_path: Path, capsys: pytest.CaptureFixt
     # rendered for 44.1 kHz and played at 48 kHz: A4 comes out 147 cents sharp of 440 Hz
     assert [n["target_midi"] for n in obj["notes"]] == [70]
     assert obj["notes"][0]["cents"] == pytest.approx(46.8, abs=2.0)
+
+
+def test_a_file_whose_analysis_fails_gets_one_line_and_the_others_are_analysed(
+    take: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault inside the analysis (issue 20's crash was one) is reported for that file in one
+    line, without a traceback; the other files are analysed; the exit status says it."""
+    from audio.tracking import tracker as notes
+
+    x, _ = sg.melody(NOTES, gap_s=0.1, lead_s=0.3)
+    bad_len = sg.write_wav(str(tmp_path / "long.wav"), np.concatenate([x, x]))
+    bad_before = Path(bad_len).read_bytes()
+    real_push = notes.NoteTracker.push
+
+    def push_failing_late(self: notes.NoteTracker, t_s: float, *a: object, **k: object) -> object:
+        if t_s > 3.0:  # only the long file gets this far
+            raise IndexError("list index out of range")
+        return real_push(self, t_s, *a, **k)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(notes.NoteTracker, "push", push_failing_late)
+    code, out, err = run_cli(capsys, bad_len, str(take), "--json")
+    assert code == 1
+    err_lines = err.strip().splitlines()
+    assert len(err_lines) == 1, err
+    assert "long.wav: the analysis failed at" in err_lines[0]
+    assert "IndexError" in err_lines[0] and "Traceback" not in err
+    objs = [json.loads(line) for line in out.strip().splitlines()]
+    assert [o["file"] for o in objs] == [str(take)]
+    assert Path(bad_len).read_bytes() == bad_before

@@ -474,7 +474,7 @@ def evaluate(
     tn = truth_notes(truth)
     for label, settings, reference in (
         ("", AnalysisSettings(), None),
-        ("tempo_", AnalysisSettings(target_tempo_bpm=truth.tempo_bpm), None),
+        ("tempo_", AnalysisSettings(target_tempo_bpm=truth.tempo_bpm or None), None),
         ("ref_", AnalysisSettings(), ref),
     ):
         if label and not truth.tempo_bpm:
@@ -513,7 +513,17 @@ def main() -> int:
     from tests.bench import rooms  # it builds on this module
 
     rooms.add_arguments(ap)
+    ap.add_argument(
+        "--ssvd",
+        type=Path,
+        metavar="DIR",
+        help="real singing instead: sung takes with note labels (tests/bench/singing.py)",
+    )
     args = ap.parse_args()
+    if args.ssvd is not None:
+        from tests.bench import singing
+
+        return singing.main(["--ssvd", str(args.ssvd)] + (["--verbose"] if args.verbose else []))
     if args.rooms:
         return rooms.main(args)
     if not SF2.exists():

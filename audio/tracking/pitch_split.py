@@ -1,0 +1,118 @@
+"""The pitch-change split: a legato change of note, found from the pitch frames.
+
+When frames far from the note's pitch have lasted long enough and most of them agree on one
+pitch, a new note starts where the crossfade began (the frames just before that already moved
+off the old pitch, or an aubio onset shortly before). Vibrato (a swing around the pitch) and
+slides (frames that do not settle) never hold still long enough to split; a change that begins
+with the note itself (a scoop or glide into it) gives the note its new pitch instead.
+
+A new note can sound under the old one before it outsounds it (a slow bow or breath attack
+under a ringing release): the frames keep the old pitch, but the old note's periodicity falls
+as the second pitch enters the window. Then the new note starts where that periodicity began to
+fall (:func:`clarity_onset`), unless the level climbs there (the new note's own attack marks
+it) or that point lies near the background (a tail sinking into noise loses periodicity too).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from audio.tracking.levels import median
+
+
+@dataclass(frozen=True, slots=True)
+class SplitParams:
+    """When a pitch change is a new note, and where it starts."""
+
+    semitones: float = 0.7
+    """Frames further than this from the note's pitch are a candidate change."""
+    spread_semitones: float = 0.3
+    """A settled change: ``settled_share`` of its recent frames lie this close to their median."""
+    settled_share: float = 0.75
+    """See ``spread_semitones``."""
+    hold_s: float = 0.085
+    """The changed frames must have lasted this long."""
+    octave_hold_s: float = 0.12
+    """An octave, twelfth or two-octave jump must last this long (shorter ones are the pitch
+    detector's harmonic errors, folded back into the note)."""
+    legato_lookback_s: float = 0.1
+    """The crossfade reaches at most this far back from the change (frames that already moved
+    ``lean_semitones`` off, or an aubio onset)."""
+    lean_semitones: float = 0.1
+    """A frame of the crossfade: this far off the old pitch, either way."""
+    clarity_lookback_s: float = 0.2
+    """The periodicity rule compares the split's start with the old note's best periodicity
+    over ``clarity_plateau_s`` ending this long before it ..."""
+    clarity_plateau_s: float = 0.1
+    """... (see ``clarity_lookback_s``)."""
+    clarity_change: float = 0.05
+    """... and applies when the periodicity at the start lies this far under that best ..."""
+    clarity_drop: float = 0.02
+    """... dating the new note to the last frame still within this much of that best ..."""
+    attack_rise_db: float = 9.0
+    """... unless the level climbs this much there (the new note's own attack) ..."""
+    above_background_db: float = 10.0
+    """... or that frame lies less than this over the background."""
+
+    @property
+    def clarity_keep_s(self) -> float:
+        """How long periodicity (and level) history the rule reads: it looks
+        ``clarity_lookback_s + clarity_plateau_s`` before a start that a split dates up to
+        ``legato_lookback_s + octave_hold_s`` (and a few hops) back."""
+        return (
+            self.clarity_lookback_s
+            + self.clarity_plateau_s
+            + self.legato_lookback_s
+            + self.octave_hold_s
+            + 0.05
+        )
+
+
+def settled(tail: Sequence[float], params: SplitParams) -> bool:
+    """Most of the recent deviating frames agree on one pitch (not a slide or vibrato)."""
+    med = median(tail)
+    close = sum(1 for m in tail if abs(m - med) <= params.spread_semitones)
+    return close >= params.settled_share * len(tail)
+
+
+def legato_onset(onsets: Sequence[float], change_t: float, params: SplitParams) -> float:
+    """An aubio onset shortly before the pitch change marks the change more precisely."""
+    cands = [o for o in onsets if change_t - params.legato_lookback_s <= o <= change_t]
+    return cands[-1] if cands else change_t
+
+
+def clarity_onset(
+    start_t: float,
+    clarity: Sequence[tuple[float, float]],
+    points: Sequence[tuple[float, float]],
+    background_db: float,
+    hop_s: float,
+    dip_s: float,
+    params: SplitParams,
+) -> float:
+    """A legato change's start moved back to where the old note's periodicity began to fall,
+    when a second pitch entered under it (see the module notes); else ``start_t``.
+    ``clarity``: (time, periodicity) frames; ``points``: (time, level dB) hops."""
+    edge = start_t - params.clarity_lookback_s
+    frames = [(t, c) for t, c in clarity if edge - params.clarity_plateau_s <= t <= start_t]
+    plateau = [c for t, c in frames if t <= edge]
+    if len(plateau) < 0.5 * params.clarity_plateau_s / hop_s:
+        return start_t
+    best = max(plateau)
+    if frames[-1][1] > best - params.clarity_change:
+        return start_t
+    j = len(frames) - 1
+    while frames[j][1] < best - params.clarity_drop:
+        j -= 1
+        if frames[j][0] <= edge:
+            return start_t  # it fell earlier than the window reaches: no clear start
+    began = frames[j][0]
+    before = [lv for lt, lv in points if start_t - dip_s - 0.01 <= lt <= start_t]
+    after = [lv for lt, lv in points if start_t - 0.01 <= lt <= start_t + 0.04]
+    if before and after and max(after) - min(before) >= params.attack_rise_db:
+        return start_t
+    at = [lv for lt, lv in points if lt <= began]
+    if not at or at[-1] < background_db + params.above_background_db:
+        return start_t
+    return began
