@@ -34,11 +34,25 @@ MAX_BLOCK_FRAMES = 4096
 STALL_TIMEOUT_S = 1.5
 # How long stop() waits for PortAudio before giving up on a hung sound system.
 STOP_TIMEOUT_S = 2.0
+# A take cut at a pulled microphone ends this long before the sound server's event arrived:
+# the first blocks of the other source reach the callback a few ms before the event does
+# (measured: 4 ms on an idle machine), and the event's thread may wait for the GIL.
+CUT_MARGIN_S = 0.05
 
 
 class AudioUnavailableError(RuntimeError):
     """Live audio cannot be used here: no PortAudio library, no input device, or the device
     failed. The message is written for the student and can be shown as is."""
+
+
+class InputMovedError(AudioUnavailableError):
+    """The sound server moved the recording away from the microphone it started on (pulled
+    out, or switched in the system's sound settings). source_name: the server's name of that
+    microphone, to know when it is back (audio.pulsewatch.source_present)."""
+
+    def __init__(self, message: str, source_name: str) -> None:
+        super().__init__(message)
+        self.source_name = source_name
 
 
 class AudioSource(Protocol):
@@ -233,6 +247,10 @@ class MicrophoneSource:
         self._started_at = 0.0
         self._stream_latency_s: float | None = None
         self.abandoned_stream = False
+        self._watch: Any = None  # audio.pulsewatch.PulseStreamWatch while one is watched
+        # perf_counter() time after which blocks are not the chosen microphone's (it was pulled
+        # out or the stream moved): the callback drops them and the worker ends the take there.
+        self.lost_at_s: float | None = None
 
     @property
     def sample_rate(self) -> int:
@@ -282,9 +300,15 @@ class MicrophoneSource:
         self._stopping = False
         self._finished = False
         self._error = None
+        self.lost_at_s = None
+        from audio.pulsewatch import PulseStreamWatch
+
+        watch = PulseStreamWatch.before_open()
 
         def callback(indata: FloatArray, frames: int, time_info: Any, status: Any) -> None:
             # Runs on PortAudio's thread: copy only, never allocate big arrays, log or analyse.
+            if self.lost_at_s is not None:
+                return  # another source's sound since the microphone was pulled: not the take
             now = time.perf_counter()
             if status and status.input_overflow:
                 ring.note_input_overflow()
@@ -322,10 +346,36 @@ class MicrophoneSource:
             self._stream.start()
         except (sd.PortAudioError, ValueError) as exc:
             self._stream = None
+            if watch is not None:
+                watch.close()
             raise AudioUnavailableError(
                 f"Could not open {info.name!r} at {self._sample_rate} Hz with "
                 f"{self.channels} channel(s): {exc}"
             ) from exc
+        if watch is not None and watch.attach(self._input_lost):
+            self._watch = watch
+
+    def _input_lost(self, lost: Any) -> None:
+        # On the watch's thread (audio.pulsewatch.InputLost): the take ends where the sound
+        # server switched sources, and what came from the other source is dropped.
+        self.lost_at_s = lost.at_s - CUT_MARGIN_S
+        what = lost.description or lost.source_name
+        if lost.removed:
+            text = (
+                f"The microphone {what!r} was disconnected, and the sound system switched the "
+                "recording to another input. What was recorded up to that moment is kept."
+            )
+        else:
+            text = (
+                f"The sound system switched the recording away from {what!r} (a change in the "
+                "sound settings?). What was recorded up to that moment is kept."
+            )
+        if self._error is None:
+            self._error = InputMovedError(text, lost.source_name)
+        self._finished = True
+        ring = self._ring
+        if ring is not None:
+            ring.wake()
 
     @property
     def stream_latency_s(self) -> float | None:
@@ -343,6 +393,9 @@ class MicrophoneSource:
         self._check_stall()
         failed = self._error is not None
         self._stopping = True
+        watch, self._watch = self._watch, None
+        if watch is not None:
+            watch.close()
         stream, self._stream = self._stream, None
         if stream is not None:
             closer = threading.Thread(

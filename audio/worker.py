@@ -190,6 +190,11 @@ class AnalysisWorker(threading.Thread):
         self._recorder: TakeRecorder | None = recorder
         self._fed_samples = 0
         self._take_start_sample = 0
+        # (stream sample where a recent hop ends, its capture time), to find where a take ends
+        # when its microphone was pulled out (see AudioSource.lost_at_s); under _recorder_lock.
+        self._hop_ends: collections.deque[tuple[int, float]] = collections.deque(
+            maxlen=max(64, int(RING_SECONDS * self.sample_rate) // self.hop_samples)
+        )
         self._takes: list[TakeSpan] = []
         self._stop_event = threading.Event()
         self._stop_requested = threading.Event()
@@ -267,10 +272,14 @@ class AnalysisWorker(threading.Thread):
             with self._recorder_lock:
                 rec, self._recorder = self._recorder, None
                 end = self._fed_samples
+                lost_at = getattr(self.source, "lost_at_s", None)
+                if lost_at is not None:
+                    end = self._fed_before(lost_at)
                 take_cpu_s = self.analysis_cpu_s - self._take_start_cpu_s
             if rec is None:
                 raise RuntimeError("no take is being recorded")
-            path = rec.close()
+            end = max(end, self._take_start_sample)
+            path = rec.close(keep_frames=end - self._take_start_sample)
             self._takes.append(
                 TakeSpan(
                     path,
@@ -342,7 +351,9 @@ class AnalysisWorker(threading.Thread):
                 item = ring.read_hops(hop, max_hops)
                 if item is None:
                     break
-                self._analyse_batch(item[0], item[1])
+                samples, captures = self._before_loss(*item)
+                if captures:
+                    self._analyse_batch(samples, captures)
             if self._stop_event.is_set():
                 return
             ended = self.source.finished or self._stop_requested.is_set()
@@ -353,18 +364,46 @@ class AnalysisWorker(threading.Thread):
     def _finish_stream(self) -> None:
         rest = self.ring.read_rest()
         capture = time.perf_counter()
+        lost_at = getattr(self.source, "lost_at_s", None)
+        if rest is not None and lost_at is not None and rest[1] > lost_at:
+            rest = None  # another source's sound, after the microphone was pulled out
         if rest is not None:
             samples, capture = rest
-            self._record(samples)
+            self._record(samples, [capture])
             padded = np.zeros(self.hop_samples, dtype=np.float32)
             padded[: samples.shape[0]] = samples
             self._publish(self.analyzer.process(padded, capture), [capture])
         self._publish(self.analyzer.finish(capture), [])
 
-    def _record(self, samples: FloatArray) -> None:
+    def _fed_before(self, t_s: float) -> int:
+        """The stream sample where the first hop captured after ``t_s`` begins (everything fed
+        so far when none was); call under _recorder_lock."""
+        for end, capture in self._hop_ends:
+            if capture > t_s:
+                return end - self.hop_samples
+        return self._fed_samples
+
+    def _before_loss(
+        self, samples: FloatArray, captures: list[float]
+    ) -> tuple[FloatArray, list[float]]:
+        """The hops captured before the source lost its microphone (all of them while it has
+        not): what a pulled microphone's stream delivers afterwards is another source's sound
+        (often digital silence) and never goes into the take or the analysis."""
+        lost_at = getattr(self.source, "lost_at_s", None)
+        if lost_at is None or captures[-1] <= lost_at:
+            return samples, captures
+        keep = sum(1 for c in captures if c <= lost_at)
+        return samples[: keep * self.hop_samples], captures[:keep]
+
+    def _record(self, samples: FloatArray, captures: Sequence[float] = ()) -> None:
         with self._recorder_lock:
             # Counted under the lock so a take's start/end match exactly what its file holds.
+            start = self._fed_samples
             self._fed_samples += samples.shape[0]
+            hop = self.hop_samples
+            self._hop_ends.extend(
+                (min(start + (i + 1) * hop, self._fed_samples), c) for i, c in enumerate(captures)
+            )
             if self._recorder is not None:
                 self._recorder.write(samples)
 
@@ -372,7 +411,7 @@ class AnalysisWorker(threading.Thread):
         """Record and analyse consecutive hops (``samples`` holds ``len(captures)`` of them),
         then publish all their records at once: one lock each for the recorder, the outbox
         and the latency history per batch instead of per hop."""
-        self._record(samples)
+        self._record(samples, captures)
         hop = self.hop_samples
         process = self.analyzer.process
         records: list[Record] = []

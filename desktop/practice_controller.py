@@ -60,6 +60,8 @@ SourceFactory = Callable[[Preferences], "AudioSource"]
 # A paused session (not listening) ends by itself after 30 minutes (stated in the README).
 IDLE_END_S = 30 * 60
 BEATS_PER_BAR = 4  # the count-in is one bar of four beats
+# How often the sound server is asked whether a pulled-out microphone is back, ms.
+INPUT_BACK_POLL_MS = 1000
 
 
 def microphone_source(prefs: Preferences) -> AudioSource:
@@ -184,6 +186,12 @@ class PracticeController(QObject):
         self.ctx = ctx
         self._store_waiting.connect(self._take_waiting)
         self._waiting_takes: set[str] = set()  # audio paths of takes waiting for the database
+        # A pulled-out microphone being waited for: (its source name, the plan, the reference).
+        self._input_awaited: tuple[str, SessionPlan, Reference | None] | None = None
+        self._probing = False
+        self._input_back_timer = QTimer(self)
+        self._input_back_timer.setInterval(INPUT_BACK_POLL_MS)
+        self._input_back_timer.timeout.connect(self._check_input_back)
         self.source_factory: SourceFactory = microphone_source
         self._run: _Run | None = None  # the run listening now (or opening its input)
         self._latest: _Run | None = None  # the newest run, listening or not
@@ -278,6 +286,7 @@ class PracticeController(QObject):
         exists."""
         if self._run is not None:
             return True
+        self._stop_waiting_for_input()
         profile = self.ctx.profile
         if profile is None:
             self.problem.emit("Choose or create a profile first (top of the window).")
@@ -364,6 +373,7 @@ class PracticeController(QObject):
         """Stop listening (pause): a take in progress is finished and saved, the input closed
         in the background. The session stays open: the next :meth:`start` with the same plan
         continues it; :meth:`end` ends it."""
+        self._stop_waiting_for_input()
         run = self._run
         if run is None:
             return
@@ -743,6 +753,11 @@ class PracticeController(QObject):
 
     def _input_lost(self, run: _Run, error: BaseException) -> None:
         run.input_lost = f"The input stopped: {error}"
+        # Pulled out under a sound server (audio.sources.InputMovedError): listening starts
+        # again on it, for the same piece, once the server has it back.
+        source_name = getattr(error, "source_name", None)
+        if isinstance(source_name, str):
+            run.input_lost += " Etude listens again when it is plugged back in."
         recording = run.take is not None
         if recording:
             # The take's own message tells the student once it is saved (or could not be).
@@ -750,6 +765,36 @@ class PracticeController(QObject):
         self.stop("Input lost.")
         if not recording:
             self.problem.emit(run.input_lost)
+        if isinstance(source_name, str):
+            self._input_awaited = (source_name, run.plan, run.reference)
+            self._input_back_timer.start()
+
+    def _stop_waiting_for_input(self) -> None:
+        self._input_awaited = None
+        self._input_back_timer.stop()
+
+    def _check_input_back(self) -> None:
+        awaited = self._input_awaited
+        if awaited is None or self._run is not None:
+            self._stop_waiting_for_input()
+            return
+        if self._probing:
+            return
+        self._probing = True
+        from audio.pulsewatch import source_present
+
+        def answered(back: bool) -> None:
+            self._probing = False
+            again = back and self._input_awaited is awaited and self._run is None
+            if again and self.start(awaited[1], awaited[2]):
+                self.notice.emit("The microphone is back: listening again.")
+
+        def failed(_exc: BaseException) -> None:
+            self._probing = False
+
+        self.ctx.audio.submit(
+            "is the microphone back", lambda: source_present(awaited[0]), answered, failed
+        )
 
     # -- metronome ---------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ takes alone.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -130,6 +131,14 @@ def recover_after_crash(
             repaired.extend(repair_partial_takes(folder, keep_for_later))
         except Exception:
             log.exception("repairing takes in %s failed", folder)
+    # A take finished on disk (renamed from its .part) whose process died before its scores
+    # were kept or stored is in no row: it is added like a repaired one (measured under
+    # repeated SIGKILL, tests/bench/kills.py: 4 of 71 takes were left so).
+    repaired.extend(_finished_but_unstored(db, folders))
+    for folder in folders:  # half-written copies of scores (keep_on_disk renames whole ones)
+        for tmp in folder.glob(f"*{SCORES_SUFFIX}.tmp"):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
     attached = 0
     unattached: list[Path] = []
     for path in repaired:
@@ -188,6 +197,35 @@ def recover_after_crash(
         late_stored=late_stored,
         kept_done=kept_done,
     )
+
+
+def _finished_but_unstored(db: Session, folders: list[Path]) -> list[Path]:
+    """Live takes' files (named by TAKE_NAME, not repaired ones) in no performance row and
+    with no scores kept beside them; only run while this Etude holds the data folder, so no
+    other Etude is saving them right now."""
+    from sqlalchemy import select
+
+    from storage.models import Performance
+
+    found = [
+        path
+        for folder in folders
+        for path in sorted(folder.glob("take-*"))
+        if path.suffix.lower() in (".flac", ".wav")
+        and ".recovered" not in path.name
+        and TAKE_NAME.match(path.name)
+        and not path.with_name(path.name + SCORES_SUFFIX).exists()
+    ]
+    if not found:
+        return []
+    names = [str(p) for p in found]
+    stored: set[str | None] = set()
+    for i in range(0, len(names), 500):  # within any database's limit of bound parameters
+        chunk = names[i : i + 500]
+        stored.update(
+            db.scalars(select(Performance.audio_path).where(Performance.audio_path.in_(chunk)))
+        )
+    return [p for p in found if str(p) not in stored]
 
 
 def _store_kept_take(db: Session, sidecar: Path) -> tuple[ScoredTake, bool] | None:

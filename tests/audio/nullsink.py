@@ -167,3 +167,124 @@ def private_pulse_server(
         if daemon.poll() is None:
             daemon.kill()
         daemon.wait(5)
+
+
+@contextlib.contextmanager
+def pullable_microphone(folder: Path) -> Iterator[dict[str, str]]:
+    """A throw-away PulseAudio daemon with three null sinks, for a microphone pulled out:
+    PortAudio streams opened inside the block record ``etude_a.monitor`` (the "USB
+    microphone"); the default source is ``etude_b.monitor`` (silent: the "laptop microphone"
+    the server falls back to) and the default sink ``etude_c``, where players of a sink that
+    goes away end up (so ``etude_b`` stays silent). Unloading ``etude_a``'s module is pulling
+    the microphone out; loading it again, plugging it back in. Yields the environment to run
+    ``pactl``/``pacat`` against that daemon with. Everything is restored afterwards."""
+    socket = folder / "native"
+    env = {**os.environ, "PULSE_RUNTIME_PATH": str(folder), "HOME": str(folder)}
+    daemon = subprocess.Popen(
+        [
+            "pulseaudio",
+            "-n",
+            "--daemonize=no",
+            "--exit-idle-time=-1",
+            "--use-pid-file=no",
+            "--log-level=error",
+            "-L",
+            f"module-native-protocol-unix socket={socket} auth-anonymous=1",
+            "-L",
+            "module-null-sink sink_name=etude_b",
+            "-L",
+            "module-null-sink sink_name=etude_c",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    saved = {k: os.environ.get(k) for k in ("PULSE_SERVER", "PULSE_SOURCE")}
+    clock: subprocess.Popen[bytes] | None = None
+    try:
+        deadline = time.monotonic() + 10
+        while not socket.exists():
+            if daemon.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("the private PulseAudio daemon did not start")
+            time.sleep(0.05)
+        pulse_env = {**env, "PULSE_SERVER": f"unix:{socket}"}
+        for args in (["set-default-source", "etude_b.monitor"], ["set-default-sink", "etude_c"]):
+            subprocess.run(["pactl", *args], env=pulse_env, check=True, capture_output=True)
+        plug_in(pulse_env)
+        os.environ["PULSE_SERVER"] = pulse_env["PULSE_SERVER"]
+        os.environ["PULSE_SOURCE"] = "etude_a.monitor"
+        # The fallback source renders every 10 ms too, as a real microphone would.
+        clock = subprocess.Popen(
+            ["pacat", "--playback", "--device=etude_b", "--latency-msec=10", "--raw", "/dev/zero"],
+            env=pulse_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        time.sleep(2.2)  # the sinks leave their 2-second idle chunk (see pulse-setup.sh)
+        yield pulse_env
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if clock is not None:
+            clock.kill()
+            clock.wait(5)
+        if daemon.poll() is None:
+            daemon.kill()
+        daemon.wait(5)
+
+
+def plug_in(pulse_env: dict[str, str]) -> None:
+    """(Re)load the null sink ``etude_a``: the microphone of :func:`pullable_microphone`."""
+    subprocess.run(
+        ["pactl", "load-module", "module-null-sink", "sink_name=etude_a"],
+        env=pulse_env,
+        check=True,
+        capture_output=True,
+    )
+
+
+def pull_out(pulse_env: dict[str, str]) -> None:
+    """Unload ``etude_a``'s module: the microphone of :func:`pullable_microphone` is gone."""
+    modules = subprocess.run(
+        ["pactl", "list", "short", "modules"],
+        env=pulse_env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    (module,) = [line.split()[0] for line in modules.splitlines() if "sink_name=etude_a" in line]
+    subprocess.run(["pactl", "unload-module", module], env=pulse_env, check=True)
+
+
+def play_tone(
+    pulse_env: dict[str, str], folder: Path, sink: str = "etude_a", seconds: float = 60.0
+) -> subprocess.Popen[bytes]:
+    """Start a steady 440 Hz tone at -6 dBFS into ``sink`` (10 ms buffer); returns the player
+    once the sink renders it in real time."""
+    import numpy as np
+
+    raw = folder / "tone.f32"
+    if not raw.exists():
+        t = np.arange(int(seconds * 48000)) / 48000.0
+        (0.5 * np.sin(2 * np.pi * 440.0 * t)).astype("<f4").tofile(raw)
+    player = subprocess.Popen(
+        [
+            "pacat",
+            "--playback",
+            f"--device={sink}",
+            "--latency-msec=10",
+            "--raw",
+            "--format=float32le",
+            "--channels=1",
+            "--rate=48000",
+            str(raw),
+        ],
+        env=pulse_env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    time.sleep(2.2)  # the sink leaves its 2-second idle chunk (see pulse-setup.sh)
+    return player

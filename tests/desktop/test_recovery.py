@@ -316,3 +316,33 @@ def test_a_data_folder_held_by_another_running_etude_is_refused_until_it_dies(tm
     again = claim_data_folder(tmp_path)
     assert again is not None
     again.release()
+
+
+def test_a_take_finished_on_disk_but_never_stored_is_added_at_the_next_start(db_url):  # type: ignore[no-untyped-def]
+    """Killed between renaming the take's file and storing it (tests/bench/kills.py found 4 of
+    71 takes so): the next start adds it to its session, once."""
+    import numpy as np
+
+    from audio.recorder import TakeRecorder
+
+    database = open_database(db_url)
+    with database.transaction() as s:
+        profile = ensure_default_profile(s)
+        session = create_session(s, profile.id, piece_name="Killed while saving")
+    path = recordings_dir() / f"take-20260101-120000-{str(session.id)[:8]}-01.flac"
+    rec = TakeRecorder(path, 48000)
+    rec.write(np.full(48000, 0.1, dtype=np.float32))
+    assert rec.close() == path  # the file is whole; nothing stored it
+    half = path.with_name(path.name + ".scores.json.tmp")
+    half.write_text('{"session_id": ')  # killed while keeping its scores
+
+    for expected in (1, 0):  # added once; the second start finds nothing to add
+        with database.transaction() as s:
+            result = recover_after_crash(s, recordings_dir())
+        assert result.attached == expected
+    with database.sessionmaker() as s:
+        (perf,) = get_session_performances(s, session.id)
+    assert perf.audio_path == str(path) and perf.recovered
+    assert not half.exists()
+    assert abs(perf.recording_duration - 1.0) < 1e-6
+    database.dispose()

@@ -40,16 +40,19 @@ def test_a_take_that_could_not_be_written_is_not_stored_twice_or_pointing_nowher
         assert page.start_practice()
     session_id = page.session.id
 
+    # Measured from where each take starts: the input may have run a while before.
     assert page.start_take()
-    qtbot.waitUntil(lambda: page.controller.position_s >= 0.6, timeout=10_000)
+    p0 = page.controller.position_s
+    qtbot.waitUntil(lambda: page.controller.position_s >= p0 + 0.6, timeout=10_000)
     with qtbot.waitSignal(page.take_saved, timeout=20_000):
         page.stop_take()
 
     assert page.start_take()
-    qtbot.waitUntil(lambda: page.controller.position_s >= 2.4, timeout=10_000)
+    p0 = page.controller.position_s
+    qtbot.waitUntil(lambda: page.controller.position_s >= p0 + 1.8, timeout=10_000)
     part = _the_part(small_disk)
     filler = fill_disk(small_disk)  # the disk is full from here on
-    qtbot.waitUntil(lambda: page.controller.position_s >= 3.4, timeout=10_000)
+    qtbot.waitUntil(lambda: page.controller.position_s >= p0 + 2.8, timeout=10_000)
     page.stop_take()
     wait_idle(qtbot, main_window.ctx)
 
@@ -63,7 +66,7 @@ def test_a_take_that_could_not_be_written_is_not_stored_twice_or_pointing_nowher
     assert "the disk is full" in text
     assert text.count(part.name) == 1 and str(part) in text and "next time" in text
     assert part.is_file()  # the audio so far is kept for the repair at the next start
-    page.end_session()  # Stop only pauses (the session would be left active)
+    page.end_session()  # Stop only pauses; the session is ended, nothing left to abandon
     wait_idle(qtbot, main_window.ctx)
 
     # The next starts, with the disk still full: the repair needs space for its output, so the
