@@ -250,6 +250,10 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         if xs:
             self.addItem(pg.BarGraphItem(x=xs, height=1.0, width=widths, brushes=brushes))
             self.bars = len(xs)
+            # The whole take, always: an empty card before it fixed the range at 0..1.
+            left = min(x - w / 2 for x, w in zip(xs, widths, strict=True))
+            right = max(x + w / 2 for x, w in zip(xs, widths, strict=True))
+            self.setXRange(left, right, padding=0.02)
         if tips_x:
             # Hovering a note tells what is known about it (an invisible point per note).
             self.addItem(

@@ -4,6 +4,7 @@ marked on the timeline, a legend, and takes named "Take 3 · 14:05"."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -215,6 +216,19 @@ def test_no_notes_no_timeline(qtbot: Any) -> None:
     card.show_analysis({"total_notes_detected": 0, "feedback_json": "{}"}, title="Take 2 · 14:06")
     assert not axis.isVisible() and card.legend.isHidden()
     assert card.timeline.height() == height  # the layout does not jump
+
+
+def test_the_timeline_spans_the_whole_take_after_an_empty_card(qtbot: Any) -> None:
+    # The empty card draws its hint on a 0..1 range; the next take must not stay inside it
+    # (a 10 s take showed as one bar between 0.67 and 1 s).
+    card = TakeCard()
+    qtbot.addWidget(card)
+    card.show()
+    card.show_analysis({"total_notes_detected": 0, "feedback_json": "{}"}, title="Take 1")
+    card.show_analysis(_analysis(), title="Take 2 · 14:05")
+    (left, right), _ = card.timeline.getPlotItem().viewRange()
+    onsets = [float(n["onset_s"]) for n in json.loads(_analysis()["feedback_json"])["timeline"]]
+    assert left <= min(onsets) and right >= max(onsets) > 1.0
 
 
 def test_a_take_is_named_by_its_number_and_time() -> None:
