@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -227,3 +228,33 @@ def test_hops_per_wake_out_of_range_is_refused() -> None:
         AnalysisWorker(SyntheticSource(sample_rate=SR), hops_per_wake=65)
     # The default waits for as many hops as fit in the latency budget: 3 at 48 kHz / 256.
     assert AnalysisWorker(SyntheticSource(sample_rate=SR)).hops_per_wake == 1
+
+
+def test_an_analysis_crash_mid_take_keeps_the_take_and_reports_why(tmp_path: Path) -> None:
+    """Issue 20: a tracker that raises on the worker thread (as the 16 kHz tracker crash did)
+    ends the run, but the take recorded so far is finished, readable and kept, and the crash is
+    reported for the window to show. The measurer is the real one, made to fail after 1.2 s."""
+    from audio.pitch import FrameAnalyzer
+
+    class FailsLater(FrameAnalyzer):
+        def process(self, hop: np.ndarray) -> Any:  # type: ignore[override]
+            if self.samples_fed >= int(1.2 * self.sample_rate):
+                raise IndexError("the tracker's bug")
+            return super().process(hop)
+
+    notes = [SynthNote(69, 0.1, 0.5), SynthNote(72, 0.8, 0.5), SynthNote(76, 1.5, 0.5)]
+    source = SyntheticSource(notes, realtime=False)
+    take = tmp_path / "crash.flac"
+    analyzer = StreamAnalyzer(SR, measurer=FailsLater)
+    worker = AnalysisWorker(source, analyzer=analyzer, recorder=TakeRecorder(take, SR))
+    worker.start()
+    assert worker.wait_finished(20)  # nobody pressed stop: the crash ends the run
+    assert isinstance(worker.error, IndexError)
+    assert not worker.recording
+    result = worker.stop()
+
+    assert result.takes and result.takes[0].path == take
+    assert not take.with_name("crash.flac.part").exists()
+    kept_s = sf.info(take).frames / SR
+    # Everything up to the crash, and the batch of hops already written when it came.
+    assert 1.2 <= kept_s < 1.6, kept_s
