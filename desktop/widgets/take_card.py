@@ -370,7 +370,7 @@ def legend_html(tolerance_cents: float, tolerance_ms: float) -> str:
         f"{swatch(0)} in tune (±{tol_c} ¢) &nbsp;{swatch(1.5 * tolerance_cents)} a little off "
         f"&nbsp;{swatch(3 * tolerance_cents)} far off &nbsp;·&nbsp; "
         f'<span style="{mark}">▲</span> came early &nbsp;<span style="{mark}">▼</span> came '
-        f"late (by more than {tol_ms} ms) &nbsp;·&nbsp; seconds along the bottom"
+        f"late (by more than {tol_ms} ms) &nbsp;·&nbsp; time in s"
     )
 
 
