@@ -159,7 +159,7 @@ def create_main_window(
     from desktop.theme import apply_theme
 
     ctx = build_context(db_url)
-    apply_theme(ctx.prefs.theme)
+    apply_theme(ctx.prefs.theme, restyle_open=False)  # the window is built after it
     window = MainWindow(ctx)
     if charts_now:
         window.practice.ensure_views()

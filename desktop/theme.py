@@ -131,10 +131,13 @@ def style_plot(plot: pg.PlotWidget) -> None:
 _applied = {"dark": False}  # the theme applied last, for charts created later
 
 
-def apply_theme(theme: str) -> bool:
+def apply_theme(theme: str, restyle_open: bool = True) -> bool:
     """Apply the palette and pyqtgraph colours to the whole app, windows already open
     included; returns True when dark. pyqtgraph itself is not imported here: its colours are
-    set now if it is loaded, else by :func:`apply_chart_colours` before the first chart."""
+    set now if it is loaded, else by :func:`apply_chart_colours` before the first chart.
+    restyle_open=False when no window is open yet (at start-up): the widgets built afterwards
+    take the palette themselves, and walking leftovers (widgets of windows already closed and
+    waiting for deletion, as tests leave them) is skipped."""
     app = QApplication.instance()
     dark = is_dark(theme)
     _applied["dark"] = dark
@@ -144,8 +147,9 @@ def apply_theme(theme: str) -> bool:
     if isinstance(app, QApplication):
         app.setStyle("Fusion")
         app.setPalette(_dark_palette() if dark else app.style().standardPalette())
-        for widget in app.allWidgets():
-            _restyle(widget, charts)
+        if restyle_open:
+            for widget in app.allWidgets():
+                _restyle(widget, charts)
     return dark
 
 
