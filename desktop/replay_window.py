@@ -5,6 +5,7 @@ side by side, contours overlaid from their first note)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from PySide6.QtWidgets import (
 from desktop.context import AppContext
 from desktop.notes import cents_colour
 from desktop.player import Player
+from desktop.usecases.messages import failure_reason
 from desktop.usecases.replay import Contour, PieceTake, same_piece_takes, take_contour
 from desktop.widgets.pitch_view import NoteAxis
 from desktop.widgets.take_card import SCORE_FIELDS, format_value, parse_feedback
@@ -181,17 +183,7 @@ class ReplayWindow(QWidget):
         self.plot.set_playhead(0.0)
         self.time_label.setText(f"0:00 / {format_take_time(take.performance.recording_duration)}")
         self._fill_scores(None)
-        path = Path(take.performance.audio_path or "")
-        if not path.is_file():
-            self.message.setText("This take's recording is no longer on this computer.")
-            return
-        a4 = self.ctx.prefs.a4_hz
-        self.ctx.compute.submit(
-            "take contour",
-            lambda: take_contour(path, a4),
-            lambda c: self._contour_loaded(take, c),
-            lambda exc: self.message.setText(f"The take could not be read: {exc}"),
-        )
+        self._load_contour(take, "This take", lambda c: self._contour_loaded(take, c))
         self.compare.blockSignals(True)
         self.compare.clear()
         self.compare.addItem("nothing", None)
@@ -233,17 +225,21 @@ class ReplayWindow(QWidget):
             self._fill_scores(None)
             return
         other = self.others[i]
-        path = Path(other.take.performance.audio_path or "")
         self._fill_scores(other)
+        self._load_contour(other.take, "That take", lambda c: self._other_loaded(other, c))
+
+    def _load_contour(self, take: SavedTake, which: str, done: Callable[[Contour], None]) -> None:
+        """Read a take's pitch contour on the compute runner; ``which`` names it in messages."""
+        path = Path(take.performance.audio_path or "")
         if not path.is_file():
-            self.message.setText("That take's recording is no longer on this computer.")
+            self.message.setText(f"{which}'s recording is no longer on this computer.")
             return
         a4 = self.ctx.prefs.a4_hz
         self.ctx.compute.submit(
-            "other take's contour",
+            f"{which} contour",
             lambda: take_contour(path, a4),
-            lambda c: self._other_loaded(other, c),
-            lambda exc: self.message.setText(f"That take could not be read: {exc}"),
+            done,
+            lambda exc: self.message.setText(f"{which} could not be read: {failure_reason(exc)}"),
         )
 
     def _other_loaded(self, other: PieceTake, contour: Contour) -> None:
