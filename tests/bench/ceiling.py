@@ -57,6 +57,10 @@ import numpy as np
 import numpy.typing as npt
 
 from audio.analyzer import StreamAnalyzer
+from audio.frontend import FrontEnd
+from audio.pitch import FrameAnalyzer
+from audio.settings import AnalysisSettings
+from audio.tracking import NoteTracker, TrackerEvent
 from tests.audio.gm import SF2
 from tests.bench import accuracy as acc
 from tests.bench import singing as sg
@@ -654,53 +658,142 @@ def energy_oracle(data: list[TakeRuns]) -> None:
 # --- 3. CPU floor ----------------------------------------------------------------------------
 
 
-def _loop_bare(x: np.ndarray, sr: int) -> None:
-    for i in range(0, x.size - HOP + 1, HOP):
-        x[i : i + HOP]
+Runner = Callable[[], object]
 
 
-def _loop_level(x: np.ndarray, sr: int) -> None:
-    for i in range(0, x.size - HOP + 1, HOP):
-        h = x[i : i + HOP]
-        10.0 * math.log10(float(np.dot(h, h)) / HOP + 1e-12)
+def _hops(x: np.ndarray, n: int = HOP) -> list[np.ndarray]:
+    return [x[i : i + n] for i in range(0, x.size - n + 1, n)]
 
 
-def _loop_pitch(x: np.ndarray, sr: int) -> None:
-    p = aubio.pitch("yinfft", 2048, HOP, sr)
-    for i in range(0, x.size - HOP + 1, HOP):
-        p(x[i : i + HOP])
+def _bare(x: np.ndarray, sr: int) -> Runner:
+    def run() -> None:
+        for i in range(0, x.size - HOP + 1, HOP):
+            x[i : i + HOP]
+
+    return run
 
 
-def _loop_onset(x: np.ndarray, sr: int) -> None:
-    o = aubio.onset("hfc", 512, HOP, sr)
-    for i in range(0, x.size - HOP + 1, HOP):
-        o(x[i : i + HOP])
+def _level(x: np.ndarray, sr: int) -> Runner:
+    def run() -> None:
+        for i in range(0, x.size - HOP + 1, HOP):
+            h = x[i : i + HOP]
+            10.0 * math.log10(float(np.dot(h, h)) / HOP + 1e-12)
+
+    return run
 
 
-def _loop_both(x: np.ndarray, sr: int) -> None:
-    p = aubio.pitch("yinfft", 2048, HOP, sr)
-    o = aubio.onset("hfc", 512, HOP, sr)
-    for i in range(0, x.size - HOP + 1, HOP):
-        h = x[i : i + HOP]
-        p(h)
-        o(h)
+def _pitch(x: np.ndarray, sr: int) -> Runner:
+    def run() -> None:
+        p = aubio.pitch("yinfft", 2048, HOP, sr)
+        for i in range(0, x.size - HOP + 1, HOP):
+            p(x[i : i + HOP])
+
+    return run
 
 
-def _loop_etude(x: np.ndarray, sr: int) -> None:
+def _onset(x: np.ndarray, sr: int) -> Runner:
+    def run() -> None:
+        o = aubio.onset("hfc", 512, HOP, sr)
+        for i in range(0, x.size - HOP + 1, HOP):
+            o(x[i : i + HOP])
+
+    return run
+
+
+def _both(x: np.ndarray, sr: int) -> Runner:
+    def run() -> None:
+        p = aubio.pitch("yinfft", 2048, HOP, sr)
+        o = aubio.onset("hfc", 512, HOP, sr)
+        for i in range(0, x.size - HOP + 1, HOP):
+            h = x[i : i + HOP]
+            p(h)
+            o(h)
+
+    return run
+
+
+def _front_end(x: np.ndarray, sr: int) -> Runner:
+    hops = _hops(x)
+
+    def run() -> None:
+        fe = FrontEnd(sr, HOP, AnalysisSettings().buf_samples // 2 // HOP)
+        for h in hops:
+            fe.process(h)
+
+    return run
+
+
+def _measurer(x: np.ndarray, sr: int) -> Runner:
+    hops = _hops(x)
+
+    def run() -> None:
+        m = FrameAnalyzer(sr, HOP, AnalysisSettings().buf_samples)
+        for h in hops:
+            m.process(h)
+
+    return run
+
+
+class _Recorder(NoteTracker):
+    """A NoteTracker that keeps what it was fed (to feed the same frames again, timed)."""
+
+    def __init__(self, hop_s: float, window_s: float) -> None:
+        super().__init__(hop_s, window_s)
+        self.fed: list[tuple[float, float | None, float, float, float | None, float, float]] = []
+
+    def push(
+        self,
+        t_s: float,
+        midi: float | None,
+        level_db: float,
+        level_t_s: float,
+        onset_t_s: float | None,
+        capture_time_s: float,
+        periodicity: float = 1.0,
+    ) -> list[TrackerEvent]:
+        self.fed.append((t_s, midi, level_db, level_t_s, onset_t_s, capture_time_s, periodicity))
+        return super().push(t_s, midi, level_db, level_t_s, onset_t_s, capture_time_s, periodicity)
+
+
+def _tracker(x: np.ndarray, sr: int) -> Runner:
     an = StreamAnalyzer(sr)
-    h = an.hop_samples
-    for i in range(0, x.size - h + 1, h):
-        an.process(x[i : i + h], 0.0)
-    an.finish(0.0)
+    rec = _Recorder(an._tracker.hop_s, an._tracker.window_s)
+    an._tracker = rec
+    for h in _hops(x, an.hop_samples):
+        an.process(h, 0.0)
+    fed = rec.fed
+
+    def run() -> None:
+        tr = NoteTracker(rec.hop_s, rec.window_s)
+        for args in fed:
+            tr.push(*args)
+        tr.finish(0.0)
+
+    return run
 
 
-CPU_VARIANTS: dict[str, Callable[[np.ndarray, int], None]] = {
-    "bare Python hop loop (slice only)": _loop_bare,
-    "numpy level (RMS dB) per hop": _loop_level,
-    "aubio onset (hfc 512) alone": _loop_onset,
-    "aubio pitch (yinfft 2048) alone": _loop_pitch,
-    "aubio pitch + onset": _loop_both,
-    "Etude StreamAnalyzer (whole chain)": _loop_etude,
+def _etude(x: np.ndarray, sr: int) -> Runner:
+    hops = None if x.size == 0 else _hops(x)
+
+    def run() -> None:
+        an = StreamAnalyzer(sr)
+        for h in hops or []:
+            an.process(h, 0.0)
+        an.finish(0.0)
+
+    return run
+
+
+CPU_VARIANTS: dict[str, Callable[[np.ndarray, int], Runner]] = {
+    "bare Python hop loop (slice only)": _bare,
+    "numpy level (RMS dB) per hop": _level,
+    "aubio onset (hfc 512) alone": _onset,
+    "aubio pitch (yinfft 2048) alone": _pitch,
+    "aubio pitch + onset": _both,
+    "Etude front end alone": _front_end,
+    "Etude pitch measurer alone": _measurer,
+    "Etude note tracker alone": _tracker,
+    "Etude StreamAnalyzer (whole chain)": _etude,
 }
 PITCH_KEY = "aubio pitch (yinfft 2048) alone"
 
@@ -756,9 +849,10 @@ def cpu_floor(
     res: dict[str, float] = {}
     for name, fn in CPU_VARIANTS.items():
         best = math.inf
+        run = fn(x, sr)
         for _ in range(reps):
             t0 = time.process_time()
-            fn(x, sr)
+            run()
             best = min(best, time.process_time() - t0)
         res[name] = best / audio_s
     base = res[PITCH_KEY]
@@ -802,7 +896,22 @@ def right_frames(ref_midi: F64, f: F64) -> npt.NDArray[np.bool_]:
     return (f > 0) & (np.abs(100.0 * (to_midi(f) - ref_midi)) <= 50.0)
 
 
-def rooms_ceiling(corpus_names: list[str], conds: list[str], quick: bool) -> None:
+def pyin_frames(x: np.ndarray, sr: int) -> tuple[F64, F64]:
+    """pYIN over Etude's range (50-2100 Hz; 16 kHz, 1024-sample frames, hop 256): (t, f0)."""
+    import librosa
+
+    y = librosa.resample(x, orig_sr=sr, target_sr=sg.PYIN_SR)
+    f, voiced, _ = librosa.pyin(
+        y, fmin=50.0, fmax=2100.0, sr=sg.PYIN_SR, frame_length=1024, hop_length=HOP
+    )
+    f = np.where(voiced & np.isfinite(f), f, 0.0)
+    return np.asarray(librosa.times_like(f, sr=sg.PYIN_SR, hop_length=HOP)), f
+
+
+ROOM_COLS = ("frames", "etude", "aubio", "pYIN", "etude|aubio", "any", "none", "quiet", "q&none")
+
+
+def rooms_ceiling(corpus_names: list[str], conds: list[str], quick: bool, use_pyin: bool) -> None:
     from tests.bench import rooms
 
     for cname in corpus_names:
@@ -810,6 +919,7 @@ def rooms_ceiling(corpus_names: list[str], conds: list[str], quick: bool) -> Non
         seeds = corpus.seeds[:1] if quick else corpus.seeds
         ps = rooms.pieces(corpus, seeds)
         stats: dict[str, dict[str, npt.NDArray[np.int64]]] = {c: {} for c in conds}
+        pyin_cpu = pyin_audio = 0.0
         for p in ps:
             inst = p.name.split("_")[-1].rstrip("0123456789")
             own = None
@@ -826,50 +936,48 @@ def rooms_ceiling(corpus_names: list[str], conds: list[str], quick: bool) -> Non
                     own = acc.sounding_mask(p.truth, grid)
                 e = right_frames(ref, on_grid(te, fe, grid)) & heard
                 a = right_frames(ref, on_grid(ta, fa, grid)) & heard
+                py = np.zeros_like(heard)
+                if use_pyin:
+                    t0 = time.process_time()
+                    tp, fp = pyin_frames(x, acc.SR)
+                    pyin_cpu += time.process_time() - t0
+                    pyin_audio += x.size / acc.SR
+                    py = right_frames(ref, on_grid(tp, fp, grid)) & heard
+                none = heard & ~e & ~a & ~py
                 quieter = heard & ~own if own is not None else np.zeros_like(heard)
-                row = np.array(
-                    [
-                        heard.sum(),
-                        e.sum(),
-                        a.sum(),
-                        (e | a).sum(),
-                        (heard & ~e & ~a).sum(),
-                        quieter.sum(),
-                        (quieter & ~e & ~a).sum(),
-                    ],
-                    dtype=np.int64,
-                )
-                stats[cond][inst] = stats[cond].get(inst, np.zeros(7, dtype=np.int64)) + row
+                masks = (e, a, py, e | a, e | a | py, none, quieter, quieter & none)
+                row = np.array([heard.sum(), *(m.sum() for m in masks)], dtype=np.int64)
+                zero = np.zeros(len(ROOM_COLS), dtype=np.int64)
+                stats[cond][inst] = stats[cond].get(inst, zero) + row
         print(
-            f"\n4. {cname} ({corpus.note}): truth frames from 30 ms after each note-on that "
-            "each tracker gets within 50 cents"
+            f"\n4. {cname} ({corpus.note}{', first seed only' if quick else ''}): share of the "
+            "truth frames (30 ms after each note-on to its note-off) each tracker gets within 50 "
+            "cents; 'any': at least one of them; 'none': no tracker"
+            + (
+                f"; pYIN at {pyin_cpu / max(pyin_audio, 1e-9):.3f} CPU-s per audio-s"
+                if use_pyin
+                else " (pYIN not run: --rooms-pyin)"
+            )
         )
-        head = [
-            "condition",
-            "frames",
-            "etude",
-            "aubio",
-            "either",
-            "neither",
-            "quieter than the note before",
-            "... and neither gets it",
-        ]
+        fluid = corpus.sf2 == SF2
+        head = ["condition", *ROOM_COLS[:7], "note quieter than the one before", "... and none"]
         rows = []
         for cond in conds:
             tot = np.sum(list(stats[cond].values()), axis=0)
-            rows.append(
-                [cond, f"{tot[0]}"]
-                + [f"{v / max(tot[0], 1):.3f}" for v in tot[1:5]]
-                + (
-                    [f"{tot[5] / max(tot[0], 1):.3f}", f"{tot[6] / max(tot[0], 1):.3f}"]
-                    if corpus.sf2 == SF2
-                    else ["-", "-"]
-                )
-            )
+            n = max(int(tot[0]), 1)
+            cells = [cond, f"{tot[0]}"] + [f"{v / n:.3f}" for v in tot[1:7]]
+            cells += [f"{tot[7] / n:.3f}", f"{tot[8] / n:.3f}"] if fluid else ["-", "-"]
+            if not use_pyin:
+                cells[4] = cells[6] = "-"
+            rows.append(cells)
         print_table(head, rows, 10)
-        print("per instrument (etude / aubio / either), every condition pooled and dry alone:")
+        print(
+            "'note quieter': frames whose own note is still quieter than the note before it "
+            "(accuracy.sounding_mask, from dry renders of the odd and even notes; FluidR3 only)"
+        )
+        print("per instrument, etude / aubio / any tracker (share of truth frames right):")
         insts = list(stats[conds[0]])
-        head = ["instrument", "all conditions", "dry", "neither (dry)"]
+        head = ["instrument", "all conditions", "dry", "none (dry)", "quieter (dry)"]
         rows = []
         for inst in insts:
             allc = np.sum([stats[c][inst] for c in conds], axis=0)
@@ -877,9 +985,10 @@ def rooms_ceiling(corpus_names: list[str], conds: list[str], quick: bool) -> Non
             rows.append(
                 [
                     inst,
-                    "/".join(f"{v / max(allc[0], 1):.3f}" for v in allc[1:4]),
-                    "/".join(f"{v / max(dry[0], 1):.3f}" for v in dry[1:4]),
-                    f"{dry[4] / max(dry[0], 1):.3f}",
+                    "/".join(f"{allc[k] / max(allc[0], 1):.3f}" for k in (1, 2, 5)),
+                    "/".join(f"{dry[k] / max(dry[0], 1):.3f}" for k in (1, 2, 5)),
+                    f"{dry[6] / max(dry[0], 1):.3f}",
+                    f"{dry[7] / max(dry[0], 1):.3f}" if fluid else "-",
                 ]
             )
         print_table(head, rows, 10)
@@ -959,6 +1068,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--cpu-one", help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true", help="rooms: one piece per instrument")
+    ap.add_argument(
+        "--rooms-pyin", action="store_true", help="rooms: pYIN on every clip as a third tracker"
+    )
     rooms.add_arguments(ap)
     args = ap.parse_args(argv)
     takes = sg.load_takes(args.ssvd, args.limit) if args.ssvd else []
@@ -967,12 +1079,13 @@ def main(argv: list[str] | None = None) -> int:
         x = x[: int(args.cpu_seconds * sr)]
         fn = CPU_VARIANTS.get(args.cpu_one)
         if fn is not None:
-            fn(x[: 4 * HOP], sr)  # imports and first-call set-up outside the count
+            fn(x[: 4 * HOP], sr)()  # imports and first-call set-up outside the count
+            run = fn(x, sr)
         # under valgrind started with --instr-atstart=no: count from here on ("none": only
         # what switching the count on costs, taken off every variant's count)
         subprocess.run(["callgrind_control", "-i", "on", str(os.getpid())], capture_output=True)
         if fn is not None:
-            fn(x, sr)
+            run()
         return 0
     wall0 = time.time()
     if args.ssvd is not None:
@@ -990,7 +1103,7 @@ def main(argv: list[str] | None = None) -> int:
         cpu_floor(takes, args.cpu_seconds, args.reps, args.ssvd, args.instructions)
     if args.rooms:
         conds = args.conditions or list(rooms.CONDITIONS)
-        rooms_ceiling(args.corpus or ["fluidr3"], conds, args.quick)
+        rooms_ceiling(args.corpus or ["fluidr3"], conds, args.quick, args.rooms_pyin)
     if args.ssvd is None and not args.cpu and not args.rooms:
         ap.print_usage()
         return 2
