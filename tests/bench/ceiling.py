@@ -1061,6 +1061,9 @@ def main(argv: list[str] | None = None) -> int:
         " default all: about 0.15 CPU-s per audio-s on the first run, then cached)",
     )
     ap.add_argument("--cpu", action="store_true", help="the CPU floor (part 3)")
+    ap.add_argument(
+        "--cpu-only", action="store_true", help="with --ssvd: only part 3, on the takes' audio"
+    )
     ap.add_argument("--cpu-seconds", type=float, default=60.0, help="audio for part 3")
     ap.add_argument("--reps", type=int, default=5, help="part 3: runs per variant (min taken)")
     ap.add_argument(
@@ -1092,10 +1095,10 @@ def main(argv: list[str] | None = None) -> int:
             run()
         return 0
     wall0 = time.time()
-    if args.ssvd is not None:
-        if not takes:
-            print(f"no labelled takes in {args.ssvd}")
-            return 2
+    if args.ssvd is not None and not takes:
+        print(f"no labelled takes in {args.ssvd}")
+        return 2
+    if args.ssvd is not None and not args.cpu_only:
         data = run_all(takes)
         print(
             f"SSVD: {len(takes)} takes, {sum(t.x.size / t.sr for t in takes):.0f} s, "
@@ -1103,12 +1106,12 @@ def main(argv: list[str] | None = None) -> int:
         )
         note_ceilings(data)
         voicing_tradeoff(data, takes if args.pyin_takes is None else spread(takes, args.pyin_takes))
-    if args.cpu:
+    if args.cpu or args.cpu_only:
         cpu_floor(takes, args.cpu_seconds, args.reps, args.ssvd, args.instructions)
     if args.rooms:
         conds = args.conditions or list(rooms.CONDITIONS)
         rooms_ceiling(args.corpus or ["fluidr3"], conds, args.quick, args.rooms_pyin)
-    if args.ssvd is None and not args.cpu and not args.rooms:
+    if args.ssvd is None and not args.cpu and not args.rooms and not args.cpu_only:
         ap.print_usage()
         return 2
     print(f"\nbenchmark wall time {time.time() - wall0:.0f} s")
