@@ -926,7 +926,6 @@ def rooms_ceiling(corpus_names: list[str], conds: list[str], quick: bool, use_py
         pyin_cpu = pyin_audio = 0.0
         for p in ps:
             inst = p.name.split("_")[-1].rstrip("0123456789")
-            own = None
             for cond in conds:
                 x = rooms.clip_audio(p, cond)
                 _, _, te, fe, _ = acc.run_etude(x)
@@ -936,8 +935,8 @@ def rooms_ceiling(corpus_names: list[str], conds: list[str], quick: bool, use_py
                 for on, off, m in p.truth.notes:
                     ref[(grid >= on + rooms.PITCH_FROM_S) & (grid < off)] = m
                 heard = np.isfinite(ref)
-                if own is None and corpus.sf2 == SF2:
-                    own = acc.sounding_mask(p.truth, grid)
+                # (per clip: a reverberated clip is longer than the dry render)
+                own = acc.sounding_mask(p.truth, grid) if corpus.sf2 == SF2 else None
                 e = right_frames(ref, on_grid(te, fe, grid)) & heard
                 a = right_frames(ref, on_grid(ta, fa, grid)) & heard
                 py = np.zeros_like(heard)
