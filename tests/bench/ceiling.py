@@ -965,8 +965,11 @@ def rooms_ceiling(corpus_names: list[str], conds: list[str], quick: bool, use_py
         fluid = corpus.sf2 == SF2
         head = ["condition", *ROOM_COLS[:7], "note quieter than the one before", "... and none"]
         rows = []
-        for cond in conds:
-            tot = np.sum(list(stats[cond].values()), axis=0)
+        for cond in [*conds, "all"]:
+            tot = np.sum(
+                [v for c in (conds if cond == "all" else [cond]) for v in stats[c].values()],
+                axis=0,
+            )
             n = max(int(tot[0]), 1)
             cells = [cond, f"{tot[0]}"] + [f"{v / n:.3f}" for v in tot[1:7]]
             cells += [f"{tot[7] / n:.3f}", f"{tot[8] / n:.3f}"] if fluid else ["-", "-"]
