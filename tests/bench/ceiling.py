@@ -581,7 +581,7 @@ def voicing_tradeoff(data: list[TakeRuns], pyin_takes: list[sg.Take]) -> None:
             (t, pyin_probs(t)) for t in pyin_takes
         ]
         names = {t.name for t in pyin_takes}
-        for key in ("etude", "aubio yinfft"):
+        for key in ("etude", "aubio yinfft") if len(names) < len(data) else ():
             sets[f"{key} on those {len(pyin_takes)} takes"] = [
                 (d.take, d.runs[key].frames) for d in data if d.take.name in names
             ]
