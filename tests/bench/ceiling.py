@@ -20,16 +20,21 @@ SSVD part (``--ssvd DIR``, the loaders and metrics of tests/bench/singing.py):
    best silent at VFA <= 0.25, also with the level threshold chosen per take by an oracle; and
    how much of what the labels call silence is sound within 10 / 20 dB of the take's median sung
    level.
-3. CPU (``--cpu``): aubio pitch alone, aubio onset alone, both, a bare Python hop loop, numpy
-   RMS per hop, Etude's whole StreamAnalyzer, in one run; process CPU, min of 5; with
-   ``--instructions`` also instruction counts under valgrind (callgrind), less noisy on a shared
-   machine.
+3. CPU (``--cpu``, or ``--cpu-only`` with ``--ssvd`` to use the takes' audio and skip 1-2):
+   aubio pitch alone, aubio onset alone, both, a bare Python hop loop, numpy RMS per hop,
+   Etude's front end, pitch measurer and note tracker (fed the frames it got in a full run)
+   alone, and Etude's whole StreamAnalyzer, in one run; process CPU, min of ``--reps`` (5),
+   set-up outside the timing. ``--instructions S`` also counts instructions on S seconds under
+   valgrind (callgrind, counting switched on after imports and set-up), which the load of a
+   shared machine does not move (``perf stat`` has no instruction counter on this VM); slow.
 
-Rooms part (``--rooms``; corpora and conditions of tests/bench/rooms.py): for every condition,
-the share of truth frames (from 30 ms after each note-on) that Etude, aubio yinfft, either of
-them get within 50 cents, per instrument, and for dry renders the share of frames whose note is
-still quieter than the note before it (accuracy.sounding_mask); and each soundfont's own tuning
-of the keys the pieces use, beside aubio's measure of the same calibration notes.
+Rooms part (``--rooms``; corpora and conditions of tests/bench/rooms.py, default corpus FluidR3
+only, ``--corpus`` for others): for every condition, the share of truth frames (from 30 ms after
+each note-on) that Etude, aubio yinfft, either of them (and with ``--rooms-pyin`` pYIN over
+50-2100 Hz) get within 50 cents, per instrument, and on FluidR3 the share of frames whose note
+is still quieter than the note before it (accuracy.sounding_mask); and each soundfont's own
+tuning of every key (accuracy.calibration, which the truth includes), beside how aubio and
+Etude read the same calibration notes.
 
 pYIN (librosa, as in singing.py) needs its frames cached: note pitches read singing.py's cache
 (tests/bench/out/ssvd_pyin/, takes without a cached file are left out of pYIN's rows and said
