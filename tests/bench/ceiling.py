@@ -24,7 +24,8 @@ SSVD part (``--ssvd DIR``, the loaders and metrics of tests/bench/singing.py):
    aubio pitch alone, aubio onset alone, both, a bare Python hop loop, numpy RMS per hop,
    Etude's front end, pitch measurer and note tracker (fed the frames it got in a full run)
    alone, and Etude's whole StreamAnalyzer, in one run; process CPU, min of ``--reps`` (5),
-   set-up outside the timing. ``--instructions S`` also counts instructions on S seconds under
+   set-up outside the timing. ``--instructions S`` also counts instructions on S seconds of aubio
+   pitch, aubio pitch + onset, Etude's note tracker and its whole chain (``COUNTED``) under
    valgrind (callgrind, counting switched on after imports and set-up), which the load of a
    shared machine does not move (``perf stat`` has no instruction counter on this VM); slow.
 
@@ -805,6 +806,13 @@ CPU_VARIANTS: dict[str, Callable[[np.ndarray, int], Runner]] = {
     "Etude StreamAnalyzer (whole chain)": _etude,
 }
 PITCH_KEY = "aubio pitch (yinfft 2048) alone"
+# the chains whose instructions are counted (each count takes minutes under valgrind)
+COUNTED = (
+    PITCH_KEY,
+    "aubio pitch + onset",
+    "Etude note tracker alone",
+    "Etude StreamAnalyzer (whole chain)",
+)
 
 
 def cpu_audio(takes: list[sg.Take], seconds: float) -> tuple[np.ndarray, int, str]:
@@ -824,7 +832,7 @@ def cpu_audio(takes: list[sg.Take], seconds: float) -> tuple[np.ndarray, int, st
     return np.ascontiguousarray(x), speed.SR, "tests.bench.speed's synthetic practice take"
 
 
-def instructions(name: str, seconds: float, ssvd: Path | None) -> int | None:
+def instructions(name: str, seconds: float, ssvd: Path | None, n_takes: int) -> int | None:
     """Instructions executed by one variant on ``seconds`` of audio under callgrind, or None."""
     exe = shutil.which("valgrind")
     if exe is None:
@@ -841,7 +849,7 @@ def instructions(name: str, seconds: float, ssvd: Path | None) -> int | None:
             name,
             "--cpu-seconds",
             str(seconds),
-        ] + (["--ssvd", str(ssvd), "--limit", "10"] if ssvd else [])
+        ] + (["--ssvd", str(ssvd), "--limit", str(n_takes)] if ssvd else [])
         res = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ), check=False)
         for line in res.stderr.splitlines():
             if "Collected :" in line:
@@ -867,9 +875,12 @@ def cpu_floor(
     base = res[PITCH_KEY]
     icount: dict[str, float] = {}
     if counts > 0:
-        zero = instructions("none", 0.0, ssvd)
-        for name in CPU_VARIANTS:
-            n = instructions(name, counts, ssvd)
+        got = np.cumsum([t.x.size / t.sr for t in takes]) if takes else np.zeros(1)
+        n_takes = int(np.searchsorted(got, counts)) + 1
+        zero = instructions("none", 0.0, ssvd, n_takes)
+        for name in COUNTED:
+            print(f"  counting instructions: {name}", flush=True)
+            n = instructions(name, counts, ssvd, n_takes)
             if n is not None and zero is not None:
                 icount[name] = (n - zero) / counts
     head = ["chain", "CPU-s per audio-s", "x aubio pitch"] + (
