@@ -27,7 +27,10 @@ SSVD part (``--ssvd DIR``, the loaders and metrics of tests/bench/singing.py):
    set-up outside the timing. ``--instructions S`` also counts instructions on S seconds of aubio
    pitch, aubio pitch + onset, Etude's note tracker and its whole chain (``COUNTED``) under
    valgrind (callgrind, counting switched on after imports and set-up), which the load of a
-   shared machine does not move (``perf stat`` has no instruction counter on this VM); slow.
+   shared machine does not move (``perf stat`` has no instruction counter on this VM); slow
+   (4-9 min a chain on a loaded machine). Not yet trustworthy: one run counted Etude's note
+   tracker alone (139 M per audio-s) above its whole chain (135 M); switching the count on with
+   ``callgrind_control`` from inside the process may land late.
 
 Rooms part (``--rooms``; corpora and conditions of tests/bench/rooms.py, default corpus FluidR3
 only, ``--corpus`` for others): for every condition, the share of truth frames (from 30 ms after
