@@ -1,7 +1,7 @@
 """Saving a take while another program holds the database's write lock for longer than the
-busy timeout (15 s; 3 s here) keeps its scores: the save tries again until the lock frees, the take and
-its scores wait on disk beside the audio meanwhile (so closing Etude loses nothing either), and
-the student's message says so in plain words, with the details in the log file.
+busy timeout (15 s; 3 s here) keeps its scores: the save tries again until the lock frees, the
+take and its scores wait on disk beside the audio meanwhile (so closing Etude loses nothing
+either), and the student's message says so in plain words, with the details in the log file.
 
 The lock is real: a second process holds ``BEGIN IMMEDIATE`` on the SQLite file."""
 
