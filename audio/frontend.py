@@ -248,6 +248,8 @@ class HumDetector:
         self._low_band: deque[float] = deque(
             maxlen=max(1, math.ceil(background.low_floor_s / block_s))
         )
+        # the bands of the full window's spectrum, worked out once
+        self._bands = self._band_bins(n, self._win)
 
     @property
     def lines(self) -> frozenset[int]:
@@ -298,27 +300,37 @@ class HumDetector:
         win = np.hanning(m).astype(np.float32)
         spec_c = np.fft.rfft(frame * win)
         spec = spec_c.real**2 + spec_c.imag**2
-        self._band_levels(spec, m, win)
+        self._band_levels(spec, self._band_bins(m, win))
         self._summarise()
 
-    def _band_levels(
-        self, spec: npt.NDArray[np.float64], m: int, win: npt.NDArray[np.float32]
-    ) -> None:
-        """The noise-like levels of the low band and the rumble band from a spectrum of ``m``
-        samples windowed by ``win``. Median, not sum: lines (a bass note's fundamental, hum)
-        do not count, only the noise-like background the band holds."""
+    def _band_bins(
+        self, m: int, win: npt.NDArray[np.float32]
+    ) -> list[tuple[npt.NDArray[np.int64], float, deque[float]]]:
+        """For a spectrum of ``m`` samples windowed by ``win``: each band's bins, the factor
+        from a bin's power to mean square, and where the band's level goes."""
         bin_hz = self.sample_rate / m
         to_ms = 2.0 / (m * float(np.sum(win.astype(np.float64) ** 2)))
-        for (lo_hz, hi_hz), out in (
+        out = []
+        for (lo_hz, hi_hz), levels in (
             (self._low_hz, self._low_band),
             (self._rumble_hz, self._rumble),
             (self._above_hz, self._above),
         ):
             bins = np.arange(max(1, math.ceil(lo_hz / bin_hz)), int(hi_hz / bin_hz) + 1)
-            if bins.size:
-                out.append(_median(spec[bins]) * bins.size * to_ms)
-            else:
-                out.append(0.0)
+            out.append((bins, to_ms, levels))
+        return out
+
+    def _band_levels(
+        self,
+        spec: npt.NDArray[np.float64],
+        bands: list[tuple[npt.NDArray[np.int64], float, deque[float]]],
+    ) -> None:
+        """The noise-like levels of the low band, the rumble band and the band above it from a
+        spectrum, with ``bands`` from :meth:`_band_bins` for its length and window. Median,
+        not sum: lines (a bass note's fundamental, hum) do not count, only the noise-like
+        background the band holds."""
+        for bins, to_ms, out in bands:
+            out.append(_median(spec[bins]) * bins.size * to_ms if bins.size else 0.0)
 
     def _measure(self) -> None:
         p = self.params
@@ -337,7 +349,7 @@ class HumDetector:
         for cand in self._cands if self._active is None else [self._active]:
             cand.measure(spec_c, spec, step, quietest_db, self._ref_power, p)
         self._decide()
-        self._band_levels(spec, self._n, self._win)
+        self._band_levels(spec, self._bands)
         self._summarise()
 
     @property
@@ -406,11 +418,7 @@ class HumDetector:
         mains_hz = _median(np.asarray(recent)) if recent else active.mains_hz
         # The hum's level: its lines' summed power, the lowest of the last ``release_s``. A
         # note's partial next to a line lifts that line; the hum itself holds steady.
-        levels = []
-        for row in active.history:
-            present = row[~np.isnan(row)]
-            if present.size:
-                levels.append(float(np.sum(10.0 ** (present / 10.0))) / 2.0)
+        levels = [p for p in active.power if p is not None]
         level = _db(min(levels)) if levels else -100.0
         self.state = HumState(mains_hz, level)
 
@@ -452,6 +460,8 @@ class _Candidate:
         # each line's frequency divided by its harmonic number, Hz, per block (nan: not seen)
         self.mains_by_line: deque[npt.NDArray[np.float64]] = deque(maxlen=keep)
         self.freqs: deque[float] = deque(maxlen=keep)
+        # the summed power of the lines seen in each block of ``history`` (None: none seen)
+        self.power: deque[float | None] = deque(maxlen=keep)
         # each line's usual level (dBFS), a running average of the levels it was seen at
         self.usual_db = np.full(len(ks), np.nan)
 
@@ -495,7 +505,7 @@ class _Candidate:
             # next to a harmonic lifts that line and pulls its phase.
             usual = np.abs(level_db[idx] - self.usual_db[idx]) <= STEADY_FREQ_DB
             if usual.any():
-                self.freqs.append(float(np.median(f_line[good][usual] / self.k[idx][usual])))
+                self.freqs.append(_median(f_line[good][usual] / self.k[idx][usual]))
             self.usual_db[idx] = np.where(
                 np.isnan(self.usual_db[idx]),
                 level_db[idx],
@@ -505,6 +515,8 @@ class _Candidate:
         self.last_x = x
         self.history.append(levels)
         self.mains_by_line.append(per_line)
+        present = levels[~np.isnan(levels)]
+        self.power.append(float(np.sum(10.0 ** (present / 10.0))) / 2.0 if present.size else None)
 
     def steady_lines(self, blocks: int, steady_db: float, agree_hz: float) -> list[int]:
         """Harmonic numbers whose line stood out in each of the last ``blocks`` blocks with a
@@ -527,13 +539,14 @@ class _Candidate:
         """Drop everything seen so far."""
         self.history.clear()
         self.mains_by_line.clear()
+        self.power.clear()
         self.freqs.clear()
         self.last_bins[:] = -1
 
     def gone(self) -> bool:
         """No line of it seen for the whole history kept (``release_s``)."""
-        h = self.history
-        return len(h) == h.maxlen and all(np.isnan(x).all() for x in h)
+        p = self.power
+        return len(p) == p.maxlen and all(x is None for x in p)
 
 
 class HumRemover:
