@@ -678,7 +678,8 @@ class FrontEnd:
         state = self._hum.push(x)
         y = self._filter_rumble(x)
         self._fed += y.shape[0]
-        self._energies.append(float(y.dot(y)) / y.shape[0])
+        energy = float(y.dot(y)) / y.shape[0]
+        self._energies.append(energy)
         if state.mains_hz is not None and state.level_db is not None and self.params.remove_hum:
             self._removing = True
             recent = list(self._energies)[-self._period_hops :]
@@ -688,10 +689,11 @@ class FrontEnd:
             # come back, subtracted, as a faint echo of it).
             share = min(1.0, 10.0 ** ((state.level_db - level_db) / 10.0))
             y = self._remover.process(y, state.mains_hz, share)
+            energy = float(y.dot(y)) / y.shape[0]
         elif self._removing:
             self._removing = False
             self._remover.reset()
-        self._left.append(float(y.dot(y)) / y.shape[0])
+        self._left.append(energy)
         return y
 
     def _filter_rumble(self, x: Samples) -> Samples:

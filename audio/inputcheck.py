@@ -29,6 +29,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+_MAX = np.maximum.reduce
+_MIN = np.minimum.reduce
+
 # samples at or beyond this share of full scale count as clipped
 CLIP_LEVEL = 0.99
 # hop levels are counted in bins of this many dB from LEVEL_FLOOR_DB to 0 dBFS
@@ -154,8 +157,10 @@ class InputMeter:
     def push(self, raw: npt.NDArray[np.float32], level_db: float) -> None:
         """One hop: ``raw`` the samples as they came in (-1..1, for clipping and peak),
         ``level_db`` its level after the front end (dBFS RMS)."""
-        hi = float(raw.max())
-        lo = float(raw.min())
+        # the ufuncs' own reduce: ndarray.max and .min go through a Python wrapper that costs
+        # more than the 256-sample reduction itself
+        hi = float(_MAX(raw))
+        lo = float(_MIN(raw))
         peak = max(hi, -lo)
         clipped = int(np.count_nonzero(np.abs(raw) >= CLIP_LEVEL)) if peak >= CLIP_LEVEL else 0
         b = _bin(level_db)
