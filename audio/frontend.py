@@ -616,12 +616,12 @@ class HumRemover:
             frac = base - i0
             prev = hist[i0 : i0 + n] * (1.0 - frac)
             prev += hist[i0 + 1 : i0 + 1 + n] * frac
-            out[a : a + n] = xc - prev
+            xc -= prev
+            out[a : a + n] = xc
             # plain averages over the first periods, then the exponential average
             wt = learn * max(1.0 - self._decay, 1.0 / (1.0 + self._periods_seen))
             self._periods_seen += learn * n / period
             self._periods_run += n / period
-            xc -= prev
             xc *= wt
             xc += prev
             hist[w : w + n] = xc

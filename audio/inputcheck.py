@@ -139,6 +139,9 @@ def _n_bins() -> int:
     return round(-LEVEL_FLOOR_DB / LEVEL_BIN_DB) + 1
 
 
+_TOP_BIN = _n_bins() - 1
+
+
 class InputMeter:
     """Counts what the input check needs, hop by hop (cheap: a histogram, no per-hop lists
     beyond the last ``RECENT_S``). Written by the analysis thread; :meth:`mark` and the
@@ -207,7 +210,7 @@ class InputMeter:
 def _bin(level_db: float) -> int:
     if not level_db > LEVEL_FLOOR_DB:  # also NaN
         return 0
-    return min(_n_bins() - 1, round((level_db - LEVEL_FLOOR_DB) / LEVEL_BIN_DB))
+    return min(_TOP_BIN, round((level_db - LEVEL_FLOOR_DB) / LEVEL_BIN_DB))
 
 
 def _percentile(levels: npt.NDArray[np.int64], pct: float) -> float:
