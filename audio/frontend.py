@@ -531,8 +531,8 @@ class _Candidate:
         keep = np.flatnonzero(ok)[spread <= steady_db]
         if keep.size == 0:
             return []
-        mains = np.median(np.array(list(self.mains_by_line)[-blocks:])[:, keep], axis=0)
-        agree = np.abs(mains - float(np.median(mains))) <= agree_hz
+        mains = _median_columns(np.array(list(self.mains_by_line)[-blocks:])[:, keep])
+        agree = np.abs(mains - _median(mains)) <= agree_hz
         return [int(k) for k in self.k[keep[agree]]]
 
     def forget(self) -> None:
@@ -803,6 +803,23 @@ def _median(values: npt.NDArray[np.float64]) -> float:
         return float(np.partition(values, mid)[mid])
     part = np.partition(values, [mid - 1, mid])
     return 0.5 * (float(part[mid - 1]) + float(part[mid]))
+
+
+def _median_columns(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Each column's median of a 2-D array without NaNs, as np.median(values, axis=0) gives
+    it, without its overhead (and without the one-off import of numpy.ma it makes, a 0.15 s
+    stall of the analysis the first time hum lines show)."""
+    rows = values.shape[0]
+    mid = rows // 2
+    part: npt.NDArray[np.float64]
+    out: npt.NDArray[np.float64]
+    if rows % 2:
+        part = np.partition(values, mid, axis=0)
+        out = part[mid]
+    else:
+        part = np.partition(values, [mid - 1, mid], axis=0)
+        out = (part[mid - 1] + part[mid]) / 2.0
+    return out
 
 
 def _db(mean_square: float) -> float:
