@@ -435,6 +435,7 @@ class _Candidate:
             if round((k * (mains_hz + p.tolerance_hz) + 20.0) / bin_hz) < top
         ]
         self.k = np.array(ks, dtype=np.int64)
+        self.rows = np.arange(len(ks))
         f = self.k * mains_hz
         self.lo = np.maximum(1, np.round((f - p.tolerance_hz * self.k) / bin_hz).astype(np.int64))
         self.hi = np.round((f + p.tolerance_hz * self.k) / bin_hz).astype(np.int64)
@@ -474,21 +475,23 @@ class _Candidate:
         ref_power: float,
         p: HumParams,
     ) -> None:
-        rows = np.arange(self.k.size)
-        cols = np.argmax(spec[self.search], axis=1)
-        b = self.search[rows, cols]
+        cols = spec[self.search].argmax(axis=1)
+        b = self.search[self.rows, cols]
         peak = spec[b]
         # a peak on the edge of the search range that keeps rising beyond it is something
         # else's (a partial next to the harmonic)
         rising = ((b == self.lo) & (spec[b - 1] > peak)) | ((b == self.hi) & (spec[b + 1] > peak))
         mid = self.near.shape[1] // 2
-        floor = np.partition(spec[self.near], mid, axis=1)[:, mid]  # the median, cheaper
+        near = spec[self.near]  # a copy, partitioned in place
+        near.partition(mid, axis=1)
+        floor = near[:, mid]  # the median, cheaper
         level_db = 10.0 * np.log10(peak / ref_power + 1e-30)
         ok = ~rising & (level_db >= quietest_db) & (peak >= floor * self.line_ratio)
         x = spec_c[b]
         levels = np.full(self.k.size, np.nan)
         per_line = np.full(self.k.size, np.nan)
         same = ok & (b == self.last_bins) & (step > 0)
+        power: float | None = None
         if same.any():
             # The phase advance over ``step`` samples gives the line's frequency far more
             # precisely than the bin (the remover needs it within 0.01 Hz); a line that is
@@ -500,6 +503,8 @@ class _Candidate:
             good = np.abs(f_line - self.f[same]) <= self.tol[same]
             idx = np.flatnonzero(same)[good]
             levels[idx] = level_db[idx]
+            if idx.size:
+                power = float(np.sum(10.0 ** (levels[idx] / 10.0))) / 2.0
             per_line[idx] = f_line[good] / self.k[idx]
             # Only lines at their usual level measure the mains frequency: a partial of a note
             # next to a harmonic lifts that line and pulls its phase.
@@ -515,8 +520,7 @@ class _Candidate:
         self.last_x = x
         self.history.append(levels)
         self.mains_by_line.append(per_line)
-        present = levels[~np.isnan(levels)]
-        self.power.append(float(np.sum(10.0 ** (present / 10.0))) / 2.0 if present.size else None)
+        self.power.append(power)
 
     def steady_lines(self, blocks: int, steady_db: float, agree_hz: float) -> list[int]:
         """Harmonic numbers whose line stood out in each of the last ``blocks`` blocks with a
