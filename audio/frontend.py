@@ -179,9 +179,10 @@ class Highpass:
         """Filter one hop (float32); returns a new array."""
         y = hop
         for f in self._filters:
-            # aubio returns its own output buffer, reused on the next call: copied at the end.
+            # aubio returns its own output buffer (float32), reused on the next call: copied
+            # at the end.
             y = f(y)
-        return np.array(y, dtype=np.float32)
+        return y.copy()
 
 
 @dataclass(frozen=True, slots=True)
