@@ -25,7 +25,8 @@ class LevelParams:
     floor_flutter_db: float = 1.5
     """A flat floor: hops within this much of its quietest one (a climb starts at its end)."""
     note_over_background_db: float = 16.0
-    """A note whose median level lies less than this over the background ..."""
+    """A note whose median level lies less than this over the background (a pitched frame
+    outside a heard note, whose level does) ..."""
     under_phrase_db: float = 15.0
     """... and this far under the median level of the notes of the last ``phrase_s`` is a
     breath or the room, not a note: silence between phrases stays silent."""

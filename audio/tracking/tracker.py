@@ -434,7 +434,8 @@ class NoteTracker:
         self.bridged = 0
         if midi is None:
             return self._voicing.unvoiced(level_db, periodicity)
-        if self._quiet(level_db, t_s, self.params.voicing.over_background_db):
+        note = self._note
+        if (note is None or not note.announced) and self._quiet(level_db, t_s):
             self._voicing.reset()
             return None
         held = self._anchor if self._note is not None and self._anchor is not None else midi
@@ -448,11 +449,9 @@ class NoteTracker:
         notes of the phrase (see ``LevelParams.note_over_background_db``)."""
         return self._quiet(median(note.levels), now_s)
 
-    def _quiet(self, level: float, now_s: float, over_background_db: float | None = None) -> bool:
+    def _quiet(self, level: float, now_s: float) -> bool:
         """A sound at ``level`` dB is a breath or the room (see ``_in_background``)."""
-        if over_background_db is None:
-            over_background_db = self._lv.note_over_background_db
-        if level >= self._lh.background_db() + over_background_db:
+        if level >= self._lh.background_db() + self._lv.note_over_background_db:
             return False
         since = now_s - self._lv.phrase_s
         phrase = [lv for t, lv in self._phrase if t >= since]

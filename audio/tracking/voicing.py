@@ -1,9 +1,12 @@
 """What each frame reports: the frame output's pitch (the contour a student sees, and what raw
 pitch accuracy and voicing are measured on), decided beside the notes from the same evidence.
 
-* **Silence is silence.** A pitched frame whose level lies near the background and far under
-  the notes of the phrase is a breath or the room, as a note there is (``over_background_db``
-  and ``LevelParams.under_phrase_db``): it reports no pitch.
+* **Silence is silence.** A pitched frame outside the notes (no note sounds, or the note it
+  would belong to has not been heard yet) whose level lies near the background and far under
+  the notes of the phrase is a breath or the room, as a note there is
+  (``LevelParams.note_over_background_db`` and ``under_phrase_db``): it reports no pitch. A
+  note already heard keeps its frames down to its end (a tail sinking into the room's noise is
+  still the note).
 * **No dropouts.** A short break in voicing inside a held note (the periodicity fell under the
   threshold where the voice roughened or the level dipped a few dB) is bridged once the note
   goes on: when voicing returns within ``bridge_s`` on the held pitch, and the level stayed
@@ -25,9 +28,6 @@ from audio.tracking.levels import median
 class VoicingParams:
     """Which frames report a pitch."""
 
-    over_background_db: float = 9.0
-    """A pitched frame less than this over the background, and ``LevelParams.under_phrase_db``
-    under the notes of the phrase, reports no pitch."""
     bridge_s: float = 0.09
     """A break in voicing at most this long inside a note is bridged ..."""
     bridge_drop_db: float = 6.0
