@@ -10,7 +10,7 @@ pitch accuracy and voicing are measured on), decided beside the notes from the s
 * **No dropouts.** A short break in voicing inside a held note (the periodicity fell under the
   threshold where the voice roughened or the level dipped a few dB) is bridged once the note
   goes on: when voicing returns within ``bridge_s`` on the held pitch, and the level stayed
-  within ``bridge_drop_db`` of the note all through the break, the frames of the break report
+  within ``bridge_db`` of the note all through the break, the frames of the break report
   the note's pitch. The frames are published live as they were measured (without a pitch);
   the frame track kept for the take is amended when the break closes, at most ``bridge_s``
   later. Where the sound stops, a consonant cuts it or the pitch moves on, nothing is bridged.
@@ -30,8 +30,8 @@ class VoicingParams:
 
     bridge_s: float = 0.09
     """A break in voicing at most this long inside a note is bridged ..."""
-    bridge_drop_db: float = 6.0
-    """... when the level stays within this much under the note's recent level ..."""
+    bridge_db: float = 6.0
+    """... when the level stays within this much of the note's recent level ..."""
     bridge_semitones: float = 0.7
     """... and voicing returns this close to the held pitch."""
     hold_periodicity: float = 0.4
@@ -86,7 +86,7 @@ class FrameVoicing:
         if self._gap > self._max_gap:
             self.reset()
             return None
-        if level_db < median(self._levels) - self.params.bridge_drop_db:
+        if abs(level_db - median(self._levels)) > self.params.bridge_db:
             self._gap_held = False
         if (
             self._gap_held
