@@ -6,6 +6,10 @@ tendency ("Your G4 runs 18 cents sharp.") is told only when the notes of that na
 least ``TENDENCY_MIN_COUNT`` of them, and ``TENDENCY_AGREE_SHARE`` of them off the same way by
 ``TENDENCY_MIN_CENTS`` or more, so one sharp G4 is never averaged with an in-tune one into a
 tendency; its notes are then not listed one by one as well.
+
+The words suit who made the sound: the genre's family (audio.genres) picks :data:`WORDING`, so a
+singer is told to sing against a reference pitch or a drone where a player is told to check
+their tuning note. What is measured and scored is the same for every family.
 """
 
 from __future__ import annotations
@@ -23,6 +27,38 @@ WRONG_NOTE_CENTS = 50.0
 # The most notes named one by one in a tip; the rest are counted.
 MAX_NAMED_PITCH = 3
 MAX_NAMED_TIMING = 4
+
+
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """The sentences of the feedback that depend on who made the sound. ``overall`` and
+    ``low_intonation`` are format strings: ``{cents}`` and ``{way}`` ("sharp"/"flat"), and
+    ``{pct}`` and ``{tol}`` (the share in tune and the tolerance)."""
+
+    no_notes: str
+    low_intonation: str
+    overall: str
+    right_notes: str
+
+
+WORDING = {
+    "instrument": Wording(
+        no_notes="No notes were heard. Check that the microphone is on and play a little louder.",
+        low_intonation="Only {pct}% of your notes were within ±{tol} cents. Play slowly with a "
+        "drone or the tuner and listen for the beats between you and the reference.",
+        overall="Overall you play {cents} cents {way}: check your tuning note.",
+        right_notes="You played the notes of the piece correctly.",
+    ),
+    # A voice has no tuning note and no tuner to set it by: it holds its pitch by hearing one.
+    "voice": Wording(
+        no_notes="No notes were heard. Check that the microphone is on and sing a little louder.",
+        low_intonation="Only {pct}% of your notes were within ±{tol} cents. Sing it slowly and "
+        "hold each note until it settles on its pitch.",
+        overall="Overall you sing {cents} cents {way}: sing against a reference pitch or a "
+        "drone, and take your starting note from it.",
+        right_notes="You sang the notes of the piece correctly.",
+    ),
+}
 
 
 def note_name(midi: int) -> str:
@@ -226,22 +262,23 @@ def build_feedback(
     pitch_tolerance_cents: float,
     timing_tolerance_ms: float,
     missed_notes: Sequence[str] = (),
+    family: str = "instrument",
 ) -> dict[str, Any]:
     """Strengths, tips, per-note tendencies, the notes that went wrong and timing figures in
-    words a student understands.
+    words a student understands; ``family`` (a key of WORDING, from the genre) picks the words
+    for a player or a singer.
 
     metrics: the AnalysisResult fields (scores 0..1 or None). notes: every scored note in the
     order played. missed_notes: names of reference notes not played. Returns {"strengths",
     "tips", "per_note" (per_note_tendencies), "note_findings" (note_findings), "timing"}.
     """
+    words = WORDING[family]
     strengths: list[str] = []
     tips: list[str] = []
     per_note = per_note_tendencies(notes)
     findings = note_findings(notes, pitch_tolerance_cents, timing_tolerance_ms)
     if not notes:
-        tips.append(
-            "No notes were heard. Check that the microphone is on and play a little louder."
-        )
+        tips.append(words.no_notes)
         return {
             "strengths": strengths,
             "tips": tips,
@@ -257,10 +294,7 @@ def build_feedback(
         if pa >= 0.85:
             strengths.append(f"Secure intonation: {pct}% of your notes were within ±{tol} cents.")
         elif pa < 0.6:
-            tips.append(
-                f"Only {pct}% of your notes were within ±{tol} cents. Play slowly with a drone "
-                "or the tuner and listen for the beats between you and the reference."
-            )
+            tips.append(words.low_intonation.format(pct=pct, tol=tol))
     agreed = agreed_tendencies(notes, pitch_tolerance_cents)
     for midi, c in sorted(agreed.items(), key=lambda kv: (-abs(kv[1]), kv[0])):
         way = "sharp" if c > 0 else "flat"
@@ -273,9 +307,7 @@ def build_feedback(
         median_c = signed[mid] if len(signed) % 2 else (signed[mid - 1] + signed[mid]) / 2
         if abs(median_c) >= TENDENCY_MIN_CENTS:
             way = "sharp" if median_c > 0 else "flat"
-            tips.append(
-                f"Overall you play {abs(round(median_c))} cents {way}: check your tuning note."
-            )
+            tips.append(words.overall.format(cents=abs(round(median_c)), way=way))
 
     if timing is not None:
         ra = metrics.get("rhythm_accuracy")
@@ -323,7 +355,7 @@ def build_feedback(
         tips.append(wrong)
     nar = metrics.get("note_accuracy_rate")
     if nar is not None and nar >= 0.95:
-        strengths.append("You played the notes of the piece correctly.")
+        strengths.append(words.right_notes)
 
     timing_out: dict[str, Any] = {}
     if timing is not None:

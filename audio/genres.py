@@ -1,8 +1,9 @@
 """Genre profiles (resources/genres/genres.json) and the genre match score.
 
-A profile gives the usual tempo range (quarter-note BPM), swing ratio range (first eighth of a
-beat divided by the second: 1.0 straight, 2.0 triplet swing) and note-loudness spread (dB). The
-match score is the mean of the measurable sub-scores; each is 1 inside its range and falls
+A profile gives its family (``voice`` for sung genres, whose feedback speaks to a singer;
+``instrument`` otherwise), the usual tempo range (quarter-note BPM), swing ratio range (first
+eighth of a beat divided by the second: 1.0 straight, 2.0 triplet swing) and note-loudness spread
+(dB). The match score is the mean of the measurable sub-scores; each is 1 inside its range and falls
 linearly to 0 at ``TEMPO_FALLOFF_BPM`` / ``SWING_FALLOFF`` / ``DYNAMICS_FALLOFF_DB`` outside.
 """
 
@@ -17,6 +18,7 @@ GENRES_FILE = Path(__file__).resolve().parents[1] / "resources" / "genres" / "ge
 TEMPO_FALLOFF_BPM = 30.0
 SWING_FALLOFF = 0.5
 DYNAMICS_FALLOFF_DB = 10.0
+FAMILIES = ("instrument", "voice")
 
 
 class UnknownGenreError(ValueError):
@@ -25,13 +27,14 @@ class UnknownGenreError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class GenreProfile:
-    """One genre: ranges as (low, high) in BPM, ratio, and dB."""
+    """One genre: ranges as (low, high) in BPM, ratio, and dB; family one of FAMILIES."""
 
     name: str
     description: str
     tempo_bpm: tuple[float, float]
     swing_ratio: tuple[float, float]
     dynamics_range_db: tuple[float, float]
+    family: str = "instrument"
 
 
 @cache
@@ -46,7 +49,10 @@ def genre_profiles() -> dict[str, GenreProfile]:
             tempo_bpm=(float(p["tempo_bpm"][0]), float(p["tempo_bpm"][1])),
             swing_ratio=(float(p["swing_ratio"][0]), float(p["swing_ratio"][1])),
             dynamics_range_db=(float(p["dynamics_range_db"][0]), float(p["dynamics_range_db"][1])),
+            family=str(p.get("family", "instrument")),
         )
+        if out[name].family not in FAMILIES:
+            raise ValueError(f"genre {name!r}: family must be one of {FAMILIES}")
     return out
 
 

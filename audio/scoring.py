@@ -428,7 +428,13 @@ def score_take(
         )
     results = _results(scored, settings, rh, alignment, reference)
     feedback = build_feedback(
-        metrics, results, timing, tol_c, settings.timing_tolerance_ms, missed_notes=missed
+        metrics,
+        results,
+        timing,
+        tol_c,
+        settings.timing_tolerance_ms,
+        missed_notes=missed,
+        family=profile.family if profile is not None else "instrument",
     )
     if input_check is not None:
         feedback["input"] = input_check.as_json()

@@ -183,6 +183,36 @@ def take_screenshots(out: Path, dialogs: bool = False, suffix: str = "") -> list
     return paths
 
 
+def file_take_card(out: Path, audio: Path, genre: str, suffix: str = "") -> list[Path]:
+    """The take card (its scores, tips and timeline) of one recording, analysed as the app
+    analyses a file dropped on the window (:meth:`MainWindow.analyse_file`: the same use case,
+    the same analysis settings) for a session of ``genre`` with no reference piece. The file is
+    named ``take-card-<audio stem><suffix>.png``. Nothing of the recording is copied into
+    ``out`` but that picture."""
+    from desktop.app import create_main_window, ensure_app
+    from desktop.usecases.plan import SessionPlan
+
+    out.mkdir(parents=True, exist_ok=True)
+    app = ensure_app()
+    window = create_main_window(None)
+    window.resize(1280, 860)
+    window.show()
+    ctx = window.ctx
+    _wait(app, lambda: ctx.profile is not None and not ctx.db.is_busy(), 20, "the profile")
+    window.practice.set_plan(SessionPlan(genre=genre))
+    stored: list[object] = []
+    window.file_analysed.connect(stored.append)
+    if not window.analyse_file(audio):
+        raise RuntimeError(f"screenshots: {audio} was refused")
+    _wait(app, lambda: bool(stored) and not ctx.is_busy(), 120, "the file's analysis")
+    _pump(app, 0.3)
+    shot = _save(window.practice.card, out / f"take-card-{audio.stem}{suffix}.png")
+    window.close()
+    if ctx.database is not None:
+        ctx.database.dispose()
+    return [shot]
+
+
 def _replay(
     app: QCoreApplication, window: MainWindow, path: Path, signal: np.ndarray, take: object
 ) -> list[Path]:
@@ -416,6 +446,18 @@ def main(argv: list[str] | None = None) -> int:
         help="only the teacher's studio and a report, from a studio set up on this PostgreSQL "
         "(default: $ETUDE_TEST_PG_URL or the tests' server)",
     )
+    parser.add_argument(
+        "--take-card",
+        metavar="AUDIO",
+        type=Path,
+        help="only the take card of this recording, analysed as a file dropped on the window "
+        "(no reference piece), named take-card-<file name>.png",
+    )
+    parser.add_argument(
+        "--genre",
+        default="sight_singing",
+        help="the session's genre for --take-card (default: sight_singing)",
+    )
     args = parser.parse_args(argv)
     if args.theme == "both":
         # One app per theme, each in its own process (as a student's Etude would be).
@@ -423,6 +465,8 @@ def main(argv: list[str] | None = None) -> int:
 
         rest = ["--out", str(args.out)] + (["--dialogs"] if args.dialogs else [])
         rest += [f"--studio={args.studio}"] if args.studio else []
+        if args.take_card:
+            rest += ["--take-card", str(args.take_card.resolve()), f"--genre={args.genre}"]
         for theme, suffix in (("light", args.suffix), ("dark", f"{args.suffix}-dark")):
             command = [sys.executable, "-m", "desktop.screenshots", "--theme", theme]
             subprocess.run([*command, f"--suffix={suffix}", *rest], check=True)
@@ -443,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
             ensure_app()
             apply_theme(args.theme)
             shots = studio_screenshots(args.out, args.studio, args.suffix)
+        elif args.take_card:
+            shots = file_take_card(args.out, args.take_card, args.genre, args.suffix)
         else:
             shots = take_screenshots(args.out, args.dialogs, args.suffix)
         for path in shots:

@@ -205,3 +205,70 @@ def test_with_a_reference_notes_are_numbered_as_in_the_piece() -> None:
     timing = TimingSummary("reference", 0.0, 40.0, 30.0, None, None, 0, 0)
     fb = build_feedback({}, notes, timing, 25.0, 50.0)
     assert "Note 4 (bar 1) came in 90 ms late." in fb["tips"]
+
+
+def _sung_scale_flat(tmp_path: Path) -> Path:
+    """A scale sung 20 cents flat throughout: each note scoops up from a semitone below for
+    60 ms, with a 30-cent vibrato, and a breath between notes."""
+    parts = [sg.silence(0.3)]
+    for m in (60, 62, 64, 65, 67, 65, 64, 62, 60):
+        flat = m - 0.2
+        parts += [
+            sg.tone(flat, 0.5, vibrato_cents=30.0, glide_from=flat - 1.0, glide_s=0.06),
+            sg.silence(0.08),
+        ]
+    return Path(sg.write_wav(str(tmp_path / "sung.wav"), np.concatenate([*parts, sg.silence(0.3)])))
+
+
+def test_a_singer_is_told_to_sing_against_a_pitch_and_a_player_to_check_the_tuning_note(
+    tmp_path: Path,
+) -> None:
+    take = _sung_scale_flat(tmp_path)
+    tips = {
+        genre: analyze_file(take, AnalysisSettings(), genre=genre).score.feedback["tips"]
+        for genre in ("sight_singing", "choir", "voice", "classical", None)
+    }
+    for genre in ("sight_singing", "choir", "voice"):
+        overall = [t for t in tips[genre] if t.startswith("Overall")]
+        assert len(overall) == 1, tips[genre]
+        assert re.fullmatch(
+            r"Overall you sing (1\d|2\d) cents flat: sing against a reference pitch or a drone, "
+            r"and take your starting note from it\.",
+            overall[0],
+        ), overall
+        assert not [t for t in tips[genre] if "tuning note" in t or "play" in t], tips[genre]
+    for genre in ("classical", None):  # an instrument's take, or a genre not given
+        overall = [t for t in tips[genre] if t.startswith("Overall")]
+        assert len(overall) == 1 and re.fullmatch(
+            r"Overall you play (1\d|2\d) cents flat: check your tuning note\.", overall[0]
+        ), tips[genre]
+        assert not [t for t in tips[genre] if "sing" in t], tips[genre]
+
+
+@pytest.mark.parametrize(
+    ("family", "silent", "intonation", "right"),
+    [
+        (
+            "voice",
+            "sing a little louder",
+            "Sing it slowly and hold each note",
+            "You sang the notes",
+        ),
+        ("instrument", "play a little louder", "Play slowly with a drone", "You played the notes"),
+    ],
+)
+def test_every_family_dependent_sentence_speaks_to_its_family(
+    family: str, silent: str, intonation: str, right: str
+) -> None:
+    (no_notes,) = build_feedback({}, [], None, 25.0, 50.0, family=family)["tips"]
+    assert silent in no_notes
+    wild = _notes([(60 + k, c) for k, c in enumerate([40.0, -45.0, 35.0, 0.0, -38.0])])
+    fb = build_feedback(
+        {"pitch_accuracy": 0.2, "note_accuracy_rate": 1.0}, wild, None, 25.0, 50.0, family=family
+    )
+    assert (
+        [t for t in fb["tips"] if t.startswith("Only 20% of your notes")]
+        == [t for t in fb["tips"] if intonation in t]
+        != []
+    )
+    assert [s for s in fb["strengths"] if s.startswith(right)], fb["strengths"]
