@@ -48,6 +48,13 @@ class FrameTrack(Sequence[PitchFrame]):
         self._level.append(level_db)
         self._cap.append(cap)
 
+    def bridge(self, count: int, f0_hz: float) -> None:
+        """The newest ``count`` frames (reported without a pitch) lay in a short break of a
+        held note: they report ``f0_hz`` (see :mod:`audio.tracking.voicing`)."""
+        n = len(self._f0)
+        for k in range(max(0, n - count), n):
+            self._f0[k] = f0_hz
+
     def __len__(self) -> int:
         return len(self._t)
 
@@ -212,7 +219,9 @@ class StreamAnalyzer:
         self.hop_samples: int = settings.hop_samples * factor
         # Seconds the decimating filter delays the analysed signal (0 without one).
         self._filter_s = self._decimator.delay_samples / sample_rate if self._decimator else 0.0
-        self.delay_s: float = self._frames_an.delay_s + self._filter_s
+        # Seconds from a pitch window's newest sample back to its centre (the frame's time).
+        self._window_delay_s = self._frames_an.delay_s
+        self.delay_s: float = self._window_delay_s + self._filter_s
         self._hop_s = settings.hop_samples / self.analysis_rate
         self._tracker = NoteTracker(self._hop_s, settings.buf_samples / self.analysis_rate)
         # What the input check reads: level, clipping and background, hop by hop.
@@ -256,18 +265,27 @@ class StreamAnalyzer:
             m.voiced = False
             m.f0_hz = 0.0
         end_s = frames_an.samples_fed / self.analysis_rate - self._filter_s
-        t_s = max(0.0, end_s - self._frames_an.delay_s)
+        t_s = max(0.0, end_s - self._window_delay_s)
         level_t = end_s - 0.5 * self._hop_s
         onset_t = m.onset_t_s
         if onset_t is not None and self._filter_s:
             onset_t = max(0.0, onset_t - self._filter_s)
         f0, periodicity, level_db = m.f0_hz, m.periodicity, m.level_db
         self.input_meter.push(raw, level_db)
-        midi: float | None = None
+        midi = hz_to_midi(f0, self._a4) if m.voiced else None
+        tracker = self._tracker
+        events = tracker.push(t_s, midi, level_db, level_t, onset_t, capture_time_s, periodicity)
+        # The frame reports what the tracker decided (audio.tracking.voicing): no pitch near the
+        # background, the held pitch across a short break in a note; a break bridged once the
+        # note went on is amended in the kept frame track.
+        if tracker.bridged:
+            self.frames.bridge(tracker.bridged, self._hz(tracker.bridged_midi))
+        if tracker.frame_midi != midi:
+            midi = tracker.frame_midi
+            f0 = 0.0 if midi is None else self._hz(midi)
         target: int | None = None
         cents: float | None = None
-        if m.voiced:
-            midi = hz_to_midi(f0, self._a4)
+        if midi is not None:
             target = round(midi)
             cents = (midi - target) * 100.0
         frame = PitchFrame(
@@ -276,19 +294,19 @@ class StreamAnalyzer:
             midi=midi,
             target_midi=target,
             cents=cents,
-            voiced=m.voiced,
+            voiced=midi is not None,
             confidence=periodicity,
             level_db=level_db,
             capture_time_s=capture_time_s,
         )
         self.frames.append(t_s, f0, periodicity, level_db, capture_time_s)
         out: list[Record] = [frame]
-        events = self._tracker.push(
-            t_s, midi, level_db, level_t, onset_t, capture_time_s, periodicity
-        )
         if events:
             self._publish(events, capture_time_s, out)
         return out
+
+    def _hz(self, midi: float) -> float:
+        return float(self._a4 * 2.0 ** ((midi - 69.0) / 12.0))
 
     def input_check(self, since: MeterMark | None = None, recent: bool = False) -> InputCheck:
         """What the input was like: over the whole stream, after ``since`` (a mark from

@@ -23,7 +23,12 @@ from dataclasses import dataclass, field
 
 from audio.tracking.boundaries import BoundaryParams, Building, TrackedNote, attack_time
 from audio.tracking.levels import SILENT_DB, LevelHistory, LevelParams, median
-from audio.tracking.pitch_split import SplitParams, clarity_onset, legato_onset, settled
+from audio.tracking.pitch_split import (
+    SplitParams,
+    clarity_onset,
+    legato_onset,
+    settled,
+)
 from audio.tracking.reattack import ReattackParams, is_reattack, level_dip
 from audio.tracking.subharmonics import (
     SubharmonicParams,
@@ -31,6 +36,7 @@ from audio.tracking.subharmonics import (
     is_octave_error,
     is_subharmonic_interval,
 )
+from audio.tracking.voicing import FrameVoicing, VoicingParams
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +48,7 @@ class TrackerParams:
     split: SplitParams = field(default_factory=SplitParams)
     reattack: ReattackParams = field(default_factory=ReattackParams)
     subharmonics: SubharmonicParams = field(default_factory=SubharmonicParams)
+    voicing: VoicingParams = field(default_factory=VoicingParams)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +99,14 @@ class NoteTracker:
         self._clarity: deque[tuple[float, float]] = deque()
         # (offset s, median level dB) of the notes published over the last phrase_s
         self._phrase: deque[tuple[float, float]] = deque()
+        self._voicing = FrameVoicing(params.voicing, hop_s)
+        self.frame_midi: float | None = None
+        """The pitch the newest frame reports (see :mod:`audio.tracking.voicing`); None:
+        unvoiced."""
+        self.bridged = 0
+        """How many frames just before the newest one, reported without a pitch, lie in a
+        break of its note that is now bridged: they report ``bridged_midi``."""
+        self.bridged_midi = 0.0
 
     def push(
         self,
@@ -167,6 +182,7 @@ class NoteTracker:
         ):
             note.announced = True
             out.append(TrackerEvent(note.onset_s, None))
+        self.frame_midi = self._frame_pitch(t_s, midi, level_db, periodicity)
         return out
 
     def finish(self, capture_time_s: float) -> list[TrackerEvent]:
@@ -410,21 +426,44 @@ class NoteTracker:
         self._held = None
         return True
 
+    def _frame_pitch(
+        self, t_s: float, midi: float | None, level_db: float, periodicity: float
+    ) -> float | None:
+        """What the frame reports, and which frames before it are bridged: see
+        :mod:`audio.tracking.voicing`."""
+        self.bridged = 0
+        if midi is None:
+            return self._voicing.unvoiced(level_db, periodicity)
+        note = self._note
+        if (note is None or not note.announced) and self._quiet(level_db, t_s):
+            self._voicing.reset()
+            return None
+        held = self._anchor if self._note is not None and self._anchor is not None else midi
+        self.bridged = self._voicing.voiced(midi, held, level_db)
+        if self.bridged:
+            self.bridged_midi = self._voicing.bridged_pitch
+        return midi
+
     def _in_background(self, note: Building, now_s: float) -> bool:
-        """The note is a breath or the room: close to the background and well under the
+        """The note is a breath or the room: close to the room's level and well under the
         notes of the phrase (see ``LevelParams.note_over_background_db``)."""
-        level = median(note.levels)
-        if level >= self._lh.background_db() + self._lv.note_over_background_db:
+        return self._quiet(median(note.levels), now_s)
+
+    def _quiet(self, level: float, now_s: float) -> bool:
+        """A sound at ``level`` dB is a breath or the room (see ``_in_background``)."""
+        if level >= self._lh.room_db() + self._lv.note_over_background_db:
             return False
-        phrase = self._phrase
-        while phrase and phrase[0][0] < now_s - self._lv.phrase_s:
-            phrase.popleft()
-        return bool(phrase) and level < median([lv for _, lv in phrase]) - self._lv.under_phrase_db
+        since = now_s - self._lv.phrase_s
+        phrase = [lv for t, lv in self._phrase if t >= since]
+        return bool(phrase) and level < median(phrase) - self._lv.under_phrase_db
 
     def _emit(self, note: Building, capture_time_s: float, out: list[TrackerEvent]) -> None:
         if not note.announced and self._in_background(note, note.last_voiced_s):
             return
-        self._phrase.append((note.last_voiced_s, median(note.levels)))
+        phrase = self._phrase
+        while phrase and phrase[0][0] < note.last_voiced_s - self._lv.phrase_s:
+            phrase.popleft()
+        phrase.append((note.last_voiced_s, median(note.levels)))
         self._last_end_s = note.last_voiced_s
         self._last_end_level = note.levels[-1] if note.levels else -120.0
         self._last_body_level = median(note.levels) if note.levels else -120.0

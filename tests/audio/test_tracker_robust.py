@@ -194,3 +194,7 @@ def test_quiet_sound_between_phrases_is_not_a_note() -> None:
         an.process(x[i : i + h], 0.0)
     an.finish(0.0)
     assert [n.target_midi for n in an.notes] == [62, 64, 66, 62, 64, 66]
+    # ... and its frames report no pitch either (item 4: the frame output is silent there)
+    t, f0 = an.frames.t_s, an.frames.f0_hz
+    faint_at = 0.3 + 3 * 0.45 + 0.4
+    assert np.all(f0[(t > faint_at) & (t < faint_at + 0.3)] == 0.0)
