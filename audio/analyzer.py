@@ -219,7 +219,9 @@ class StreamAnalyzer:
         self.hop_samples: int = settings.hop_samples * factor
         # Seconds the decimating filter delays the analysed signal (0 without one).
         self._filter_s = self._decimator.delay_samples / sample_rate if self._decimator else 0.0
-        self.delay_s: float = self._frames_an.delay_s + self._filter_s
+        # Seconds from a pitch window's newest sample back to its centre (the frame's time).
+        self._window_delay_s = self._frames_an.delay_s
+        self.delay_s: float = self._window_delay_s + self._filter_s
         self._hop_s = settings.hop_samples / self.analysis_rate
         self._tracker = NoteTracker(self._hop_s, settings.buf_samples / self.analysis_rate)
         # What the input check reads: level, clipping and background, hop by hop.
@@ -263,7 +265,7 @@ class StreamAnalyzer:
             m.voiced = False
             m.f0_hz = 0.0
         end_s = frames_an.samples_fed / self.analysis_rate - self._filter_s
-        t_s = max(0.0, end_s - self._frames_an.delay_s)
+        t_s = max(0.0, end_s - self._window_delay_s)
         level_t = end_s - 0.5 * self._hop_s
         onset_t = m.onset_t_s
         if onset_t is not None and self._filter_s:

@@ -179,9 +179,10 @@ class Highpass:
         """Filter one hop (float32); returns a new array."""
         y = hop
         for f in self._filters:
-            # aubio returns its own output buffer, reused on the next call: copied at the end.
+            # aubio returns its own output buffer (float32), reused on the next call: copied
+            # at the end.
             y = f(y)
-        return np.array(y, dtype=np.float32)
+        return y.copy()
 
 
 @dataclass(frozen=True, slots=True)
@@ -248,6 +249,8 @@ class HumDetector:
         self._low_band: deque[float] = deque(
             maxlen=max(1, math.ceil(background.low_floor_s / block_s))
         )
+        # the bands of the full window's spectrum, worked out once
+        self._bands = self._band_bins(n, self._win)
 
     @property
     def lines(self) -> frozenset[int]:
@@ -298,27 +301,37 @@ class HumDetector:
         win = np.hanning(m).astype(np.float32)
         spec_c = np.fft.rfft(frame * win)
         spec = spec_c.real**2 + spec_c.imag**2
-        self._band_levels(spec, m, win)
+        self._band_levels(spec, self._band_bins(m, win))
         self._summarise()
 
-    def _band_levels(
-        self, spec: npt.NDArray[np.float64], m: int, win: npt.NDArray[np.float32]
-    ) -> None:
-        """The noise-like levels of the low band and the rumble band from a spectrum of ``m``
-        samples windowed by ``win``. Median, not sum: lines (a bass note's fundamental, hum)
-        do not count, only the noise-like background the band holds."""
+    def _band_bins(
+        self, m: int, win: npt.NDArray[np.float32]
+    ) -> list[tuple[npt.NDArray[np.int64], float, deque[float]]]:
+        """For a spectrum of ``m`` samples windowed by ``win``: each band's bins, the factor
+        from a bin's power to mean square, and where the band's level goes."""
         bin_hz = self.sample_rate / m
         to_ms = 2.0 / (m * float(np.sum(win.astype(np.float64) ** 2)))
-        for (lo_hz, hi_hz), out in (
+        out = []
+        for (lo_hz, hi_hz), levels in (
             (self._low_hz, self._low_band),
             (self._rumble_hz, self._rumble),
             (self._above_hz, self._above),
         ):
             bins = np.arange(max(1, math.ceil(lo_hz / bin_hz)), int(hi_hz / bin_hz) + 1)
-            if bins.size:
-                out.append(_median(spec[bins]) * bins.size * to_ms)
-            else:
-                out.append(0.0)
+            out.append((bins, to_ms, levels))
+        return out
+
+    def _band_levels(
+        self,
+        spec: npt.NDArray[np.float64],
+        bands: list[tuple[npt.NDArray[np.int64], float, deque[float]]],
+    ) -> None:
+        """The noise-like levels of the low band, the rumble band and the band above it from a
+        spectrum, with ``bands`` from :meth:`_band_bins` for its length and window. Median,
+        not sum: lines (a bass note's fundamental, hum) do not count, only the noise-like
+        background the band holds."""
+        for bins, to_ms, out in bands:
+            out.append(_median(spec[bins]) * bins.size * to_ms if bins.size else 0.0)
 
     def _measure(self) -> None:
         p = self.params
@@ -337,7 +350,7 @@ class HumDetector:
         for cand in self._cands if self._active is None else [self._active]:
             cand.measure(spec_c, spec, step, quietest_db, self._ref_power, p)
         self._decide()
-        self._band_levels(spec, self._n, self._win)
+        self._band_levels(spec, self._bands)
         self._summarise()
 
     @property
@@ -406,11 +419,7 @@ class HumDetector:
         mains_hz = _median(np.asarray(recent)) if recent else active.mains_hz
         # The hum's level: its lines' summed power, the lowest of the last ``release_s``. A
         # note's partial next to a line lifts that line; the hum itself holds steady.
-        levels = []
-        for row in active.history:
-            present = row[~np.isnan(row)]
-            if present.size:
-                levels.append(float(np.sum(10.0 ** (present / 10.0))) / 2.0)
+        levels = [p for p in active.power if p is not None]
         level = _db(min(levels)) if levels else -100.0
         self.state = HumState(mains_hz, level)
 
@@ -427,6 +436,7 @@ class _Candidate:
             if round((k * (mains_hz + p.tolerance_hz) + 20.0) / bin_hz) < top
         ]
         self.k = np.array(ks, dtype=np.int64)
+        self.rows = np.arange(len(ks))
         f = self.k * mains_hz
         self.lo = np.maximum(1, np.round((f - p.tolerance_hz * self.k) / bin_hz).astype(np.int64))
         self.hi = np.round((f + p.tolerance_hz * self.k) / bin_hz).astype(np.int64)
@@ -452,6 +462,8 @@ class _Candidate:
         # each line's frequency divided by its harmonic number, Hz, per block (nan: not seen)
         self.mains_by_line: deque[npt.NDArray[np.float64]] = deque(maxlen=keep)
         self.freqs: deque[float] = deque(maxlen=keep)
+        # the summed power of the lines seen in each block of ``history`` (None: none seen)
+        self.power: deque[float | None] = deque(maxlen=keep)
         # each line's usual level (dBFS), a running average of the levels it was seen at
         self.usual_db = np.full(len(ks), np.nan)
 
@@ -464,21 +476,23 @@ class _Candidate:
         ref_power: float,
         p: HumParams,
     ) -> None:
-        rows = np.arange(self.k.size)
-        cols = np.argmax(spec[self.search], axis=1)
-        b = self.search[rows, cols]
+        cols = spec[self.search].argmax(axis=1)
+        b = self.search[self.rows, cols]
         peak = spec[b]
         # a peak on the edge of the search range that keeps rising beyond it is something
         # else's (a partial next to the harmonic)
         rising = ((b == self.lo) & (spec[b - 1] > peak)) | ((b == self.hi) & (spec[b + 1] > peak))
         mid = self.near.shape[1] // 2
-        floor = np.partition(spec[self.near], mid, axis=1)[:, mid]  # the median, cheaper
+        near = spec[self.near]  # a copy, partitioned in place
+        near.partition(mid, axis=1)
+        floor = near[:, mid]  # the median, cheaper
         level_db = 10.0 * np.log10(peak / ref_power + 1e-30)
         ok = ~rising & (level_db >= quietest_db) & (peak >= floor * self.line_ratio)
         x = spec_c[b]
         levels = np.full(self.k.size, np.nan)
         per_line = np.full(self.k.size, np.nan)
         same = ok & (b == self.last_bins) & (step > 0)
+        power: float | None = None
         if same.any():
             # The phase advance over ``step`` samples gives the line's frequency far more
             # precisely than the bin (the remover needs it within 0.01 Hz); a line that is
@@ -490,12 +504,14 @@ class _Candidate:
             good = np.abs(f_line - self.f[same]) <= self.tol[same]
             idx = np.flatnonzero(same)[good]
             levels[idx] = level_db[idx]
+            if idx.size:
+                power = float(np.sum(10.0 ** (levels[idx] / 10.0))) / 2.0
             per_line[idx] = f_line[good] / self.k[idx]
             # Only lines at their usual level measure the mains frequency: a partial of a note
             # next to a harmonic lifts that line and pulls its phase.
             usual = np.abs(level_db[idx] - self.usual_db[idx]) <= STEADY_FREQ_DB
             if usual.any():
-                self.freqs.append(float(np.median(f_line[good][usual] / self.k[idx][usual])))
+                self.freqs.append(_median(f_line[good][usual] / self.k[idx][usual]))
             self.usual_db[idx] = np.where(
                 np.isnan(self.usual_db[idx]),
                 level_db[idx],
@@ -505,6 +521,7 @@ class _Candidate:
         self.last_x = x
         self.history.append(levels)
         self.mains_by_line.append(per_line)
+        self.power.append(power)
 
     def steady_lines(self, blocks: int, steady_db: float, agree_hz: float) -> list[int]:
         """Harmonic numbers whose line stood out in each of the last ``blocks`` blocks with a
@@ -519,21 +536,22 @@ class _Candidate:
         keep = np.flatnonzero(ok)[spread <= steady_db]
         if keep.size == 0:
             return []
-        mains = np.median(np.array(list(self.mains_by_line)[-blocks:])[:, keep], axis=0)
-        agree = np.abs(mains - float(np.median(mains))) <= agree_hz
+        mains = _median_columns(np.array(list(self.mains_by_line)[-blocks:])[:, keep])
+        agree = np.abs(mains - _median(mains)) <= agree_hz
         return [int(k) for k in self.k[keep[agree]]]
 
     def forget(self) -> None:
         """Drop everything seen so far."""
         self.history.clear()
         self.mains_by_line.clear()
+        self.power.clear()
         self.freqs.clear()
         self.last_bins[:] = -1
 
     def gone(self) -> bool:
         """No line of it seen for the whole history kept (``release_s``)."""
-        h = self.history
-        return len(h) == h.maxlen and all(np.isnan(x).all() for x in h)
+        p = self.power
+        return len(p) == p.maxlen and all(x is None for x in p)
 
 
 class HumRemover:
@@ -603,12 +621,12 @@ class HumRemover:
             frac = base - i0
             prev = hist[i0 : i0 + n] * (1.0 - frac)
             prev += hist[i0 + 1 : i0 + 1 + n] * frac
-            out[a : a + n] = xc - prev
+            xc -= prev
+            out[a : a + n] = xc
             # plain averages over the first periods, then the exponential average
             wt = learn * max(1.0 - self._decay, 1.0 / (1.0 + self._periods_seen))
             self._periods_seen += learn * n / period
             self._periods_run += n / period
-            xc -= prev
             xc *= wt
             xc += prev
             hist[w : w + n] = xc
@@ -665,7 +683,8 @@ class FrontEnd:
         state = self._hum.push(x)
         y = self._filter_rumble(x)
         self._fed += y.shape[0]
-        self._energies.append(float(y.dot(y)) / y.shape[0])
+        energy = float(y.dot(y)) / y.shape[0]
+        self._energies.append(energy)
         if state.mains_hz is not None and state.level_db is not None and self.params.remove_hum:
             self._removing = True
             recent = list(self._energies)[-self._period_hops :]
@@ -675,10 +694,11 @@ class FrontEnd:
             # come back, subtracted, as a faint echo of it).
             share = min(1.0, 10.0 ** ((state.level_db - level_db) / 10.0))
             y = self._remover.process(y, state.mains_hz, share)
+            energy = float(y.dot(y)) / y.shape[0]
         elif self._removing:
             self._removing = False
             self._remover.reset()
-        self._left.append(float(y.dot(y)) / y.shape[0])
+        self._left.append(energy)
         return y
 
     def _filter_rumble(self, x: Samples) -> Samples:
@@ -788,6 +808,23 @@ def _median(values: npt.NDArray[np.float64]) -> float:
         return float(np.partition(values, mid)[mid])
     part = np.partition(values, [mid - 1, mid])
     return 0.5 * (float(part[mid - 1]) + float(part[mid]))
+
+
+def _median_columns(values: npt.NDArray[np.float64]) -> npt.NDArray[np.float64]:
+    """Each column's median of a 2-D array without NaNs, as np.median(values, axis=0) gives
+    it, without its overhead (and without the one-off import of numpy.ma it makes, a 0.15 s
+    stall of the analysis the first time hum lines show)."""
+    rows = values.shape[0]
+    mid = rows // 2
+    part: npt.NDArray[np.float64]
+    out: npt.NDArray[np.float64]
+    if rows % 2:
+        part = np.partition(values, mid, axis=0)
+        out = part[mid]
+    else:
+        part = np.partition(values, [mid - 1, mid], axis=0)
+        out = (part[mid - 1] + part[mid]) / 2.0
+    return out
 
 
 def _db(mean_square: float) -> float:

@@ -29,6 +29,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+_MAX = np.maximum.reduce
+_MIN = np.minimum.reduce
+
 # samples at or beyond this share of full scale count as clipped
 CLIP_LEVEL = 0.99
 # hop levels are counted in bins of this many dB from LEVEL_FLOOR_DB to 0 dBFS
@@ -136,6 +139,9 @@ def _n_bins() -> int:
     return round(-LEVEL_FLOOR_DB / LEVEL_BIN_DB) + 1
 
 
+_TOP_BIN = _n_bins() - 1
+
+
 class InputMeter:
     """Counts what the input check needs, hop by hop (cheap: a histogram, no per-hop lists
     beyond the last ``RECENT_S``). Written by the analysis thread; :meth:`mark` and the
@@ -154,8 +160,10 @@ class InputMeter:
     def push(self, raw: npt.NDArray[np.float32], level_db: float) -> None:
         """One hop: ``raw`` the samples as they came in (-1..1, for clipping and peak),
         ``level_db`` its level after the front end (dBFS RMS)."""
-        hi = float(raw.max())
-        lo = float(raw.min())
+        # the ufuncs' own reduce: ndarray.max and .min go through a Python wrapper that costs
+        # more than the 256-sample reduction itself
+        hi = float(_MAX(raw))
+        lo = float(_MIN(raw))
         peak = max(hi, -lo)
         clipped = int(np.count_nonzero(np.abs(raw) >= CLIP_LEVEL)) if peak >= CLIP_LEVEL else 0
         b = _bin(level_db)
@@ -202,7 +210,7 @@ class InputMeter:
 def _bin(level_db: float) -> int:
     if not level_db > LEVEL_FLOOR_DB:  # also NaN
         return 0
-    return min(_n_bins() - 1, round((level_db - LEVEL_FLOOR_DB) / LEVEL_BIN_DB))
+    return min(_TOP_BIN, round((level_db - LEVEL_FLOOR_DB) / LEVEL_BIN_DB))
 
 
 def _percentile(levels: npt.NDArray[np.int64], pct: float) -> float:
@@ -253,7 +261,7 @@ def assess(
         problems.append(
             InputProblem(
                 "noise",
-                f"Heavy background noise (only {snr:.0f} dB under your playing): find a quieter "
+                f"Heavy background noise (only {snr:.0f} dB quieter than you): find a quieter "
                 "spot, or move closer to the microphone.",
             )
         )
@@ -269,17 +277,17 @@ def assess(
     if clip > WRECKED_CLIPPING_SHARE:
         reason = (
             f"The input clipped {100 * clip:.0f} % of the time, so the notes cannot be told "
-            "apart. Turn the input gain down and play it again."
+            "apart. Turn the input gain down and try again."
         )
     elif level is not None and level < BURIED_DB:
         reason = (
             f"The input was far too quiet ({level:.0f} dBFS) to tell the notes apart. Move "
-            "closer to the microphone or turn the input gain up, and play it again."
+            "closer to the microphone or turn the input gain up, and try again."
         )
     elif snr is not None and snr < DROWNED_SNR_DB:
         reason = (
-            "The background was as loud as your playing, so the notes cannot be told apart. "
-            "Find a quieter spot or move closer to the microphone, and play it again."
+            "The background was as loud as you, so the notes cannot be told apart. Find a "
+            "quieter spot or move closer to the microphone, and try again."
         )
     return InputCheck(
         level_db=level,

@@ -38,6 +38,7 @@ gap); its reports are moved back by its measured detection delay.
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -163,6 +164,13 @@ class FrameAnalyzer:
         self.remove_low = False
         self._prev_lag = 0.0
         self._samples_fed = 0
+        # Mean squares of the last hops, newest last. When half the window is a whole number
+        # of hops, the hop that starts at the window's centre (the level gate's) is one of
+        # them, and its energy is read here instead of computed again.
+        half = buf_samples // 2
+        self._centre_aligned = half % hop_samples == 0
+        back = half // hop_samples - 1
+        self._hop_energies: deque[float] = deque([0.0] * back, maxlen=back + 1)
         self._min_lag = max(2, int(sample_rate / F0_MAX_HZ))
         self._max_lag = min(buf_samples // 2, int(sample_rate / F0_MIN_HZ) + 1)
 
@@ -198,6 +206,8 @@ class FrameAnalyzer:
 
         energy = float(hop.dot(hop)) / h
         level_db = 10.0 * math.log10(energy) if energy > 1e-12 else SILENCE_DB
+        energies = self._hop_energies
+        energies.append(energy)
 
         f0 = float(self._pitch(hop)[0])
         is_onset = bool(self._onset(hop)[0])
@@ -210,8 +220,11 @@ class FrameAnalyzer:
         # Voicing describes the window's centre (the frame's time), so the level gate reads the
         # hop that starts there, not only the newest hop: a note that has just stopped still
         # sounds at the centre for half a window.
-        middle = store[pos - n // 2 : pos - n // 2 + h]
-        centre_energy = float(middle.dot(middle)) / h
+        if self._centre_aligned:
+            centre_energy = energies[0]
+        else:
+            middle = store[pos - n // 2 : pos - n // 2 + h]
+            centre_energy = float(middle.dot(middle)) / h
         centre_db = 10.0 * math.log10(centre_energy) if centre_energy > 1e-12 else SILENCE_DB
         if f0 <= 0.0 and self._prev_lag > 0.0:
             # yinfft reports nothing when the newest hop is silent; the period heard so far is

@@ -28,6 +28,31 @@ def need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to this Etude's schema by :func:`storage.db.open_database`, once
+    per run (migrating a new file runs every Alembic script: 0.3-1 s). Tests that only need an
+    empty, current database get a copy (:func:`fresh_sqlite_url`); tests of the migration itself
+    make their own files."""
+    from storage.db import open_database
+
+    path = tmp_path_factory.mktemp("migrated") / "etude.db"
+    open_database(f"sqlite:///{path.as_posix()}").dispose()
+    # Disposed: the write-ahead log is checkpointed into the file, so the file alone is whole.
+    assert not path.with_name(path.name + "-wal").exists()
+    return path
+
+
+def fresh_sqlite_url(template: Path, folder: Path) -> str:
+    """The URL of ``folder``/etude.db, a copy of the migrated ``template`` made there unless a
+    database is there already (asking twice gives the same database)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "etude.db"
+    if not target.exists():
+        shutil.copyfile(template, target)
+    return f"sqlite:///{target.as_posix()}"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_data_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
     """Never touch the developer's real Etude data folder from a test."""

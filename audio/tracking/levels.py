@@ -24,8 +24,13 @@ class LevelParams:
     """The background is kept as the quietest hop of each block this long."""
     floor_flutter_db: float = 1.5
     """A flat floor: hops within this much of its quietest one (a climb starts at its end)."""
+    room_share: float = 0.2
+    """The room's level, what a breath or the room is measured against: the level under which
+    this share of the ``floor_block_s`` blocks of the last ``floor_span_s`` lie at their
+    quietest. Not the single quietest hop: a phone's noise gate writes digital silence
+    (-120 dB) into pauses, under a room that sounds at -50 dB."""
     note_over_background_db: float = 16.0
-    """A note whose median level lies less than this over the background (a pitched frame
+    """A note whose median level lies less than this over the room's level (a pitched frame
     outside a heard note, whose level does) ..."""
     under_phrase_db: float = 15.0
     """... and this far under the median level of the notes of the last ``phrase_s`` is a
@@ -75,6 +80,11 @@ class LevelHistory:
         while points and points[0][0] < t_s - self.keep_s:
             points.popleft()
         return level_db, rising
+
+    def room_db(self) -> float:
+        """The room's level (see ``LevelParams.room_share``)."""
+        levels = sorted(lv for _, lv in self._floor_blocks)
+        return levels[int(self.params.room_share * (len(levels) - 1))]
 
     def background_db(self) -> float:
         """The quietest hop level of the last ``floor_span_s`` seconds."""

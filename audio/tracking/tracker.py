@@ -445,13 +445,13 @@ class NoteTracker:
         return midi
 
     def _in_background(self, note: Building, now_s: float) -> bool:
-        """The note is a breath or the room: close to the background and well under the
+        """The note is a breath or the room: close to the room's level and well under the
         notes of the phrase (see ``LevelParams.note_over_background_db``)."""
         return self._quiet(median(note.levels), now_s)
 
     def _quiet(self, level: float, now_s: float) -> bool:
         """A sound at ``level`` dB is a breath or the room (see ``_in_background``)."""
-        if level >= self._lh.background_db() + self._lv.note_over_background_db:
+        if level >= self._lh.room_db() + self._lv.note_over_background_db:
             return False
         since = now_s - self._lv.phrase_s
         phrase = [lv for t, lv in self._phrase if t >= since]

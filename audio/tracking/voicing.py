@@ -2,7 +2,7 @@
 pitch accuracy and voicing are measured on), decided beside the notes from the same evidence.
 
 * **Silence is silence.** A pitched frame outside the notes (no note sounds, or the note it
-  would belong to has not been heard yet) whose level lies near the background and far under
+  would belong to has not been heard yet) whose level lies near the room's level and far under
   the notes of the phrase is a breath or the room, as a note there is
   (``LevelParams.note_over_background_db`` and ``under_phrase_db``): it reports no pitch. A
   note already heard keeps its frames down to its end (a tail sinking into the room's noise is

@@ -157,3 +157,42 @@ def test_a_long_break_is_not_bridged() -> None:
         ]
     )
     assert out[70:95] == [None] * 25
+
+
+def test_a_breath_between_phrases_behind_a_noise_gate_is_silence() -> None:
+    # A phone recording: its noise gate writes digital silence into the pauses, and the room
+    # sounds at about -52 dBFS where the gate is open. A faint pitched breath (-44 dBFS)
+    # between phrases lies 8 dB over the room and 26 dB under the singing: neither a note nor
+    # pitched frames, though it lies 76 dB over the quietest hop (the gate's silence).
+    def room(dur_s: float, seed: int) -> np.ndarray:
+        return sg.noise(dur_s, -52.0, seed=seed)
+
+    def phrase(seed: int) -> np.ndarray:
+        sung = np.concatenate(
+            [sg.tone(m, 0.45, amp=0.18, vibrato_cents=30.0) for m in (62, 64, 66)]
+        )
+        return sung + room(sung.size / SR, seed)[: sung.size]
+
+    faint = sg.tone(50, 0.3, amp=0.009)
+    x = np.concatenate(
+        [
+            sg.silence(0.3),
+            phrase(1),
+            room(0.4, 2),
+            faint + room(0.3, 3)[: faint.size],
+            room(0.4, 4),
+            sg.silence(0.2),
+            phrase(5),
+            sg.silence(0.3),
+        ]
+    )
+    an = StreamAnalyzer(SR)
+    h = an.hop_samples
+    x = np.concatenate([x, np.zeros((-x.size) % h, dtype=np.float32)]).astype(np.float32)
+    for i in range(0, x.size, h):
+        an.process(x[i : i + h], 0.0)
+    an.finish(0.0)
+    assert [n.target_midi for n in an.notes] == [62, 64, 66, 62, 64, 66]
+    t, f0 = an.frames.t_s, an.frames.f0_hz
+    faint_at = 0.3 + 3 * 0.45 + 0.4
+    assert np.all(f0[(t > faint_at) & (t < faint_at + 0.3)] == 0.0)

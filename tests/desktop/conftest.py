@@ -36,8 +36,12 @@ def wait_idle(qtbot: Any, ctx: Any, timeout_ms: int = 20_000) -> None:
 
 
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    return f"sqlite:///{(tmp_path / 'etude.db').as_posix()}"
+def db_url(tmp_path: Path, migrated_sqlite: Path) -> str:
+    """A SQLite file of this Etude's schema, empty (a copy of tests/conftest.py's
+    ``migrated_sqlite``)."""
+    from tests.conftest import fresh_sqlite_url
+
+    return fresh_sqlite_url(migrated_sqlite, tmp_path)
 
 
 @pytest.fixture

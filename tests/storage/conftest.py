@@ -21,7 +21,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from storage.db import Database, open_database
-from tests.conftest import need
+from tests.conftest import fresh_sqlite_url, need
 
 PG_URL = os.environ.get("ETUDE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
@@ -83,13 +83,15 @@ def pg_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def sqlite_url(tmp_path: Path) -> str:
-    return f"sqlite:///{(tmp_path / 'etude.db').as_posix()}"
+def sqlite_url(tmp_path: Path, migrated_sqlite: Path) -> str:
+    """A SQLite file of this Etude's schema, empty (a copy of tests/conftest.py's
+    ``migrated_sqlite``)."""
+    return fresh_sqlite_url(migrated_sqlite, tmp_path)
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The same test on a SQLite file and on a PostgreSQL schema."""
+    """The same test on a SQLite file (not there yet) and on an empty PostgreSQL schema."""
     if request.param == "sqlite":
         yield f"sqlite:///{(tmp_path / 'etude.db').as_posix()}"
     else:
@@ -97,7 +99,11 @@ def backend_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]
 
 
 @pytest.fixture
-def store(backend_url: str) -> Iterator[Database]:
+def store(backend_url: str, migrated_sqlite: Path, tmp_path: Path) -> Iterator[Database]:
+    """``backend_url``'s database at this Etude's schema, empty (SQLite: a copy of
+    tests/conftest.py's ``migrated_sqlite``)."""
+    if make_url(backend_url).get_backend_name() == "sqlite":
+        backend_url = fresh_sqlite_url(migrated_sqlite, tmp_path)
     db = open_database(backend_url, migrate_schema=True)
     try:
         yield db

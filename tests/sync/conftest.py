@@ -16,7 +16,7 @@ from sqlalchemy import create_engine, text
 from storage.sync import server
 from storage.sync.client import ServerAddress
 from storage.sync.server import NewAccount
-from tests.conftest import need
+from tests.conftest import fresh_sqlite_url, need
 from tests.storage.conftest import PG_URL, pg_available, with_search_path
 
 
@@ -85,8 +85,11 @@ def make_server() -> Iterator[SyncServer]:
 
 
 @pytest.fixture
-def local_url(tmp_path: Path):
+def local_url(tmp_path: Path, migrated_sqlite: Path):
+    """``local_url(name)``: a computer's own SQLite database, empty at this Etude's schema (a copy
+    of tests/conftest.py's ``migrated_sqlite``)."""
+
     def make(name: str) -> str:
-        return f"sqlite:///{(tmp_path / name / 'etude.db').as_posix()}"
+        return fresh_sqlite_url(migrated_sqlite, tmp_path / name)
 
     return make

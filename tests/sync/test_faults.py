@@ -6,13 +6,14 @@ for row. The counts of each kind of fault are printed (pytest -s) and asserted."
 
 from __future__ import annotations
 
-import contextlib
 import os
+import queue
 import random
 import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -179,34 +180,81 @@ def test_connections_cut_at_random_points_lose_and_duplicate_nothing(world: Worl
     assert outcomes["cut before the server's commit"] >= 100
 
 
-CHILD = """
-import sys, uuid
+# The syncing processes are forked, one per sync, from a process that has loaded Python and
+# Etude once (loading them took most of each sync's process's life: seconds on a loaded
+# machine, 50+ times). Each is a process of its own, with its own database and server
+# connections, killed with SIGKILL as before; its parent reports how it ended.
+FORKER = """
+import os, signal, sys, uuid
 from storage.db import open_database
 from storage.sync.protocol import sync
-db = open_database(sys.argv[1])
-uid = uuid.UUID(sys.argv[2])
-password = sys.stdin.readline().strip()
+signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
 print("ready", flush=True)
-sys.stdin.readline()
-sync(db, uid, password)
-print("done", flush=True)
+for line in sys.stdin:
+    url, uid, password = line.rstrip("\\n").split("\\t")
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            db = open_database(url)
+            print("child", os.getpid(), flush=True)
+            signal.sigwait({signal.SIGUSR1})
+            sync(db, uuid.UUID(uid), password)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    print("exit", os.waitstatus_to_exitcode(status), flush=True)
 """
 
 
-def _child(url: str, uid: uuid.UUID, password: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-c", CHILD, url, str(uid)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=Path(__file__).resolve().parents[2],
-        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    proc.stdin.write(password + "\n")
-    proc.stdin.flush()
-    assert proc.stdout.readline().strip() == "ready"
-    return proc
+class Forker:
+    """The process the syncing processes are forked from (FORKER), and what it says, read on a
+    thread so that a wait can time out."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", FORKER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[2],
+            env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+        assert self.lines.get(timeout=120) == "ready"
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.put(line.strip())
+
+    def start(self, url: str, uid: uuid.UUID, password: str) -> int:
+        """A syncing process for ``url``, its database open, waiting for SIGUSR1 to sync."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(f"{url}\t{uid}\t{password}\n")
+        self.proc.stdin.flush()
+        kind, pid = self.lines.get(timeout=60).split()
+        assert kind == "child"
+        return int(pid)
+
+    def ended(self, timeout: float | None = None) -> int | None:
+        """The exit code of the syncing process (-9: killed), or None if it has not ended
+        within ``timeout`` seconds."""
+        try:
+            kind, code = self.lines.get(timeout=timeout).split()
+        except queue.Empty:
+            return None
+        assert kind == "exit"
+        return int(code)
+
+    def close(self) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(30)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
 
 
 # Hundreds of syncs (and, for the kills, a Python process per sync): minutes on a loaded
@@ -218,6 +266,7 @@ def test_the_syncing_process_killed_at_random_points(world: World) -> None:
     outcomes: Counter[str] = Counter()
     duration_s = 0.0
     n = -1
+    forker = Forker()
 
     def killed() -> int:
         return outcomes["killed before the commit"] + outcomes["killed after the server's commit"]
@@ -232,37 +281,34 @@ def test_the_syncing_process_killed_at_random_points(world: World) -> None:
         proxy.commit_seen.clear()
         if between:
             proxy.plan = CutPlan(hold_commit_s=1.0)
-        proc = _child(world.urls[i], world.ann, world.pw)
+        pid = forker.start(world.urls[i], world.ann, world.pw)
         usn_before = world.server_usn()
-        assert proc.stdin is not None and proc.stdout is not None
         started = time.perf_counter()
-        proc.stdin.write("go\n")
-        proc.stdin.flush()
+        os.kill(pid, signal.SIGUSR1)  # go
+        code: int | None = None
         if n == 0:  # calibration: how long a whole sync takes here
-            proc.wait()
+            code = forker.ended()
             duration_s = time.perf_counter() - started
         elif between:
             assert proxy.commit_seen.wait(30)
             time.sleep(rng.uniform(0.1, 0.5))
         else:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(timeout=rng.uniform(0.0, 1.1 * duration_s))
-        if proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
+            code = forker.ended(timeout=rng.uniform(0.0, 1.1 * duration_s))
+        if code is None:
+            os.kill(pid, signal.SIGKILL)
+            code = forker.ended()
         proxy.plan = None
-        if proc.returncode == 0:
+        if code == 0:
             outcomes["finished before the kill" if n else "calibration (not killed)"] += 1
         else:
-            assert proc.returncode == -signal.SIGKILL
+            assert code == -signal.SIGKILL
             committed = world.server_usn() != usn_before
             outcomes[
                 "killed after the server's commit" if committed else "killed before the commit"
             ] += 1
-        proc.stdout.close()
-        proc.stdin.close()
         sync(world.dbs[i], world.ann, world.pw)  # the rerun
         world.check(i)
+    forker.close()
     world.settle()
     print(f"\n{n} syncs to kill with SIGKILL (whole sync {duration_s:.2f} s): {dict(outcomes)}")
     assert killed() >= KILLS
