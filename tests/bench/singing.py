@@ -31,6 +31,8 @@ cents under them, and nothing is tuned to that: pitches are compared within 50 c
 * raw centred -- within 50 cents once each take's own offset from its labels is taken off (the
   tracker's median cents over its sung frames within a semitone): SSVD's voices sit ~20 cents
   under the labels, where a cent of bias moves raw pitch by half a point;
+* cents med / sd -- median and spread of the signed cents from the label of the sung frames
+  within a semitone of it (how a tracker reads the voices, bias and scatter);
 * silent -- share of those sung frames reported unvoiced;
 * VFA -- voicing false alarm: share of frames outside every labelled note reported voiced;
 * outside -- reported notes more than 3 semitones outside the take's sung range;
@@ -229,7 +231,7 @@ def evaluate(take: Take, r: Result) -> dict[str, float]:
         "est": len(est),
         "match": len(pairs),
         "onset_match": len(onset_pairs),
-        "onset_err": [est_i[j, 0] - ref_i[i, 0] for i, j in pairs],  # type: ignore[dict-item]
+        "onset_err": [est_i[j, 0] - ref_i[i, 0] for i, j in pairs],
         "one": int(np.sum(per_sung == 1)),
         "outside": outside,
         "sung": int(sung.sum()),
@@ -237,6 +239,7 @@ def evaluate(take: Take, r: Result) -> dict[str, float]:
         "sung_right_100": int(np.sum(sung & voiced & (cents <= 100.0))),
         "sung_right_centred": int(np.sum(sung & voiced & (np.abs(signed - offset) <= 50.0))),
         "sung_silent": int(np.sum(sung & ~voiced)),
+        "near_cents": near.tolist(),
         "out": int(np.sum(~inside)),
         "out_voiced": int(np.sum(~inside & voiced)),
         "cpu": r.cpu_s,
@@ -245,12 +248,14 @@ def evaluate(take: Take, r: Result) -> dict[str, float]:
 
 
 def pooled(rows: list[dict[str, float]]) -> dict[str, float]:
-    s = {k: sum(r[k] for r in rows) for k in rows[0] if k != "onset_err"}
+    lists = ("onset_err", "near_cents")
+    s = {k: sum(r[k] for r in rows) for k in rows[0] if k not in lists}
     p = s["match"] / max(s["est"], 1)
     r = s["match"] / max(s["ref"], 1)
     op = s["onset_match"] / max(s["est"], 1)
     orc = s["onset_match"] / max(s["ref"], 1)
     errs = [e for row in rows for e in row["onset_err"]]  # type: ignore[attr-defined]
+    near = np.array([c for row in rows for c in row["near_cents"]])  # type: ignore[attr-defined]
     return {
         "F1": 2 * p * r / max(p + r, 1e-9),
         "P": p,
@@ -262,6 +267,8 @@ def pooled(rows: list[dict[str, float]]) -> dict[str, float]:
         "raw pitch": s["sung_right"] / max(s["sung"], 1),
         "raw 100c": s["sung_right_100"] / max(s["sung"], 1),
         "raw centred": s["sung_right_centred"] / max(s["sung"], 1),
+        "cents med": float(np.median(near)) if near.size else float("nan"),
+        "cents sd": float(np.std(near)) if near.size else float("nan"),
         "silent": s["sung_silent"] / max(s["sung"], 1),
         "VFA": s["out_voiced"] / max(s["out"], 1),
         "outside": s["outside"] / max(s["est"], 1),
@@ -319,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
             v = q[c]
             cells.append(
                 f"{v:13.1f}"
-                if c == "onset err ms"
+                if c in ("onset err ms", "cents med", "cents sd")
                 else f"{v:13.4f}"
                 if c == "CPU"
                 else f"{v:13.3f}"
