@@ -11,6 +11,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from audio.analyzer import StreamAnalyzer
+
 SR = 44100
 Signal = npt.NDArray[np.float32]
 
@@ -192,3 +194,18 @@ def rumble(
         r[a : a + m] += bump[: r.size - a]
         t += rng.uniform(2.0 / 3.0, 4.0 / 3.0) * thump_every_s
     return r.astype(np.float32)
+
+
+def analyse(x: Signal, sr: int = SR, noise_db: float | None = None) -> StreamAnalyzer:
+    """``x`` through Etude's StreamAnalyzer hop by hop, as live input goes (zero-padded to whole
+    hops), with a faint noise floor at ``noise_db`` dBFS added first when given; returns the
+    finished analyzer (its notes, frames, onsets)."""
+    if noise_db is not None:
+        x = x + noise(x.size / sr, noise_db, sr=sr)[: x.size]
+    an = StreamAnalyzer(sr)
+    h = an.hop_samples
+    x = np.concatenate([x, np.zeros((-x.size) % h, dtype=np.float32)]).astype(np.float32)
+    for i in range(0, x.size, h):
+        an.process(x[i : i + h], 0.0)
+    an.finish(0.0)
+    return an

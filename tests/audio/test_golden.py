@@ -21,8 +21,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from audio.analyzer import StreamAnalyzer
 from tests.audio import gm
+from tests.audio import signals as sg
 from tests.audio.test_tracker_robust import _sung_phrase
 from tests.conftest import need
 
@@ -83,12 +83,7 @@ GM_CLIPS: dict[str, tuple[int, list[tuple[float, float, int, float, int]]]] = {
 
 
 def _analyse(x: np.ndarray, sr: int) -> list[list[float]]:
-    an = StreamAnalyzer(sr)
-    h = an.hop_samples
-    x = np.concatenate([x, np.zeros((-x.size) % h, dtype=np.float32)]).astype(np.float32)
-    for i in range(0, x.size, h):
-        an.process(x[i : i + h], 0.0)
-    an.finish(0.0)
+    an = sg.analyse(x, sr)
     return [[round(n.onset_s, 3), round(n.offset_s, 3), round(n.midi, 2)] for n in an.notes]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audio.analyzer import StreamAnalyzer
 from tests.audio import signals as sg
 
 SR = sg.SR
@@ -20,13 +19,7 @@ LEAD_S = 0.4
 
 def _onsets(x: np.ndarray) -> list[tuple[float, int]]:
     """(onset s, target MIDI) of the notes Etude reports for ``x`` (a faint noise floor added)."""
-    x = x + sg.noise(x.size / SR, -65.0)[: x.size]
-    an = StreamAnalyzer(SR)
-    h = an.hop_samples
-    x = np.concatenate([x, np.zeros((-x.size) % h, dtype=np.float32)]).astype(np.float32)
-    for i in range(0, x.size, h):
-        an.process(x[i : i + h], 0.0)
-    an.finish(0.0)
+    an = sg.analyse(x, SR, noise_db=-65.0)
     return [(n.onset_s, n.target_midi) for n in an.notes]
 
 

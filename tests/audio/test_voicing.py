@@ -19,14 +19,7 @@ HOP_S = 256 / SR
 
 
 def _analyse(x: np.ndarray) -> StreamAnalyzer:
-    x = x + sg.noise(x.size / SR, -65.0)[: x.size]
-    an = StreamAnalyzer(SR)
-    h = an.hop_samples
-    x = np.concatenate([x, np.zeros((-x.size) % h, dtype=np.float32)]).astype(np.float32)
-    for i in range(0, x.size, h):
-        an.process(x[i : i + h], 0.0)
-    an.finish(0.0)
-    return an
+    return sg.analyse(x, SR, noise_db=-65.0)
 
 
 def _held_note_with(stretch_s: float, tone_db: float, noise_db: float) -> np.ndarray:
