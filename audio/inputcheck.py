@@ -261,7 +261,7 @@ def assess(
         problems.append(
             InputProblem(
                 "noise",
-                f"Heavy background noise (only {snr:.0f} dB under your playing): find a quieter "
+                f"Heavy background noise (only {snr:.0f} dB quieter than you): find a quieter "
                 "spot, or move closer to the microphone.",
             )
         )
@@ -277,17 +277,17 @@ def assess(
     if clip > WRECKED_CLIPPING_SHARE:
         reason = (
             f"The input clipped {100 * clip:.0f} % of the time, so the notes cannot be told "
-            "apart. Turn the input gain down and play it again."
+            "apart. Turn the input gain down and try again."
         )
     elif level is not None and level < BURIED_DB:
         reason = (
             f"The input was far too quiet ({level:.0f} dBFS) to tell the notes apart. Move "
-            "closer to the microphone or turn the input gain up, and play it again."
+            "closer to the microphone or turn the input gain up, and try again."
         )
     elif snr is not None and snr < DROWNED_SNR_DB:
         reason = (
-            "The background was as loud as your playing, so the notes cannot be told apart. "
-            "Find a quieter spot or move closer to the microphone, and play it again."
+            "The background was as loud as you, so the notes cannot be told apart. Find a "
+            "quieter spot or move closer to the microphone, and try again."
         )
     return InputCheck(
         level_db=level,

@@ -53,10 +53,10 @@ def input_check_text(check: Any) -> str:
     if check.level_db is None:
         return "Listening… play or sing for a few seconds."
     return (
-        f"The input sounds fine: your playing at {check.level_db:.0f} dBFS, the background "
+        f"The input sounds fine: your sound at {check.level_db:.0f} dBFS, the background "
         f"{check.snr_db:.0f} dB under it."
         if check.snr_db is not None
-        else f"The input sounds fine: your playing at {check.level_db:.0f} dBFS."
+        else f"The input sounds fine: your sound at {check.level_db:.0f} dBFS."
     )
 
 

@@ -3,7 +3,11 @@
 A note starts when frames become voiced. Its onset is the start of the level rise that led to
 it -- the earliest hop, at most ``start_lookback_s`` before the first voiced frame, still above
 the quieter of ``rise_db`` under the note's peak and ``floor_margin_db`` over the background --
-moved to an aubio onset when one lies within 30 ms before it. When voicing broke for at most
+moved to an aubio onset when one lies within 30 ms before it. The look-back stops at unpitched
+sound: beyond half a window before the first voiced frame (what the pitch window's own latency
+explains), a second hop whose frame's periodicity is under ``noise_periodicity`` ends it -- a
+consonant or breath before a sung vowel, loud as it may be, is not the note; an instrument's
+attack, periodic as it grows, keeps its onset. When voicing broke for at most
 ``rejoin_break_s`` without the level falling ``rejoin_drop_db`` under the notes (a legato change
 that scrambled the pitch detector), the new note began at an aubio onset in that break, else
 half a window before the previous note's last voiced frame. A note ends after ``end_gap_s`` of
@@ -35,7 +39,10 @@ class BoundaryParams:
     rise_db: float = 25.0
     """... to the start of the level rise over the quieter of this much under its peak ..."""
     floor_margin_db: float = 6.0
-    """... and this much over the background."""
+    """... and this much over the background, ..."""
+    noise_periodicity: float = 0.5
+    """... stopping, beyond half a window before it, at the second hop whose frame is less
+    periodic than this (unpitched sound: a consonant, a breath)."""
     rejoin_break_s: float = 0.15
     """A voicing break at most this long ..."""
     rejoin_drop_db: float = 12.0
@@ -108,12 +115,14 @@ def attack_time(
     last_body_level: float,
     window_s: float,
     params: BoundaryParams,
+    clarity: Sequence[tuple[float, float]] = (),
 ) -> float:
-    """Where ``note``'s sound began: the start of the level rise above the background (the
-    quieter of ``rise_db`` under the note's peak and ``floor_margin_db`` over the quietest
-    recent hop), moved to an aubio onset when one lies close to it. ``points``: recent (time,
-    level dB) hops; ``last_end_s``/``last_end_level``/``last_body_level``: the previous note's
-    last voiced frame, its level there and its median level."""
+    """Where ``note``'s pitched sound began: the start of the level rise above the background
+    (the quieter of ``rise_db`` under the note's peak and ``floor_margin_db`` over the quietest
+    recent hop) back to where unpitched sound stops it, moved to an aubio onset when one lies
+    close to it. ``points``: recent (time, level dB) hops; ``last_end_s``/``last_end_level``/
+    ``last_body_level``: the previous note's last voiced frame, its level there and its median
+    level; ``clarity``: recent (time, periodicity) frames."""
     lo = note.first_voiced_s - params.start_lookback_s
     peak = max(note.levels) if note.levels else -60.0
     brk = note.first_voiced_s - last_end_s
@@ -132,13 +141,32 @@ def attack_time(
     floor = min((lv for lt, lv in points if lt >= lo - 0.1), default=-120.0)
     threshold = max(peak - params.rise_db, floor + params.floor_margin_db)
     rise = note.first_voiced_s
+    latency_edge = note.first_voiced_s - 0.5 * window_s
+    unpitched = 0
     for lt, lv in reversed(points):
         if lt > note.first_voiced_s:
             continue
         if lt < lo or lv < threshold:
             break
+        if lt < latency_edge:
+            # The window centred here no longer reaches the first voiced frame's pitch: a hop
+            # whose frame is not periodic is sound before the note (a consonant, a breath).
+            c = _nearest(clarity, lt)
+            if c is not None and c < params.noise_periodicity:
+                unpitched += 1
+                if unpitched >= 2:
+                    break
         rise = lt
     cands = [o for o in onsets if rise - 0.03 <= o <= note.first_voiced_s + 0.02]
     if cands:
         return min(cands, key=lambda o: abs(o - rise))
     return rise
+
+
+def _nearest(frames: Sequence[tuple[float, float]], t: float) -> float | None:
+    """The value of the (time, value) frame nearest ``t``; None when there is none."""
+    best: tuple[float, float] | None = None
+    for ft, v in frames:
+        if best is None or abs(ft - t) < abs(best[0] - t):
+            best = (ft, v)
+    return None if best is None else best[1]

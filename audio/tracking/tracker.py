@@ -507,6 +507,7 @@ class NoteTracker:
             self._last_body_level,
             self.window_s,
             self._b,
+            self._clarity,
         )
 
     def _clarity_onset(self, start_t: float) -> float:

@@ -313,7 +313,7 @@ def input_line(check: Any) -> str:
         return "-" if x is None else f"{x:.0f} dBFS"
 
     hum = "none" if check.hum_hz is None else f"{check.hum_hz:.0f} Hz at {db(check.hum_db)}"
-    snr = "" if check.snr_db is None else f" ({check.snr_db:.0f} dB under the playing)"
+    snr = "" if check.snr_db is None else f" ({check.snr_db:.0f} dB under the notes)"
     return (
         f"Input              level {db(check.level_db)}, clipping "
         f"{100 * check.clipping_share:.1f} %, hum {hum}, background {db(check.noise_floor_db)}"

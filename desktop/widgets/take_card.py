@@ -188,8 +188,14 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         self.late = 0
         self.labels: list[str] = []
         self.label_items: list[pg.TextItem] = []
+        self._label_x: list[float] = []  # each label's note centre, s
+        self._label_severity: list[float] = []
         self.tips: list[str] = []
         self._shown: tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]] = ([], [])
+        # Labels are laid out in pixels: again whenever the plot is resized, zoomed or panned.
+        view = self.getViewBox()
+        view.sigResized.connect(self._place_labels)
+        view.sigXRangeChanged.connect(self._place_labels)
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)
@@ -213,13 +219,14 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
         self.bars = self.early = self.late = 0
         self.labels = []
         self.label_items = []
+        self._label_x = []
+        self._label_severity = []
         told = {int(f["number"]): f for f in findings if isinstance(f.get("number"), int)}
         labelled = set(sorted(told, key=lambda k: -_severity(told[k]))[:MAX_LABELS])
         xs, widths, brushes = [], [], []
         marks_x, marks_sym = [], []
         tips_x: list[float] = []
         tips: list[str] = []
-        last_label_x, row = -1e9, 0
         for i, entry in enumerate(per_note, 1):
             onset = _num(entry, "onset_s", "t_s", "time_s")
             if onset is None:
@@ -243,10 +250,7 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
             tips_x.append(onset + dur / 2)
             tips.append(note_tip(entry, number, finding))
             if finding is not None and number in labelled:
-                # Labels of notes close together alternate between two heights.
-                row = 1 - row if onset - last_label_x < 1.2 else 0
-                last_label_x = onset
-                self._label(onset + dur / 2, 1.04 + 0.3 * row, finding_text(finding))
+                self._label(onset + dur / 2, finding_text(finding), _severity(finding))
         if xs:
             self.addItem(pg.BarGraphItem(x=xs, height=1.0, width=widths, brushes=brushes))
             self.bars = len(xs)
@@ -280,7 +284,8 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
                     pen=None,
                 )
             )
-        self.setYRange(-0.4, 1.75, padding=0)
+        self.setYRange(-0.4, LABEL_TOP, padding=0)
+        self._place_labels()
 
     def show_empty(self, empty: bool) -> None:
         """Without notes: no axis, a line saying what will appear instead."""
@@ -298,19 +303,74 @@ class NoteTimeline(pg.PlotWidget):  # type: ignore[misc]  # pyqtgraph is untyped
             hint.setPos(0.5, 0.65)
             self.addItem(hint)
             self.setXRange(0, 1, padding=0)
-            self.setYRange(-0.4, 1.75, padding=0)
+            self.setYRange(-0.4, LABEL_TOP, padding=0)
 
-    def _label(self, x: float, y: float, text: str) -> None:
+    def _label(self, x: float, text: str, severity: float) -> None:
+        """A finding's label over its note (placed by :meth:`_place_labels`)."""
         item = pg.TextItem(text, color=pg.getConfigOption("foreground"), anchor=(0.5, 1.0))
-        item.setPos(x, y)
         self.addItem(item)
         self.labels.append(text)
         self.label_items.append(item)
+        self._label_x.append(x)
+        self._label_severity.append(severity)
+
+    def _place_labels(self) -> None:
+        """Lay the labels out in rows over the bars, in pixels: a label never overlaps another
+        nor runs off either side of the plot; one that finds no free room is hidden (its note
+        keeps its colour and hover text): the worst findings are placed first."""
+        items = self.__dict__.get("label_items")
+        if not items:
+            return
+        view = self.getViewBox()
+        (x0, x1), (y0, _) = view.viewRange()
+        w_px, h_px = view.width(), view.height()
+        if w_px <= 0 or h_px <= 0 or x1 <= x0:
+            return
+        # Room over the bars for one or two rows of text, whatever the plot's height: the bars
+        # keep at least BARS_MIN_SHARE of it.
+        text_px = max(it.textItem.boundingRect().height() for it in items)
+        n_rows = max(
+            (k for k in range(MAX_LABEL_ROWS + 1) if h_px - k * text_px >= BARS_MIN_SHARE * h_px),
+            default=0,
+        )
+        y_per_px = (BAR_TOP - y0) / max(1.0, h_px - n_rows * text_px)
+        y1 = y0 + h_px * y_per_px
+        self.setYRange(y0, y1, padding=0)
+        s_per_px = (x1 - x0) / w_px
+        rows: list[list[tuple[float, float]]] = []
+        worst_first = sorted(range(len(items)), key=lambda i: -self._label_severity[i])
+        for i in worst_first:
+            item, x = items[i], self._label_x[i]
+            box = item.textItem.boundingRect()
+            half = (box.width() / 2 + LABEL_GAP_PX) * s_per_px
+            height = box.height() * y_per_px
+            cx = min(max(x, x0 + half), x1 - half)
+            free = next(
+                (
+                    r
+                    for r in range(n_rows)
+                    if r >= len(rows) or all(b <= cx - half or a >= cx + half for a, b in rows[r])
+                ),
+                None,
+            )
+            if free is None or half * 2 > x1 - x0:
+                item.setVisible(False)
+                continue
+            while len(rows) <= free:
+                rows.append([])
+            rows[free].append((cx - half, cx + half))
+            item.setPos(cx, BAR_TOP + free * height)
+            item.setVisible(True)
 
 
 MARK_COLOUR = (200, 110, 20)
 # The most notes labelled on the timeline (the furthest off); the rest keep colour and hover text.
 MAX_LABELS = 10
+BAR_TOP = 1.04  # where the rows of labels begin, over the bars (which end at 1.0)
+LABEL_TOP = 1.75  # the top of the plot's y range
+LABEL_GAP_PX = 4.0  # the least room between two labels on a row
+MAX_LABEL_ROWS = 2
+BARS_MIN_SHARE = 0.45  # the bars keep at least this share of the plot's height
 
 
 def _severity(f: Mapping[str, Any]) -> float:

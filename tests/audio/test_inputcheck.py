@@ -97,7 +97,7 @@ def test_the_live_check_looks_at_the_last_seconds() -> None:
     ("make", "why"),
     [
         (lambda x: x / np.max(np.abs(x)) * 10 ** (-72 / 20), "far too quiet"),
-        (lambda x: x + sg.noise(x.size / SR, -14.0)[: x.size], "as loud as your playing"),
+        (lambda x: x + sg.noise(x.size / SR, -14.0)[: x.size], "as loud as you,"),
         (lambda x: np.clip(x / np.max(np.abs(x)) * 10 ** (40 / 20), -1.0, 1.0), "clipped"),
     ],
 )

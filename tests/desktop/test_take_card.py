@@ -178,6 +178,47 @@ def test_a_long_take_labels_only_the_notes_furthest_off(qtbot: Any) -> None:
     assert timeline.labels == [f"A4 +{30 + k}¢" for k in range(21, 31)]
 
 
+def _visible_label_rects(timeline: NoteTimeline) -> list[Any]:
+    return [it.sceneBoundingRect() for it in timeline.label_items if it.isVisible()]
+
+
+def test_timeline_labels_never_overlap_nor_leave_the_plot(qtbot: Any) -> None:
+    # A dense take (the SSVD screenshot had "C3 -47¢C3 -47¢B2 -45¢" drawn over each other, the
+    # first label cut off at the left edge and the second row cut off at the top).
+    timeline = NoteTimeline()
+    qtbot.addWidget(timeline)
+    timeline.resize(700, 90)
+    timeline.show()
+    qtbot.waitExposed(timeline)
+    entries = [
+        {"number": k, "onset_s": 0.3 * k, "offset_s": 0.3 * k + 0.25, "cents": -45.0 - k}
+        for k in range(0, 40)
+    ]
+    findings = [
+        {"number": k, "note": "C3", "cents": -45.0 - k, "pitch": "flat", "timing": None}
+        for k in range(0, 40)
+    ]
+    timeline.set_notes(entries, findings)
+    QApplication.processEvents()
+
+    def check() -> int:
+        rects = _visible_label_rects(timeline)
+        plot = timeline.getViewBox().sceneBoundingRect().adjusted(-0.5, -0.5, 0.5, 0.5)
+        for i, a in enumerate(rects):
+            assert plot.contains(a), (a, plot)
+            for b in rects[i + 1 :]:
+                assert not a.intersected(b).isValid() or a.intersected(b).isEmpty(), (a, b)
+        return len(rects)
+
+    narrow = check()
+    assert 1 <= narrow < len(timeline.labels)  # not every label fits on 700 px
+    shown = {timeline.labels[i] for i, it in enumerate(timeline.label_items) if it.isVisible()}
+    assert "C3 -84¢" in shown  # the worst finding (the last note, at the right edge) is kept
+    timeline.resize(1800, 140)  # a wider, taller card has room for more of them
+    QApplication.processEvents()
+    assert check() > narrow
+
+
 def test_difficulty_names_the_piece_not_a_judgement(qtbot: Any) -> None:
     card = _card(qtbot)
     texts = [label.text() for label in card.findChildren(QLabel)]
