@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -71,3 +73,48 @@ def test_a_microphone_that_goes_silent_without_an_error_is_noticed(tmp_path: Pat
     assert isinstance(result.error, AudioUnavailableError)
     assert "stopped sending sound" in str(result.error)
     assert 0.3 < sf.info(take).duration < 1.0
+
+
+# The student's app, in a process of its own: records, the sound server freezes, the take is
+# stopped (PortAudio's stop does not come back: the stream is abandoned), and the app quits.
+QUIT_WHILE_FROZEN = """
+import os, signal, sys, time
+from audio.sources import MicrophoneSource
+from audio.worker import AnalysisWorker
+source = MicrophoneSource(sys.argv[2])
+worker = AnalysisWorker(source)
+worker.start()
+time.sleep(0.5)
+os.kill(int(sys.argv[1]), signal.SIGSTOP)
+worker.stop()
+print("abandoned" if source.abandoned_stream else "closed", flush=True)
+"""
+
+
+def test_the_app_quits_while_the_sound_server_is_frozen(tmp_path: Path) -> None:
+    # Before: PortAudio's termination at exit closed the abandoned stream again from a second
+    # thread and waited on the frozen server (and on a PortAudio thread cancelled inside the
+    # ALSA pulse plugin) forever: the app, and the whole test suite, never ended.
+    need(shutil.which("pulseaudio") is not None, "pulseaudio is not installed")
+    reason = setup_null_sink()
+    need(reason is None, reason or "")
+    root = Path(__file__).resolve().parents[2]
+    with private_pulse_server(tmp_path) as daemon:
+        app = subprocess.Popen(
+            [sys.executable, "-c", QUIT_WHILE_FROZEN, str(daemon.pid), PORTAUDIO_DEVICE],
+            cwd=root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
+        try:
+            out, _ = app.communicate(timeout=60)
+            code: int | None = app.returncode
+        except subprocess.TimeoutExpired:
+            app.kill()
+            out, _ = app.communicate()
+            code = None
+        finally:
+            daemon.send_signal(signal.SIGCONT)
+    assert out.split() == ["abandoned"]  # the stop really was given up on
+    assert code == 0, "the app did not quit within 60 s while the sound server was frozen"
