@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QEvent, QObject, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QWidget
 
@@ -136,8 +136,9 @@ def apply_theme(theme: str, restyle_open: bool = True) -> bool:
     included; returns True when dark. pyqtgraph itself is not imported here: its colours are
     set now if it is loaded, else by :func:`apply_chart_colours` before the first chart.
     restyle_open=False when no window is open yet (at start-up): the widgets built afterwards
-    take the palette themselves, and walking leftovers (widgets of windows already closed and
-    waiting for deletion, as tests leave them) is skipped."""
+    take the palette themselves. Only the windows on screen are restyled at once; a hidden one
+    (a dialog kept to be shown again, or a window closed and waiting for deletion, as tests
+    leave them: walking those crashed) is restyled when it is next shown."""
     app = QApplication.instance()
     dark = is_dark(theme)
     _applied["dark"] = dark
@@ -148,9 +149,30 @@ def apply_theme(theme: str, restyle_open: bool = True) -> bool:
         app.setStyle("Fusion")
         app.setPalette(_dark_palette() if dark else app.style().standardPalette())
         if restyle_open:
-            for widget in app.allWidgets():
-                _restyle(widget, charts)
+            for top in app.topLevelWidgets():
+                if top.isVisible():
+                    _restyle_window(top, charts)
+                else:
+                    top.installEventFilter(_restyle_on_show)
     return dark
+
+
+def _restyle_window(top: QWidget, charts: bool) -> None:
+    for widget in (top, *top.findChildren(QWidget)):
+        _restyle(widget, charts)
+
+
+class _RestyleOnShow(QObject):
+    """Restyles a hidden window the first time it is shown after a theme switch."""
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Show and isinstance(watched, QWidget) and watched.isWindow():
+            watched.removeEventFilter(self)
+            _restyle_window(watched, "pyqtgraph" in sys.modules)
+        return False
+
+
+_restyle_on_show = _RestyleOnShow()
 
 
 def apply_chart_colours() -> None:
