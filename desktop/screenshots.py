@@ -91,23 +91,32 @@ def _save(widget: QWidget, path: Path) -> Path:
     return path
 
 
-def take_screenshots(out: Path, dialogs: bool = False, suffix: str = "") -> list[Path]:
-    """The README's pictures in ``out``: the practice window, the progress window on the first
-    day (the one take just recorded) and with a year of history, and History; with ``dialogs``
-    also the settings, new-session and export dialogs (to look at, not for the README). Each
-    file is named ``<what><suffix>.png``."""
-    from audio.sources import SyntheticSource
+def _open_main_window() -> tuple[QCoreApplication, MainWindow]:
+    """The app and its main window on its embedded database, shown at the pictures' size, once
+    its profile is loaded."""
     from desktop.app import create_main_window, ensure_app
-    from desktop.usecases.plan import SessionPlan
-    from storage.demo import create_demo
 
-    out.mkdir(parents=True, exist_ok=True)
     app = ensure_app()
     window = create_main_window(None)
     window.resize(1280, 860)
     window.show()
     ctx = window.ctx
     _wait(app, lambda: ctx.profile is not None and not ctx.db.is_busy(), 20, "the profile")
+    return app, window
+
+
+def take_screenshots(out: Path, dialogs: bool = False, suffix: str = "") -> list[Path]:
+    """The README's pictures in ``out``: the practice window, the progress window on the first
+    day (the one take just recorded) and with a year of history, and History; with ``dialogs``
+    also the settings, new-session and export dialogs (to look at, not for the README). Each
+    file is named ``<what><suffix>.png``."""
+    from audio.sources import SyntheticSource
+    from desktop.usecases.plan import SessionPlan
+    from storage.demo import create_demo
+
+    out.mkdir(parents=True, exist_ok=True)
+    app, window = _open_main_window()
+    ctx = window.ctx
 
     page = window.practice
     page.set_plan(
@@ -189,16 +198,11 @@ def file_take_card(out: Path, audio: Path, genre: str, suffix: str = "") -> list
     the same analysis settings) for a session of ``genre`` with no reference piece. The file is
     named ``take-card-<audio stem><suffix>.png``. Nothing of the recording is copied into
     ``out`` but that picture."""
-    from desktop.app import create_main_window, ensure_app
     from desktop.usecases.plan import SessionPlan
 
     out.mkdir(parents=True, exist_ok=True)
-    app = ensure_app()
-    window = create_main_window(None)
-    window.resize(1280, 860)
-    window.show()
+    app, window = _open_main_window()
     ctx = window.ctx
-    _wait(app, lambda: ctx.profile is not None and not ctx.db.is_busy(), 20, "the profile")
     window.practice.set_plan(SessionPlan(genre=genre))
     stored: list[object] = []
     window.file_analysed.connect(stored.append)
