@@ -47,6 +47,7 @@ Figures per condition (pooled over the condition's clips; "etude/aubio"):
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import time
 from collections.abc import Callable
@@ -237,14 +238,93 @@ def clip_audio(p: Piece, cond: str) -> np.ndarray:
 
 def phantoms(truth: acc.Truth, notes: list[Note]) -> int:
     """Reported notes with no played note within a semitone while they sound."""
-    count = 0
-    for n in notes:
-        heard = any(
+    return len(phantom_notes(truth, notes))
+
+
+PHANTOM_CAUSES = (
+    "hum/rumble: at a 50/60 Hz multiple",
+    "octave/twelfth of a sounding note",
+    "reverb tail: same pitch, note ended",
+    "legato change: between two notes",
+    "fragment: 1-3 st off a sounding note",
+    "other pitch while a note sounds",
+    "silence: burst, thump or noise",
+)
+"""Why a phantom note is there, tried in this order (the first that fits): its pitch lies
+within 40 cents of a multiple (up to the 12th) of 50 or 60 Hz under 700 Hz while no played
+note within a semitone of it sounds; it lies 12, 19, 24 or 31 semitones (+-1) above or below a
+note sounding under it; a played note within a semitone of it ended (counting its release)
+less than 2 s before it began (the room or the soundfont's own release); it begins within
+0.15 s of a change between two played notes less than 0.2 s apart; it lies 1-3 semitones off
+a note sounding under it; another note sounds under it; nothing is played under it."""
+
+HARMONIC_INTERVALS = (12.0, 19.0, 24.0, 28.0, 31.0)
+
+
+def _hz(midi: float) -> float:
+    return 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
+
+
+def _near_mains(midi: float) -> bool:
+    f = _hz(midi)
+    if f > 700.0:
+        return False
+    for base in (50.0, 60.0):
+        k = max(1, round(f / base))
+        if k <= 12 and abs(1200.0 * math.log2(f / (k * base))) <= 40.0:
+            return True
+    return False
+
+
+def phantom_cause(truth: acc.Truth, n: Note) -> str:
+    """Which of ``PHANTOM_CAUSES`` explains the phantom note ``n``."""
+    under = [
+        (on, off, m)
+        for on, off, m in truth.notes
+        if on < n.offset_s and off + RELEASE_S > n.onset_s
+    ]
+    if _near_mains(n.midi):
+        return PHANTOM_CAUSES[0]
+    for _, _, m in under:
+        d = abs(n.midi - m)
+        if any(abs(d - h) <= 1.0 for h in HARMONIC_INTERVALS):
+            return PHANTOM_CAUSES[1]
+    if any(
+        abs(n.midi - m) <= 1.0 and off + RELEASE_S <= n.onset_s < off + 2.0
+        for on, off, m in truth.notes
+    ):
+        return PHANTOM_CAUSES[2]
+    tn = truth.notes
+    for a, b in itertools.pairwise(tn):
+        if b[0] - a[1] < 0.2 and abs(n.onset_s - b[0]) <= 0.15:
+            return PHANTOM_CAUSES[3]
+    if any(abs(n.midi - m) <= 3.0 for *_, m in under):
+        return PHANTOM_CAUSES[4]
+    if under:
+        return PHANTOM_CAUSES[5]
+    return PHANTOM_CAUSES[6]
+
+
+def phantom_notes(truth: acc.Truth, notes: list[Note]) -> list[Note]:
+    """The reported notes that are phantoms (see :func:`phantoms`)."""
+    return [
+        n
+        for n in notes
+        if not any(
             abs(n.midi - m) <= 1.0 and n.onset_s < off + RELEASE_S and n.offset_s > on
             for on, off, m in truth.notes
         )
-        count += not heard
-    return count
+    ]
+
+
+def causes(truth: acc.Truth, notes: list[Note]) -> dict[str, int]:
+    """Phantom notes by cause (``PHANTOM_CAUSES``) and note-F1 misses by cause
+    (``accuracy.LOSS_KINDS``), counted."""
+    out = dict.fromkeys(PHANTOM_CAUSES, 0)
+    for n in phantom_notes(truth, notes):
+        out[phantom_cause(truth, n)] += 1
+    out.update(acc.note_losses(truth, notes))
+    return out
 
 
 def raw_pitch_heard(truth: acc.Truth, t: np.ndarray, f: np.ndarray) -> tuple[float, int]:
@@ -276,6 +356,7 @@ def evaluate(
     rp, frames = raw_pitch_heard(truth, t, f)
     r: dict[str, float] = {"raw_pitch": rp, "frames": frames}
     r["phantoms"] = phantoms(truth, notes)
+    r["causes"] = causes(truth, notes)
     r["reported"] = len(notes)
     ref_on = np.array([n[0] for n in truth.notes])
     est_on = np.array(sorted(o.t_s for o in onsets))
@@ -395,6 +476,22 @@ def print_table(title: str, by_cond: dict[str, dict[str, list[dict[str, float]]]
     return misses
 
 
+def print_causes(title: str, by_cond: dict[str, dict[str, list[dict[str, float]]]]) -> None:
+    """Etude's phantom notes and note-F1 misses by cause, one column per condition."""
+    conds = list(by_cond)
+    print(f"\n{title}: Etude's phantoms and note-F1 misses by cause (counts)")
+    print(f"{'':48s} " + " ".join(f"{c[:7]:>7s}" for c in conds) + f" {'all':>6s}")
+    for group, kinds in (("phantom", PHANTOM_CAUSES), ("", acc.LOSS_KINDS)):
+        for kind in kinds:
+            counts = [sum(int(r["causes"][kind]) for r in by_cond[c]["etude"]) for c in conds]
+            label = f"{group}: {kind}" if group else kind
+            print(f"{label[:48]:48s} " + " ".join(f"{n:7d}" for n in counts) + f" {sum(counts):6d}")
+    reported = [sum(int(r["reported"]) for r in by_cond[c]["etude"]) for c in conds]
+    print(
+        f"{'reported notes':48s} " + " ".join(f"{n:7d}" for n in reported) + f" {sum(reported):6d}"
+    )
+
+
 def run_corpus(
     corpus: Corpus, seeds: tuple[int, ...], conds: list[str], verbose: bool
 ) -> tuple[dict[str, dict[str, list[dict[str, float]]]], float, float]:
@@ -431,6 +528,11 @@ def run_corpus(
                     f"noteF1 {e['note_f1']:.3f} onsetF1 {e['onset_f1']:.3f}",
                     flush=True,
                 )
+                for n in phantom_notes(p.truth, notes):
+                    print(
+                        f"    phantom {n.onset_s:6.2f}-{n.offset_s:6.2f} s midi {n.midi:6.2f} "
+                        f"{n.level_db:6.1f} dB: {phantom_cause(p.truth, n)}"
+                    )
     return by_cond, audio_s, cpu_s
 
 
@@ -461,6 +563,8 @@ def main(args: argparse.Namespace) -> int:
             f"{n} pieces x {len(conds)} conditions, {audio_s:.0f} s of audio"
         )
         total_misses += len(print_table(title, by_cond))
+        if args.causes:
+            print_causes(name, by_cond)
     print(
         f"\nEtude analysis CPU: {cpu_all / max(audio_all, 1e-9):.4f} s per audio second; "
         f"benchmark wall time {time.time() - wall0:.0f} s"
@@ -475,4 +579,10 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
         help="real-room conditions per corpus, one row per condition (tests/bench/rooms.py)",
     )
     ap.add_argument("--corpus", nargs="+", choices=list(CORPORA), help="with --rooms: which")
+    ap.add_argument(
+        "--causes",
+        action="store_true",
+        help="with --rooms: Etude's phantom notes and note-F1 misses by cause, per condition "
+        "(with --verbose, every phantom note)",
+    )
     ap.add_argument("--conditions", nargs="+", metavar="NAME", help="with --rooms: which")
