@@ -33,6 +33,7 @@ from audio.tracking.reattack import ReattackParams, is_reattack, level_dip
 from audio.tracking.subharmonics import (
     SubharmonicParams,
     fold,
+    is_crossfade_spike,
     is_octave_error,
     is_subharmonic_interval,
 )
@@ -85,6 +86,7 @@ class NoteTracker:
         self._last_end_s = -1.0
         self._last_end_level = -120.0
         self._last_body_level = -120.0
+        self._last_pitch: float | None = None
         self._note: Building | None = None
         self._pending: list[tuple[float, float, float]] = []
         self._anchor: float | None = None
@@ -399,9 +401,12 @@ class NoteTracker:
         self._release_held(capture_time_s, out)
         if note.last_voiced_s - note.onset_s < self._b.min_note_s:
             return
-        if hold and note.last_voiced_s - note.onset_s < self._sh.merge_s:
-            # A short note that broke off may be the subharmonic attack of the next one:
-            # kept back until the next note's pitch is known (at most rejoin_s + min_note_s).
+        if hold and (
+            note.last_voiced_s - note.onset_s < self._sh.merge_s or self._may_be_spike(note)
+        ):
+            # A short note that broke off may be the subharmonic attack of the next one, or a
+            # cross-fade's misreading: kept back until the next note's pitch is known (at most
+            # rejoin_s + min_note_s).
             self._held = note
             return
         self._emit(note, capture_time_s, out)
@@ -418,7 +423,9 @@ class NoteTracker:
         if held is None or note.first_voiced_s - held.last_voiced_s > self._sh.rejoin_s:
             return False
         interval = note.pitch() - held.pitch()
-        if not is_subharmonic_interval(interval, self._sh):
+        if not is_subharmonic_interval(interval, self._sh) and not self._is_spike(
+            held, held.pitch(), note.pitch()
+        ):
             return False
         note.onset_s = held.onset_s
         note.onset_final = True
@@ -467,6 +474,7 @@ class NoteTracker:
         self._last_end_s = note.last_voiced_s
         self._last_end_level = note.levels[-1] if note.levels else -120.0
         self._last_body_level = median(note.levels) if note.levels else -120.0
+        self._last_pitch = note.pitch()
         if not note.announced:
             out.append(TrackerEvent(note.onset_s, None))
         out.append(
@@ -525,7 +533,31 @@ class NoteTracker:
         self, note: Building, pitch: float, new_pitch: float, change_t: float
     ) -> bool:
         """A short note 12-31 semitones below the next one is the pitch detector locking onto
-        a common period while two notes overlap: it is the next note's attack."""
-        if change_t - note.onset_s >= self._sh.merge_s:
-            return False
-        return is_subharmonic_interval(new_pitch - pitch, self._sh)
+        a common period while two notes overlap: it is the next note's attack (so is a
+        cross-fade's misreading, see ``SubharmonicParams.spike_s``)."""
+        if change_t - note.onset_s < self._sh.merge_s and is_subharmonic_interval(
+            new_pitch - pitch, self._sh
+        ):
+            return True
+        return change_t - note.onset_s < self._sh.spike_s and self._is_spike(note, pitch, new_pitch)
+
+    def _may_be_spike(self, note: Building) -> bool:
+        """``note`` (finished) may be a cross-fade's misreading once the next note's pitch is
+        known: short, joined to the note before it, an octave or more away from it."""
+        last = self._last_pitch
+        return (
+            last is not None
+            and note.last_voiced_s - note.onset_s < self._sh.spike_s
+            and note.first_voiced_s - self._last_end_s <= self._sh.join_s
+            and abs(last - note.pitch()) >= self._sh.spike_semitones
+        )
+
+    def _is_spike(self, note: Building, pitch: float, new_pitch: float) -> bool:
+        """``note``, at ``pitch`` and joined to the note before it, is a cross-fade's
+        misreading between that note and the next one at ``new_pitch``."""
+        last = self._last_pitch
+        return (
+            last is not None
+            and note.first_voiced_s - self._last_end_s <= self._sh.join_s
+            and is_crossfade_spike(last, pitch, new_pitch, self._sh)
+        )

@@ -242,7 +242,7 @@ def phantoms(truth: acc.Truth, notes: list[Note]) -> int:
 
 
 PHANTOM_CAUSES = (
-    "hum/rumble: at a 50/60 Hz multiple",
+    "background tone: mains or fan harmonic",
     "octave/twelfth of a sounding note",
     "reverb tail: same pitch, note ended",
     "legato change: between two notes",
@@ -251,51 +251,69 @@ PHANTOM_CAUSES = (
     "silence: burst, thump or noise",
 )
 """Why a phantom note is there, tried in this order (the first that fits): its pitch lies
-within 40 cents of a multiple (up to the 12th) of 50 or 60 Hz under 700 Hz while no played
-note within a semitone of it sounds; it lies 12, 19, 24 or 31 semitones (+-1) above or below a
-note sounding under it; a played note within a semitone of it ended (counting its release)
-less than 2 s before it began (the room or the soundfont's own release); it begins within
-0.15 s of a change between two played notes less than 0.2 s apart; it lies 1-3 semitones off
-a note sounding under it; another note sounds under it; nothing is played under it."""
+within 40 cents of a harmonic of a tone the condition adds (``TONES``); it lies 12, 19, 24, 28
+or 31 semitones (+-1) above or below a note sounding under it; a played note within a semitone
+of it ended (counting its release) less than 2 s before it began (the room, or the sound
+source's own release); it begins within 0.15 s of a change between two played notes less than
+0.2 s apart; it lies 1-3 semitones off a note sounding under it; another note sounds under it;
+nothing is played under it."""
+
+MISS_CAUSES = (
+    "missed: merged with the note before (same pitch)",
+    "missed: found 50-300 ms early",
+    "missed: found 50-300 ms late",
+    "missed: octave/twelfth at its onset",
+    "missed: other pitch at its onset",
+    "missed: nothing there",
+)
+"""Why a played note has no reported note in note F1 (onset 50 ms, pitch 50 cents), tried in
+this order: one reported note within 50 cents of it also covers the played note before it, of
+the same pitch; a reported note within 50 cents of it begins 50-300 ms before it; ... after it;
+a reported note beginning within 50 ms of it lies 12, 19, 24, 28 or 31 semitones (+-1) off;
+... at another pitch; nothing."""
 
 HARMONIC_INTERVALS = (12.0, 19.0, 24.0, 28.0, 31.0)
+# (fundamental Hz, highest harmonic) of the tones a condition adds: hum, the laptop's fan
+TONES: dict[str, tuple[float, int]] = {
+    "hum50": (50.0, 8),
+    "hum60": (60.0, 11),
+    "laptop": (163.0, 2),
+}
 
 
 def _hz(midi: float) -> float:
     return 440.0 * 2.0 ** ((midi - 69.0) / 12.0)
 
 
-def _near_mains(midi: float) -> bool:
-    f = _hz(midi)
-    if f > 700.0:
+def _harmonic(d: float) -> bool:
+    return any(abs(abs(d) - h) <= 1.0 for h in HARMONIC_INTERVALS)
+
+
+def _on_tone(midi: float, cond: str) -> bool:
+    if cond not in TONES:
         return False
-    for base in (50.0, 60.0):
-        k = max(1, round(f / base))
-        if k <= 12 and abs(1200.0 * math.log2(f / (k * base))) <= 40.0:
-            return True
-    return False
+    base, top = TONES[cond]
+    k = round(_hz(midi) / base)
+    return 1 <= k <= top and abs(1200.0 * math.log2(_hz(midi) / (k * base))) <= 40.0
 
 
-def phantom_cause(truth: acc.Truth, n: Note) -> str:
-    """Which of ``PHANTOM_CAUSES`` explains the phantom note ``n``."""
+def phantom_cause(truth: acc.Truth, n: Note, cond: str) -> str:
+    """Which of ``PHANTOM_CAUSES`` explains the phantom note ``n`` under ``cond``."""
     under = [
         (on, off, m)
         for on, off, m in truth.notes
         if on < n.offset_s and off + RELEASE_S > n.onset_s
     ]
-    if _near_mains(n.midi):
+    if _on_tone(n.midi, cond):
         return PHANTOM_CAUSES[0]
-    for _, _, m in under:
-        d = abs(n.midi - m)
-        if any(abs(d - h) <= 1.0 for h in HARMONIC_INTERVALS):
-            return PHANTOM_CAUSES[1]
+    if any(_harmonic(n.midi - m) for *_, m in under):
+        return PHANTOM_CAUSES[1]
     if any(
         abs(n.midi - m) <= 1.0 and off + RELEASE_S <= n.onset_s < off + 2.0
-        for on, off, m in truth.notes
+        for _, off, m in truth.notes
     ):
         return PHANTOM_CAUSES[2]
-    tn = truth.notes
-    for a, b in itertools.pairwise(tn):
+    for a, b in itertools.pairwise(truth.notes):
         if b[0] - a[1] < 0.2 and abs(n.onset_s - b[0]) <= 0.15:
             return PHANTOM_CAUSES[3]
     if any(abs(n.midi - m) <= 3.0 for *_, m in under):
@@ -303,6 +321,26 @@ def phantom_cause(truth: acc.Truth, n: Note) -> str:
     if under:
         return PHANTOM_CAUSES[5]
     return PHANTOM_CAUSES[6]
+
+
+def miss_cause(truth: acc.Truth, i: int, notes: list[Note]) -> str:
+    """Which of ``MISS_CAUSES`` explains why played note ``i`` has no match."""
+    on, _, m = truth.notes[i]
+    same = [n for n in notes if abs(n.midi - m) <= 0.5]
+    if i > 0:
+        _, p_off, p_m = truth.notes[i - 1]
+        if abs(p_m - m) <= 0.5 and any(n.onset_s < p_off and n.offset_s > on for n in same):
+            return MISS_CAUSES[0]
+    if any(on - 0.3 <= n.onset_s < on - 0.05 for n in same):
+        return MISS_CAUSES[1]
+    if any(on + 0.05 < n.onset_s <= on + 0.3 for n in same):
+        return MISS_CAUSES[2]
+    at = [n for n in notes if abs(n.onset_s - on) <= 0.05]
+    if any(_harmonic(n.midi - m) for n in at):
+        return MISS_CAUSES[3]
+    if at:
+        return MISS_CAUSES[4]
+    return MISS_CAUSES[5]
 
 
 def phantom_notes(truth: acc.Truth, notes: list[Note]) -> list[Note]:
@@ -317,13 +355,17 @@ def phantom_notes(truth: acc.Truth, notes: list[Note]) -> list[Note]:
     ]
 
 
-def causes(truth: acc.Truth, notes: list[Note]) -> dict[str, int]:
-    """Phantom notes by cause (``PHANTOM_CAUSES``) and note-F1 misses by cause
-    (``accuracy.LOSS_KINDS``), counted."""
-    out = dict.fromkeys(PHANTOM_CAUSES, 0)
+def causes(truth: acc.Truth, notes: list[Note], cond: str) -> dict[str, int]:
+    """Phantom notes by cause (``PHANTOM_CAUSES``) and missed played notes by cause
+    (``MISS_CAUSES``), counted."""
+    out = dict.fromkeys(PHANTOM_CAUSES + MISS_CAUSES, 0)
     for n in phantom_notes(truth, notes):
-        out[phantom_cause(truth, n)] += 1
-    out.update(acc.note_losses(truth, notes))
+        out[phantom_cause(truth, n, cond)] += 1
+    pairs = mir_eval.transcription.match_notes(*acc.note_arrays(truth, notes), **acc.NOTE_MATCH)
+    paired = {i for i, _ in pairs}
+    for i in range(len(truth.notes)):
+        if i not in paired:
+            out[miss_cause(truth, i, notes)] += 1
     return out
 
 
@@ -352,11 +394,12 @@ def evaluate(
     t: np.ndarray,
     f: np.ndarray,
     ref: Reference | None,
+    cond: str = "dry",
 ) -> dict[str, float]:
     rp, frames = raw_pitch_heard(truth, t, f)
     r: dict[str, float] = {"raw_pitch": rp, "frames": frames}
     r["phantoms"] = phantoms(truth, notes)
-    r["causes"] = causes(truth, notes)
+    r.update({f"cause:{k}": v for k, v in causes(truth, notes, cond).items()})
     r["reported"] = len(notes)
     ref_on = np.array([n[0] for n in truth.notes])
     est_on = np.array(sorted(o.t_s for o in onsets))
@@ -479,11 +522,11 @@ def print_table(title: str, by_cond: dict[str, dict[str, list[dict[str, float]]]
 def print_causes(title: str, by_cond: dict[str, dict[str, list[dict[str, float]]]]) -> None:
     """Etude's phantom notes and note-F1 misses by cause, one column per condition."""
     conds = list(by_cond)
-    print(f"\n{title}: Etude's phantoms and note-F1 misses by cause (counts)")
+    print(f"\n{title}: Etude's phantom notes and missed played notes by cause (counts)")
     print(f"{'':48s} " + " ".join(f"{c[:7]:>7s}" for c in conds) + f" {'all':>6s}")
-    for group, kinds in (("phantom", PHANTOM_CAUSES), ("", acc.LOSS_KINDS)):
+    for group, kinds in (("phantom", PHANTOM_CAUSES), ("", MISS_CAUSES)):
         for kind in kinds:
-            counts = [sum(int(r["causes"][kind]) for r in by_cond[c]["etude"]) for c in conds]
+            counts = [sum(int(r[f"cause:{kind}"]) for r in by_cond[c]["etude"]) for c in conds]
             label = f"{group}: {kind}" if group else kind
             print(f"{label[:48]:48s} " + " ".join(f"{n:7d}" for n in counts) + f" {sum(counts):6d}")
     reported = [sum(int(r["reported"]) for r in by_cond[c]["etude"]) for c in conds]
@@ -515,10 +558,10 @@ def run_corpus(
                 crashed = False
             audio_s += x.size / SR
             cpu_s += cpu
-            e = evaluate(p.truth, notes, onsets, t, f, ref)
+            e = evaluate(p.truth, notes, onsets, t, f, ref, cond)
             e["crashed"] = crashed
             bn, bo, bt, bf = acc.run_baseline(x)
-            b = evaluate(p.truth, bn, bo, bt, bf, ref)
+            b = evaluate(p.truth, bn, bo, bt, bf, ref, cond)
             by_cond[cond]["etude"].append(e)
             by_cond[cond]["aubio"].append(b)
             if verbose:
@@ -531,7 +574,7 @@ def run_corpus(
                 for n in phantom_notes(p.truth, notes):
                     print(
                         f"    phantom {n.onset_s:6.2f}-{n.offset_s:6.2f} s midi {n.midi:6.2f} "
-                        f"{n.level_db:6.1f} dB: {phantom_cause(p.truth, n)}"
+                        f"{n.level_db:6.1f} dB: {phantom_cause(p.truth, n, cond)}"
                     )
     return by_cond, audio_s, cpu_s
 
