@@ -31,7 +31,7 @@ class SubharmonicParams:
     spike_s: float = 0.45
     """A note shorter than this, joined to the note before it (its first voiced frame at most
     ``join_s`` after that note's last) and to the next one, ..."""
-    join_s: float = 0.1
+    join_s: float = 0.15
     """... (see ``spike_s``) ..."""
     spike_semitones: float = 11.3
     """... lying at least this far from both of them on the same side (both above it or both
