@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.signal as sps
 import soundfile as sf
 
 from audio.analyzer import StreamAnalyzer
@@ -297,6 +298,45 @@ def test_short_subharmonic_note_after_a_break_merges_into_the_next() -> None:
     )
     assert [n.target_midi for n in notes] == [64, 72]
     assert notes[1].onset_s == pytest.approx(0.55, abs=0.02)
+
+
+def test_a_cross_fade_misread_an_octave_under_both_notes_is_the_next_notes_attack() -> None:
+    # 67 -> 73 where, for 0.2 s of the cross-fade, the detector reads 55: an octave under the
+    # old note (its period doubled) and 18 semitones under the new one. One change, no 55.
+    notes = _track([(0.1, None), (0.5, 67.0), (0.2, 55.0), (0.5, 73.0), (0.1, None)])
+    assert [n.target_midi for n in notes] == [67, 73]
+    assert notes[1].onset_s == pytest.approx(0.6, abs=0.02)
+
+
+@pytest.mark.parametrize(
+    ("low", "dur"),
+    [(53.0, 0.2), (55.0, 0.6)],
+    ids=["no harmonic of either neighbour", "longer than a cross-fade"],
+)
+def test_a_low_note_between_two_higher_ones_stays_a_note(low: float, dur: float) -> None:
+    notes = _track([(0.1, None), (0.5, 67.0), (dur, low), (0.5, 73.0), (0.1, None)])
+    assert [n.target_midi for n in notes] == [67, round(low), 73]
+
+
+@pytest.mark.parametrize("seed", [1, 2, 7])
+def test_a_legato_change_in_a_reverberant_room_gives_no_subharmonic_note(
+    tmp_path: Path, seed: int
+) -> None:
+    """FluidR3 cello 56 -> 62 -> 64 legato in a room (RT60 0.9 s): while the room holds 56
+    under the new 62, the detector read 43.9 (56's period doubled) for 0.13-0.28 s, a note
+    nobody played, before the 62."""
+    need(
+        gm.available(),
+        "fluidsynth and the FluidR3 soundfont (apt-get install fluidsynth fluid-soundfont-gm)",
+    )
+    from tests.bench.rooms import reverb_ir
+
+    line = [(0.2, 0.9, 56, -4.0, 90), (0.93, 1.66, 62, -8.0, 90), (1.7, 2.4, 64, 0.0, 90)]
+    dry = _render_gm(tmp_path, line, program=42).astype(np.float64)
+    wet = sps.fftconvolve(dry, reverb_ir(0.9, 0.0, seed)).astype(np.float32)
+    an = run(wet)
+    assert [n.target_midi for n in an.notes] == [56, 62, 64]
+    assert an.notes[1].onset_s == pytest.approx(0.93, abs=0.15)
 
 
 @pytest.mark.parametrize("midi", [40, 42, 45])
