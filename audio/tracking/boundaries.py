@@ -81,6 +81,8 @@ class Building:
     # Where the note's pitch frames begin to count (plus attack_s): its onset, unless the onset
     # was dated back under the previous note's sound, whose frames still hold the old pitch.
     settle_s: float | None = None
+    # It began at a re-attack inside the note before it.
+    reattacked: bool = False
 
     def add(self, t: float, midi: float, level: float) -> None:
         self.times.append(t)
