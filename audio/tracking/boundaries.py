@@ -83,6 +83,10 @@ class Building:
     settle_s: float | None = None
     # It began at a re-attack inside the note before it.
     reattacked: bool = False
+    # It began without the sound falling away after the note before it (a legato change: a
+    # pitch change, or a voicing break at most SubharmonicParams.join_s long in which the level
+    # stayed within rejoin_drop_db of that note's).
+    legato: bool = False
 
     def add(self, t: float, midi: float, level: float) -> None:
         self.times.append(t)

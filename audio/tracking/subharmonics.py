@@ -29,8 +29,9 @@ class SubharmonicParams:
     tolerance_semitones: float = 0.7
     """How close an interval must come to one of ``intervals``."""
     spike_s: float = 0.45
-    """A note shorter than this, joined to the note before it (its first voiced frame at most
-    ``join_s`` after that note's last) and to the next one, ..."""
+    """A note shorter than this, joined to the note before it and to the next one (legato: at
+    most ``join_s`` between their voiced frames, the level staying within
+    ``BoundaryParams.rejoin_drop_db`` of the note before all through), ..."""
     join_s: float = 0.15
     """... (see ``spike_s``) ..."""
     spike_semitones: float = 11.3

@@ -87,6 +87,9 @@ class NoteTracker:
         self._last_end_level = -120.0
         self._last_body_level = -120.0
         self._last_pitch: float | None = None
+        # the last voiced frame and median level of the last note finished (emitted or held)
+        self._prev_end_s = -1.0
+        self._prev_level = SILENT_DB
         self._note: Building | None = None
         self._pending: list[tuple[float, float, float]] = []
         self._anchor: float | None = None
@@ -209,6 +212,7 @@ class NoteTracker:
             first_voiced_s=t_s,
             last_voiced_s=t_s,
             attack_s=self._b.attack_s,
+            legato=self._legato_from_last(t_s),
         )
         self._note.add(t_s, midi, level_db)
         self._pending = []
@@ -321,6 +325,7 @@ class NoteTracker:
             last_voiced_s=start_t,
             attack_s=self._b.attack_s,
             settle_s=start_t,
+            legato=True,
         )
         self._anchor = None
         self._reattacks = []
@@ -403,6 +408,8 @@ class NoteTracker:
         self._release_held(capture_time_s, out)
         if note.last_voiced_s - note.onset_s < self._b.min_note_s:
             return
+        self._prev_end_s = note.last_voiced_s
+        self._prev_level = median(note.levels)
         if hold and (
             note.last_voiced_s - note.onset_s < self._sh.merge_s or self._may_be_spike(note)
         ):
@@ -425,8 +432,8 @@ class NoteTracker:
         if held is None or note.first_voiced_s - held.last_voiced_s > self._sh.rejoin_s:
             return False
         interval = note.pitch() - held.pitch()
-        if not is_subharmonic_interval(interval, self._sh) and not self._is_spike(
-            held, held.pitch(), note.pitch()
+        if not is_subharmonic_interval(interval, self._sh) and not (
+            note.legato and self._is_spike(held, held.pitch(), note.pitch())
         ):
             return False
         note.onset_s = held.onset_s
@@ -543,6 +550,14 @@ class NoteTracker:
             return True
         return change_t - note.onset_s < self._sh.spike_s and self._is_spike(note, pitch, new_pitch)
 
+    def _legato_from_last(self, t_s: float) -> bool:
+        """A note whose first voiced frame is at ``t_s`` follows the last note finished
+        without the sound falling away (see ``Building.legato``)."""
+        if t_s - self._prev_end_s > self._sh.join_s:
+            return False
+        gap = [lv for lt, lv in self._levels if self._prev_end_s < lt < t_s]
+        return not gap or min(gap) >= self._prev_level - self._b.rejoin_drop_db
+
     def _rang_on(self, note: Building, change_t: float) -> bool:
         """``note`` began at a re-attack on the pitch of the note before it and its pitch moves
         on at ``change_t``, within ``ReattackParams.ring_s``: the re-attack was the next note's
@@ -561,8 +576,8 @@ class NoteTracker:
         last = self._last_pitch
         return (
             last is not None
+            and note.legato
             and note.last_voiced_s - note.onset_s < self._sh.spike_s
-            and note.first_voiced_s - self._last_end_s <= self._sh.join_s
             and abs(last - note.pitch()) >= self._sh.spike_semitones
         )
 
@@ -572,6 +587,6 @@ class NoteTracker:
         last = self._last_pitch
         return (
             last is not None
-            and note.first_voiced_s - self._last_end_s <= self._sh.join_s
+            and note.legato
             and is_crossfade_spike(last, pitch, new_pitch, self._sh)
         )

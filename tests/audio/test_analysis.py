@@ -318,6 +318,13 @@ def test_a_low_note_between_two_higher_ones_stays_a_note(low: float, dur: float)
     assert [n.target_midi for n in notes] == [67, round(low), 73]
 
 
+def test_a_short_high_note_between_silences_stays_a_note() -> None:
+    # A twelfth over the note after it and 21 semitones over the one before, 0.4 s long, but
+    # with silence either side: its own note, not a cross-fade's misreading.
+    notes = _track([(0.1, None), (0.5, 56.0), (0.05, None), (0.4, 77.0), (0.05, None), (0.5, 58.0)])
+    assert [n.target_midi for n in notes] == [56, 77, 58]
+
+
 @pytest.mark.parametrize("seed", [1, 2, 7])
 def test_a_legato_change_in_a_reverberant_room_gives_no_subharmonic_note(
     tmp_path: Path, seed: int
