@@ -81,8 +81,6 @@ class Building:
     # Where the note's pitch frames begin to count (plus attack_s): its onset, unless the onset
     # was dated back under the previous note's sound, whose frames still hold the old pitch.
     settle_s: float | None = None
-    # It began at a re-attack inside the note before it.
-    reattacked: bool = False
     # It began without the sound falling away after the note before it (a legato change: a
     # pitch change, or a voicing break at most SubharmonicParams.join_s long in which the level
     # stayed within rejoin_drop_db of that note's).

@@ -4,8 +4,7 @@ An onset inside a note (from aubio, or a V-shaped level dip) splits the note whe
 climbs again from its bottom around the onset, and that bottom lies clearly under the level the
 note held before (ensemble swells climb as fast but dip only a few dB). A note that has faded
 far under its own peak is re-attacked, dip or not, when the level climbs that much again out of
-a flat stretch (a repeat after a long fade). A re-attack whose pitch moves on within ``ring_s``
-was the next note's attack under the old note's ringing: the new note starts there.
+a flat stretch (a repeat after a long fade).
 """
 
 from __future__ import annotations
@@ -38,10 +37,6 @@ class ReattackParams:
     fade_climb_db: float = 15.0
     """A faded note: this far under its own peak; it is re-attacked when the level climbs this
     much again out of a flat stretch."""
-    ring_s: float = 0.15
-    """A note begun at a re-attack on the pitch of the note before it that moves to a new pitch
-    within this long was the next note's attack heard under the old note's ringing (a room's
-    reverberation, a release): it takes the new pitch from its onset."""
 
 
 def climbs_out_of_fade(

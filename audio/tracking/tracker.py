@@ -311,10 +311,9 @@ class NoteTracker:
         change_t = moved[0][0] if moved else pending[0][0]
         start_t = legato_onset(self._onsets, change_t, self._sp)
         onset_t = self._clarity_onset(start_t)
-        if onset_t - note.onset_s < self._b.min_note_s or self._rang_on(note, change_t):
+        if onset_t - note.onset_s < self._b.min_note_s:
             # The change began with the note itself (its onset is the aubio onset the change
-            # would start at), or the note is a re-attack that kept the old pitch while the old
-            # note rang on: the note is the new one, not a note of its own.
+            # would start at): the note is the new one, not a note of its own.
             self._take_new_pitch(note, moved, pending)
             return
         self._finish(capture_time_s, out)
@@ -392,7 +391,6 @@ class NoteTracker:
             first_voiced_s=t_on,
             last_voiced_s=t_on,
             attack_s=self._b.attack_s,
-            reattacked=True,
         )
         for t, m, lv in zip(times, midis, levels, strict=True):
             new.add(t, m, lv)
@@ -557,18 +555,6 @@ class NoteTracker:
             return False
         gap = [lv for lt, lv in self._levels if self._prev_end_s < lt < t_s]
         return not gap or min(gap) >= self._prev_level - self._b.rejoin_drop_db
-
-    def _rang_on(self, note: Building, change_t: float) -> bool:
-        """``note`` began at a re-attack on the pitch of the note before it and its pitch moves
-        on at ``change_t``, within ``ReattackParams.ring_s``: the re-attack was the next note's
-        attack, heard under the old note's ringing."""
-        last = self._last_pitch
-        return (
-            note.reattacked
-            and last is not None
-            and change_t - note.onset_s < self._ra.ring_s
-            and abs(note.pitch() - last) <= self._sp.semitones
-        )
 
     def _may_be_spike(self, note: Building) -> bool:
         """``note`` (finished) may be a cross-fade's misreading once the next note's pitch is
