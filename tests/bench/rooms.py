@@ -42,6 +42,10 @@ Figures per condition (pooled over the condition's clips; "etude/aubio"):
   rhythm_accuracy with the target tempo and with the reference (truth = the same scoring on the
   played notes). A take whose score is null (not measurable) is left out of these and counted
   under "n/a".
+
+``--causes`` adds, per corpus, Etude's phantom notes sorted by cause (``PHANTOM_CAUSES``) and the
+played notes note F1 left unmatched sorted by cause (``MISS_CAUSES``), one column per condition;
+with ``--verbose`` every phantom note is listed with its cause.
 """
 
 from __future__ import annotations
