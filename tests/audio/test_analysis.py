@@ -346,21 +346,6 @@ def test_a_legato_change_in_a_reverberant_room_gives_no_subharmonic_note(
     assert an.notes[1].onset_s == pytest.approx(0.93, abs=0.15)
 
 
-def test_hum_from_the_start_is_looked_past_under_the_first_note(tmp_path: Path) -> None:
-    """FluidR3 piano F#4 at 0.4 s, A4 at 1.4 s, with 50 Hz hum (-40 dBFS) from the first
-    sample: before the hum detector had decided (0.9 s) the hum stood unremoved under the first
-    note, and its second half read as 97.79, a partial high up (a note nobody played)."""
-    need(
-        gm.available(),
-        "fluidsynth and the FluidR3 soundfont (apt-get install fluidsynth fluid-soundfont-gm)",
-    )
-    x = _render_gm(tmp_path, [(0.4, 1.4, 66, 0.0, 100), (1.4, 2.2, 69, 0.0, 90)], program=0)
-    hum = sg.mains_hum(x.size / SR, 50.0, -40.0, seed=3)[: x.size]
-    an = run((x + hum).astype(np.float32))
-    assert [n.target_midi for n in an.notes] == [66, 69]
-    assert an.notes[0].onset_s == pytest.approx(0.4, abs=0.03)
-
-
 @pytest.mark.parametrize("midi", [40, 42, 45])
 def test_low_note_level_flutter_is_not_a_reattack(midi: int) -> None:
     # A 6 ms hop is shorter than the period of a low, bright tone (82-110 Hz), so the hop RMS
