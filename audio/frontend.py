@@ -722,12 +722,10 @@ class FrontEnd:
 
     @property
     def low_background(self) -> bool:
-        """Rumble or hum is present, or the stream is too young to tell (until the hum
-        detector has decided, ``HumDetector.decided``: about 0.9 s; hum heard from the start
-        would otherwise stand under the first notes unremoved, and the pitch measure read
-        them at a high partial): sound well below most pitches that the pitch measure must
-        look past (``FrameAnalyzer.remove_low``)."""
-        return self._rumble or self._hum.state.mains_hz is not None or not self._hum.decided
+        """Rumble or hum is present, or the stream is too young to tell (its first fifth of a
+        second): sound well below most pitches that the pitch measure must look past
+        (``FrameAnalyzer.remove_low``)."""
+        return self._rumble or self._hum.state.mains_hz is not None or self._hum.rumble_db is None
 
     @property
     def rumble(self) -> bool:
