@@ -563,6 +563,7 @@ class NoteTracker:
         return (
             last is not None
             and note.legato
+            and note.first_voiced_s - self._last_end_s <= self._sh.join_s
             and note.last_voiced_s - note.onset_s < self._sh.spike_s
             and abs(last - note.pitch()) >= self._sh.spike_semitones
         )
@@ -574,5 +575,6 @@ class NoteTracker:
         return (
             last is not None
             and note.legato
+            and note.first_voiced_s - self._last_end_s <= self._sh.join_s
             and is_crossfade_spike(last, pitch, new_pitch, self._sh)
         )
