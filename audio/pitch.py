@@ -230,17 +230,26 @@ class FrameAnalyzer:
             # yinfft reports nothing when the newest hop is silent; the period heard so far is
             # the candidate while the window's centre still sounds.
             f0 = self.sample_rate / self._prev_lag
+        # Over rumble or hum a noisy frame correlates by chance more often: it must be clearer.
+        floor = LOWCUT_PERIODICITY_MIN if self.remove_low else PERIODICITY_MIN
         # While a note sounds the window is full: the check matters only where voicing starts.
         if f0 > 0.0 and centre_db >= LEVEL_MIN_DB and (self._prev_lag > 0.0 or self._filled()):
             lag = self.sample_rate / f0
             if self._min_lag <= lag <= self._max_lag:
+                sub = lag
                 if self._prev_lag == 0.0 or lag >= SUBHARMONIC_JUMP * self._prev_lag:
-                    lag = self._undo_subharmonic(lag)
-                periodicity, refined = self._correlate(lag)
+                    sub = self._undo_subharmonic(lag)
+                periodicity, refined = self._correlate(sub)
+                if sub != lag and periodicity < floor:
+                    # The shorter period was chosen on the raw window, where a low background
+                    # (rumble) correlates well at any short lag: when it does not hold up once
+                    # the low is taken out, yinfft's own period is measured too.
+                    own = self._correlate(lag)
+                    if own[0] > periodicity:
+                        periodicity, refined = own
+                        sub = lag
                 if SUPERPERIOD_FLOOR <= periodicity < SUPERPERIOD_CHECK:
-                    periodicity, refined = self._redo_superperiod(lag, periodicity, refined)
-        # Over rumble or hum a noisy frame correlates by chance more often: it must be clearer.
-        floor = LOWCUT_PERIODICITY_MIN if self.remove_low else PERIODICITY_MIN
+                    periodicity, refined = self._redo_superperiod(sub, periodicity, refined)
         voiced = periodicity >= floor and centre_db >= LEVEL_MIN_DB and refined > 0.0
         self._prev_lag = self.sample_rate / refined if voiced else 0.0
         return FrameMeasure(
@@ -377,6 +386,13 @@ class FrameAnalyzer:
             # Short periods need fewer samples: a centred stretch of at least three periods
             # keeps the estimate centred on the frame's time and the cost down.
             n = min(n, max(3 * t0, MIN_CORR_SAMPLES))
+            if self.remove_low:
+                # Taking the low out needs half a period of the window on each side of the
+                # stretch: long periods correlate over a shorter stretch (down to a third of
+                # the window) rather than with the low left in.
+                room = self.buf_samples - 2 * t0 - r - 1
+                if room >= full // 3:
+                    n = min(n, room)
             need = n + t0 + r + 1
             a = (full - need) // 2
             sig = self._smooth[:need]
