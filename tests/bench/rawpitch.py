@@ -179,7 +179,10 @@ def _cents(f: npt.NDArray[np.float64], ref: npt.NDArray[np.float64]) -> npt.NDAr
 
 
 def diagnose(
-    notes: list[tuple[float, float, float]], run: Run, at: npt.NDArray[np.float64], af: npt.NDArray[np.float64]
+    notes: list[tuple[float, float, float]],
+    run: Run,
+    at: npt.NDArray[np.float64],
+    af: npt.NDArray[np.float64],
 ) -> Tally:
     """Sort the frames aubio (times ``at``, Hz ``af``) gets right and Etude not by cause.
 
@@ -220,9 +223,7 @@ def diagnose(
         c = e_c[k]
         ratio = abs(c) / 1200.0
         mult = any(abs(ratio - math.log2(q)) * 1200.0 <= 50.0 for q in (2, 3, 4, 5))
-        near = any(
-            o > 0 and abs(1200.0 * math.log2(ef[k] / o)) <= 50.0 for o in (prev[k], nxt[k])
-        )
+        near = any(o > 0 and abs(1200.0 * math.log2(ef[k] / o)) <= 50.0 for o in (prev[k], nxt[k]))
         if mult:
             out.causes["multiple"] += 1
         elif near:
@@ -301,7 +302,9 @@ def run_ssvd(args: argparse.Namespace) -> None:
     total = Tally()
     for r in rows.values():
         total.add(r)
-    print_rows(f"SSVD {args.ssvd} ({len(takes)} takes; labels sit ~20 cents sharp)", {"ssvd": total})
+    print_rows(
+        f"SSVD {args.ssvd} ({len(takes)} takes; labels sit ~20 cents sharp)", {"ssvd": total}
+    )
     if args.verbose:
         print_rows("per take", rows)
 
