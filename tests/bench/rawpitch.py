@@ -66,11 +66,11 @@ class ProbeAnalyzer(P.FrameAnalyzer):
         self._yin = 0.0
 
         def yin(hop: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-            out = inner(hop)
+            out: npt.NDArray[np.float32] = inner(hop)
             self._yin = float(out[0])
             return out
 
-        self._pitch = yin  # type: ignore[assignment]
+        self._pitch = yin
         self._fill: bool | None = None
         self.last: P.FrameMeasure | None = None
         self.reasons: list[str] = []  # per hop: '' when voiced, else the gate
@@ -211,7 +211,7 @@ def diagnose(
     both = counted & (ef > 0) & (af > 0) & (np.abs(e_c) <= 100.0) & (np.abs(a_c) <= 100.0)
     out.e_cents = e_c[both].tolist()
     out.a_cents = a_c[both].tolist()
-    for k in np.flatnonzero(a_ok & ~e_ok):
+    for k in np.flatnonzero(a_ok & ~e_ok).tolist():
         if ef[k] <= 0.0:
             reason = run.reasons[k] if k < len(run.reasons) else "other"
             if not reason:
