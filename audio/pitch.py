@@ -240,10 +240,11 @@ class FrameAnalyzer:
                 if self._prev_lag == 0.0 or lag >= SUBHARMONIC_JUMP * self._prev_lag:
                     sub = self._undo_subharmonic(lag)
                 periodicity, refined = self._correlate(sub)
-                if sub != lag and periodicity < floor:
+                if sub != lag and periodicity < floor and self._low_removable(lag):
                     # The shorter period was chosen on the raw window, where a low background
                     # (rumble) correlates well at any short lag: when it does not hold up once
-                    # the low is taken out, yinfft's own period is measured too.
+                    # the low is taken out, yinfft's own period is measured too (if the low
+                    # can be taken out there: rumble itself reads as a period of 50-60 Hz).
                     own = self._correlate(lag)
                     if own[0] > periodicity:
                         periodicity, refined = own
@@ -273,6 +274,17 @@ class FrameAnalyzer:
         older = win[:half]
         newer = win[half:]
         return float(older.dot(older)) >= FILL_RATIO * float(newer.dot(newer))
+
+    def _low_removable(self, lag: float) -> bool:
+        """Whether :meth:`_correlate` can take the low out at a period of ``lag`` samples (it
+        needs half a period of the window on each side of a stretch of at least a third of the
+        window); always True while there is no low background to take out."""
+        if not self.remove_low:
+            return True
+        span = max(1, round(lag / 3.0))
+        reach = max(SEARCH_SAMPLES, math.ceil(SEARCH_SHARE * lag))
+        room = self.buf_samples - 2 * round(lag) - reach - 1
+        return room >= (self.buf_samples - span) // 3
 
     def _undo_subharmonic(self, lag: float) -> float:
         """Correct yinfft locking onto two or three times the true period.
@@ -386,13 +398,6 @@ class FrameAnalyzer:
             # Short periods need fewer samples: a centred stretch of at least three periods
             # keeps the estimate centred on the frame's time and the cost down.
             n = min(n, max(3 * t0, MIN_CORR_SAMPLES))
-            if self.remove_low:
-                # Taking the low out needs half a period of the window on each side of the
-                # stretch: long periods correlate over a shorter stretch (down to a third of
-                # the window) rather than with the low left in.
-                room = self.buf_samples - 2 * t0 - r - 1
-                if room >= full // 3:
-                    n = min(n, room)
             need = n + t0 + r + 1
             a = (full - need) // 2
             sig = self._smooth[:need]
