@@ -230,27 +230,17 @@ class FrameAnalyzer:
             # yinfft reports nothing when the newest hop is silent; the period heard so far is
             # the candidate while the window's centre still sounds.
             f0 = self.sample_rate / self._prev_lag
-        # Over rumble or hum a noisy frame correlates by chance more often: it must be clearer.
-        floor = LOWCUT_PERIODICITY_MIN if self.remove_low else PERIODICITY_MIN
         # While a note sounds the window is full: the check matters only where voicing starts.
         if f0 > 0.0 and centre_db >= LEVEL_MIN_DB and (self._prev_lag > 0.0 or self._filled()):
             lag = self.sample_rate / f0
             if self._min_lag <= lag <= self._max_lag:
-                sub = lag
                 if self._prev_lag == 0.0 or lag >= SUBHARMONIC_JUMP * self._prev_lag:
-                    sub = self._undo_subharmonic(lag)
-                periodicity, refined = self._correlate(sub)
-                if sub != lag and periodicity < floor and self._low_removable(lag):
-                    # The shorter period was chosen on the raw window, where a low background
-                    # (rumble) correlates well at any short lag: when it does not hold up once
-                    # the low is taken out, yinfft's own period is measured too (if the low
-                    # can be taken out there: rumble itself reads as a period of 50-60 Hz).
-                    own = self._correlate(lag)
-                    if own[0] > periodicity:
-                        periodicity, refined = own
-                        sub = lag
+                    lag = self._undo_subharmonic(lag)
+                periodicity, refined = self._correlate(lag)
                 if SUPERPERIOD_FLOOR <= periodicity < SUPERPERIOD_CHECK:
-                    periodicity, refined = self._redo_superperiod(sub, periodicity, refined)
+                    periodicity, refined = self._redo_superperiod(lag, periodicity, refined)
+        # Over rumble or hum a noisy frame correlates by chance more often: it must be clearer.
+        floor = LOWCUT_PERIODICITY_MIN if self.remove_low else PERIODICITY_MIN
         voiced = periodicity >= floor and centre_db >= LEVEL_MIN_DB and refined > 0.0
         self._prev_lag = self.sample_rate / refined if voiced else 0.0
         return FrameMeasure(
@@ -274,17 +264,6 @@ class FrameAnalyzer:
         older = win[:half]
         newer = win[half:]
         return float(older.dot(older)) >= FILL_RATIO * float(newer.dot(newer))
-
-    def _low_removable(self, lag: float) -> bool:
-        """Whether :meth:`_correlate` can take the low out at a period of ``lag`` samples (it
-        needs half a period of the window on each side of a stretch of at least a third of the
-        window); always True while there is no low background to take out."""
-        if not self.remove_low:
-            return True
-        span = max(1, round(lag / 3.0))
-        reach = max(SEARCH_SAMPLES, math.ceil(SEARCH_SHARE * lag))
-        room = self.buf_samples - 2 * round(lag) - reach - 1
-        return room >= (self.buf_samples - span) // 3
 
     def _undo_subharmonic(self, lag: float) -> float:
         """Correct yinfft locking onto two or three times the true period.
