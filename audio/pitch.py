@@ -157,6 +157,17 @@ class FrameAnalyzer:
         # array skips the casting machinery (and ``np.cumsum``'s Python wrapper), same sums.
         self._hop64 = np.zeros(hop_samples, dtype=np.float64)
         self._pos = buf_samples
+        # Where each hop goes, for each place a hop can take in the store between two
+        # compactions: its slice of the samples, of the running sum, and the running sum just
+        # before it (one element, added to the hop's own sum without making a numpy scalar).
+        self._slots = [
+            (
+                self._store[p : p + hop_samples],
+                self._csum_store[p : p + hop_samples],
+                self._csum_store[p - 1 : p],
+            )
+            for p in range(buf_samples, size - hop_samples + 1, hop_samples)
+        ]
         # The moving-averaged window of ``_correlate``, written in place (no array per hop).
         self._smooth = np.zeros(buf_samples, dtype=np.float64)
         self._lowcut = np.zeros(buf_samples, dtype=np.float64)
@@ -188,18 +199,18 @@ class FrameAnalyzer:
         """Measure one hop (float32 mono, exactly ``hop_samples`` long, values in -1..1)."""
         h = self.hop_samples
         n = self.buf_samples
-        store, cstore = self._store, self._csum_store
         pos = self._pos
-        if pos + h > store.shape[0]:
+        if pos + h > self._store.shape[0]:
+            store, cstore = self._store, self._csum_store
             store[:n] = store[pos - n : pos]
             cstore[:n] = cstore[pos - n : pos] - cstore[pos - n]
             pos = n
-        store[pos : pos + h] = hop
+        store_hop, csum_hop, csum_before = self._slots[(pos - n) // h]
+        store_hop[:] = hop
         hop64 = self._hop64
         hop64[:] = hop
-        csum_hop = cstore[pos : pos + h]
         np.add.accumulate(hop64, out=csum_hop)
-        np.add(csum_hop, cstore[pos - 1], out=csum_hop)
+        np.add(csum_hop, csum_before, out=csum_hop)
         pos += h
         self._pos = pos
         self._samples_fed += h
@@ -244,12 +255,7 @@ class FrameAnalyzer:
         voiced = periodicity >= floor and centre_db >= LEVEL_MIN_DB and refined > 0.0
         self._prev_lag = self.sample_rate / refined if voiced else 0.0
         return FrameMeasure(
-            f0_hz=refined if voiced else 0.0,
-            periodicity=periodicity,
-            level_db=level_db,
-            voiced=voiced,
-            onset=is_onset,
-            onset_t_s=onset_t,
+            refined if voiced else 0.0, periodicity, level_db, voiced, is_onset, onset_t
         )
 
     def _window(self) -> npt.NDArray[np.float32]:
