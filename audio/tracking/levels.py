@@ -50,7 +50,7 @@ class LevelHistory:
         self.hop_s = hop_s
         self.keep_s = keep_s
         self.points: deque[tuple[float, float]] = deque()
-        self._energies: deque[float] = deque()
+        self._energies: deque[float] = deque(maxlen=params.envelope_max_hops)
         self._env_hops = 1
         # (block number, quietest hop level in it) for the last floor_span_s seconds
         self._floor_blocks: deque[tuple[int, float]] = deque()
@@ -67,9 +67,7 @@ class LevelHistory:
         if midi is not None:
             period_s = 1.0 / (440.0 * 2.0 ** ((midi - 69.0) / 12.0))
             self._env_hops = min(max_hops, max(1, math.ceil(period_s / self.hop_s)))
-        self._energies.append(10.0 ** (level_db / 10.0))
-        if len(self._energies) > max_hops:
-            self._energies.popleft()
+        self._energies.append(10.0 ** (level_db / 10.0))  # the newest max_hops
         if self._env_hops > 1:
             span = list(self._energies)[-self._env_hops :]
             energy = sum(span) / len(span)
@@ -77,7 +75,8 @@ class LevelHistory:
         points = self.points
         rising = bool(points) and level_db > points[-1][1]
         points.append((t_s, level_db))
-        while points and points[0][0] < t_s - self.keep_s:
+        since = t_s - self.keep_s
+        while points[0][0] < since:  # never empty: it holds this point
             points.popleft()
         return level_db, rising
 
