@@ -466,6 +466,8 @@ class _Candidate:
         self.power: deque[float | None] = deque(maxlen=keep)
         # each line's usual level (dBFS), a running average of the levels it was seen at
         self.usual_db = np.full(len(ks), np.nan)
+        # a line per harmonic, none seen (copied for each spectrum: np.full costs more)
+        self.unseen = np.full(len(ks), np.nan)
 
     def measure(
         self,
@@ -489,8 +491,8 @@ class _Candidate:
         level_db = 10.0 * np.log10(peak / ref_power + 1e-30)
         ok = ~rising & (level_db >= quietest_db) & (peak >= floor * self.line_ratio)
         x = spec_c[b]
-        levels = np.full(self.k.size, np.nan)
-        per_line = np.full(self.k.size, np.nan)
+        levels = self.unseen.copy()
+        per_line = self.unseen.copy()
         same = ok & (b == self.last_bins) & (step > 0)
         power: float | None = None
         if same.any():
@@ -710,8 +712,16 @@ class FrontEnd:
             self._rumble = True
         elif recent is not None and recent < hp.rumble_db - hp.rumble_release_db:
             self._rumble = False
-        step = 1 if self._rumble else -1
-        self._fade = max(0, min(hp.fade_hops, self._fade + step))
+        # the fade moves one hop towards full while there is rumble, towards none after
+        if self._rumble:
+            step = 1
+            if self._fade < hp.fade_hops:
+                self._fade += 1
+        elif self._fade > 0:
+            step = -1
+            self._fade -= 1
+        else:
+            return x
         if self._fade == 0:
             return x
         filtered = self._highpass.process(x)
@@ -804,9 +814,11 @@ def _median(values: npt.NDArray[np.float64]) -> float:
     short arrays."""
     n = values.shape[0]
     mid = n // 2
+    part = values.copy()  # what np.partition does, without its Python wrapper
     if n % 2:
-        return float(np.partition(values, mid)[mid])
-    part = np.partition(values, [mid - 1, mid])
+        part.partition(mid)
+        return float(part[mid])
+    part.partition([mid - 1, mid])
     return 0.5 * (float(part[mid - 1]) + float(part[mid]))
 
 
