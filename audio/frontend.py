@@ -33,6 +33,8 @@ import numpy.typing as npt
 
 Samples = npt.NDArray[np.float32]
 STEADY_FREQ_DB = 1.5
+# ndarray.any() without its Python wrapper (numpy's _methods._any): the same reduction
+_ANY = np.logical_or.reduce
 FREQ_BLOCKS = 3
 
 
@@ -391,7 +393,7 @@ class HumDetector:
             self._lines = frozenset()
         else:
             seen = ~np.isnan(np.array(list(self._active.history)))
-            self._lines = frozenset(int(k) for k in self._active.k[seen.any(axis=0)])
+            self._lines = frozenset(int(k) for k in self._active.k[_ANY(seen, axis=0)])
 
     def _decide(self) -> None:
         if self._active is None:
@@ -495,7 +497,7 @@ class _Candidate:
         per_line = self.unseen.copy()
         same = ok & (b == self.last_bins) & (step > 0)
         power: float | None = None
-        if same.any():
+        if _ANY(same):
             # The phase advance over ``step`` samples gives the line's frequency far more
             # precisely than the bin (the remover needs it within 0.01 Hz); a line that is
             # not one steady sinusoid (a gliding partial, noise) fails here.
@@ -512,7 +514,7 @@ class _Candidate:
             # Only lines at their usual level measure the mains frequency: a partial of a note
             # next to a harmonic lifts that line and pulls its phase.
             usual = np.abs(level_db[idx] - self.usual_db[idx]) <= STEADY_FREQ_DB
-            if usual.any():
+            if _ANY(usual):
                 self.freqs.append(_median(f_line[good][usual] / self.k[idx][usual]))
             self.usual_db[idx] = np.where(
                 np.isnan(self.usual_db[idx]),
@@ -531,8 +533,8 @@ class _Candidate:
         if len(self.history) < blocks:
             return []
         arr = np.array(list(self.history)[-blocks:])
-        ok = ~np.isnan(arr).any(axis=0)
-        if not ok.any():
+        ok = ~_ANY(np.isnan(arr), axis=0)
+        if not _ANY(ok):
             return []
         spread = arr[:, ok].max(axis=0) - arr[:, ok].min(axis=0)
         keep = np.flatnonzero(ok)[spread <= steady_db]
