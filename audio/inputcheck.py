@@ -238,7 +238,8 @@ class InputMeter:
 def _bin(level_db: float) -> int:
     if not level_db > LEVEL_FLOOR_DB:  # also NaN
         return 0
-    return min(_TOP_BIN, round((level_db - LEVEL_FLOOR_DB) / LEVEL_BIN_DB))
+    b = round((level_db - LEVEL_FLOOR_DB) / LEVEL_BIN_DB)
+    return b if b < _TOP_BIN else _TOP_BIN
 
 
 def _percentile(levels: npt.NDArray[np.int64], pct: float) -> float:
