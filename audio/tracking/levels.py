@@ -66,7 +66,9 @@ class LevelHistory:
         max_hops = self.params.envelope_max_hops
         if midi is not None:
             period_s = 1.0 / (440.0 * 2.0 ** ((midi - 69.0) / 12.0))
-            self._env_hops = min(max_hops, max(1, math.ceil(period_s / self.hop_s)))
+            hops = math.ceil(period_s / self.hop_s)
+            hops = hops if hops > 1 else 1
+            self._env_hops = hops if hops < max_hops else max_hops
         self._energies.append(10.0 ** (level_db / 10.0))  # the newest max_hops
         if self._env_hops > 1:
             span = list(self._energies)[-self._env_hops :]

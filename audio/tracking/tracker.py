@@ -240,7 +240,8 @@ class NoteTracker:
     ) -> None:
         anchor = self._current_anchor(note)
         if abs(midi - anchor) <= self._sp.semitones:
-            self._flush_pending_into(note)
+            if self._pending:
+                self._flush_pending_into(note)
             note.add(t_s, midi, level_db)
             return
         if t_s - note.onset_s < self._b.attack_s:
