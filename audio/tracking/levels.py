@@ -54,6 +54,8 @@ class LevelHistory:
         self._env_hops = 1
         # (block number, quietest hop level in it) for the last floor_span_s seconds
         self._floor_blocks: deque[tuple[int, float]] = deque()
+        # room_db() of the blocks as they are (None: they changed since it was worked out)
+        self._room_db: float | None = None
 
     def push(self, t_s: float, level_db: float, midi: float | None) -> tuple[float, bool]:
         """Take one hop's level (dBFS at ``t_s``) and the frame's pitch (None: unvoiced);
@@ -84,8 +86,10 @@ class LevelHistory:
 
     def room_db(self) -> float:
         """The room's level (see ``LevelParams.room_share``)."""
-        levels = sorted(lv for _, lv in self._floor_blocks)
-        return levels[int(self.params.room_share * (len(levels) - 1))]
+        if self._room_db is None:
+            levels = sorted(lv for _, lv in self._floor_blocks)
+            self._room_db = levels[int(self.params.room_share * (len(levels) - 1))]
+        return self._room_db
 
     def background_db(self) -> float:
         """The quietest hop level of the last ``floor_span_s`` seconds."""
@@ -98,8 +102,10 @@ class LevelHistory:
         if blocks and blocks[-1][0] == block:
             if level_db < blocks[-1][1]:
                 blocks[-1] = (block, level_db)
+                self._room_db = None
             return
         blocks.append((block, level_db))
+        self._room_db = None
         if len(blocks) > self.params.floor_span_s / self.params.floor_block_s:
             blocks.popleft()
 
