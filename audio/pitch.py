@@ -249,7 +249,7 @@ class FrameAnalyzer:
         if self._centre_aligned:
             centre_energy = energies[0]
         else:
-            middle = store[pos - n // 2 : pos - n // 2 + h]
+            middle = self._store[pos - n // 2 : pos - n // 2 + h]
             centre_energy = float(middle.dot(middle)) / h
         centre_db = 10.0 * math.log10(centre_energy) if centre_energy > 1e-12 else SILENCE_DB
         if f0 <= 0.0 and self._prev_lag > 0.0:
