@@ -253,6 +253,14 @@ class HumDetector:
         )
         # the bands of the full window's spectrum, worked out once
         self._bands = self._band_bins(n, self._win)
+        # how many of the full window's bins any measurement reads (the lines, the spectrum
+        # around them, the bands): the power of the bins above is never looked at
+        self._spec_bins = 2 + max(
+            [int(c.search.max()) for c in self._cands]
+            + [int(c.near.max()) for c in self._cands if c.near.size]
+            + [int(bins.max()) for bins, _, _ in self._bands if bins.size],
+            default=0,
+        )
 
     @property
     def lines(self) -> frozenset[int]:
@@ -344,7 +352,8 @@ class HumDetector:
         window_db = 10.0 * math.log10(float(frame.dot(frame)) / frame.shape[0] + 1e-30)
         frame *= self._win
         spec_c = np.fft.rfft(frame)
-        spec = spec_c.real**2 + spec_c.imag**2
+        read = spec_c[: self._spec_bins]
+        spec = read.real**2 + read.imag**2
         step = self._fed - self._last_fed
         self._last_fed = self._fed
         quietest_db = max(p.min_level_db, window_db - p.below_signal_db)
