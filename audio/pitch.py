@@ -317,11 +317,15 @@ class FrameAnalyzer:
         correlated at 0.67-0.91 at twice its period; without the minimum it read an octave
         low.) Returns (periodicity, f0 in Hz) like :meth:`_correlate`.
         """
+        need = max(periodicity + SUPERPERIOD_GAIN, SUPERPERIOD_MIN)
+        if need > 1.0:
+            # no periodicity can reach it (_correlate's is at most 1): nothing to try
+            return periodicity, refined
         for k in (2, 3):
             if k * lag > self._max_lag:
                 break
             per, f0 = self._correlate(k * lag)
-            if per >= max(periodicity + SUPERPERIOD_GAIN, SUPERPERIOD_MIN):
+            if per >= need:
                 return per, f0
         return periodicity, refined
 
