@@ -294,12 +294,14 @@ class FrameAnalyzer:
         the shorter period wins when it correlates nearly as well. Checked only on a note's
         first frame and when the period jumps up by 1.8x or more, which keeps it cheap.
         """
-        base = self._raw_corr(round(lag))
+        need: float | None = None  # what a shorter period must reach, once one is tried
         for k in (5, 4, 3, 2):
             sub = lag / k
             if sub < self._min_lag + 1:
                 continue
-            if self._raw_corr(round(sub)) >= max(SUBHARMONIC_KEEP * base, PERIODICITY_MIN):
+            if need is None:
+                need = max(SUBHARMONIC_KEEP * self._raw_corr(round(lag)), PERIODICITY_MIN)
+            if self._raw_corr(round(sub)) >= need:
                 return sub
         return lag
 
