@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from audio.inputcheck import InputCheck
+from audio.inputcheck import PEAK_BATCH_HOPS, InputCheck, InputMeter
 from audio.scoring import METRIC_KEYS, score_take
 from audio.settings import AnalysisSettings
 from tests.audio import signals as sg
@@ -125,8 +125,6 @@ def test_input_too_poor_to_tell_notes_apart_leaves_the_scores_null_with_the_reas
 def test_the_meter_counts_every_hop_pushed_before_a_reading() -> None:
     """Peaks are measured a batch of hops at a time; a reading between batches still counts
     every hop pushed so far, exactly as a hop-by-hop count would."""
-    from audio.inputcheck import PEAK_BATCH_HOPS, InputMeter
-
     x = melody().astype(np.float32)
     x[300:340] = 1.0  # a clipped stretch in the second hop
     meter = InputMeter(256 / SR)
