@@ -4,7 +4,10 @@ When frames far from the note's pitch have lasted long enough and most of them a
 pitch, a new note starts where the crossfade began (the frames just before that already moved
 off the old pitch, or an aubio onset shortly before). Vibrato (a swing around the pitch) and
 slides (frames that do not settle) never hold still long enough to split; a change that begins
-with the note itself (a scoop or glide into it) gives the note its new pitch instead.
+with the note itself (a scoop or glide into it) gives the note its new pitch instead. A change
+that begins by bending away from the new pitch (more than ``semitones`` beyond the old pitch on
+the far side: a singer's release rising or falling off the old note) starts after that bend
+(:func:`release_end`), at an aubio onset after it if there is one.
 
 A new note can sound under the old one before it outsounds it (a slow bow or breath attack
 under a ringing release): the frames keep the old pitch, but the old note's periodicity falls
@@ -15,6 +18,7 @@ it) or that point lies near the background (a tail sinking into noise loses peri
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -74,6 +78,28 @@ def settled(tail: Sequence[float], params: SplitParams) -> bool:
     med = median(tail)
     close = sum(1 for m in tail if abs(m - med) <= params.spread_semitones)
     return close >= params.settled_share * len(tail)
+
+
+def is_release(midi: float, old_pitch: float, new_pitch: float, params: SplitParams) -> bool:
+    """A frame at ``midi`` lies more than ``semitones`` beyond ``old_pitch`` on the side away
+    from ``new_pitch``: a bend of the old note's release (a singer's pitch falls or rises off a
+    note before the next), not the new note's crossfade."""
+    return (midi - old_pitch) * math.copysign(1.0, old_pitch - new_pitch) > params.semitones
+
+
+def release_end(
+    pending: Sequence[tuple[float, float, float]],
+    old_pitch: float,
+    new_pitch: float,
+    params: SplitParams,
+) -> float | None:
+    """The time of the last of the changed frames (time, pitch, level) that is a release
+    (:func:`is_release`); None when none is."""
+    last = None
+    for t, m, _ in pending:
+        if is_release(m, old_pitch, new_pitch, params):
+            last = t
+    return last
 
 
 def legato_onset(onsets: Sequence[float], change_t: float, params: SplitParams) -> float:

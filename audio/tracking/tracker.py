@@ -27,6 +27,7 @@ from audio.tracking.pitch_split import (
     SplitParams,
     clarity_onset,
     legato_onset,
+    release_end,
     settled,
 )
 from audio.tracking.reattack import ReattackParams, is_reattack, level_dip
@@ -294,7 +295,13 @@ class NoteTracker:
         ):
             k -= 1
         moved = list(zip(note.times[k:], note.midis[k:], note.levels[k:], strict=True))
-        if k < len(note.times):
+        released = release_end(moved + pending, anchor, new_pitch, self._sp)
+        if released is not None:
+            # The change began by bending away from the new pitch: that bend is the old
+            # note's release, part of neither note, and the new note starts after it.
+            pending = [p for p in moved + pending if p[0] > released]
+            moved = []
+        elif k < len(note.times):
             rest = median(note.midis[:k])
             if self._is_subharmonic_attack(note, rest, new_pitch, note.times[k]):
                 self._take_new_pitch(note, moved, pending)
@@ -303,8 +310,12 @@ class NoteTracker:
         if note.times:
             note.last_voiced_s = note.times[-1]
         change_t = moved[0][0] if moved else pending[0][0]
-        start_t = legato_onset(self._onsets, change_t, self._sp)
-        onset_t = self._clarity_onset(start_t)
+        if released is None:
+            start_t = legato_onset(self._onsets, change_t, self._sp)
+            onset_t = self._clarity_onset(start_t)
+        else:
+            after = [o for o in self._onsets if released < o <= change_t]
+            start_t = onset_t = after[-1] if after else change_t
         if onset_t - note.onset_s < self._b.min_note_s:
             # The change began with the note itself (its onset is the aubio onset the change
             # would start at): the note is the new one, not a note of its own.
@@ -525,7 +536,9 @@ class NoteTracker:
         self, note: Building, pitch: float, new_pitch: float, change_t: float
     ) -> bool:
         """A short note 12-31 semitones below the next one is the pitch detector locking onto
-        a common period while two notes overlap: it is the next note's attack."""
-        if change_t - note.onset_s >= self._sh.merge_s:
+        a common period while two notes overlap: it is the next note's attack. How short is
+        counted from its first voiced frame (its onset may have been dated back over a break
+        in voicing before it)."""
+        if change_t - max(note.onset_s, note.first_voiced_s) >= self._sh.merge_s:
             return False
         return is_subharmonic_interval(new_pitch - pitch, self._sh)
