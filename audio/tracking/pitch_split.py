@@ -6,8 +6,9 @@ off the old pitch, or an aubio onset shortly before). Vibrato (a swing around th
 slides (frames that do not settle) never hold still long enough to split; a change that begins
 with the note itself (a scoop or glide into it) gives the note its new pitch instead. A change
 that begins by bending away from the new pitch (more than ``semitones`` beyond the old pitch on
-the far side: a singer's release rising or falling off the old note) starts after that bend
-(:func:`release_end`), at an aubio onset after it if there is one.
+the far side, at least ``release_s`` of frames: a singer's release rising or falling off the
+old note) starts after that bend (:func:`release_end`), at an aubio onset after it if there is
+one; the bend belongs to neither note.
 
 A new note can sound under the old one before it outsounds it (a slow bow or breath attack
 under a ringing release): the frames keep the old pitch, but the old note's periodicity falls
@@ -45,6 +46,9 @@ class SplitParams:
     ``lean_semitones`` off, or an aubio onset)."""
     lean_semitones: float = 0.1
     """A frame of the crossfade: this far off the old pitch, either way."""
+    release_s: float = 0.015
+    """Frames that bend more than ``semitones`` off the old pitch away from the new one, this
+    long in all, are the old note's release: the new note starts after them."""
     clarity_lookback_s: float = 0.2
     """The periodicity rule compares the split's start with the old note's best periodicity
     over ``clarity_plateau_s`` ending this long before it ..."""
@@ -88,18 +92,19 @@ def is_release(midi: float, old_pitch: float, new_pitch: float, params: SplitPar
 
 
 def release_end(
-    pending: Sequence[tuple[float, float, float]],
+    frames: Sequence[tuple[float, float, float]],
     old_pitch: float,
     new_pitch: float,
+    hop_s: float,
     params: SplitParams,
 ) -> float | None:
     """The time of the last of the changed frames (time, pitch, level) that is a release
-    (:func:`is_release`); None when none is."""
-    last = None
-    for t, m, _ in pending:
-        if is_release(m, old_pitch, new_pitch, params):
-            last = t
-    return last
+    (:func:`is_release`), when such frames last ``release_s`` in all; else None (a stray frame
+    of the pitch detector is no bend)."""
+    times = [t for t, m, _ in frames if is_release(m, old_pitch, new_pitch, params)]
+    if not times or len(times) * hop_s < params.release_s - 1e-9:
+        return None
+    return times[-1]
 
 
 def legato_onset(onsets: Sequence[float], change_t: float, params: SplitParams) -> float:

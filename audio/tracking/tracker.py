@@ -295,7 +295,9 @@ class NoteTracker:
         ):
             k -= 1
         moved = list(zip(note.times[k:], note.midis[k:], note.levels[k:], strict=True))
-        released = release_end(moved + pending, anchor, new_pitch, self._sp)
+        # (Only frames before the settled tail: one stray frame there is not a release.)
+        before = [p for p in moved + pending if p[0] < recent]
+        released = release_end(before, anchor, new_pitch, self.hop_s, self._sp)
         if released is not None:
             # The change began by bending away from the new pitch: that bend is the old
             # note's release, part of neither note, and the new note starts after it.

@@ -358,6 +358,25 @@ def test_a_release_bend_and_a_break_before_the_next_note_start_neither_note() ->
     assert notes[1].onset_s == pytest.approx(0.583, abs=0.01)
 
 
+@pytest.mark.parametrize("k", range(8, 18))
+def test_one_stray_frame_in_a_legato_change_is_no_release(k: int) -> None:
+    # 60 -> 57 with one frame read at 62 (beyond 60, away from 57) after k frames of the new
+    # pitch: wherever it falls, in the frames the split reads as settled or before them, it
+    # neither moves the new note's start nor breaks the split.
+    hop = 256 / SR
+    notes = _track_levels(
+        [
+            (0.1, None, -90.0, -90.0),
+            (0.3, 60.0, -20.0, -20.0),
+            (k * hop, 57.0, -20.0, -20.0),
+            (hop, 62.0, -20.0, -20.0),
+            (0.2, 57.0, -20.0, -20.0),
+        ]
+    )
+    assert [n.target_midi for n in notes] == [60, 57]
+    assert notes[1].onset_s == pytest.approx(0.4, abs=0.01)
+
+
 @pytest.mark.parametrize("midi", [40, 42, 45])
 def test_low_note_level_flutter_is_not_a_reattack(midi: int) -> None:
     # A 6 ms hop is shorter than the period of a low, bright tone (82-110 Hz), so the hop RMS
