@@ -46,6 +46,11 @@ class SplitParams:
     ``lean_semitones`` off, or an aubio onset)."""
     lean_semitones: float = 0.1
     """A frame of the crossfade: this far off the old pitch, either way."""
+    attack_hold: float = 0.5
+    """An onset where the level climbs ``attack_rise_db``, after the pitch began to move and
+    more than this share of ``hold_s`` before the change was confirmed, is the new note's
+    attack: it starts there (the frames before it, where the pitch left the old note, are
+    that note's release)."""
     release_s: float = 0.015
     """Frames that bend more than ``semitones`` off the old pitch away from the new one, this
     long in all, are the old note's release: the new note starts after them."""
@@ -107,6 +112,37 @@ def release_end(
     return times[-1]
 
 
+def climbs(points: Sequence[tuple[float, float]], t: float, dip_s: float, rise_db: float) -> bool:
+    """The level climbs ``rise_db`` at ``t``: from the quietest hop of the ``dip_s`` (and a hop)
+    before it to the loudest of the 40 ms after it. ``points``: (time, level dB) hops."""
+    before = [lv for lt, lv in points if t - dip_s - 0.01 <= lt <= t]
+    after = [lv for lt, lv in points if t - 0.01 <= lt <= t + 0.04]
+    return bool(before and after) and max(after) - min(before) >= rise_db
+
+
+def attack_in_change(
+    onsets: Sequence[float],
+    points: Sequence[tuple[float, float]],
+    first_t: float,
+    last_t: float,
+    hop_s: float,
+    dip_s: float,
+    params: SplitParams,
+) -> float | None:
+    """The last onset (an aubio onset or a re-attack) after a change's first moved frame
+    (``first_t``, a hop later at least) and before its new pitch settled (``attack_hold``
+    of ``hold_s`` before its newest frame, ``last_t``) where the level climbs
+    ``attack_rise_db`` (:func:`climbs`: a new articulation, not the spectral change of a
+    slur); None when there is none."""
+    until = last_t - params.attack_hold * params.hold_s
+    cands = [
+        o
+        for o in onsets
+        if first_t + hop_s < o <= until and climbs(points, o, dip_s, params.attack_rise_db)
+    ]
+    return cands[-1] if cands else None
+
+
 def legato_onset(onsets: Sequence[float], change_t: float, params: SplitParams) -> float:
     """An aubio onset shortly before the pitch change marks the change more precisely."""
     cands = [o for o in onsets if change_t - params.legato_lookback_s <= o <= change_t]
@@ -139,9 +175,7 @@ def clarity_onset(
         if frames[j][0] <= edge:
             return start_t  # it fell earlier than the window reaches: no clear start
     began = frames[j][0]
-    before = [lv for lt, lv in points if start_t - dip_s - 0.01 <= lt <= start_t]
-    after = [lv for lt, lv in points if start_t - 0.01 <= lt <= start_t + 0.04]
-    if before and after and max(after) - min(before) >= params.attack_rise_db:
+    if climbs(points, start_t, dip_s, params.attack_rise_db):
         return start_t
     at = [lv for lt, lv in points if lt <= began]
     if not at or at[-1] < background_db + params.above_background_db:

@@ -25,6 +25,7 @@ from audio.tracking.boundaries import BoundaryParams, Building, TrackedNote, att
 from audio.tracking.levels import SILENT_DB, LevelHistory, LevelParams, median
 from audio.tracking.pitch_split import (
     SplitParams,
+    attack_in_change,
     clarity_onset,
     legato_onset,
     release_end,
@@ -303,6 +304,24 @@ class NoteTracker:
             # note's release, part of neither note, and the new note starts after it.
             pending = [p for p in moved + pending if p[0] > released]
             moved = []
+        # An attack while the pitch moved (an aubio onset or a re-attack after the change began
+        # and before the new pitch settled: a consonant, a breath, a tongued or bowed start)
+        # is where the new note begins; the frames before it are the old note's release.
+        changed = moved + pending
+        attack = attack_in_change(
+            self._onsets,
+            self._levels,
+            changed[0][0],
+            pending[-1][0],
+            self.hop_s,
+            self._ra.dip_s,
+            self._sp,
+        )
+        if attack is not None:
+            pending = [p for p in changed if p[0] >= attack - 0.5 * self.hop_s]
+            moved = []
+        elif released is not None:
+            pass
         elif k < len(note.times):
             rest = median(note.midis[:k])
             if self._is_subharmonic_attack(note, rest, new_pitch, note.times[k]):
@@ -312,7 +331,9 @@ class NoteTracker:
         if note.times:
             note.last_voiced_s = note.times[-1]
         change_t = moved[0][0] if moved else pending[0][0]
-        if released is None:
+        if attack is not None:
+            start_t = onset_t = attack
+        elif released is None:
             start_t = legato_onset(self._onsets, change_t, self._sp)
             onset_t = self._clarity_onset(start_t)
         else:
