@@ -281,7 +281,8 @@ def pooled(rows: list[dict[str, float]]) -> dict[str, float]:
 
 LEGATO_GAP_S = 0.05
 """A sung note whose label starts less than this after the previous one's offset is a legato
-step; otherwise it starts after silence."""
+step; otherwise it starts after a labelled gap, where the sound may go on (a reported note ends
+less than this before the reported onset) or not (after silence)."""
 
 
 def _octave(cents: float) -> bool:
@@ -307,7 +308,8 @@ def sung_losses(
     overlaps it overlaps another sung note more: it was taken into a neighbour); otherwise the
     first reported note it owns (that overlaps it most) is read: *pitch off* (over 50 cents:
     octave/twelfth, a semitone or less, more), *onset early/late* (by 50-100, 100-200, over
-    200 ms; a legato step or after silence, see ``LEGATO_GAP_S``), else *lost in pairing* (one
+    200 ms; a legato step, a labelled gap the sound goes on through, or after silence: see
+    ``LEGATO_GAP_S``), else *lost in pairing* (one
     reported note near two sung ones). A miss whose sung note owns two or more reported notes
     is also counted as *split*. An unpaired reported note is *octave/subharmonic* of the sung
     note it overlaps most, the *late/early twin* of a missed sung note (the same note, onset or
@@ -364,7 +366,17 @@ def sung_losses(
                 )
             elif abs(err_ms) > 50.0:
                 side = "early" if err_ms < 0 else "late"
-                step = "legato step" if legato else "after silence"
+                a0 = est[j][0]
+                joined = any(
+                    0.0 <= a0 - b < LEGATO_GAP_S for k, (_, b, _) in enumerate(est) if k != j
+                )
+                step = (
+                    "legato step"
+                    if legato
+                    else "labelled gap, sound goes on"
+                    if joined
+                    else "after silence"
+                )
                 cause = f"onset {side} {_ms_bin(err_ms)}, {step}"
             else:
                 cause = "lost in pairing"
