@@ -49,11 +49,19 @@ class SplitParams:
     attack_hold: float = 0.5
     """An onset where the level climbs ``attack_rise_db``, after the pitch began to move and
     more than this share of ``hold_s`` before the change was confirmed, is the new note's
-    attack: it starts there (the frames before it, where the pitch left the old note, are
-    that note's release)."""
+    attack when the pitch had left the old note before it (``release_s`` of frames more than
+    ``semitones`` and at most ``release_max_semitones`` off the old pitch, and off the new
+    one: a singer's glide or fall, not the lean of a crossfade nor a detector's error) and
+    the frames of the ``release_s`` before it are not all on the new pitch already (within
+    ``spread_semitones``: the new note sounding before its onset was reported). The new note
+    starts there, and the frames before it are the old note's release."""
     release_s: float = 0.015
-    """Frames that bend more than ``semitones`` off the old pitch away from the new one, this
-    long in all, are the old note's release: the new note starts after them."""
+    """Frames that bend more than ``semitones`` (and at most ``release_max_semitones``) off
+    the old pitch away from the new one, this long in all, are the old note's release: the
+    new note starts after them."""
+    release_max_semitones: float = 4.0
+    """A bend, not the pitch detector's error: octave, twelfth and period-multiple errors lie
+    12 or more semitones off, a 4:3 partial read 5."""
     clarity_lookback_s: float = 0.2
     """The periodicity rule compares the split's start with the old note's best periodicity
     over ``clarity_plateau_s`` ending this long before it ..."""
@@ -93,7 +101,8 @@ def is_release(midi: float, old_pitch: float, new_pitch: float, params: SplitPar
     """A frame at ``midi`` lies more than ``semitones`` beyond ``old_pitch`` on the side away
     from ``new_pitch``: a bend of the old note's release (a singer's pitch falls or rises off a
     note before the next), not the new note's crossfade."""
-    return (midi - old_pitch) * math.copysign(1.0, old_pitch - new_pitch) > params.semitones
+    away = (midi - old_pitch) * math.copysign(1.0, old_pitch - new_pitch)
+    return params.semitones < away <= params.release_max_semitones
 
 
 def release_end(

@@ -318,6 +318,21 @@ class NoteTracker:
             self._sp,
         )
         if attack is not None:
+            left = [
+                m
+                for t, m, _ in changed
+                if t < attack
+                and self._sp.semitones < abs(m - anchor) <= self._sp.release_max_semitones
+                and abs(m - new_pitch) > self._sp.spread_semitones
+            ]
+            last = [m for t, m, _ in changed if attack - self._sp.release_s <= t < attack]
+            if len(left) * self.hop_s < self._sp.release_s - 1e-9 or (
+                last and all(abs(m - new_pitch) <= self._sp.spread_semitones for m in last)
+            ):
+                # The pitch had not left the old note (a crossfade), or the new note already
+                # sounded steadily before it (an onset reported late): a legato change.
+                attack = None
+        if attack is not None:
             pending = [p for p in changed if p[0] >= attack - 0.5 * self.hop_s]
             moved = []
         elif released is not None:
