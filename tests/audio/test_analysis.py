@@ -358,6 +358,20 @@ def test_a_release_bend_and_a_break_before_the_next_note_start_neither_note() ->
     assert notes[1].onset_s == pytest.approx(0.583, abs=0.01)
 
 
+@pytest.mark.parametrize("attack", [True, False])
+def test_a_new_syllable_during_a_sung_glide_starts_the_new_note(attack: bool) -> None:
+    # D4 held, then the voice falls towards B3 for 80 ms, 8 dB softer, before the next
+    # syllable's vowel comes in 10 dB louder (at 0.68 s) and settles on B3. The new note is
+    # sung from that attack, not from where D4 began to fall (the fall is D4's release).
+    # Without the attack (one slurred glide) the new note starts where the pitch moved.
+    level = [(0, 0), (0.6, 0), (0.66, -8), (0.68, -8), (0.69, 2), (1.3, 0)] if attack else None
+    pitch = [(0, 62), (0.6, 62), (0.68, 60.5), (0.7, 59.6), (0.75, 59), (1.3, 59)]
+    x = sg.sung(pitch, level)
+    an = sg.analyse(np.concatenate([sg.silence(1.0), x, sg.silence(0.2)]), noise_db=-70.0)
+    assert [n.target_midi for n in an.notes] == [62, 59]
+    assert an.notes[1].onset_s == pytest.approx(1.0 + (0.68 if attack else 0.6), abs=0.02)
+
+
 @pytest.mark.parametrize("k", range(8, 18))
 def test_one_stray_frame_in_a_legato_change_is_no_release(k: int) -> None:
     # 60 -> 57 with one frame read at 62 (beyond 60, away from 57) after k frames of the new
