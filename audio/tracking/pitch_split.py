@@ -6,7 +6,7 @@ off the old pitch, or an aubio onset shortly before). Vibrato (a swing around th
 slides (frames that do not settle) never hold still long enough to split; a change that begins
 with the note itself (a scoop or glide into it) gives the note its new pitch instead. A change
 that begins by bending away from the new pitch (more than ``semitones`` beyond the old pitch on
-the far side, at least ``release_s`` of frames: a singer's release rising or falling off the
+the far side, at least ``release_windows`` of frames: a singer's release rising or falling off the
 old note) starts after that bend (:func:`release_end`), at an aubio onset after it if there is
 one; the bend belongs to neither note.
 
@@ -49,16 +49,22 @@ class SplitParams:
     attack_hold: float = 0.5
     """An onset where the level climbs ``attack_rise_db``, after the pitch began to move and
     more than this share of ``hold_s`` before the change was confirmed, is the new note's
-    attack when the pitch had left the old note before it (``release_s`` of frames more than
-    ``semitones`` and at most ``release_max_semitones`` off the old pitch, and off the new
-    one: a singer's glide or fall, not the lean of a crossfade nor a detector's error) and
-    the frames of the ``release_s`` before it are not all on the new pitch already (within
-    ``spread_semitones``: the new note sounding before its onset was reported). The new note
+    attack when the pitch had left the old note before it (``attack_glide_windows`` of frames
+    more than ``semitones`` off the old pitch and ``spread_semitones`` off the new one: a
+    singer's glide or fall) and the frames of the ``release_s`` before it are not all on the
+    new pitch already (the new note sounding before its onset was reported). The new note
     starts there, and the frames before it are the old note's release."""
+    attack_glide_windows: float = 0.6
+    """See ``attack_hold``: how long the pitch must have left the old note, in pitch windows
+    (a window passing from one note to the next reads between them for about half its
+    length: a crossfade, not a glide)."""
     release_s: float = 0.015
+    """See ``attack_hold``: the frames read just before the onset."""
+    release_windows: float = 0.6
     """Frames that bend more than ``semitones`` (and at most ``release_max_semitones``) off
-    the old pitch away from the new one, this long in all, are the old note's release: the
-    new note starts after them."""
+    the old pitch away from the new one, this many pitch windows long in all, are the old
+    note's release: the new note starts after them (a window passing from one note to the
+    next can read beside both for about half its length)."""
     release_max_semitones: float = 4.0
     """A bend, not the pitch detector's error: octave, twelfth and period-multiple errors lie
     12 or more semitones off, a 4:3 partial read 5."""
@@ -110,13 +116,14 @@ def release_end(
     old_pitch: float,
     new_pitch: float,
     hop_s: float,
+    window_s: float,
     params: SplitParams,
 ) -> float | None:
     """The time of the last of the changed frames (time, pitch, level) that is a release
-    (:func:`is_release`), when such frames last ``release_s`` in all; else None (a stray frame
-    of the pitch detector is no bend)."""
+    (:func:`is_release`), when such frames last ``release_windows`` pitch windows (of
+    ``window_s``) in all; else None (a stray frame or a crossfade is no bend)."""
     times = [t for t, m, _ in frames if is_release(m, old_pitch, new_pitch, params)]
-    if not times or len(times) * hop_s < params.release_s - 1e-9:
+    if not times or len(times) * hop_s < params.release_windows * window_s - 1e-9:
         return None
     return times[-1]
 

@@ -298,7 +298,7 @@ class NoteTracker:
         moved = list(zip(note.times[k:], note.midis[k:], note.levels[k:], strict=True))
         # (Only frames before the settled tail: one stray frame there is not a release.)
         before = [p for p in moved + pending if p[0] < recent]
-        released = release_end(before, anchor, new_pitch, self.hop_s, self._sp)
+        released = release_end(before, anchor, new_pitch, self.hop_s, self.window_s, self._sp)
         if released is not None:
             # The change began by bending away from the new pitch: that bend is the old
             # note's release, part of neither note, and the new note starts after it.
@@ -322,11 +322,12 @@ class NoteTracker:
                 m
                 for t, m, _ in changed
                 if t < attack
-                and self._sp.semitones < abs(m - anchor) <= self._sp.release_max_semitones
+                and abs(m - anchor) > self._sp.semitones
                 and abs(m - new_pitch) > self._sp.spread_semitones
             ]
             last = [m for t, m, _ in changed if attack - self._sp.release_s <= t < attack]
-            if len(left) * self.hop_s < self._sp.release_s - 1e-9 or (
+            glide_s = self._sp.attack_glide_windows * self.window_s
+            if len(left) * self.hop_s < glide_s - 1e-9 or (
                 last and all(abs(m - new_pitch) <= self._sp.spread_semitones for m in last)
             ):
                 # The pitch had not left the old note (a crossfade), or the new note already
