@@ -54,13 +54,13 @@ class SplitParams:
     singer's glide or fall) and the frames of the ``release_s`` before it are not all on the
     new pitch already (the new note sounding before its onset was reported). The new note
     starts there, and the frames before it are the old note's release."""
-    attack_glide_windows: float = 0.6
+    attack_glide_windows: float = 1.0
     """See ``attack_hold``: how long the pitch must have left the old note, in pitch windows
     (a window passing from one note to the next reads between them for about half its
     length: a crossfade, not a glide)."""
     release_s: float = 0.015
     """See ``attack_hold``: the frames read just before the onset."""
-    release_windows: float = 0.6
+    release_windows: float = 1.0
     """Frames that bend more than ``semitones`` (and at most ``release_max_semitones``) off
     the old pitch away from the new one, this many pitch windows long in all, are the old
     note's release: the new note starts after them (a window passing from one note to the

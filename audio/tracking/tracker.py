@@ -296,6 +296,17 @@ class NoteTracker:
         ):
             k -= 1
         moved = list(zip(note.times[k:], note.midis[k:], note.levels[k:], strict=True))
+        if k < len(note.times):
+            rest = median(note.midis[:k])
+            if self._is_subharmonic_attack(note, rest, new_pitch, note.times[k]):
+                self._take_new_pitch(note, moved, pending)
+                return
+        legato_start = legato_onset(self._onsets, moved[0][0] if moved else pending[0][0], self._sp)
+        if self._clarity_onset(legato_start) - note.onset_s < self._b.min_note_s:
+            # The change began with the note itself (its onset is the aubio onset the change
+            # would start at): the note is the new one, not a note of its own.
+            self._take_new_pitch(note, moved, pending)
+            return
         # (Only frames before the settled tail: one stray frame there is not a release.)
         before = [p for p in moved + pending if p[0] < recent]
         released = release_end(before, anchor, new_pitch, self.hop_s, self.window_s, self._sp)
@@ -322,7 +333,7 @@ class NoteTracker:
                 m
                 for t, m, _ in changed
                 if t < attack
-                and abs(m - anchor) > self._sp.semitones
+                and self._sp.semitones < abs(m - anchor) <= self._sp.release_max_semitones
                 and abs(m - new_pitch) > self._sp.spread_semitones
             ]
             last = [m for t, m, _ in changed if attack - self._sp.release_s <= t < attack]
@@ -336,13 +347,6 @@ class NoteTracker:
         if attack is not None:
             pending = [p for p in changed if p[0] >= attack - 0.5 * self.hop_s]
             moved = []
-        elif released is not None:
-            pass
-        elif k < len(note.times):
-            rest = median(note.midis[:k])
-            if self._is_subharmonic_attack(note, rest, new_pitch, note.times[k]):
-                self._take_new_pitch(note, moved, pending)
-                return
         del note.times[k:], note.midis[k:], note.levels[k:]
         if note.times:
             note.last_voiced_s = note.times[-1]
