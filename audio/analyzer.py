@@ -19,7 +19,7 @@ import numpy.typing as npt
 from audio.frontend import FrontEnd
 from audio.inputcheck import InputCheck, InputMeter, MeterMark, assess
 from audio.pitch import FrameAnalyzer, PitchMeasurer, hz_to_midi
-from audio.records import Note, Onset, PitchFrame, Record
+from audio.records import Note, Onset, PitchFrame, Record, pitch_frame
 from audio.reference import Reference
 from audio.settings import AnalysisSettings
 from audio.tracking import NoteTracker, TrackerEvent
@@ -68,16 +68,16 @@ class FrameTrack(Sequence[PitchFrame]):
         f0 = self._f0[i]
         midi = hz_to_midi(f0, self._a4) if f0 > 0.0 else None
         target = round(midi) if midi is not None else None
-        return PitchFrame(
-            t_s=self._t[i],
-            f0_hz=f0,
-            midi=midi,
-            target_midi=target,
-            cents=(midi - target) * 100.0 if midi is not None and target is not None else None,
-            voiced=f0 > 0.0,
-            confidence=self._conf[i],
-            level_db=self._level[i],
-            capture_time_s=self._cap[i],
+        return pitch_frame(
+            self._t[i],
+            f0,
+            midi,
+            target,
+            (midi - target) * 100.0 if midi is not None and target is not None else None,
+            f0 > 0.0,
+            self._conf[i],
+            self._level[i],
+            self._cap[i],
         )
 
     def __iter__(self) -> Iterator[PitchFrame]:
@@ -288,16 +288,8 @@ class StreamAnalyzer:
         if midi is not None:
             target = round(midi)
             cents = (midi - target) * 100.0
-        frame = PitchFrame(
-            t_s=t_s,
-            f0_hz=f0,
-            midi=midi,
-            target_midi=target,
-            cents=cents,
-            voiced=midi is not None,
-            confidence=periodicity,
-            level_db=level_db,
-            capture_time_s=capture_time_s,
+        frame = pitch_frame(
+            t_s, f0, midi, target, cents, midi is not None, periodicity, level_db, capture_time_s
         )
         self.frames.append(t_s, f0, periodicity, level_db, capture_time_s)
         out: list[Record] = [frame]

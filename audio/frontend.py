@@ -33,6 +33,8 @@ import numpy.typing as npt
 
 Samples = npt.NDArray[np.float32]
 STEADY_FREQ_DB = 1.5
+# ndarray.any() without its Python wrapper (numpy's _methods._any): the same reduction
+_ANY = np.logical_or.reduce
 FREQ_BLOCKS = 3
 
 
@@ -251,6 +253,14 @@ class HumDetector:
         )
         # the bands of the full window's spectrum, worked out once
         self._bands = self._band_bins(n, self._win)
+        # how many of the full window's bins any measurement reads (the lines, the spectrum
+        # around them, the bands): the power of the bins above is never looked at
+        self._spec_bins = 2 + max(
+            [int(c.search.max()) for c in self._cands]
+            + [int(c.near.max()) for c in self._cands if c.near.size]
+            + [int(bins.max()) for bins, _, _ in self._bands if bins.size],
+            default=0,
+        )
 
     @property
     def lines(self) -> frozenset[int]:
@@ -342,7 +352,8 @@ class HumDetector:
         window_db = 10.0 * math.log10(float(frame.dot(frame)) / frame.shape[0] + 1e-30)
         frame *= self._win
         spec_c = np.fft.rfft(frame)
-        spec = spec_c.real**2 + spec_c.imag**2
+        read = spec_c[: self._spec_bins]
+        spec = read.real**2 + read.imag**2
         step = self._fed - self._last_fed
         self._last_fed = self._fed
         quietest_db = max(p.min_level_db, window_db - p.below_signal_db)
@@ -391,7 +402,7 @@ class HumDetector:
             self._lines = frozenset()
         else:
             seen = ~np.isnan(np.array(list(self._active.history)))
-            self._lines = frozenset(int(k) for k in self._active.k[seen.any(axis=0)])
+            self._lines = frozenset(int(k) for k in self._active.k[_ANY(seen, axis=0)])
 
     def _decide(self) -> None:
         if self._active is None:
@@ -466,6 +477,8 @@ class _Candidate:
         self.power: deque[float | None] = deque(maxlen=keep)
         # each line's usual level (dBFS), a running average of the levels it was seen at
         self.usual_db = np.full(len(ks), np.nan)
+        # a line per harmonic, none seen (copied for each spectrum: np.full costs more)
+        self.unseen = np.full(len(ks), np.nan)
 
     def measure(
         self,
@@ -489,11 +502,11 @@ class _Candidate:
         level_db = 10.0 * np.log10(peak / ref_power + 1e-30)
         ok = ~rising & (level_db >= quietest_db) & (peak >= floor * self.line_ratio)
         x = spec_c[b]
-        levels = np.full(self.k.size, np.nan)
-        per_line = np.full(self.k.size, np.nan)
+        levels = self.unseen.copy()
+        per_line = self.unseen.copy()
         same = ok & (b == self.last_bins) & (step > 0)
         power: float | None = None
-        if same.any():
+        if _ANY(same):
             # The phase advance over ``step`` samples gives the line's frequency far more
             # precisely than the bin (the remover needs it within 0.01 Hz); a line that is
             # not one steady sinusoid (a gliding partial, noise) fails here.
@@ -510,7 +523,7 @@ class _Candidate:
             # Only lines at their usual level measure the mains frequency: a partial of a note
             # next to a harmonic lifts that line and pulls its phase.
             usual = np.abs(level_db[idx] - self.usual_db[idx]) <= STEADY_FREQ_DB
-            if usual.any():
+            if _ANY(usual):
                 self.freqs.append(_median(f_line[good][usual] / self.k[idx][usual]))
             self.usual_db[idx] = np.where(
                 np.isnan(self.usual_db[idx]),
@@ -529,8 +542,8 @@ class _Candidate:
         if len(self.history) < blocks:
             return []
         arr = np.array(list(self.history)[-blocks:])
-        ok = ~np.isnan(arr).any(axis=0)
-        if not ok.any():
+        ok = ~_ANY(np.isnan(arr), axis=0)
+        if not _ANY(ok):
             return []
         spread = arr[:, ok].max(axis=0) - arr[:, ok].min(axis=0)
         keep = np.flatnonzero(ok)[spread <= steady_db]
@@ -710,8 +723,16 @@ class FrontEnd:
             self._rumble = True
         elif recent is not None and recent < hp.rumble_db - hp.rumble_release_db:
             self._rumble = False
-        step = 1 if self._rumble else -1
-        self._fade = max(0, min(hp.fade_hops, self._fade + step))
+        # the fade moves one hop towards full while there is rumble, towards none after
+        if self._rumble:
+            step = 1
+            if self._fade < hp.fade_hops:
+                self._fade += 1
+        elif self._fade > 0:
+            step = -1
+            self._fade -= 1
+        else:
+            return x
         if self._fade == 0:
             return x
         filtered = self._highpass.process(x)
@@ -804,9 +825,11 @@ def _median(values: npt.NDArray[np.float64]) -> float:
     short arrays."""
     n = values.shape[0]
     mid = n // 2
+    part = values.copy()  # what np.partition does, without its Python wrapper
     if n % 2:
-        return float(np.partition(values, mid)[mid])
-    part = np.partition(values, [mid - 1, mid])
+        part.partition(mid)
+        return float(part[mid])
+    part.partition([mid - 1, mid])
     return 0.5 * (float(part[mid - 1]) + float(part[mid]))
 
 

@@ -42,6 +42,9 @@ LEVEL_PERCENTILE = 95.0
 FLOOR_PERCENTILE = 10.0
 # the live notice looks at this many recent seconds
 RECENT_S = 4.0
+# hops whose peaks are measured together, in two numpy calls instead of two per hop (a reading
+# measures what is still waiting first, so it sees every hop pushed before it)
+PEAK_BATCH_HOPS = 16
 # fewer hops than this say nothing about level or background (0.5 s at 44.1 kHz)
 MIN_HOPS = 86
 
@@ -156,30 +159,54 @@ class InputMeter:
         self._recent_levels: deque[int] = deque(maxlen=keep)
         self._recent_clips: deque[tuple[int, int]] = deque(maxlen=keep)
         self._lock = threading.Lock()
+        # hops pushed whose peaks and clipping are not counted yet (rows 0.._waiting-1)
+        self._batch: npt.NDArray[Any] = np.zeros((PEAK_BATCH_HOPS, 0), dtype=np.float32)
+        self._waiting = 0
 
     def push(self, raw: npt.NDArray[np.float32], level_db: float) -> None:
         """One hop: ``raw`` the samples as they came in (-1..1, for clipping and peak),
         ``level_db`` its level after the front end (dBFS RMS)."""
-        # the ufuncs' own reduce: ndarray.max and .min go through a Python wrapper that costs
-        # more than the 256-sample reduction itself
-        hi = float(_MAX(raw))
-        lo = float(_MIN(raw))
-        peak = max(hi, -lo)
-        clipped = int(np.count_nonzero(np.abs(raw) >= CLIP_LEVEL)) if peak >= CLIP_LEVEL else 0
         b = _bin(level_db)
         with self._lock:
-            c = self._all
-            c.levels[b] += 1
-            c.samples += raw.shape[0]
+            self._all.levels[b] += 1
+            self._recent_levels.append(b)
+            batch = self._batch
+            if batch.shape[1] != raw.shape[0] or batch.dtype != raw.dtype:
+                self._count_waiting()
+                batch = self._batch = np.zeros((PEAK_BATCH_HOPS, raw.shape[0]), raw.dtype)
+            batch[self._waiting] = raw
+            self._waiting += 1
+            if self._waiting == PEAK_BATCH_HOPS:
+                self._count_waiting()
+
+    def _count_waiting(self) -> None:
+        """Count the peaks and clipped samples of the hops waiting, in the order pushed (the
+        lock held)."""
+        k = self._waiting
+        if k == 0:
+            return
+        self._waiting = 0
+        rows = self._batch[:k]
+        # the ufuncs' own reduce, row by row: ndarray.max and .min go through a Python wrapper
+        his = _MAX(rows, axis=1).tolist()
+        los = _MIN(rows, axis=1).tolist()
+        c = self._all
+        n = rows.shape[1]
+        for i in range(k):
+            peak = max(his[i], -los[i])
+            clipped = 0
+            if peak >= CLIP_LEVEL:
+                clipped = int(np.count_nonzero(np.abs(rows[i]) >= CLIP_LEVEL))
+            c.samples += n
             c.clipped += clipped
             if peak > c.peak:
                 c.peak = peak
-            self._recent_levels.append(b)
-            self._recent_clips.append((raw.shape[0], clipped))
+            self._recent_clips.append((n, clipped))
 
     def mark(self) -> MeterMark:
         """What has been counted so far (pass it to :meth:`counts_since`)."""
         with self._lock:
+            self._count_waiting()
             c = self._all
             return MeterMark(np.array(c.levels, dtype=np.int64), c.samples, c.clipped, c.peak)
 
@@ -199,6 +226,7 @@ class InputMeter:
     def recent(self) -> MeterMark:
         """The counts of the last ``RECENT_S`` seconds."""
         with self._lock:
+            self._count_waiting()
             levels = np.bincount(
                 np.asarray(self._recent_levels, dtype=np.int64), minlength=_n_bins()
             )
@@ -210,7 +238,8 @@ class InputMeter:
 def _bin(level_db: float) -> int:
     if not level_db > LEVEL_FLOOR_DB:  # also NaN
         return 0
-    return min(_TOP_BIN, round((level_db - LEVEL_FLOOR_DB) / LEVEL_BIN_DB))
+    b = round((level_db - LEVEL_FLOOR_DB) / LEVEL_BIN_DB)
+    return b if b < _TOP_BIN else _TOP_BIN
 
 
 def _percentile(levels: npt.NDArray[np.int64], pct: float) -> float:

@@ -39,12 +39,27 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 import aubio
 import numpy as np
 import numpy.typing as npt
+
+
+def _find_correlate() -> Callable[..., npt.NDArray[np.float64]]:
+    """What np.correlate calls (numpy >= 2), without its Python wrapper, which costs a tenth
+    of a hop's correlation: the same C function, the same sums. numpy 1.x: np.correlate."""
+    try:
+        from numpy._core import multiarray
+    except ImportError:  # pragma: no cover - numpy 1.x
+        return np.correlate
+    found: Callable[..., npt.NDArray[np.float64]] = getattr(multiarray, "correlate2", np.correlate)
+    return found
+
+
+_correlate_c = _find_correlate()
 
 PERIODICITY_MIN = 0.6
 LEVEL_MIN_DB = -70.0
@@ -157,6 +172,17 @@ class FrameAnalyzer:
         # array skips the casting machinery (and ``np.cumsum``'s Python wrapper), same sums.
         self._hop64 = np.zeros(hop_samples, dtype=np.float64)
         self._pos = buf_samples
+        # Where each hop goes, for each place a hop can take in the store between two
+        # compactions: its slice of the samples, of the running sum, and the running sum just
+        # before it (one element, added to the hop's own sum without making a numpy scalar).
+        self._slots = [
+            (
+                self._store[p : p + hop_samples],
+                self._csum_store[p : p + hop_samples],
+                self._csum_store[p - 1 : p],
+            )
+            for p in range(buf_samples, size - hop_samples + 1, hop_samples)
+        ]
         # The moving-averaged window of ``_correlate``, written in place (no array per hop).
         self._smooth = np.zeros(buf_samples, dtype=np.float64)
         self._lowcut = np.zeros(buf_samples, dtype=np.float64)
@@ -188,18 +214,18 @@ class FrameAnalyzer:
         """Measure one hop (float32 mono, exactly ``hop_samples`` long, values in -1..1)."""
         h = self.hop_samples
         n = self.buf_samples
-        store, cstore = self._store, self._csum_store
         pos = self._pos
-        if pos + h > store.shape[0]:
+        if pos + h > self._store.shape[0]:
+            store, cstore = self._store, self._csum_store
             store[:n] = store[pos - n : pos]
             cstore[:n] = cstore[pos - n : pos] - cstore[pos - n]
             pos = n
-        store[pos : pos + h] = hop
+        store_hop, csum_hop, csum_before = self._slots[(pos - n) // h]
+        store_hop[:] = hop
         hop64 = self._hop64
         hop64[:] = hop
-        csum_hop = cstore[pos : pos + h]
         np.add.accumulate(hop64, out=csum_hop)
-        np.add(csum_hop, cstore[pos - 1], out=csum_hop)
+        np.add(csum_hop, csum_before, out=csum_hop)
         pos += h
         self._pos = pos
         self._samples_fed += h
@@ -223,7 +249,7 @@ class FrameAnalyzer:
         if self._centre_aligned:
             centre_energy = energies[0]
         else:
-            middle = store[pos - n // 2 : pos - n // 2 + h]
+            middle = self._store[pos - n // 2 : pos - n // 2 + h]
             centre_energy = float(middle.dot(middle)) / h
         centre_db = 10.0 * math.log10(centre_energy) if centre_energy > 1e-12 else SILENCE_DB
         if f0 <= 0.0 and self._prev_lag > 0.0:
@@ -244,12 +270,7 @@ class FrameAnalyzer:
         voiced = periodicity >= floor and centre_db >= LEVEL_MIN_DB and refined > 0.0
         self._prev_lag = self.sample_rate / refined if voiced else 0.0
         return FrameMeasure(
-            f0_hz=refined if voiced else 0.0,
-            periodicity=periodicity,
-            level_db=level_db,
-            voiced=voiced,
-            onset=is_onset,
-            onset_t_s=onset_t,
+            refined if voiced else 0.0, periodicity, level_db, voiced, is_onset, onset_t
         )
 
     def _window(self) -> npt.NDArray[np.float32]:
@@ -273,12 +294,14 @@ class FrameAnalyzer:
         the shorter period wins when it correlates nearly as well. Checked only on a note's
         first frame and when the period jumps up by 1.8x or more, which keeps it cheap.
         """
-        base = self._raw_corr(round(lag))
+        need: float | None = None  # what a shorter period must reach, once one is tried
         for k in (5, 4, 3, 2):
             sub = lag / k
             if sub < self._min_lag + 1:
                 continue
-            if self._raw_corr(round(sub)) >= max(SUBHARMONIC_KEEP * base, PERIODICITY_MIN):
+            if need is None:
+                need = max(SUBHARMONIC_KEEP * self._raw_corr(round(lag)), PERIODICITY_MIN)
+            if self._raw_corr(round(sub)) >= need:
                 return sub
         return lag
 
@@ -296,11 +319,15 @@ class FrameAnalyzer:
         correlated at 0.67-0.91 at twice its period; without the minimum it read an octave
         low.) Returns (periodicity, f0 in Hz) like :meth:`_correlate`.
         """
+        need = max(periodicity + SUPERPERIOD_GAIN, SUPERPERIOD_MIN)
+        if need > 1.0:
+            # no periodicity can reach it (_correlate's is at most 1): nothing to try
+            return periodicity, refined
         for k in (2, 3):
             if k * lag > self._max_lag:
                 break
             per, f0 = self._correlate(k * lag)
-            if per >= max(periodicity + SUPERPERIOD_GAIN, SUPERPERIOD_MIN):
+            if per >= need:
                 return per, f0
         return periodicity, refined
 
@@ -339,7 +366,7 @@ class FrameAnalyzer:
         win = self._window()
         n = win.shape[0] - t0 - 2
         head = win[:n]
-        cross = np.correlate(win[t0 - 1 : t0 + n + 1], head, "valid")
+        cross = _correlate_c(win[t0 - 1 : t0 + n + 1], head, "valid")
         k = int(cross.argmax())
         seg = win[t0 - 1 + k : t0 - 1 + k + n]
         den = math.sqrt(float(head.dot(head)) * float(seg.dot(seg)))
@@ -384,7 +411,7 @@ class FrameAnalyzer:
             if self.remove_low:
                 self._remove_low(csum, a, span, t0, need, sig)
             head = sig[:n]
-            cross = np.correlate(sig[t0 - r : t0 + r + n], head, "valid")
+            cross = _correlate_c(sig[t0 - r : t0 + r + n], head, "valid")
             k = int(cross.argmax())
             if 0 < k < 2 * r or wide <= SEARCH_SAMPLES or step == WIDE_STEPS:
                 break

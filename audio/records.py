@@ -8,7 +8,7 @@ when the block was fed (file), so ``perf_counter() - capture_time_s`` is the lat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,3 +60,34 @@ class Note:
 
 
 Record = PitchFrame | Onset | Note
+
+_new = object.__new__
+_FRAME_SLOTS = tuple(getattr(PitchFrame, f.name).__set__ for f in fields(PitchFrame))
+
+
+def pitch_frame(
+    t_s: float,
+    f0_hz: float,
+    midi: float | None,
+    target_midi: int | None,
+    cents: float | None,
+    voiced: bool,
+    confidence: float,
+    level_db: float,
+    capture_time_s: float,
+) -> PitchFrame:
+    """The same PitchFrame as ``PitchFrame(...)`` with these fields, for a third of the cost:
+    the analyzer makes one every hop, and a frozen dataclass's ``__init__`` sets each field
+    through ``object.__setattr__`` (PitchFrame has no ``__post_init__`` to skip)."""
+    frame: PitchFrame = _new(PitchFrame)
+    s = _FRAME_SLOTS
+    s[0](frame, t_s)
+    s[1](frame, f0_hz)
+    s[2](frame, midi)
+    s[3](frame, target_midi)
+    s[4](frame, cents)
+    s[5](frame, voiced)
+    s[6](frame, confidence)
+    s[7](frame, level_db)
+    s[8](frame, capture_time_s)
+    return frame

@@ -93,8 +93,9 @@ class Building:
         most). The note must hold a frame."""
         n = len(self.midis)
         start = 0
+        since = (self.onset_s if self.settle_s is None else self.settle_s) + self.attack_s
         for i, t in enumerate(self.times):
-            if t >= (self.onset_s if self.settle_s is None else self.settle_s) + self.attack_s:
+            if t >= since:
                 start = i
                 break
         else:

@@ -50,10 +50,12 @@ class LevelHistory:
         self.hop_s = hop_s
         self.keep_s = keep_s
         self.points: deque[tuple[float, float]] = deque()
-        self._energies: deque[float] = deque()
+        self._energies: deque[float] = deque(maxlen=params.envelope_max_hops)
         self._env_hops = 1
         # (block number, quietest hop level in it) for the last floor_span_s seconds
         self._floor_blocks: deque[tuple[int, float]] = deque()
+        # room_db() of the blocks as they are (None: they changed since it was worked out)
+        self._room_db: float | None = None
 
     def push(self, t_s: float, level_db: float, midi: float | None) -> tuple[float, bool]:
         """Take one hop's level (dBFS at ``t_s``) and the frame's pitch (None: unvoiced);
@@ -66,10 +68,10 @@ class LevelHistory:
         max_hops = self.params.envelope_max_hops
         if midi is not None:
             period_s = 1.0 / (440.0 * 2.0 ** ((midi - 69.0) / 12.0))
-            self._env_hops = min(max_hops, max(1, math.ceil(period_s / self.hop_s)))
-        self._energies.append(10.0 ** (level_db / 10.0))
-        if len(self._energies) > max_hops:
-            self._energies.popleft()
+            hops = math.ceil(period_s / self.hop_s)
+            hops = hops if hops > 1 else 1
+            self._env_hops = hops if hops < max_hops else max_hops
+        self._energies.append(10.0 ** (level_db / 10.0))  # the newest max_hops
         if self._env_hops > 1:
             span = list(self._energies)[-self._env_hops :]
             energy = sum(span) / len(span)
@@ -77,14 +79,17 @@ class LevelHistory:
         points = self.points
         rising = bool(points) and level_db > points[-1][1]
         points.append((t_s, level_db))
-        while points and points[0][0] < t_s - self.keep_s:
+        since = t_s - self.keep_s
+        while points[0][0] < since:  # never empty: it holds this point
             points.popleft()
         return level_db, rising
 
     def room_db(self) -> float:
         """The room's level (see ``LevelParams.room_share``)."""
-        levels = sorted(lv for _, lv in self._floor_blocks)
-        return levels[int(self.params.room_share * (len(levels) - 1))]
+        if self._room_db is None:
+            levels = sorted(lv for _, lv in self._floor_blocks)
+            self._room_db = levels[int(self.params.room_share * (len(levels) - 1))]
+        return self._room_db
 
     def background_db(self) -> float:
         """The quietest hop level of the last ``floor_span_s`` seconds."""
@@ -97,8 +102,10 @@ class LevelHistory:
         if blocks and blocks[-1][0] == block:
             if level_db < blocks[-1][1]:
                 blocks[-1] = (block, level_db)
+                self._room_db = None
             return
         blocks.append((block, level_db))
+        self._room_db = None
         if len(blocks) > self.params.floor_span_s / self.params.floor_block_s:
             blocks.popleft()
 

@@ -67,17 +67,21 @@ def level_dip(
     (None without a note); ``last_dip_s``: the previous dip (dips closer than ``min_note_s``
     are one)."""
     recent: list[tuple[float, float]] = []
+    since = now_s - params.dip_s
     for item in reversed(points):
-        if item[0] < now_s - params.dip_s:
+        if item[0] < since:
             break
         recent.append(item)
-    recent.reverse()
     if len(recent) < 3:
         return None
-    j = min(range(len(recent)), key=lambda k: recent[k][1])
+    recent.reverse()
+    # the first of the quietest points (what min() over the indices keyed by level gives)
+    recent_levels = [lv for _, lv in recent]
+    bottom = min(recent_levels)
+    j = recent_levels.index(bottom)
     if j == len(recent) - 1:
         return None
-    bottom_t, bottom = recent[j]
+    bottom_t = recent[j][0]
     climb = recent[-1][1] - bottom
     if note_levels is not None and climbs_out_of_fade(note_levels, bottom, climb, params):
         # Out of a faded tail the climb starts where its floor ends.
@@ -85,7 +89,7 @@ def level_dip(
     else:
         if j == 0:
             return None
-        before = max(lv for _, lv in recent[:j])
+        before = max(recent_levels[:j])
         if before - bottom < params.dip_db or climb < params.dip_db:
             return None
     if bottom_t - last_dip_s < min_note_s:

@@ -29,10 +29,12 @@ class SubharmonicParams:
     @property
     def exact_semitones(self) -> tuple[float, ...]:
         """The exact intervals of periods 2..6 times too long."""
-        return tuple(12.0 * math.log2(n) for n in range(2, 7))
+        return _EXACT_SEMITONES
 
 
 OCTAVE_INTERVALS = (12, -12, 19, -19, 24, -24)
+# worked out once: fold() reads them for every frame of a pitch change
+_EXACT_SEMITONES = tuple(12.0 * math.log2(n) for n in range(2, 7))
 
 
 def fold(midi: float, target: float, params: SubharmonicParams) -> float:

@@ -134,9 +134,11 @@ class NoteTracker:
             level_db = SILENT_DB if level_db < 0 or math.isnan(level_db) else 0.0
         if not math.isfinite(periodicity):
             periodicity = 0.0
-        self._clarity.append((t_s, periodicity))
-        while self._clarity[0][0] < t_s - self._clarity_keep_s:
-            self._clarity.popleft()
+        clarity = self._clarity
+        clarity.append((t_s, periodicity))
+        since = t_s - self._clarity_keep_s
+        while clarity[0][0] < since:
+            clarity.popleft()
         level_db, rising = self._lh.push(level_t_s, level_db, midi)
         if onset_t_s is None and rising:
             # a dip completes only on a hop that climbs
@@ -145,10 +147,14 @@ class NoteTracker:
             self._onsets.append(onset_t_s)
             if self._note is not None:
                 self._reattacks.append(onset_t_s)
-        while self._onsets and self._onsets[0] < t_s - self._ra.history_s:
-            self._onsets.popleft()
+        onsets = self._onsets
+        if onsets:
+            since = t_s - self._ra.history_s
+            while onsets and onsets[0] < since:
+                onsets.popleft()
 
-        self._check_reattacks(t_s, capture_time_s, out)
+        if self._reattacks:
+            self._check_reattacks(t_s, capture_time_s, out)
 
         note = self._note
         if midi is None:
@@ -236,7 +242,8 @@ class NoteTracker:
     ) -> None:
         anchor = self._current_anchor(note)
         if abs(midi - anchor) <= self._sp.semitones:
-            self._flush_pending_into(note)
+            if self._pending:
+                self._flush_pending_into(note)
             note.add(t_s, midi, level_db)
             return
         if t_s - note.onset_s < self._b.attack_s:

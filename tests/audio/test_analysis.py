@@ -42,6 +42,16 @@ def test_pure_sine_is_one_in_tune_note() -> None:
     assert np.all(np.abs(1200 * np.log2(voiced / 440.0)) < 5.0)
 
 
+@pytest.mark.parametrize("hop", [200, 160])
+def test_a_hop_that_does_not_divide_half_the_window_reads_the_note(hop: int) -> None:
+    """The level gate reads the hop at the window's centre; when half the window is not a
+    whole number of hops it is measured from the window itself."""
+    x = np.concatenate([sg.silence(0.2), sg.tone(69, 1.0), sg.silence(0.2)])
+    an = run(x, AnalysisSettings(hop_samples=hop))
+    assert [n.target_midi for n in an.notes] == [69]
+    assert abs(an.notes[0].cents) < 2.0 and abs(an.notes[0].onset_s - 0.2) < 0.03
+
+
 def test_detuned_harmonic_tones_report_their_cents() -> None:
     notes = [(60.2, 0.5), (66.0 - 0.18, 0.5), (79.35, 0.5), (45.0, 0.6)]
     x, truth = sg.melody(notes, gap_s=0.15)

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from audio.inputcheck import InputCheck
+from audio.inputcheck import PEAK_BATCH_HOPS, InputCheck, InputMeter
 from audio.scoring import METRIC_KEYS, score_take
 from audio.settings import AnalysisSettings
 from tests.audio import signals as sg
@@ -120,3 +120,26 @@ def test_input_too_poor_to_tell_notes_apart_leaves_the_scores_null_with_the_reas
     assert fb["input"]["measurable"] is False
     # no feedback about notes nobody could tell apart
     assert not any("cents" in t or "sharp" in t or "flat" in t for t in fb["tips"])
+
+
+def test_the_meter_counts_every_hop_pushed_before_a_reading() -> None:
+    """Peaks are measured a batch of hops at a time; a reading between batches still counts
+    every hop pushed so far, exactly as a hop-by-hop count would."""
+    x = melody().astype(np.float32)
+    x[300:340] = 1.0  # a clipped stretch in the second hop
+    meter = InputMeter(256 / SR)
+    peak = 0.0
+    clipped = 0
+    for k in range(PEAK_BATCH_HOPS + 3):
+        hop = x[k * 256 : (k + 1) * 256]
+        meter.push(hop, -20.0)
+        peak = max(peak, float(np.abs(hop).max()))
+        clipped += int(np.count_nonzero(np.abs(hop) >= 0.99))
+        if k in (1, 2, PEAK_BATCH_HOPS - 1, PEAK_BATCH_HOPS + 2):
+            mark = meter.mark()
+            assert mark.samples == (k + 1) * 256
+            assert mark.clipped == clipped == 40
+            assert mark.peak == peak == 1.0
+            recent = meter.recent()
+            assert recent.samples == (k + 1) * 256 and recent.clipped == 40
+            assert int(recent.levels.sum()) == k + 1

@@ -28,9 +28,11 @@ SSVD part (``--ssvd DIR``, the loaders and metrics of tests/bench/singing.py):
    pitch, aubio pitch + onset, Etude's note tracker and its whole chain (``COUNTED``) under
    valgrind (callgrind, counting switched on after imports and set-up), which the load of a
    shared machine does not move (``perf stat`` has no instruction counter on this VM); slow
-   (4-9 min a chain on a loaded machine). Not yet trustworthy: one run counted Etude's note
-   tracker alone (139 M per audio-s) above its whole chain (135 M); switching the count on with
-   ``callgrind_control`` from inside the process may land late.
+   (4-9 min a chain on a loaded machine). Valgrind starts with counting off and the process
+   switches it on after its set-up and off after the run (``callgrind_control``); the count of
+   a variant that runs nothing (the switching itself) is taken off every count. (Before valgrind
+   was started with counting off, the count included imports and set-up: the note tracker's
+   set-up runs the whole chain to record its frames, and it counted above the chain.)
 
 Rooms part (``--rooms``; corpora and conditions of tests/bench/rooms.py, default corpus FluidR3
 only, ``--corpus`` for others): for every condition, the share of truth frames (from 30 ms after
@@ -844,6 +846,8 @@ def instructions(name: str, seconds: float, ssvd: Path | None, n_takes: int) -> 
         cmd = [
             exe,
             "--tool=callgrind",
+            # counting starts when the run does (callgrind_control from inside the process)
+            "--instr-atstart=no",
             f"--callgrind-out-file={tmp}/cg.out",
             sys.executable,
             "-m",
@@ -1114,6 +1118,9 @@ def main(argv: list[str] | None = None) -> int:
         subprocess.run(["callgrind_control", "-i", "on", str(os.getpid())], capture_output=True)
         if fn is not None:
             run()
+        # ... and stops with it: the interpreter's shutdown (tens of millions of instructions,
+        # more after a variant that kept more objects) is not the variant's
+        subprocess.run(["callgrind_control", "-i", "off", str(os.getpid())], capture_output=True)
         return 0
     wall0 = time.time()
     if args.ssvd is not None and not takes:
