@@ -25,8 +25,10 @@ from audio.tracking.boundaries import BoundaryParams, Building, TrackedNote, att
 from audio.tracking.levels import SILENT_DB, LevelHistory, LevelParams, median
 from audio.tracking.pitch_split import (
     SplitParams,
+    attack_in_change,
     clarity_onset,
     legato_onset,
+    release_end,
     settled,
 )
 from audio.tracking.reattack import ReattackParams, is_reattack, level_dip
@@ -312,12 +314,64 @@ class NoteTracker:
             if self._is_subharmonic_attack(note, rest, new_pitch, note.times[k]):
                 self._take_new_pitch(note, moved, pending)
                 return
+        legato_start = legato_onset(self._onsets, moved[0][0] if moved else pending[0][0], self._sp)
+        if self._clarity_onset(legato_start) - note.onset_s < self._b.min_note_s:
+            # The change began with the note itself (its onset is the aubio onset the change
+            # would start at): the note is the new one, not a note of its own.
+            self._take_new_pitch(note, moved, pending)
+            return
+        # (Only frames before the settled tail: one stray frame there is not a release.)
+        before = [p for p in moved + pending if p[0] < recent]
+        released = release_end(before, anchor, new_pitch, self.hop_s, self.window_s, self._sp)
+        if released is not None:
+            # The change began by bending away from the new pitch: that bend is the old
+            # note's release, part of neither note, and the new note starts after it.
+            pending = [p for p in moved + pending if p[0] > released]
+            moved = []
+        # An attack while the pitch moved (an aubio onset or a re-attack after the change began
+        # and before the new pitch settled: a consonant, a breath, a tongued or bowed start)
+        # is where the new note begins; the frames before it are the old note's release.
+        changed = moved + pending
+        attack = attack_in_change(
+            self._onsets,
+            self._levels,
+            changed[0][0],
+            pending[-1][0],
+            self.hop_s,
+            self._ra.dip_s,
+            self._sp,
+        )
+        if attack is not None:
+            left = [
+                m
+                for t, m, _ in changed
+                if t < attack
+                and self._sp.semitones < abs(m - anchor) <= self._sp.release_max_semitones
+                and abs(m - new_pitch) > self._sp.spread_semitones
+            ]
+            last = [m for t, m, _ in changed if attack - self._sp.release_s <= t < attack]
+            glide_s = self._sp.attack_glide_windows * self.window_s
+            if len(left) * self.hop_s < glide_s - 1e-9 or (
+                last and all(abs(m - new_pitch) <= self._sp.spread_semitones for m in last)
+            ):
+                # The pitch had not left the old note (a crossfade), or the new note already
+                # sounded steadily before it (an onset reported late): a legato change.
+                attack = None
+        if attack is not None:
+            pending = [p for p in changed if p[0] >= attack - 0.5 * self.hop_s]
+            moved = []
         del note.times[k:], note.midis[k:], note.levels[k:]
         if note.times:
             note.last_voiced_s = note.times[-1]
         change_t = moved[0][0] if moved else pending[0][0]
-        start_t = legato_onset(self._onsets, change_t, self._sp)
-        onset_t = self._clarity_onset(start_t)
+        if attack is not None:
+            start_t = onset_t = attack
+        elif released is None:
+            start_t = legato_onset(self._onsets, change_t, self._sp)
+            onset_t = self._clarity_onset(start_t)
+        else:
+            after = [o for o in self._onsets if released < o <= change_t]
+            start_t = onset_t = after[-1] if after else change_t
         if onset_t - note.onset_s < self._b.min_note_s:
             # The change began with the note itself (its onset is the aubio onset the change
             # would start at): the note is the new one, not a note of its own.
@@ -548,10 +602,11 @@ class NoteTracker:
     ) -> bool:
         """A short note 12-31 semitones below the next one is the pitch detector locking onto
         a common period while two notes overlap: it is the next note's attack (so is a
-        cross-fade's misreading, see ``SubharmonicParams.spike_s``)."""
-        if change_t - note.onset_s < self._sh.merge_s and is_subharmonic_interval(
-            new_pitch - pitch, self._sh
-        ):
+        cross-fade's misreading, see ``SubharmonicParams.spike_s``). How short is counted from
+        its first voiced frame (its onset may have been dated back over a break in voicing
+        before it)."""
+        age = change_t - max(note.onset_s, note.first_voiced_s)
+        if age < self._sh.merge_s and is_subharmonic_interval(new_pitch - pitch, self._sh):
             return True
         return change_t - note.onset_s < self._sh.spike_s and self._is_spike(note, pitch, new_pitch)
 

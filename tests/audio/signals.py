@@ -137,6 +137,34 @@ def melody(
     return np.concatenate(parts).astype(np.float32), truth
 
 
+def sung(
+    pitch: list[tuple[float, float]],
+    level: list[tuple[float, float]] | None = None,
+    vibrato_cents: float = 0.0,
+    vibrato_hz: float = 5.5,
+    harmonics: int = 8,
+    rolloff: float = 0.7,
+    sr: int = SR,
+) -> Signal:
+    """A sung-like line on one breath: the pitch (MIDI) and the level (dB under full scale,
+    peak) follow (time s, value) breakpoints, linearly between them, the phase continuous (no
+    attack between notes: a step is where the pitch moves). Starts at 0 s, ends at the last
+    pitch breakpoint; ``level`` defaults to 0 dB throughout (amplitude 0.3, fading in and out
+    over 20 ms). A voice's harmonics fall off more slowly than a flute's (``rolloff``)."""
+    dur = pitch[-1][0]
+    n = round(dur * sr)
+    t = np.arange(n) / sr
+    p = np.interp(t, [a for a, _ in pitch], [b for _, b in pitch])
+    if vibrato_cents:
+        p = p + vibrato_cents / 100.0 * np.sin(2 * np.pi * vibrato_hz * t)
+    phase = 2 * np.pi * np.cumsum(440.0 * 2.0 ** ((p - 69.0) / 12.0)) / sr
+    x = sum(rolloff ** (k - 1) * np.sin(k * phase) for k in range(1, harmonics + 1))
+    x = x / np.max(np.abs(x))
+    db = np.interp(t, [a for a, _ in level], [b for _, b in level]) if level else np.zeros(n)
+    env = 10.0 ** (db / 20.0) * np.clip(np.minimum(t, dur - t) / 0.02, 0.0, 1.0)
+    return (0.3 * x * env).astype(np.float32)
+
+
 def write_wav(path: str, x: Signal, sr: int = SR) -> str:
     import soundfile as sf
 

@@ -356,6 +356,98 @@ def test_a_legato_change_in_a_reverberant_room_gives_no_subharmonic_note(
     assert an.notes[1].onset_s == pytest.approx(0.93, abs=0.15)
 
 
+def test_subharmonic_attack_dated_back_over_a_break_still_takes_the_next_pitch() -> None:
+    # A sung note roughens for 60 ms (unvoiced, the level held), voicing returns an octave
+    # low for 80 ms (the detector locked onto twice the period), then on the note again. The
+    # low fragment's onset is dated back over the break to an aubio onset inside the first
+    # note (the rejoin rule), 0.17 s before the pitch returns; it is still only 80 ms of
+    # subharmonic frames: the next note's attack, not a note an octave under it.
+    notes = _track_levels(
+        [
+            (0.1, None, -90.0, -90.0),
+            (0.15, 58.0, -20.0, -20.0),
+            (0.06, None, -22.0, -22.0),
+            (0.08, 46.0, -20.0, -20.0),
+            (0.012, None, -21.0, -21.0),
+            (0.4, 58.0, -20.0, -20.0),
+            (0.1, None, -90.0, -90.0),
+        ],
+        onsets_s=(0.1, 0.23),
+    )
+    assert [n.target_midi for n in notes] == [58, 58]
+    assert notes[1].offset_s == pytest.approx(0.8, abs=0.01)
+
+
+@pytest.mark.parametrize(("bend", "new", "glide_s"), [(61.5, 57, 0.03), (58.5, 64, 0.03)])
+def test_a_sung_release_bending_away_is_neither_note(bend: float, new: int, glide_s: float) -> None:
+    # A singer holds C4, bends 1.5 semitones AWAY from the next note as she lets it go (60 ms
+    # there, 40 ms held), then moves to the next note in 30 ms, on one breath. The bend is
+    # the old note's release: no note of its own, not the start of the new note (which starts
+    # where the move towards it begins), and not in the old note's pitch. (A second of room
+    # first: until the hum detector has heard the room, pitches near 4 x 60 Hz are doubted.)
+    x = sg.sung([(0, 60), (0.6, 60), (0.66, bend), (0.7, bend), (0.7 + glide_s, new), (1.3, new)])
+    an = sg.analyse(np.concatenate([sg.silence(1.0), x, sg.silence(0.2)]), noise_db=-70.0)
+    assert [n.target_midi for n in an.notes] == [60, new]
+    assert abs(an.notes[0].cents) < 5.0
+    assert an.notes[1].onset_s == pytest.approx(1.0 + 0.7, abs=0.025)
+
+
+def test_a_release_bend_and_a_break_before_the_next_note_start_neither_note() -> None:
+    # The frames of a sung change as SSVD's singers make it: the old note (50.5) bends up 2.7
+    # semitones over 0.11 s as it is let go, voicing breaks for 23 ms with the level held, and
+    # the new note (46) is reached by a glide down from 47.7. The new note starts after the
+    # break, not where the bend began.
+    def ramp(a: float, b: float, dur: float) -> list[tuple[float, float | None, float, float]]:
+        return [(dur / 10, a + (b - a) * (k + 0.5) / 10, -20.0, -20.0) for k in range(10)]
+
+    notes = _track_levels(
+        [
+            (0.1, None, -90.0, -90.0),
+            (0.35, 50.5, -20.0, -20.0),
+            *ramp(50.6, 53.2, 0.11),
+            (0.023, None, -25.0, -25.0),
+            *ramp(47.7, 46.0, 0.07),
+            (0.3, 46.0, -20.0, -20.0),
+            (0.1, None, -90.0, -90.0),
+        ]
+    )
+    assert [n.target_midi for n in notes] == [50, 46]  # 50.5 rounds to even
+    assert notes[1].onset_s == pytest.approx(0.583, abs=0.01)
+
+
+@pytest.mark.parametrize("attack", [True, False])
+def test_a_new_syllable_during_a_sung_glide_starts_the_new_note(attack: bool) -> None:
+    # D4 held, then the voice falls towards B3 for 80 ms, 8 dB softer, before the next
+    # syllable's vowel comes in 10 dB louder (at 0.68 s) and settles on B3. The new note is
+    # sung from that attack, not from where D4 began to fall (the fall is D4's release).
+    # Without the attack (one slurred glide) the new note starts where the pitch moved.
+    level = [(0, 0), (0.6, 0), (0.66, -8), (0.68, -8), (0.69, 2), (1.3, 0)] if attack else None
+    pitch = [(0, 62), (0.6, 62), (0.68, 60.5), (0.7, 59.6), (0.75, 59), (1.3, 59)]
+    x = sg.sung(pitch, level)
+    an = sg.analyse(np.concatenate([sg.silence(1.0), x, sg.silence(0.2)]), noise_db=-70.0)
+    assert [n.target_midi for n in an.notes] == [62, 59]
+    assert an.notes[1].onset_s == pytest.approx(1.0 + (0.68 if attack else 0.6), abs=0.02)
+
+
+@pytest.mark.parametrize("k", range(8, 18))
+def test_one_stray_frame_in_a_legato_change_is_no_release(k: int) -> None:
+    # 60 -> 57 with one frame read at 62 (beyond 60, away from 57) after k frames of the new
+    # pitch: wherever it falls, in the frames the split reads as settled or before them, it
+    # neither moves the new note's start nor breaks the split.
+    hop = 256 / SR
+    notes = _track_levels(
+        [
+            (0.1, None, -90.0, -90.0),
+            (0.3, 60.0, -20.0, -20.0),
+            (k * hop, 57.0, -20.0, -20.0),
+            (hop, 62.0, -20.0, -20.0),
+            (0.2, 57.0, -20.0, -20.0),
+        ]
+    )
+    assert [n.target_midi for n in notes] == [60, 57]
+    assert notes[1].onset_s == pytest.approx(0.4, abs=0.01)
+
+
 @pytest.mark.parametrize("midi", [40, 42, 45])
 def test_low_note_level_flutter_is_not_a_reattack(midi: int) -> None:
     # A 6 ms hop is shorter than the period of a low, bright tone (82-110 Hz), so the hop RMS

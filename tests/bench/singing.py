@@ -37,6 +37,9 @@ cents under them, and nothing is tuned to that: pitches are compared within 50 c
 * VFA -- voicing false alarm: share of frames outside every labelled note reported voiced;
 * outside -- reported notes more than 3 semitones outside the take's sung range;
 * CPU -- CPU seconds per audio second.
+
+``--losses`` sorts every sung note Etude misses and every note it reports unpaired by cause
+(see :func:`sung_losses`), and sets Etude's misses beside pYIN's matches on the same notes.
 """
 
 from __future__ import annotations
@@ -276,6 +279,156 @@ def pooled(rows: list[dict[str, float]]) -> dict[str, float]:
     }
 
 
+LEGATO_GAP_S = 0.05
+"""A sung note whose label starts less than this after the previous one's offset is a legato
+step; otherwise it starts after a labelled gap, where the sound may go on (a reported note ends
+less than this before the reported onset) or not (after silence)."""
+
+
+def _octave(cents: float) -> bool:
+    """``cents`` (reported minus sung) is within 70 cents of an octave, a twelfth or two
+    octaves, either way."""
+    return any(abs(abs(cents) - 100.0 * k) <= 70.0 for k in (12, 19, 24))
+
+
+def _ms_bin(ms: float) -> str:
+    a = abs(ms)
+    return "50-100 ms" if a < 100 else "100-200 ms" if a < 200 else ">= 200 ms"
+
+
+def sung_losses(
+    take: Take, notes: list[tuple[float, float, float]], other: set[int] | None = None
+) -> tuple[dict[str, int], set[int]]:
+    """Why each of ``take``'s sung notes is missed (mir_eval, onset 50 ms, pitch 50 cents) and
+    why each reported note is left unpaired; returns the counts by cause and the indices of the
+    sung notes matched.
+
+    A missed sung note gets one cause, the first that applies: *nothing there* (no reported
+    note overlaps it and none starts within 50 ms of it); *merged* (every reported note that
+    overlaps it overlaps another sung note more: it was taken into a neighbour); otherwise the
+    first reported note it owns (that overlaps it most) is read: *pitch off* (over 50 cents:
+    octave/twelfth, a semitone or less, more), *onset early/late* (by 50-100, 100-200, over
+    200 ms; a legato step, a labelled gap the sound goes on through, or after silence: see
+    ``LEGATO_GAP_S``), else *lost in pairing* (one
+    reported note near two sung ones). A miss whose sung note owns two or more reported notes
+    is also counted as *split*. An unpaired reported note is *octave/subharmonic* of the sung
+    note it overlaps most, the *late/early twin* of a missed sung note (the same note, onset or
+    pitch off), a *fragment* of a sung note already paired, *outside the sung range* (over 3
+    semitones) or *between sung notes* (breath, consonant, release), under or over 0.1 s.
+    ``other``: indices of the sung notes another tracker matched; the counts then include
+    which of Etude's misses that tracker got, by cause."""
+    ref_i = np.array([[a, max(b, a + 0.01)] for a, b, _ in take.labels])
+    ref_p = np.array([mir_eval.util.midi_to_hz(m) for *_, m in take.labels])
+    est = [(a, b, m) for a, b, m in notes if math.isfinite(m)]
+    est_i = np.array([[a, max(b, a + 0.01)] for a, b, _ in est]).reshape(-1, 2)
+    est_p = np.array([mir_eval.util.midi_to_hz(m) for *_, m in est])
+    pairs = mir_eval.transcription.match_notes(
+        ref_i, ref_p, est_i, est_p, onset_tolerance=0.05, pitch_tolerance=50.0, offset_ratio=None
+    )
+    paired_ref = {i for i, _ in pairs}
+    paired_est = {j for _, j in pairs}
+    # each reported note's owner: the sung note it overlaps most (None: none)
+    owner: list[int | None] = []
+    for a, b, _ in est:
+        ov = np.minimum(ref_i[:, 1], b) - np.maximum(ref_i[:, 0], a)
+        owner.append(int(np.argmax(ov)) if ov.size and ov.max() > 0 else None)
+    out: dict[str, int] = {}
+
+    def count(kind: str) -> None:
+        out[kind] = out.get(kind, 0) + 1
+
+    labels = take.labels
+    lo = min(m for *_, m in labels)
+    hi = max(m for *_, m in labels)
+    cause_of: dict[int, str] = {}
+    for i, (on, off, m) in enumerate(labels):
+        if i in paired_ref:
+            continue
+        legato = i > 0 and on - labels[i - 1][1] < LEGATO_GAP_S
+        owned = [j for j, o in enumerate(owner) if o == i]
+        overlapping = [j for j, (a, b, _) in enumerate(est) if a < off and b > on]
+        near_onset = [j for j, (a, _, _) in enumerate(est) if abs(a - on) <= 0.05]
+        if not overlapping and not near_onset:
+            cause = "nothing there"
+        elif not owned:
+            cause = "merged into a neighbour"
+        else:
+            j = min(owned, key=lambda k: est[k][0])
+            cents = 100.0 * (est[j][2] - m)
+            err_ms = 1000.0 * (est[j][0] - on)
+            if abs(cents) > 50.0:
+                cause = (
+                    "pitch off: octave/twelfth"
+                    if _octave(cents)
+                    else "pitch off: 50-100 cents"
+                    if abs(cents) <= 100.0
+                    else "pitch off: > 1 semitone"
+                )
+            elif abs(err_ms) > 50.0:
+                side = "early" if err_ms < 0 else "late"
+                a0 = est[j][0]
+                joined = any(
+                    0.0 <= a0 - b < LEGATO_GAP_S for k, (_, b, _) in enumerate(est) if k != j
+                )
+                step = (
+                    "legato step"
+                    if legato
+                    else "labelled gap, sound goes on"
+                    if joined
+                    else "after silence"
+                )
+                cause = f"onset {side} {_ms_bin(err_ms)}, {step}"
+            else:
+                cause = "lost in pairing"
+            if len(owned) > 1:
+                count("missed (also split)")
+        cause_of[i] = cause
+        count("missed: " + cause)
+        if other is not None and i in other:
+            count("missed, pYIN got it: " + cause)
+    for j, (a, b, mm) in enumerate(est):
+        if j in paired_est:
+            continue
+        o = owner[j]
+        if o is not None:
+            cents = 100.0 * (mm - labels[o][2])
+            if _octave(cents):
+                kind = "octave/subharmonic of a sung note"
+            elif o in cause_of:
+                kind = "twin of a missed sung note"
+            else:
+                kind = "fragment of a sung note already paired"
+        elif mm < lo - 3 or mm > hi + 3:
+            kind = "outside the sung range"
+        else:
+            kind = "between sung notes, " + ("< 0.1 s" if b - a < 0.1 else ">= 0.1 s")
+        count("extra: " + kind)
+    if other is not None:
+        got = {i for i, _ in pairs}
+        count_both = len(got & other)
+        out["sung notes: both matched"] = count_both
+        out["sung notes: Etude only"] = len(got - other)
+        out["sung notes: pYIN only"] = len(other - got)
+        out["sung notes: neither"] = len(labels) - len(got | other)
+    return out, paired_ref
+
+
+def matched_sung(take: Take, notes: list[tuple[float, float, float]]) -> set[int]:
+    """Indices of ``take``'s sung notes that ``notes`` match (onset 50 ms, pitch 50 cents)."""
+    return sung_losses(take, notes)[1]
+
+
+def print_losses(losses: list[dict[str, int]], n_ref: int, n_est: int) -> None:
+    total: dict[str, int] = {}
+    for row in losses:
+        for k, v in row.items():
+            total[k] = total.get(k, 0) + v
+    print(f"\nEtude's losses on {n_ref} sung notes, {n_est} reported notes:")
+    for k in sorted(total):
+        base = n_est if k.startswith("extra") else n_ref
+        print(f"  {k:60s} {total[k]:5d}  {100.0 * total[k] / max(base, 1):5.1f} %")
+
+
 TRACKERS: dict[str, Callable[[Take], Result]] = {
     "etude": run_etude,
     "aubio yinfft": run_aubio_frames,
@@ -294,6 +447,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, help="only the first N takes")
     ap.add_argument("--trackers", nargs="+", choices=list(TRACKERS), default=list(TRACKERS))
     ap.add_argument("--verbose", action="store_true", help="Etude's figures per take")
+    ap.add_argument(
+        "--losses",
+        action="store_true",
+        help="sort Etude's misses and extra notes by cause, beside pYIN's matches (etude and "
+        "pYIN+plain must be among the trackers)",
+    )
     args = ap.parse_args(argv)
     takes = load_takes(args.ssvd, args.limit)
     if not takes:
@@ -301,9 +460,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     wall0 = time.time()
     rows: dict[str, list[dict[str, float]]] = {k: [] for k in args.trackers}
+    losses: list[dict[str, int]] = []
     for take in takes:
+        results: dict[str, Result] = {}
         for name in args.trackers:
-            e = evaluate(take, TRACKERS[name](take))
+            results[name] = r = TRACKERS[name](take)
+            e = evaluate(take, r)
             rows[name].append(e)
             if args.verbose and name == "etude":
                 q = pooled([e])
@@ -312,6 +474,10 @@ def main(argv: list[str] | None = None) -> int:
                     f"silent {q['silent']:.3f} VFA {q['VFA']:.3f}",
                     flush=True,
                 )
+        if args.losses and "etude" in results:
+            pyin = results.get("pYIN+plain")
+            other = matched_sung(take, pyin.notes) if pyin is not None else None
+            losses.append(sung_losses(take, results["etude"].notes, other)[0])
     audio_s = sum(t.x.size / t.sr for t in takes)
     print(
         f"\n{len(takes)} sung takes, {audio_s:.0f} s, "
@@ -333,6 +499,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         print(f"{name:14s}" + "".join(cells))
     print(TARGETS)
+    if args.losses and "etude" in rows:
+        est = int(sum(r["est"] for r in rows["etude"]))
+        print_losses(losses, sum(len(t.labels) for t in takes), est)
     print(f"benchmark wall time {time.time() - wall0:.0f} s")
     return 0
 
