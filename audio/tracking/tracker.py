@@ -621,11 +621,9 @@ class NoteTracker:
     def _may_be_spike(self, note: Building) -> bool:
         """``note`` (finished) may be a cross-fade's misreading once the next note's pitch is
         known: short, joined to the note before it, an octave or more away from it."""
-        last = self._last_pitch
+        last = self._joined_pitch(note)
         return (
             last is not None
-            and note.legato
-            and note.first_voiced_s - self._last_end_s <= self._sh.join_s
             and note.last_voiced_s - note.onset_s < self._sh.spike_s
             and abs(last - note.pitch()) >= self._sh.spike_semitones
         )
@@ -633,10 +631,12 @@ class NoteTracker:
     def _is_spike(self, note: Building, pitch: float, new_pitch: float) -> bool:
         """``note``, at ``pitch`` and joined to the note before it, is a cross-fade's
         misreading between that note and the next one at ``new_pitch``."""
-        last = self._last_pitch
-        return (
-            last is not None
-            and note.legato
-            and note.first_voiced_s - self._last_end_s <= self._sh.join_s
-            and is_crossfade_spike(last, pitch, new_pitch, self._sh)
-        )
+        last = self._joined_pitch(note)
+        return last is not None and is_crossfade_spike(last, pitch, new_pitch, self._sh)
+
+    def _joined_pitch(self, note: Building) -> float | None:
+        """The pitch of the last note emitted when ``note`` follows it legato, its first voiced
+        frame within ``SubharmonicParams.join_s`` of that note's end; None otherwise."""
+        if note.legato and note.first_voiced_s - self._last_end_s <= self._sh.join_s:
+            return self._last_pitch
+        return None
